@@ -1,0 +1,1 @@
+//! Results and reference file formats (to be written).

@@ -1,0 +1,10 @@
+//! MedHall Lens core: everything that turns bytes into numbers, with no platform in sight.
+//!
+//! It owns the benchmark's file formats and their incremental (chunk-fed) parsing, the official
+//! lexical metrics (ROUGE, METEOR, BLEU) reproduced exactly as the Python evaluation computes them,
+//! judge-verdict parsing, aggregation and statistics, and the metric signature. It must not depend
+//! on web crates (web-sys, leptos, gloo), on burn, or on the filesystem: callers hand it bytes.
+
+pub mod text;
+pub mod metrics;
+pub mod formats;

@@ -1,0 +1,1 @@
+//! NLTK's Porter stemmer (to be written).

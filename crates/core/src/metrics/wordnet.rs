@@ -1,0 +1,1 @@
+//! WordNet synonyms as NLTK computes them (to be written).
