@@ -1,0 +1,184 @@
+//! Sentence BLEU as NLTK 3.10.4 computes it with
+//! `sentence_bleu([reference.split()], answer.split(), smoothing_function=SmoothingFunction().method1)`:
+//! uniform 4-gram weights, one reference, method1 adds epsilon = 0.1 to zero match counts,
+//! and the weighted log precisions are summed with `math.fsum`. Tokens are compared as they are
+//! (no lowercasing), as the official evaluation passes them.
+
+use std::collections::HashMap;
+
+const MAX_ORDER: usize = 4;
+const EPSILON: f64 = 0.1;
+
+/// Interns whitespace tokens so n-grams can be compared as integers.
+#[derive(Default)]
+pub struct BleuTokenizer {
+    ids: HashMap<Box<str>, u32>,
+}
+
+impl BleuTokenizer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Python's `text.split()`, as ids.
+    pub fn tokenize(&mut self, text: &str, out: &mut Vec<u32>) {
+        out.clear();
+        for token in crate::text::python_split(text) {
+            let id = match self.ids.get(token) {
+                Some(&id) => id,
+                None => {
+                    let id = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
+                    self.ids.insert(token.into(), id);
+                    id
+                }
+            };
+            out.push(id);
+        }
+    }
+}
+
+/// Sorted keys of the n-grams of `tokens`; n-grams of up to four 32-bit ids fit in 128 bits.
+fn ngram_keys(tokens: &[u32], n: usize, out: &mut Vec<u128>) {
+    out.clear();
+    if tokens.len() >= n {
+        out.extend(
+            tokens
+                .windows(n)
+                .map(|w| w.iter().fold(0u128, |key, &t| (key << 32) | u128::from(t))),
+        );
+    }
+    out.sort_unstable();
+}
+
+/// `modified_precision` for one reference: clipped matches and the hypothesis n-gram count.
+fn modified_precision(reference: &[u32], hypothesis: &[u32], n: usize, keys: &mut (Vec<u128>, Vec<u128>)) -> (u64, u64) {
+    ngram_keys(reference, n, &mut keys.0);
+    ngram_keys(hypothesis, n, &mut keys.1);
+    let (r, h) = (&keys.0, &keys.1);
+    let (mut i, mut j, mut clipped) = (0, 0, 0u64);
+    while i < r.len() && j < h.len() {
+        match r[i].cmp(&h[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                clipped += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    (clipped, (h.len() as u64).max(1))
+}
+
+/// `sentence_bleu` with method1 smoothing, on token ids.
+pub fn sentence_bleu(reference: &[u32], hypothesis: &[u32], keys: &mut (Vec<u128>, Vec<u128>)) -> f64 {
+    let mut precisions = [(0u64, 1u64); MAX_ORDER];
+    for (n, slot) in precisions.iter_mut().enumerate() {
+        *slot = modified_precision(reference, hypothesis, n + 1, keys);
+    }
+    if precisions[0].0 == 0 {
+        return 0.0;
+    }
+    let (ref_len, hyp_len) = (reference.len() as f64, hypothesis.len() as f64);
+    let brevity_penalty = if hypothesis.len() > reference.len() {
+        1.0
+    } else {
+        // hyp_len > 0 here: a match needs a hypothesis token.
+        (1.0 - ref_len / hyp_len).exp()
+    };
+    let terms = precisions.map(|(numerator, denominator)| {
+        // Fraction(n, d).__float__ is n / d correctly rounded, as is this division of exact integers.
+        let p = if numerator == 0 {
+            (numerator as f64 + EPSILON) / denominator as f64
+        } else {
+            numerator as f64 / denominator as f64
+        };
+        0.25 * p.ln()
+    });
+    brevity_penalty * fsum(&terms).exp()
+}
+
+/// Python's `math.fsum`: the correctly rounded sum (Shewchuk's partials with CPython's final
+/// half-even correction). Inputs here are finite.
+pub fn fsum(values: &[f64]) -> f64 {
+    let mut partials: Vec<f64> = Vec::with_capacity(values.len());
+    for &value in values {
+        let mut x = value;
+        let mut kept = 0;
+        for i in 0..partials.len() {
+            let mut y = partials[i];
+            if x.abs() < y.abs() {
+                std::mem::swap(&mut x, &mut y);
+            }
+            let hi = x + y;
+            let lo = y - (hi - x);
+            if lo != 0.0 {
+                partials[kept] = lo;
+                kept += 1;
+            }
+            x = hi;
+        }
+        partials.truncate(kept);
+        partials.push(x);
+    }
+    let Some(mut n) = partials.len().checked_sub(1) else {
+        return 0.0;
+    };
+    let mut hi = partials[n];
+    let mut lo = 0.0;
+    while n > 0 {
+        let x = hi;
+        n -= 1;
+        let y = partials[n];
+        hi = x + y;
+        let yr = hi - x;
+        lo = y - yr;
+        if lo != 0.0 {
+            break;
+        }
+    }
+    // Round half-even correctly when the remaining partials would tip the last bit.
+    if n > 0 && ((lo < 0.0 && partials[n - 1] < 0.0) || (lo > 0.0 && partials[n - 1] > 0.0)) {
+        let y = lo * 2.0;
+        let x = hi + y;
+        let yr = x - hi;
+        if y == yr {
+            hi = x;
+        }
+    }
+    hi
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bleu(reference: &str, hypothesis: &str) -> f64 {
+        let mut tokenizer = BleuTokenizer::new();
+        let (mut r, mut h) = (Vec::new(), Vec::new());
+        tokenizer.tokenize(reference, &mut r);
+        tokenizer.tokenize(hypothesis, &mut h);
+        sentence_bleu(&r, &h, &mut Default::default())
+    }
+
+    #[test]
+    fn fsum_is_correctly_rounded() {
+        // Values from CPython's test_math fsum cases.
+        assert_eq!(fsum(&[1e100, 1.0, -1e100, 1e-100, 1e50, -1.0, -1e50]), 1e-100);
+        assert_eq!(fsum(&[0.1; 10]), 1.0);
+        assert_eq!(fsum(&[2.0f64.powi(53), -0.5, -2.0f64.powi(-54)]), 2.0f64.powi(53) - 1.0);
+        assert_eq!(fsum(&[1.0, 1e-16, 1e-16]), 1.0000000000000002);
+        assert_eq!(fsum(&[]), 0.0);
+    }
+
+    #[test]
+    fn bleu_edge_cases() {
+        // Printed by NLTK 3.10.4 sentence_bleu(..., smoothing_function=method1).
+        assert_eq!(bleu("the cat sat on the mat", "the cat sat on the mat"), 1.0);
+        assert_eq!(bleu("a b c", ""), 0.0);
+        assert_eq!(bleu("", "a b c"), 0.0);
+        assert_eq!(bleu("x y z", "a b c"), 0.0);
+        assert_eq!(bleu("The cat", "the cat"), 0.1495348781221221);
+        assert_eq!(bleu("the cat is on the mat", "the cat"), 0.04279677428117006);
+    }
+}

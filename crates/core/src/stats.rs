@@ -1,0 +1,189 @@
+//! Reproducible statistics: seeded bootstrap confidence intervals and a paired permutation test.
+//!
+//! The generator is SplitMix64, written here so a seed gives the same numbers on every platform
+//! and every version of every dependency.
+
+use serde::{Deserialize, Serialize};
+
+/// SplitMix64 (Steele, Lea, Flood 2014).
+#[derive(Clone, Debug)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (Lemire's multiply-shift; the tiny bias is irrelevant for n < 2^32).
+    pub fn below(&mut self, n: usize) -> usize {
+        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
+    }
+}
+
+/// Settings that change the intervals and p-values; they are part of the metric signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsConfig {
+    pub bootstrap_resamples: u32,
+    pub permutations: u32,
+    pub seed: u64,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        Self { bootstrap_resamples: 1000, permutations: 10_000, seed: 12345 }
+    }
+}
+
+/// The plain mean, summed left to right as Python's `sum(xs) / len(xs)`.
+pub fn mean(values: &[f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    Some(values.iter().sum::<f64>() / values.len() as f64)
+}
+
+/// Linear-interpolated quantile of sorted values (numpy's default "linear" method).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let position = q * (sorted.len() - 1) as f64;
+    let below = position.floor() as usize;
+    let above = (below + 1).min(sorted.len() - 1);
+    let fraction = position - below as f64;
+    sorted[below] + (sorted[above] - sorted[below]) * fraction
+}
+
+/// 95% percentile-bootstrap interval of the mean. `None` for fewer than two values.
+pub fn bootstrap_mean_ci(values: &[f64], config: &StatsConfig) -> Option<(f64, f64)> {
+    bootstrap_mean_cis(&[values], config).pop().flatten()
+}
+
+/// Bootstrap intervals of several columns over the same samples (equal lengths), drawing each
+/// resample's indices once for all columns, so that the nine metrics cost one set of draws.
+pub fn bootstrap_mean_cis(columns: &[&[f64]], config: &StatsConfig) -> Vec<Option<(f64, f64)>> {
+    let n = columns.first().map_or(0, |c| c.len());
+    if n < 2 || config.bootstrap_resamples == 0 || columns.iter().any(|c| c.len() != n) {
+        return vec![None; columns.len()];
+    }
+    let resamples = config.bootstrap_resamples as usize;
+    let mut rng = SplitMix64::new(config.seed);
+    let mut means = vec![Vec::with_capacity(resamples); columns.len()];
+    let mut totals = vec![0.0; columns.len()];
+    for _ in 0..resamples {
+        totals.iter_mut().for_each(|t| *t = 0.0);
+        for _ in 0..n {
+            let i = rng.below(n);
+            for (total, column) in totals.iter_mut().zip(columns) {
+                *total += column[i];
+            }
+        }
+        for (m, total) in means.iter_mut().zip(&totals) {
+            m.push(total / n as f64);
+        }
+    }
+    means
+        .into_iter()
+        .map(|mut m| {
+            m.sort_by(f64::total_cmp);
+            Some((quantile(&m, 0.025), quantile(&m, 0.975)))
+        })
+        .collect()
+}
+
+/// Two runs compared on the samples they share: mean of (a - b), its 95% bootstrap interval,
+/// and a two-sided paired permutation (sign-flip) p-value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairedComparison {
+    pub n: usize,
+    pub mean_difference: f64,
+    pub ci: Option<(f64, f64)>,
+    pub p_value: f64,
+}
+
+pub fn paired_comparison(a: &[f64], b: &[f64], config: &StatsConfig) -> Option<PairedComparison> {
+    if a.len() != b.len() || a.is_empty() {
+        return None;
+    }
+    let differences: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    let n = differences.len();
+    let observed = mean(&differences)?;
+    let ci = bootstrap_mean_ci(&differences, config);
+    // (1 + hits) / (1 + permutations): never exactly zero, as a finite test cannot prove that.
+    let mut rng = SplitMix64::new(config.seed ^ 0x5bd1_e995);
+    let threshold = observed.abs() - 1e-12 * observed.abs().max(1.0);
+    let mut hits = 0u64;
+    for _ in 0..config.permutations {
+        let total: f64 = differences.iter().map(|&d| if rng.next_u64() >> 63 == 1 { -d } else { d }).sum();
+        if (total / n as f64).abs() >= threshold {
+            hits += 1;
+        }
+    }
+    let p_value = (1 + hits) as f64 / (1 + u64::from(config.permutations)) as f64;
+    Some(PairedComparison { n, mean_difference: observed, ci, p_value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bootstrap_is_seeded_and_brackets_the_mean() {
+        let values: Vec<f64> = (0..200).map(|i| f64::from(i % 10)).collect();
+        let config = StatsConfig::default();
+        let (low, high) = bootstrap_mean_ci(&values, &config).expect("enough values");
+        assert_eq!(bootstrap_mean_ci(&values, &config), Some((low, high)));
+        let m = mean(&values).expect("values");
+        assert!(low < m && m < high, "{low} < {m} < {high}");
+        // Standard error is 2.87/sqrt(200) ≈ 0.2, so the interval is about ±0.4.
+        assert!((high - low) > 0.6 && (high - low) < 1.6, "width {}", high - low);
+        let other = StatsConfig { seed: 7, ..config };
+        assert_ne!(bootstrap_mean_ci(&values, &other), Some((low, high)));
+    }
+
+    #[test]
+    fn constant_values_have_a_degenerate_interval() {
+        assert_eq!(bootstrap_mean_ci(&[3.0; 10], &StatsConfig::default()), Some((3.0, 3.0)));
+        assert_eq!(bootstrap_mean_ci(&[3.0], &StatsConfig::default()), None);
+    }
+
+    #[test]
+    fn permutation_test_separates_real_and_null_differences() {
+        let config = StatsConfig::default();
+        let a: Vec<f64> = (0..100).map(|i| f64::from(i % 7) + 1.0).collect();
+        let b: Vec<f64> = (0..100).map(|i| f64::from(i % 7)).collect();
+        let shifted = paired_comparison(&a, &b, &config).expect("comparable");
+        assert_eq!(shifted.mean_difference, 1.0);
+        assert!(shifted.p_value < 0.001, "{}", shifted.p_value);
+        // Differences symmetric around zero: no evidence.
+        let c: Vec<f64> = (0..100).map(|i| if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
+        let zeros = vec![0.0; 100];
+        let null = paired_comparison(&c, &zeros, &config).expect("comparable");
+        assert!(null.p_value > 0.5, "{}", null.p_value);
+        assert_eq!(paired_comparison(&a, &b[..10], &config), None);
+    }
+
+    #[test]
+    fn columns_share_draws_and_match_single_column() {
+        let a: Vec<f64> = (0..50).map(|i| f64::from(i % 5)).collect();
+        let b: Vec<f64> = a.iter().map(|x| 2.0 * x).collect();
+        let config = StatsConfig::default();
+        let both = bootstrap_mean_cis(&[&a, &b], &config);
+        let (low, high) = both[0].expect("interval");
+        assert_eq!(bootstrap_mean_ci(&a, &config), Some((low, high)));
+        // Same draws: the doubled column's interval is exactly doubled.
+        assert_eq!(both[1], Some((2.0 * low, 2.0 * high)));
+    }
+
+    #[test]
+    fn quantile_interpolates() {
+        assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0], 0.5), 2.5);
+        assert_eq!(quantile(&[1.0, 2.0], 0.0), 1.0);
+        assert_eq!(quantile(&[1.0, 2.0], 1.0), 2.0);
+    }
+}
