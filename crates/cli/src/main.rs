@@ -1,1 +1,39 @@
-fn main() {}
+//! `medhall`: the MedHall Lens core from a terminal. Scores model answers on MedHallTune with the
+//! official lexical metrics and imported judge verdicts, exactly as the web app does.
+//!
+//! This binary owns argument parsing, file reading, threads and printing; every rule about data
+//! lives in `medhall-core`.
+
+mod score;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "medhall", version, about = "MedHallTune scoring: ROUGE, METEOR, BLEU and judge scores, as the benchmark computes them")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Score predictions or judge-eval files against references.
+    Score(score::ScoreArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Score(args) => score::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line: the reason, with its causes.
+            let reason = format!("{error:#}").replace('\n', " ");
+            eprintln!("medhall: {reason}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -2,3 +2,7 @@
 
 pub mod porter;
 pub mod wordnet;
+pub mod bleu;
+pub mod rouge;
+pub mod meteor;
+pub mod lexical;

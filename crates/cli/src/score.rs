@@ -1,0 +1,341 @@
+//! `medhall score`.
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use medhall_core::dataset::{Issue, IssueKind, ReferenceSet, Run, SourceContext, TYPE_FIELD, TypeMap, join};
+use medhall_core::formats::{ColumnMap, RecordParser, Role, SampleRecord};
+use medhall_core::metrics::lexical::LexicalScorer;
+use medhall_core::metrics::wordnet::WordNet;
+use medhall_core::sample::{SampleKey, Split};
+use medhall_core::signature::signature;
+use medhall_core::stats::StatsConfig;
+use medhall_core::summary::{GroupSummary, Metric, ScoredSample, score_sample, summarize};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Args)]
+pub struct ScoreArgs {
+    /// Reference shard(s) (JSONL, JSON or CSV with question_id and gpt4_answer). Without them the
+    /// results file's own `gpt4_answer` is used.
+    #[arg(long = "references", value_name = "FILE")]
+    references: Vec<PathBuf>,
+    /// Split of files whose name says neither positive nor negative.
+    #[arg(long, value_name = "positive|negative", value_parser = parse_split)]
+    split: Option<Split>,
+    /// CSV `split,question_id,type` giving each question's hallucination type.
+    #[arg(long = "type-map", value_name = "FILE")]
+    type_map: Option<PathBuf>,
+    /// Break means down by this field (default: hallucination_type when --type-map is given).
+    #[arg(long = "group-by", value_name = "FIELD")]
+    group_by: Option<String>,
+    /// Write one JSON object per sample to this file.
+    #[arg(long = "per-sample", value_name = "OUT.jsonl")]
+    per_sample: Option<PathBuf>,
+    /// Write means, intervals, counts, issues and the signature to this JSON file.
+    #[arg(long, value_name = "OUT.json")]
+    summary: Option<PathBuf>,
+    /// Column/field holding the question id (CSV/JSON), if not a standard name.
+    #[arg(long = "id-column", value_name = "NAME")]
+    id_column: Option<String>,
+    /// Column/field holding the model's answer.
+    #[arg(long = "answer-column", value_name = "NAME")]
+    answer_column: Option<String>,
+    /// Column/field holding the reference answer.
+    #[arg(long = "reference-column", value_name = "NAME")]
+    reference_column: Option<String>,
+    /// Column/field holding the judge's text (first line: four scores).
+    #[arg(long = "judge-column", value_name = "NAME")]
+    judge_column: Option<String>,
+    /// Bootstrap resamples for the 95% intervals (0 turns them off).
+    #[arg(long, default_value_t = StatsConfig::default().bootstrap_resamples)]
+    resamples: u32,
+    /// Seed of the bootstrap.
+    #[arg(long, default_value_t = StatsConfig::default().seed)]
+    seed: u64,
+    /// Predictions or judge-eval files of one model run (JSONL, JSON or CSV).
+    #[arg(value_name = "FILE", required = true)]
+    files: Vec<PathBuf>,
+}
+
+fn parse_split(text: &str) -> Result<Split, String> {
+    Split::parse(text).ok_or_else(|| format!("`{text}` is not a split: use positive or negative"))
+}
+
+/// Streams a file through the incremental parser in fixed-size chunks.
+fn parse_file(
+    path: &Path,
+    columns: &ColumnMap,
+    issues: &mut Vec<Issue>,
+    mut on_record: impl FnMut(SampleRecord, &mut Vec<Issue>),
+) -> Result<u64> {
+    let name = path.display().to_string();
+    let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {name}"))?;
+    let mut parser = RecordParser::new(name.clone(), columns.clone());
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut sink = |item: Result<SampleRecord, _>| match item {
+        Ok(record) => on_record(record, issues),
+        Err(error) => issues.push(Issue::from(error)),
+    };
+    loop {
+        let read = file.read(&mut buffer).with_context(|| format!("cannot read {name}"))?;
+        if read == 0 {
+            break;
+        }
+        parser.push(&buffer[..read], &mut sink);
+    }
+    let summary = parser.finish(&mut sink);
+    Ok(summary.records)
+}
+
+fn column_map(args: &ScoreArgs) -> ColumnMap {
+    let mut columns = ColumnMap::default();
+    let overrides = [
+        (Role::QuestionId, &args.id_column),
+        (Role::Answer, &args.answer_column),
+        (Role::Reference, &args.reference_column),
+        (Role::JudgeText, &args.judge_column),
+    ];
+    for (role, name) in overrides {
+        if let Some(name) = name {
+            columns.set(role, name.clone());
+        }
+    }
+    columns
+}
+
+fn load_type_map(path: &Path, issues: &mut Vec<Issue>) -> Result<TypeMap> {
+    let mut types = TypeMap::new();
+    let source = path.display().to_string();
+    let mut columns = ColumnMap::default();
+    columns.set(Role::Split, "split");
+    parse_file(path, &columns, issues, |record, issues| {
+            let label = record.fields.iter().find(|(n, _)| n == "type" || n == TYPE_FIELD).map(|(_, v)| v.clone());
+            match (record.split, record.question_id, label) {
+                (Some(split), Some(question_id), Some(label)) => {
+                    types.insert(SampleKey { split, question_id }, label);
+                }
+                (split, id, _) => {
+                    let field = if split.is_none() { "split" } else if id.is_none() { "question_id" } else { "type" };
+                    issues.push(Issue {
+                        kind: IssueKind::MissingField,
+                        source: source.clone(),
+                        line: record.line,
+                        field: Some(field.to_owned()),
+                        message: "a type map row needs split, question_id and type".to_owned(),
+                    });
+                }
+            }
+    })?;
+    Ok(types)
+}
+
+/// Scores on all cores natively; each thread has its own caches.
+fn score_all(joined: &[medhall_core::dataset::JoinedSample<'_>]) -> Vec<ScoredSample> {
+    let wordnet = WordNet::embedded();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(8);
+    let chunk = joined.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = joined
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut scorer = LexicalScorer::new(wordnet);
+                    part.iter().map(|j| score_sample(j, &mut scorer)).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    })
+}
+
+#[derive(Serialize)]
+struct JudgeOut {
+    clinical_accuracy: f64,
+    clinical_relevance: f64,
+    detail_level: f64,
+    risk_level: f64,
+}
+
+#[derive(Serialize)]
+struct PerSample<'a> {
+    split: Split,
+    question_id: &'a str,
+    rouge1: Option<f64>,
+    rouge2: Option<f64>,
+    #[serde(rename = "rougeL")]
+    rouge_l: Option<f64>,
+    meteor: Option<f64>,
+    bleu: Option<f64>,
+    judge: Option<JudgeOut>,
+}
+
+fn write_per_sample(path: &Path, scored: &[ScoredSample]) -> Result<()> {
+    let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut out = BufWriter::new(file);
+    for sample in scored {
+        let lexical = sample.lexical;
+        let row = PerSample {
+            split: sample.key.split,
+            question_id: &sample.key.question_id,
+            rouge1: lexical.map(|s| s.rouge1),
+            rouge2: lexical.map(|s| s.rouge2),
+            rouge_l: lexical.map(|s| s.rouge_l),
+            meteor: lexical.map(|s| s.meteor),
+            bleu: lexical.map(|s| s.bleu),
+            judge: sample.judge.map(|j| JudgeOut {
+                clinical_accuracy: j.clinical_accuracy,
+                clinical_relevance: j.clinical_relevance,
+                detail_level: j.detail_level,
+                risk_level: j.risk_level,
+            }),
+        };
+        serde_json::to_writer(&mut out, &row)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush().with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[derive(Serialize)]
+struct Counts {
+    files: usize,
+    predictions: usize,
+    references: usize,
+    scored_lexical: usize,
+    with_judge: usize,
+    issues: BTreeMap<String, usize>,
+}
+
+#[derive(Serialize)]
+struct SummaryOut<'a> {
+    signature: String,
+    stats: StatsConfig,
+    counts: Counts,
+    groups: &'a [GroupSummary],
+    issues: &'a [Issue],
+}
+
+fn issue_counts(issues: &[Issue]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for issue in issues {
+        let name = serde_json::to_value(issue.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        *counts.entry(name).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn print_table(groups: &[GroupSummary]) {
+    let label = |g: &GroupSummary| match &g.value {
+        Some(value) => format!("{}/{value} (n={})", g.split, g.samples),
+        None => format!("{} (n={})", g.split, g.samples),
+    };
+    let width = groups.iter().map(|g| label(g).len()).max().unwrap_or(0).max(26);
+    print!("{:<20}", "metric");
+    for group in groups {
+        print!("  {:<width$}", label(group));
+    }
+    println!();
+    for metric in Metric::ALL {
+        if !groups.iter().any(|g| g.metrics.iter().any(|m| m.metric == metric.name())) {
+            continue;
+        }
+        print!("{:<20}", metric.name());
+        for group in groups {
+            let cell = match group.metrics.iter().find(|m| m.metric == metric.name()) {
+                Some(m) => match m.ci95 {
+                    Some([low, high]) => format!("{:.4} [{:.4}, {:.4}]", m.mean, low, high),
+                    None => format!("{:.4}", m.mean),
+                },
+                None => "-".to_owned(),
+            };
+            print!("  {cell:<width$}");
+        }
+        println!();
+    }
+}
+
+pub fn run(args: &ScoreArgs) -> Result<()> {
+    let columns = column_map(args);
+    let mut issues = Vec::new();
+
+    let mut references = ReferenceSet::default();
+    for path in &args.references {
+        let source = SourceContext::new(path.display().to_string(), args.split);
+        parse_file(path, &columns, &mut issues, |record, issues| references.add_record(&source, record, issues))?;
+    }
+    let types = match &args.type_map {
+        Some(path) => load_type_map(path, &mut issues)?,
+        None => TypeMap::new(),
+    };
+    let mut run = Run::default();
+    for path in &args.files {
+        let source = SourceContext::new(path.display().to_string(), args.split);
+        let records = parse_file(path, &columns, &mut issues, |record, issues| run.add_record(&source, record, issues))?;
+        if records == 0 {
+            bail!("{} holds no readable record", path.display());
+        }
+    }
+    if run.is_empty() {
+        let first = issues.first().map(|i| format!(": first problem: {i}")).unwrap_or_default();
+        bail!("no usable prediction in the given files{first}");
+    }
+
+    let joined = join(&run, &references, &types, &mut issues);
+    let scored = score_all(&joined);
+    let stats = StatsConfig { bootstrap_resamples: args.resamples, seed: args.seed, ..StatsConfig::default() };
+    let group_by = args.group_by.as_deref().or(args.type_map.as_ref().map(|_| TYPE_FIELD));
+    let groups = summarize(&scored, group_by, &stats);
+    let counts = Counts {
+        files: args.files.len(),
+        predictions: run.len(),
+        references: references.len(),
+        scored_lexical: scored.iter().filter(|s| s.lexical.is_some()).count(),
+        with_judge: scored.iter().filter(|s| s.judge.is_some()).count(),
+        issues: issue_counts(&issues),
+    };
+
+    if let Some(path) = &args.per_sample {
+        write_per_sample(path, &scored)?;
+    }
+    if let Some(path) = &args.summary {
+        let summary = SummaryOut { signature: signature(&stats), stats, counts, groups: &groups, issues: &issues };
+        let text = serde_json::to_string_pretty(&summary)?;
+        std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+    } else if args.per_sample.is_none() {
+        println!(
+            "{} predictions from {} file(s); {} scored against a reference, {} with judge scores",
+            counts.predictions, counts.files, counts.scored_lexical, counts.with_judge
+        );
+        print_table(&groups);
+        for group in groups.iter().filter(|g| g.value.is_none()) {
+            if let Some(meteor) = group.metrics.iter().find(|m| m.metric == "meteor") {
+                println!("M.Score (METEOR mean), {}: {:.4}", group.split, meteor.mean);
+            }
+        }
+        println!("signature: {}", signature(&stats));
+    }
+    report_issues(&issues);
+    Ok(())
+}
+
+/// Issues go to stderr: counts by kind, then the first lines of each kind.
+fn report_issues(issues: &[Issue]) {
+    if issues.is_empty() {
+        return;
+    }
+    let counts = issue_counts(issues);
+    let listed: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    eprintln!("issues: {}", listed.join(", "));
+    const SHOWN_PER_KIND: usize = 10;
+    let mut shown: BTreeMap<IssueKind, usize> = BTreeMap::new();
+    for issue in issues {
+        let count = shown.entry(issue.kind).or_insert(0);
+        *count += 1;
+        if *count <= SHOWN_PER_KIND {
+            eprintln!("  {issue}");
+        } else if *count == SHOWN_PER_KIND + 1 {
+            eprintln!("  ... more {:?} issues are listed in --summary", issue.kind);
+        }
+    }
+}

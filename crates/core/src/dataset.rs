@@ -1,0 +1,338 @@
+//! Parsed records joined into reference sets and runs, with every problem reported as an
+//! [`Issue`] that names the file, line and field. Nothing is dropped silently: a record that
+//! cannot be used is reported and counted, and the rest of the file still loads.
+
+use crate::formats::{RecordError, SampleRecord};
+use crate::judge::{JudgeScores, VerdictRule, parse_verdict};
+use crate::sample::{SampleKey, Split};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IssueKind {
+    /// The line is not a valid record of its format.
+    Malformed,
+    /// A field the role needs is absent or of the wrong type.
+    MissingField,
+    /// Neither the record, the command line nor the file name says which split it belongs to.
+    UnknownSplit,
+    /// A second record with the same (split, question_id); the first one is kept.
+    Duplicate,
+    /// The judge's text does not hold four scores; the sample keeps its lexical scores.
+    UnreadableVerdict,
+    /// The judge's scores were read with a tolerated variant of eval.py's rule.
+    VerdictVariant,
+    /// A prediction with no reference answer to score it against.
+    NoReference,
+    /// A reference question of a split the run covers, with no prediction.
+    NoPrediction,
+}
+
+impl IssueKind {
+    /// Informational kinds do not mean that data was lost.
+    pub fn is_informational(self) -> bool {
+        matches!(self, IssueKind::VerdictVariant)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Issue {
+    pub kind: IssueKind,
+    pub source: String,
+    pub line: u64,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Issue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: ", self.source, self.line)?;
+        if let Some(field) = &self.field {
+            write!(f, "field `{field}`: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl From<RecordError> for Issue {
+    fn from(error: RecordError) -> Self {
+        Issue { kind: IssueKind::Malformed, source: error.source, line: error.line, field: error.field, message: error.message }
+    }
+}
+
+fn issue(kind: IssueKind, source: &str, line: u64, field: Option<&str>, message: impl Into<String>) -> Issue {
+    Issue { kind, source: source.to_owned(), line, field: field.map(str::to_owned), message: message.into() }
+}
+
+/// Where a record came from, and the split its file implies.
+#[derive(Clone, Debug)]
+pub struct SourceContext {
+    pub name: String,
+    /// The split for records that do not carry one: the command line's `--split`, else the
+    /// split the file name states.
+    pub split: Option<Split>,
+}
+
+impl SourceContext {
+    pub fn new(name: impl Into<String>, split_override: Option<Split>) -> Self {
+        let name = name.into();
+        let split = split_override.or_else(|| Split::from_file_name(&name));
+        Self { name, split }
+    }
+}
+
+fn key_of(record: &SampleRecord, source: &SourceContext, issues: &mut Vec<Issue>) -> Option<SampleKey> {
+    let Some(question_id) = record.question_id.clone() else {
+        issues.push(issue(IssueKind::MissingField, &source.name, record.line, Some("question_id"), "missing"));
+        return None;
+    };
+    let Some(split) = record.split.or(source.split) else {
+        issues.push(issue(
+            IssueKind::UnknownSplit,
+            &source.name,
+            record.line,
+            Some("split"),
+            "no split: add a `split` field, name the file with positive/negative, or pass --split",
+        ));
+        return None;
+    };
+    Some(SampleKey { split, question_id })
+}
+
+/// A reference answer and what the shard says about its question.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reference {
+    pub key: SampleKey,
+    pub text: String,
+    pub question: Option<String>,
+    pub image: Option<String>,
+    pub fields: Vec<(String, String)>,
+    pub source: String,
+    pub line: u64,
+}
+
+/// Reference shards, keyed by (split, question_id).
+#[derive(Default, Debug)]
+pub struct ReferenceSet {
+    entries: Vec<Reference>,
+    index: HashMap<SampleKey, usize>,
+}
+
+impl ReferenceSet {
+    pub fn add_record(&mut self, source: &SourceContext, record: SampleRecord, issues: &mut Vec<Issue>) {
+        let Some(key) = key_of(&record, source, issues) else { return };
+        let Some(text) = record.reference else {
+            issues.push(issue(IssueKind::MissingField, &source.name, record.line, Some("gpt4_answer"), "missing reference answer"));
+            return;
+        };
+        if let Some(&first) = self.index.get(&key) {
+            let earlier = &self.entries[first];
+            issues.push(issue(
+                IssueKind::Duplicate,
+                &source.name,
+                record.line,
+                Some("question_id"),
+                format!("duplicate of {}:{} ({} {}); the first is kept", earlier.source, earlier.line, key.split, key.question_id),
+            ));
+            return;
+        }
+        self.index.insert(key.clone(), self.entries.len());
+        self.entries.push(Reference {
+            key,
+            text,
+            question: record.question,
+            image: record.image,
+            fields: record.fields,
+            source: source.name.clone(),
+            line: record.line,
+        });
+    }
+
+    pub fn get(&self, key: &SampleKey) -> Option<&Reference> {
+        self.index.get(key).map(|&i| &self.entries[i])
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Reference> {
+        self.entries.iter()
+    }
+}
+
+/// One model answer, with what its file carried alongside it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prediction {
+    pub key: SampleKey,
+    pub answer: String,
+    /// A reference carried in the results file itself (the judge-eval files' `gpt4_answer`).
+    pub inline_reference: Option<String>,
+    pub judge: Option<JudgeScores>,
+    pub question: Option<String>,
+    pub image: Option<String>,
+    /// The judge's full text (rationale included), kept to be shown as text.
+    pub judge_text: Option<String>,
+    pub fields: Vec<(String, String)>,
+    pub source: String,
+    pub line: u64,
+}
+
+/// One model run: its predictions keyed by (split, question_id), possibly from several files.
+#[derive(Default, Debug)]
+pub struct Run {
+    predictions: Vec<Prediction>,
+    index: HashMap<SampleKey, usize>,
+}
+
+fn judge_of(record: &SampleRecord, source: &SourceContext, issues: &mut Vec<Issue>) -> Option<JudgeScores> {
+    if let Some(text) = &record.judge_text {
+        return match parse_verdict(text) {
+            Ok((scores, VerdictRule::Official)) => Some(scores),
+            Ok((scores, VerdictRule::Variant)) => {
+                issues.push(issue(IssueKind::VerdictVariant, &source.name, record.line, Some("result"), "judge scores read with a tolerated variant of eval.py's rule"));
+                Some(scores)
+            }
+            Err(error) => {
+                issues.push(issue(IssueKind::UnreadableVerdict, &source.name, record.line, Some("result"), error.to_string()));
+                None
+            }
+        };
+    }
+    match record.judge_columns {
+        [Some(a), Some(b), Some(c), Some(d)] => Some(JudgeScores::from_array([a, b, c, d])),
+        [None, None, None, None] => None,
+        columns => {
+            let names = ["clinical_accuracy", "clinical_relevance", "detail_level", "risk_level"];
+            let missing: Vec<&str> = names.iter().zip(columns).filter(|(_, v)| v.is_none()).map(|(n, _)| *n).collect();
+            issues.push(issue(
+                IssueKind::UnreadableVerdict,
+                &source.name,
+                record.line,
+                missing.first().copied(),
+                format!("judge columns incomplete: missing {}", missing.join(", ")),
+            ));
+            None
+        }
+    }
+}
+
+impl Run {
+    pub fn add_record(&mut self, source: &SourceContext, record: SampleRecord, issues: &mut Vec<Issue>) {
+        let Some(key) = key_of(&record, source, issues) else { return };
+        let judge = judge_of(&record, source, issues);
+        let Some(answer) = record.answer else {
+            issues.push(issue(IssueKind::MissingField, &source.name, record.line, Some("answer"), "missing the model's answer"));
+            return;
+        };
+        if let Some(&first) = self.index.get(&key) {
+            let earlier = &self.predictions[first];
+            issues.push(issue(
+                IssueKind::Duplicate,
+                &source.name,
+                record.line,
+                Some("question_id"),
+                format!("duplicate of {}:{} ({} {}); the first is kept", earlier.source, earlier.line, key.split, key.question_id),
+            ));
+            return;
+        }
+        self.index.insert(key.clone(), self.predictions.len());
+        self.predictions.push(Prediction {
+            key,
+            answer,
+            inline_reference: record.reference,
+            judge,
+            question: record.question,
+            image: record.image,
+            judge_text: record.judge_text,
+            fields: record.fields,
+            source: source.name.clone(),
+            line: record.line,
+        });
+    }
+
+    pub fn predictions(&self) -> &[Prediction] {
+        &self.predictions
+    }
+
+    pub fn get(&self, key: &SampleKey) -> Option<&Prediction> {
+        self.index.get(key).map(|&i| &self.predictions[i])
+    }
+
+    pub fn len(&self) -> usize {
+        self.predictions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.predictions.is_empty()
+    }
+}
+
+/// A question → hallucination-type mapping (CSV `split,question_id,type`), keyed like samples.
+pub type TypeMap = HashMap<SampleKey, String>;
+
+/// Field name under which a hallucination type is grouped, whether it comes from a shard field
+/// (`hallucination_type`, `type` or `category`) or from a mapping file.
+pub const TYPE_FIELD: &str = "hallucination_type";
+
+/// What one sample contributes to the means: its reference (if any) and everything to group by.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JoinedSample<'a> {
+    pub prediction: &'a Prediction,
+    pub reference: Option<&'a str>,
+    pub fields: Vec<(String, String)>,
+}
+
+/// Joins a run with its references and type labels. Reports predictions without a reference and
+/// references (of the splits the run covers) without a prediction.
+pub fn join<'a>(run: &'a Run, references: &'a ReferenceSet, types: &TypeMap, issues: &mut Vec<Issue>) -> Vec<JoinedSample<'a>> {
+    let mut joined = Vec::with_capacity(run.len());
+    for prediction in run.predictions() {
+        let shard = references.get(&prediction.key);
+        let reference = shard.map(|r| r.text.as_str()).or(prediction.inline_reference.as_deref());
+        if reference.is_none() {
+            issues.push(issue(
+                IssueKind::NoReference,
+                &prediction.source,
+                prediction.line,
+                Some("question_id"),
+                format!("no reference answer for {} question {}", prediction.key.split, prediction.key.question_id),
+            ));
+        }
+        let mut fields = shard.map(|r| r.fields.clone()).unwrap_or_default();
+        for (name, value) in &prediction.fields {
+            if !fields.iter().any(|(n, _)| n == name) {
+                fields.push((name.clone(), value.clone()));
+            }
+        }
+        if let Some(label) = types.get(&prediction.key) {
+            fields.retain(|(n, _)| n != TYPE_FIELD);
+            fields.push((TYPE_FIELD.to_owned(), label.clone()));
+        } else if !fields.iter().any(|(n, _)| n == TYPE_FIELD) {
+            let alias = fields.iter().find(|(n, _)| n == "type" || n == "category").map(|(_, v)| v.clone());
+            if let Some(label) = alias {
+                fields.push((TYPE_FIELD.to_owned(), label));
+            }
+        }
+        joined.push(JoinedSample { prediction, reference, fields });
+    }
+    let covered: Vec<Split> = Split::ALL.into_iter().filter(|s| run.predictions().iter().any(|p| p.key.split == *s)).collect();
+    for reference in references.iter() {
+        if covered.contains(&reference.key.split) && run.get(&reference.key).is_none() {
+            issues.push(issue(
+                IssueKind::NoPrediction,
+                &reference.source,
+                reference.line,
+                Some("question_id"),
+                format!("no prediction for {} question {}", reference.key.split, reference.key.question_id),
+            ));
+        }
+    }
+    joined
+}

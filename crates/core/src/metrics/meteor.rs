@@ -1,0 +1,242 @@
+//! METEOR as NLTK 3.10.4 computes it with
+//! `single_meteor_score(reference.split(), answer.split())`: tokens lowercased with `str.lower`,
+//! aligned in three stages (exact, Porter stem, WordNet 3.0 synonym), each stage greedily from
+//! the last hypothesis word to the first, taking the last remaining reference position;
+//! alpha = 0.9, beta = 3, gamma = 0.5. As in NLTK, the synonym stage sees the stemmed words
+//! ("vas" is looked up as "va"), which is what makes its numbers what they are.
+
+use super::porter;
+use super::wordnet::{WordId, WordNet};
+use crate::text::{python_lower, python_split};
+use std::collections::HashMap;
+
+const ALPHA: f64 = 0.9;
+const BETA: f64 = 3.0;
+const GAMMA: f64 = 0.5;
+
+struct Word {
+    text: Box<str>,
+    /// Identity used by the synonym stage: the WordNet id when WordNet knows the string,
+    /// otherwise a value outside WordNet's id space, unique to this string.
+    key: u64,
+    /// The word that is this word's Porter stem.
+    stem: Option<u32>,
+    synonyms: Option<Box<[WordId]>>,
+}
+
+/// METEOR with caches: each distinct word is lowercased, stemmed and looked up in WordNet once.
+pub struct MeteorScorer<'w> {
+    wordnet: &'w WordNet,
+    /// Raw token to word, and lowercased text to word ("CT" and "ct" are one word).
+    ids: HashMap<Box<str>, u32>,
+    lowered_ids: HashMap<Box<str>, u32>,
+    words: Vec<Word>,
+    scratch: Scratch,
+}
+
+#[derive(Default)]
+struct Scratch {
+    hypothesis: Vec<u32>,
+    reference: Vec<u32>,
+    hyp_free: Vec<usize>,
+    ref_free: Vec<usize>,
+    matches: Vec<(usize, usize)>,
+    hyp_stems: Vec<u32>,
+    ref_stems: Vec<u32>,
+    synonyms: Vec<WordId>,
+}
+
+impl<'w> MeteorScorer<'w> {
+    pub fn new(wordnet: &'w WordNet) -> Self {
+        Self {
+            wordnet,
+            ids: HashMap::new(),
+            lowered_ids: HashMap::new(),
+            words: Vec::new(),
+            scratch: Scratch::default(),
+        }
+    }
+
+    fn intern(&mut self, token: &str) -> u32 {
+        if let Some(&id) = self.ids.get(token) {
+            return id;
+        }
+        let lowered = python_lower(token);
+        let id = match self.lowered_ids.get(lowered.as_ref()) {
+            Some(&id) => id,
+            None => {
+                let id = u32::try_from(self.words.len()).unwrap_or(u32::MAX);
+                let key = match self.wordnet.id(&lowered) {
+                    Some(wordnet_id) => u64::from(wordnet_id),
+                    None => (1 << 32) | u64::from(id),
+                };
+                self.words.push(Word { text: lowered.as_ref().into(), key, stem: None, synonyms: None });
+                self.lowered_ids.insert(lowered.as_ref().into(), id);
+                id
+            }
+        };
+        self.ids.insert(token.into(), id);
+        id
+    }
+
+    /// The word of this word's Porter stem (stems are words too: the synonym stage looks them up).
+    fn stem(&mut self, word: u32) -> u32 {
+        if let Some(stem) = self.words[word as usize].stem {
+            return stem;
+        }
+        let stemmed = porter::stem(&self.words[word as usize].text);
+        let stem = self.intern(&stemmed);
+        self.words[word as usize].stem = Some(stem);
+        stem
+    }
+
+    fn ensure_synonyms(&mut self, word: u32, buffer: &mut Vec<WordId>) {
+        let entry = &mut self.words[word as usize];
+        if entry.synonyms.is_none() {
+            self.wordnet.synonyms(&entry.text, buffer);
+            entry.synonyms = Some(buffer.as_slice().into());
+        }
+    }
+
+    /// `single_meteor_score(reference.split(), hypothesis.split())`.
+    pub fn score(&mut self, reference: &str, hypothesis: &str) -> f64 {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.hypothesis.clear();
+        scratch.reference.clear();
+        for token in python_split(hypothesis) {
+            let id = self.intern(token);
+            scratch.hypothesis.push(id);
+        }
+        for token in python_split(reference) {
+            let id = self.intern(token);
+            scratch.reference.push(id);
+        }
+        let score = self.align_and_score(&mut scratch);
+        self.scratch = scratch;
+        score
+    }
+
+    fn align_and_score(&mut self, s: &mut Scratch) -> f64 {
+        let translation_length = s.hypothesis.len();
+        let reference_length = s.reference.len();
+        if translation_length == 0 || reference_length == 0 {
+            return 0.0;
+        }
+        s.matches.clear();
+        s.hyp_free.clear();
+        s.hyp_free.extend(0..translation_length);
+        s.ref_free.clear();
+        s.ref_free.extend(0..reference_length);
+
+        // Stage 1: exact, on the lowercased words.
+        let (hyp, reference) = (&s.hypothesis, &s.reference);
+        match_stage(&mut s.hyp_free, &mut s.ref_free, &mut s.matches, |h, r| hyp[h] == reference[r]);
+
+        // Stage 2: Porter stems of what is left.
+        s.hyp_stems.clear();
+        s.hyp_stems.resize(translation_length, u32::MAX);
+        s.ref_stems.clear();
+        s.ref_stems.resize(reference_length, u32::MAX);
+        for k in 0..s.hyp_free.len() {
+            let h = s.hyp_free[k];
+            s.hyp_stems[h] = self.stem(s.hypothesis[h]);
+        }
+        for k in 0..s.ref_free.len() {
+            let r = s.ref_free[k];
+            s.ref_stems[r] = self.stem(s.reference[r]);
+        }
+        let (hyp_stems, ref_stems) = (&s.hyp_stems, &s.ref_stems);
+        match_stage(&mut s.hyp_free, &mut s.ref_free, &mut s.matches, |h, r| hyp_stems[h] == ref_stems[r]);
+
+        // Stage 3: WordNet synonyms. NLTK runs it on what stage 2 left, and stage 2 leaves the
+        // *stemmed* words: synonyms of stem(h) (stem(h) included) against stem(r).
+        if !s.hyp_free.is_empty() && !s.ref_free.is_empty() {
+            let mut i = s.hyp_free.len();
+            while i > 0 {
+                i -= 1;
+                let h = s.hyp_free[i];
+                let word = s.hyp_stems[h];
+                self.ensure_synonyms(word, &mut s.synonyms);
+                let words = &self.words;
+                let own_key = words[word as usize].key;
+                let synonyms = words[word as usize].synonyms.as_deref().unwrap_or(&[]);
+                // The last remaining reference position whose word is a synonym.
+                let found = s.ref_free.iter().rposition(|&r| {
+                    let key = words[s.ref_stems[r] as usize].key;
+                    key == own_key || (key >> 32 == 0 && synonyms.binary_search(&(key as WordId)).is_ok())
+                });
+                if let Some(k) = found {
+                    s.matches.push((h, s.ref_free.remove(k)));
+                    s.hyp_free.remove(i);
+                }
+            }
+        }
+
+        let matches_count = s.matches.len();
+        if matches_count == 0 {
+            return 0.0;
+        }
+        s.matches.sort_unstable_by_key(|&(h, _)| h);
+        let chunks = count_chunks(&s.matches);
+        let precision = matches_count as f64 / translation_length as f64;
+        let recall = matches_count as f64 / reference_length as f64;
+        let fmean = (precision * recall) / (ALPHA * precision + (1.0 - ALPHA) * recall);
+        let fragmentation = chunks as f64 / matches_count as f64;
+        let penalty = GAMMA * fragmentation.powf(BETA);
+        (1.0 - penalty) * fmean
+    }
+}
+
+/// NLTK's `_match_enums`: hypothesis words from last to first, each taking the last remaining
+/// reference word that matches. Removes matched positions from both free lists.
+fn match_stage(
+    hyp_free: &mut Vec<usize>,
+    ref_free: &mut Vec<usize>,
+    matches: &mut Vec<(usize, usize)>,
+    same: impl Fn(usize, usize) -> bool,
+) {
+    let mut i = hyp_free.len();
+    while i > 0 {
+        i -= 1;
+        let h = hyp_free[i];
+        if let Some(k) = ref_free.iter().rposition(|&r| same(h, r)) {
+            matches.push((h, ref_free.remove(k)));
+            hyp_free.remove(i);
+        }
+    }
+}
+
+/// `_count_chunks` over matches sorted by hypothesis position.
+fn count_chunks(matches: &[(usize, usize)]) -> usize {
+    1 + matches.windows(2).filter(|w| !(w[1].0 == w[0].0 + 1 && w[1].1 == w[0].1 + 1)).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meteor(reference: &str, hypothesis: &str) -> f64 {
+        MeteorScorer::new(WordNet::embedded()).score(reference, hypothesis)
+    }
+
+    #[test]
+    fn nltk_doctest_values() {
+        // NLTK's own doctests for single_meteor_score.
+        let hypothesis = "It is a guide to action which ensures that the military always obeys the commands of the party";
+        let reference = "It is a guide to action that ensures that the military will forever heed Party commands";
+        assert_eq!((meteor(reference, hypothesis) * 1e4).round() / 1e4, 0.6944);
+        assert_eq!(meteor("this is a cat", "non matching hypothesis"), 0.0);
+    }
+
+    #[test]
+    fn chunks() {
+        assert_eq!(count_chunks(&[(0, 0), (1, 1), (2, 5), (3, 6), (5, 7)]), 3);
+        assert_eq!(count_chunks(&[(0, 3)]), 1);
+    }
+
+    #[test]
+    fn empty_sides() {
+        assert_eq!(meteor("", "a b"), 0.0);
+        assert_eq!(meteor("a b", " \u{1f} "), 0.0);
+    }
+}

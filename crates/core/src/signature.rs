@@ -1,0 +1,38 @@
+//! The metric signature: one line that states everything that can change a number, in the
+//! manner of sacrebleu. Two scores are comparable only when their signatures are equal.
+
+use crate::stats::StatsConfig;
+
+/// Versions of the Python reference stack our metrics reproduce (and are tested against).
+pub const NLTK_VERSION: &str = "3.10.4";
+pub const ROUGE_SCORE_VERSION: &str = "0.1.2";
+pub const WORDNET_VERSION: &str = "3.0";
+
+pub fn signature(stats: &StatsConfig) -> String {
+    format!(
+        "medhall-lens:{version}|rouge:rouge_score={ROUGE_SCORE_VERSION},types=rouge1+rouge2+rougeL,f=fmeasure,stem=porter(nltk={NLTK_VERSION}),stem_min_len=4\
+|meteor:nltk={NLTK_VERSION},fn=single_meteor_score,alpha=0.9,beta=3,gamma=0.5,stages=exact+porter+wordnet,wordnet={WORDNET_VERSION},tok=str.split,case=str.lower\
+|bleu:nltk={NLTK_VERSION},fn=sentence_bleu,order=4,weights=uniform,smooth=method1,epsilon=0.1,tok=str.split,case=kept\
+|judge:line=first,rule=eval.py+variants,scores=accuracy+relevance+detail+risk\
+|mean:plain|ci:bootstrap-percentile,level=95,resamples={resamples},seed={seed}|paired:sign-flip,permutations={permutations}",
+        version = env!("CARGO_PKG_VERSION"),
+        resamples = stats.bootstrap_resamples,
+        seed = stats.seed,
+        permutations = stats.permutations,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_states_what_changes_numbers() {
+        let config = StatsConfig::default();
+        let text = signature(&config);
+        assert!(text.contains("nltk=3.10.4") && text.contains("rouge_score=0.1.2") && text.contains("wordnet=3.0"));
+        assert!(text.contains("seed=12345") && text.contains("resamples=1000"));
+        let other = signature(&StatsConfig { seed: 1, ..config });
+        assert_ne!(text, other);
+    }
+}

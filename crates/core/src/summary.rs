@@ -1,0 +1,228 @@
+//! Means, counts and 95% intervals per split and per any categorical field.
+
+use crate::judge::JudgeScores;
+use crate::metrics::lexical::LexicalScores;
+use crate::sample::{SampleKey, Split};
+use crate::stats::{StatsConfig, bootstrap_mean_cis, mean};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A scored sample: lexical scores when it had a reference, judge scores when the file had them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScoredSample {
+    pub key: SampleKey,
+    pub lexical: Option<LexicalScores>,
+    pub judge: Option<JudgeScores>,
+    pub fields: Vec<(String, String)>,
+}
+
+impl ScoredSample {
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Every number we average, named as in the CLI's output and the app's test hooks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Metric {
+    Rouge1,
+    Rouge2,
+    RougeL,
+    Meteor,
+    Bleu,
+    ClinicalAccuracy,
+    ClinicalRelevance,
+    DetailLevel,
+    RiskLevel,
+}
+
+impl Metric {
+    pub const LEXICAL: [Metric; 5] = [Metric::Rouge1, Metric::Rouge2, Metric::RougeL, Metric::Meteor, Metric::Bleu];
+    pub const JUDGE: [Metric; 4] = [Metric::ClinicalAccuracy, Metric::ClinicalRelevance, Metric::DetailLevel, Metric::RiskLevel];
+    pub const ALL: [Metric; 9] = [
+        Metric::Rouge1,
+        Metric::Rouge2,
+        Metric::RougeL,
+        Metric::Meteor,
+        Metric::Bleu,
+        Metric::ClinicalAccuracy,
+        Metric::ClinicalRelevance,
+        Metric::DetailLevel,
+        Metric::RiskLevel,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Rouge1 => "rouge1",
+            Metric::Rouge2 => "rouge2",
+            Metric::RougeL => "rougeL",
+            Metric::Meteor => "meteor",
+            Metric::Bleu => "bleu",
+            Metric::ClinicalAccuracy => "clinical_accuracy",
+            Metric::ClinicalRelevance => "clinical_relevance",
+            Metric::DetailLevel => "detail_level",
+            Metric::RiskLevel => "risk_level",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    pub fn value(self, sample: &ScoredSample) -> Option<f64> {
+        let lexical = sample.lexical;
+        let judge = sample.judge;
+        match self {
+            Metric::Rouge1 => lexical.map(|s| s.rouge1),
+            Metric::Rouge2 => lexical.map(|s| s.rouge2),
+            Metric::RougeL => lexical.map(|s| s.rouge_l),
+            Metric::Meteor => lexical.map(|s| s.meteor),
+            Metric::Bleu => lexical.map(|s| s.bleu),
+            Metric::ClinicalAccuracy => judge.map(|s| s.clinical_accuracy),
+            Metric::ClinicalRelevance => judge.map(|s| s.clinical_relevance),
+            Metric::DetailLevel => judge.map(|s| s.detail_level),
+            Metric::RiskLevel => judge.map(|s| s.risk_level),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MetricSummary {
+    pub metric: &'static str,
+    pub n: usize,
+    pub mean: f64,
+    /// 95% percentile-bootstrap interval; absent for fewer than two values.
+    pub ci95: Option<[f64; 2]>,
+}
+
+/// One row of the summary: a split, optionally narrowed to one value of a field.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GroupSummary {
+    pub split: Split,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    pub samples: usize,
+    pub metrics: Vec<MetricSummary>,
+}
+
+/// Samples with no value for the grouping field are grouped under this label; nothing is guessed.
+pub const UNLABELLED: &str = "unlabelled";
+
+fn summarize_group(samples: &[&ScoredSample], config: &StatsConfig) -> Vec<MetricSummary> {
+    let mut out = Vec::new();
+    for family in [&Metric::LEXICAL[..], &Metric::JUDGE[..]] {
+        // Within a family every metric is present for the same samples.
+        let columns: Vec<Vec<f64>> = family
+            .iter()
+            .map(|m| samples.iter().filter_map(|s| m.value(s)).collect())
+            .collect();
+        if columns[0].is_empty() {
+            continue;
+        }
+        let slices: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
+        let intervals = bootstrap_mean_cis(&slices, config);
+        for ((metric, column), ci) in family.iter().zip(&columns).zip(intervals) {
+            if let Some(mean) = mean(column) {
+                out.push(MetricSummary { metric: metric.name(), n: column.len(), mean, ci95: ci.map(|(l, h)| [l, h]) });
+            }
+        }
+    }
+    out
+}
+
+/// Means per split, and per value of `group_by` within each split when given.
+pub fn summarize(samples: &[ScoredSample], group_by: Option<&str>, config: &StatsConfig) -> Vec<GroupSummary> {
+    let mut groups = Vec::new();
+    for split in Split::ALL {
+        let in_split: Vec<&ScoredSample> = samples.iter().filter(|s| s.key.split == split).collect();
+        if in_split.is_empty() {
+            continue;
+        }
+        groups.push(GroupSummary {
+            split,
+            field: None,
+            value: None,
+            samples: in_split.len(),
+            metrics: summarize_group(&in_split, config),
+        });
+        let Some(field) = group_by else { continue };
+        let mut by_value: BTreeMap<&str, Vec<&ScoredSample>> = BTreeMap::new();
+        for sample in &in_split {
+            by_value.entry(sample.field(field).unwrap_or(UNLABELLED)).or_default().push(sample);
+        }
+        for (value, members) in by_value {
+            groups.push(GroupSummary {
+                split,
+                field: Some(field.to_owned()),
+                value: Some(value.to_owned()),
+                samples: members.len(),
+                metrics: summarize_group(&members, config),
+            });
+        }
+    }
+    groups
+}
+
+/// Scores one joined sample: the five lexical metrics when it has a reference, its judge scores
+/// when its file had them, and the fields it can be grouped by.
+pub fn score_sample(
+    joined: &crate::dataset::JoinedSample<'_>,
+    scorer: &mut crate::metrics::lexical::LexicalScorer<'_>,
+) -> ScoredSample {
+    ScoredSample {
+        key: joined.prediction.key.clone(),
+        lexical: joined.reference.map(|reference| scorer.score(reference, &joined.prediction.answer)),
+        judge: joined.prediction.judge,
+        fields: joined.fields.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(split: Split, id: u32, meteor: f64, judge: Option<f64>, kind: Option<&str>) -> ScoredSample {
+        ScoredSample {
+            key: SampleKey { split, question_id: id.to_string() },
+            lexical: Some(LexicalScores { rouge1: meteor, rouge2: meteor, rouge_l: meteor, meteor, bleu: meteor }),
+            judge: judge.map(|j| JudgeScores::from_array([j; 4])),
+            fields: kind.map(|k| vec![("hallucination_type".to_owned(), k.to_owned())]).unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn means_per_split_and_group() {
+        let samples = vec![
+            sample(Split::Positive, 0, 0.5, Some(6.0), Some("object")),
+            sample(Split::Positive, 1, 1.0, None, Some("object")),
+            sample(Split::Positive, 2, 0.0, Some(8.0), None),
+            sample(Split::Negative, 1, 0.25, Some(2.0), Some("knowledge")),
+        ];
+        let groups = summarize(&samples, Some("hallucination_type"), &StatsConfig::default());
+        let find = |split: Split, value: Option<&str>, metric: &str| {
+            groups
+                .iter()
+                .find(|g| g.split == split && g.value.as_deref() == value)
+                .and_then(|g| g.metrics.iter().find(|m| m.metric == metric))
+                .map(|m| (m.n, m.mean))
+        };
+        assert_eq!(find(Split::Positive, None, "meteor"), Some((3, 0.5)));
+        assert_eq!(find(Split::Positive, None, "clinical_accuracy"), Some((2, 7.0)));
+        assert_eq!(find(Split::Positive, Some("object"), "meteor"), Some((2, 0.75)));
+        assert_eq!(find(Split::Positive, Some(UNLABELLED), "risk_level"), Some((1, 8.0)));
+        assert_eq!(find(Split::Negative, Some("knowledge"), "bleu"), Some((1, 0.25)));
+        assert_eq!(find(Split::Negative, Some("object"), "bleu"), None);
+        let ci = groups[0].metrics.iter().find(|m| m.metric == "meteor").and_then(|m| m.ci95);
+        let [low, high] = ci.expect("three values give an interval");
+        assert!(low <= 0.5 && 0.5 <= high);
+    }
+
+    #[test]
+    fn metric_names_round_trip() {
+        for metric in Metric::ALL {
+            assert_eq!(Metric::from_name(metric.name()), Some(metric));
+        }
+    }
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything the app build and the tests need, idempotently: fast when all is present.
+# Nothing here downloads a binary from outside the package registries (see ../shared/TOOLCHAIN.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { echo "setup: $*" >&2; }
+
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup target add wasm32-unknown-unknown
+
+if ! trunk --version 2>/dev/null | grep -q '0.21.14'; then
+  log "installing trunk 0.21.14 (about 11 minutes on 2 cores)"
+  cargo install trunk --version 0.21.14 --locked
+fi
+if ! wasm-bindgen --version 2>/dev/null | grep -q '0.2.130'; then
+  log "installing wasm-bindgen-cli 0.2.130"
+  # No --locked: its lock file pins a webpki-roots version the registry no longer has.
+  cargo install wasm-bindgen-cli --version 0.2.130
+fi
+if ! node_modules/.bin/wasm-opt --version 2>/dev/null | grep -q 'version 132'; then
+  log "installing wasm-opt (npm binaryen 132)"
+  npm install --no-audit --no-fund --loglevel=error
+fi
+
+# The Python reference stack for the parity tests and the benchmark.
+bash scripts/setup-reference.sh
+
+cargo fetch --locked >/dev/null

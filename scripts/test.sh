@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# All the tests: formatting, lints (native and wasm), unit and parity tests (the parity tests
+# compare every sample with the Python reference libraries, on ../shared/medhalltune when it is
+# there), core's dependency rule, and a release build of the app with Trunk.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+source scripts/env.sh
+# In this script the reference stack is required: a parity test that cannot run fails.
+export MEDHALL_REQUIRE_REFERENCE=1
+
+step() { echo "== $*" >&2; }
+
+step "rustfmt"
+cargo fmt --all -- --check
+step "clippy (native)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+step "clippy (wasm32: core and app, with the wasm bans)"
+CLIPPY_CONF_DIR=scripts/clippy_wasm cargo clippy --locked --target wasm32-unknown-unknown -p medhall-core -p medhall-lens -- -D warnings -D clippy::disallowed_methods
+step "core's dependency rule"
+bash scripts/check-core-deps.sh
+step "tests (release: the parity tests score thousands of samples)"
+cargo test --workspace --release --locked
+step "app build (trunk, release, offline)"
+trunk build --release --offline >/dev/null
+test -s dist/index.html && ls dist/*.wasm >/dev/null
+echo "app build: dist/ ok ($(du -sh dist | cut -f1))" >&2
