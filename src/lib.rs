@@ -13,7 +13,8 @@ use medhall_core::stats::StatsConfig;
 
 /// A bundled demo pair (written for this page; not benchmark data).
 const DEMO_REFERENCE: &str = "The chest x-ray reveals a large airspace consolidation in the left midlung with a cavitary appearance.";
-const DEMO_ANSWER: &str = "The chest X-ray shows a large consolidation in the left mid lung, which appears cavitated.";
+const DEMO_ANSWER: &str =
+    "The chest X-ray shows a large consolidation in the left mid lung, which appears cavitated.";
 
 fn score(reference: &str, answer: &str) -> LexicalScores {
     LexicalScorer::new(WordNet::embedded()).score(reference, answer)
@@ -26,17 +27,23 @@ pub fn App() -> impl IntoView {
     let scores = Memo::new(move |_| reference.with(|r| answer.with(|a| score(r, a))));
     let rows = move || {
         let s = scores.get();
-        [("rouge1", s.rouge1), ("rouge2", s.rouge2), ("rougeL", s.rouge_l), ("meteor", s.meteor), ("bleu", s.bleu)]
-            .into_iter()
-            .map(|(name, value)| {
-                view! {
-                    <tr>
-                        <th>{name}</th>
-                        <td data-metric=name data-value=value.to_string()>{format!("{value:.4}")}</td>
-                    </tr>
-                }
-            })
-            .collect_view()
+        [
+            ("rouge1", s.rouge1),
+            ("rouge2", s.rouge2),
+            ("rougeL", s.rouge_l),
+            ("meteor", s.meteor),
+            ("bleu", s.bleu),
+        ]
+        .into_iter()
+        .map(|(name, value)| {
+            view! {
+                <tr>
+                    <th>{name}</th>
+                    <td data-metric=name data-value=value.to_string()>{format!("{value:.4}")}</td>
+                </tr>
+            }
+        })
+        .collect_view()
     };
     view! {
         <h1>"MedHall Lens"</h1>

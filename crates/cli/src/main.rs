@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "medhall", version, about = "MedHallTune scoring: ROUGE, METEOR, BLEU and judge scores, as the benchmark computes them")]
+#[command(
+    name = "medhall",
+    version,
+    about = "MedHallTune scoring: ROUGE, METEOR, BLEU and judge scores, as the benchmark computes them"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

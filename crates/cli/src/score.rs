@@ -2,7 +2,9 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use medhall_core::dataset::{Issue, IssueKind, ReferenceSet, Run, SourceContext, TYPE_FIELD, TypeMap, join};
+use medhall_core::dataset::{
+    Issue, IssueKind, ReferenceSet, Run, SourceContext, TYPE_FIELD, TypeMap, join,
+};
 use medhall_core::formats::{ColumnMap, RecordParser, Role, SampleRecord};
 use medhall_core::metrics::lexical::LexicalScorer;
 use medhall_core::metrics::wordnet::WordNet;
@@ -79,7 +81,9 @@ fn parse_file(
         Err(error) => issues.push(Issue::from(error)),
     };
     loop {
-        let read = file.read(&mut buffer).with_context(|| format!("cannot read {name}"))?;
+        let read = file
+            .read(&mut buffer)
+            .with_context(|| format!("cannot read {name}"))?;
         if read == 0 {
             break;
         }
@@ -111,22 +115,32 @@ fn load_type_map(path: &Path, issues: &mut Vec<Issue>) -> Result<TypeMap> {
     let mut columns = ColumnMap::default();
     columns.set(Role::Split, "split");
     parse_file(path, &columns, issues, |record, issues| {
-            let label = record.fields.iter().find(|(n, _)| n == "type" || n == TYPE_FIELD).map(|(_, v)| v.clone());
-            match (record.split, record.question_id, label) {
-                (Some(split), Some(question_id), Some(label)) => {
-                    types.insert(SampleKey { split, question_id }, label);
-                }
-                (split, id, _) => {
-                    let field = if split.is_none() { "split" } else if id.is_none() { "question_id" } else { "type" };
-                    issues.push(Issue {
-                        kind: IssueKind::MissingField,
-                        source: source.clone(),
-                        line: record.line,
-                        field: Some(field.to_owned()),
-                        message: "a type map row needs split, question_id and type".to_owned(),
-                    });
-                }
+        let label = record
+            .fields
+            .iter()
+            .find(|(n, _)| n == "type" || n == TYPE_FIELD)
+            .map(|(_, v)| v.clone());
+        match (record.split, record.question_id, label) {
+            (Some(split), Some(question_id), Some(label)) => {
+                types.insert(SampleKey { split, question_id }, label);
             }
+            (split, id, _) => {
+                let field = if split.is_none() {
+                    "split"
+                } else if id.is_none() {
+                    "question_id"
+                } else {
+                    "type"
+                };
+                issues.push(Issue {
+                    kind: IssueKind::MissingField,
+                    source: source.clone(),
+                    line: record.line,
+                    field: Some(field.to_owned()),
+                    message: "a type map row needs split, question_id and type".to_owned(),
+                });
+            }
+        }
     })?;
     Ok(types)
 }
@@ -134,7 +148,9 @@ fn load_type_map(path: &Path, issues: &mut Vec<Issue>) -> Result<TypeMap> {
 /// Scores on all cores natively; each thread has its own caches.
 fn score_all(joined: &[medhall_core::dataset::JoinedSample<'_>]) -> Vec<ScoredSample> {
     let wordnet = WordNet::embedded();
-    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(8);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(8);
     let chunk = joined.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
         let handles: Vec<_> = joined
@@ -142,11 +158,16 @@ fn score_all(joined: &[medhall_core::dataset::JoinedSample<'_>]) -> Vec<ScoredSa
             .map(|part| {
                 scope.spawn(move || {
                     let mut scorer = LexicalScorer::new(wordnet);
-                    part.iter().map(|j| score_sample(j, &mut scorer)).collect::<Vec<_>>()
+                    part.iter()
+                        .map(|j| score_sample(j, &mut scorer))
+                        .collect::<Vec<_>>()
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
     })
 }
 
@@ -172,7 +193,8 @@ struct PerSample<'a> {
 }
 
 fn write_per_sample(path: &Path, scored: &[ScoredSample]) -> Result<()> {
-    let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
     let mut out = BufWriter::new(file);
     for sample in scored {
         let lexical = sample.lexical;
@@ -194,7 +216,8 @@ fn write_per_sample(path: &Path, scored: &[ScoredSample]) -> Result<()> {
         serde_json::to_writer(&mut out, &row)?;
         out.write_all(b"\n")?;
     }
-    out.flush().with_context(|| format!("cannot write {}", path.display()))
+    out.flush()
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[derive(Serialize)]
@@ -219,7 +242,10 @@ struct SummaryOut<'a> {
 fn issue_counts(issues: &[Issue]) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
     for issue in issues {
-        let name = serde_json::to_value(issue.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let name = serde_json::to_value(issue.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
         *counts.entry(name).or_insert(0) += 1;
     }
     counts
@@ -230,14 +256,22 @@ fn print_table(groups: &[GroupSummary]) {
         Some(value) => format!("{}/{value} (n={})", g.split, g.samples),
         None => format!("{} (n={})", g.split, g.samples),
     };
-    let width = groups.iter().map(|g| label(g).len()).max().unwrap_or(0).max(26);
+    let width = groups
+        .iter()
+        .map(|g| label(g).len())
+        .max()
+        .unwrap_or(0)
+        .max(26);
     print!("{:<20}", "metric");
     for group in groups {
         print!("  {:<width$}", label(group));
     }
     println!();
     for metric in Metric::ALL {
-        if !groups.iter().any(|g| g.metrics.iter().any(|m| m.metric == metric.name())) {
+        if !groups
+            .iter()
+            .any(|g| g.metrics.iter().any(|m| m.metric == metric.name()))
+        {
             continue;
         }
         print!("{:<20}", metric.name());
@@ -262,7 +296,9 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
     let mut references = ReferenceSet::default();
     for path in &args.references {
         let source = SourceContext::new(path.display().to_string(), args.split);
-        parse_file(path, &columns, &mut issues, |record, issues| references.add_record(&source, record, issues))?;
+        parse_file(path, &columns, &mut issues, |record, issues| {
+            references.add_record(&source, record, issues)
+        })?;
     }
     let types = match &args.type_map {
         Some(path) => load_type_map(path, &mut issues)?,
@@ -271,20 +307,32 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
     let mut run = Run::default();
     for path in &args.files {
         let source = SourceContext::new(path.display().to_string(), args.split);
-        let records = parse_file(path, &columns, &mut issues, |record, issues| run.add_record(&source, record, issues))?;
+        let records = parse_file(path, &columns, &mut issues, |record, issues| {
+            run.add_record(&source, record, issues)
+        })?;
         if records == 0 {
             bail!("{} holds no readable record", path.display());
         }
     }
     if run.is_empty() {
-        let first = issues.first().map(|i| format!(": first problem: {i}")).unwrap_or_default();
+        let first = issues
+            .first()
+            .map(|i| format!(": first problem: {i}"))
+            .unwrap_or_default();
         bail!("no usable prediction in the given files{first}");
     }
 
     let joined = join(&run, &references, &types, &mut issues);
     let scored = score_all(&joined);
-    let stats = StatsConfig { bootstrap_resamples: args.resamples, seed: args.seed, ..StatsConfig::default() };
-    let group_by = args.group_by.as_deref().or(args.type_map.as_ref().map(|_| TYPE_FIELD));
+    let stats = StatsConfig {
+        bootstrap_resamples: args.resamples,
+        seed: args.seed,
+        ..StatsConfig::default()
+    };
+    let group_by = args
+        .group_by
+        .as_deref()
+        .or(args.type_map.as_ref().map(|_| TYPE_FIELD));
     let groups = summarize(&scored, group_by, &stats);
     let counts = Counts {
         files: args.files.len(),
@@ -299,9 +347,16 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
         write_per_sample(path, &scored)?;
     }
     if let Some(path) = &args.summary {
-        let summary = SummaryOut { signature: signature(&stats), stats, counts, groups: &groups, issues: &issues };
+        let summary = SummaryOut {
+            signature: signature(&stats),
+            stats,
+            counts,
+            groups: &groups,
+            issues: &issues,
+        };
         let text = serde_json::to_string_pretty(&summary)?;
-        std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, text + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
     } else if args.per_sample.is_none() {
         println!(
             "{} predictions from {} file(s); {} scored against a reference, {} with judge scores",

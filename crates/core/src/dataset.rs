@@ -58,12 +58,30 @@ impl fmt::Display for Issue {
 
 impl From<RecordError> for Issue {
     fn from(error: RecordError) -> Self {
-        Issue { kind: IssueKind::Malformed, source: error.source, line: error.line, field: error.field, message: error.message }
+        Issue {
+            kind: IssueKind::Malformed,
+            source: error.source,
+            line: error.line,
+            field: error.field,
+            message: error.message,
+        }
     }
 }
 
-fn issue(kind: IssueKind, source: &str, line: u64, field: Option<&str>, message: impl Into<String>) -> Issue {
-    Issue { kind, source: source.to_owned(), line, field: field.map(str::to_owned), message: message.into() }
+fn issue(
+    kind: IssueKind,
+    source: &str,
+    line: u64,
+    field: Option<&str>,
+    message: impl Into<String>,
+) -> Issue {
+    Issue {
+        kind,
+        source: source.to_owned(),
+        line,
+        field: field.map(str::to_owned),
+        message: message.into(),
+    }
 }
 
 /// Where a record came from, and the split its file implies.
@@ -83,9 +101,19 @@ impl SourceContext {
     }
 }
 
-fn key_of(record: &SampleRecord, source: &SourceContext, issues: &mut Vec<Issue>) -> Option<SampleKey> {
+fn key_of(
+    record: &SampleRecord,
+    source: &SourceContext,
+    issues: &mut Vec<Issue>,
+) -> Option<SampleKey> {
     let Some(question_id) = record.question_id.clone() else {
-        issues.push(issue(IssueKind::MissingField, &source.name, record.line, Some("question_id"), "missing"));
+        issues.push(issue(
+            IssueKind::MissingField,
+            &source.name,
+            record.line,
+            Some("question_id"),
+            "missing",
+        ));
         return None;
     };
     let Some(split) = record.split.or(source.split) else {
@@ -121,10 +149,23 @@ pub struct ReferenceSet {
 }
 
 impl ReferenceSet {
-    pub fn add_record(&mut self, source: &SourceContext, record: SampleRecord, issues: &mut Vec<Issue>) {
-        let Some(key) = key_of(&record, source, issues) else { return };
+    pub fn add_record(
+        &mut self,
+        source: &SourceContext,
+        record: SampleRecord,
+        issues: &mut Vec<Issue>,
+    ) {
+        let Some(key) = key_of(&record, source, issues) else {
+            return;
+        };
         let Some(text) = record.reference else {
-            issues.push(issue(IssueKind::MissingField, &source.name, record.line, Some("gpt4_answer"), "missing reference answer"));
+            issues.push(issue(
+                IssueKind::MissingField,
+                &source.name,
+                record.line,
+                Some("gpt4_answer"),
+                "missing reference answer",
+            ));
             return;
         };
         if let Some(&first) = self.index.get(&key) {
@@ -134,7 +175,10 @@ impl ReferenceSet {
                 &source.name,
                 record.line,
                 Some("question_id"),
-                format!("duplicate of {}:{} ({} {}); the first is kept", earlier.source, earlier.line, key.split, key.question_id),
+                format!(
+                    "duplicate of {}:{} ({} {}); the first is kept",
+                    earlier.source, earlier.line, key.split, key.question_id
+                ),
             ));
             return;
         }
@@ -191,16 +235,32 @@ pub struct Run {
     index: HashMap<SampleKey, usize>,
 }
 
-fn judge_of(record: &SampleRecord, source: &SourceContext, issues: &mut Vec<Issue>) -> Option<JudgeScores> {
+fn judge_of(
+    record: &SampleRecord,
+    source: &SourceContext,
+    issues: &mut Vec<Issue>,
+) -> Option<JudgeScores> {
     if let Some(text) = &record.judge_text {
         return match parse_verdict(text) {
             Ok((scores, VerdictRule::Official)) => Some(scores),
             Ok((scores, VerdictRule::Variant)) => {
-                issues.push(issue(IssueKind::VerdictVariant, &source.name, record.line, Some("result"), "judge scores read with a tolerated variant of eval.py's rule"));
+                issues.push(issue(
+                    IssueKind::VerdictVariant,
+                    &source.name,
+                    record.line,
+                    Some("result"),
+                    "judge scores read with a tolerated variant of eval.py's rule",
+                ));
                 Some(scores)
             }
             Err(error) => {
-                issues.push(issue(IssueKind::UnreadableVerdict, &source.name, record.line, Some("result"), error.to_string()));
+                issues.push(issue(
+                    IssueKind::UnreadableVerdict,
+                    &source.name,
+                    record.line,
+                    Some("result"),
+                    error.to_string(),
+                ));
                 None
             }
         };
@@ -209,8 +269,18 @@ fn judge_of(record: &SampleRecord, source: &SourceContext, issues: &mut Vec<Issu
         [Some(a), Some(b), Some(c), Some(d)] => Some(JudgeScores::from_array([a, b, c, d])),
         [None, None, None, None] => None,
         columns => {
-            let names = ["clinical_accuracy", "clinical_relevance", "detail_level", "risk_level"];
-            let missing: Vec<&str> = names.iter().zip(columns).filter(|(_, v)| v.is_none()).map(|(n, _)| *n).collect();
+            let names = [
+                "clinical_accuracy",
+                "clinical_relevance",
+                "detail_level",
+                "risk_level",
+            ];
+            let missing: Vec<&str> = names
+                .iter()
+                .zip(columns)
+                .filter(|(_, v)| v.is_none())
+                .map(|(n, _)| *n)
+                .collect();
             issues.push(issue(
                 IssueKind::UnreadableVerdict,
                 &source.name,
@@ -224,11 +294,24 @@ fn judge_of(record: &SampleRecord, source: &SourceContext, issues: &mut Vec<Issu
 }
 
 impl Run {
-    pub fn add_record(&mut self, source: &SourceContext, record: SampleRecord, issues: &mut Vec<Issue>) {
-        let Some(key) = key_of(&record, source, issues) else { return };
+    pub fn add_record(
+        &mut self,
+        source: &SourceContext,
+        record: SampleRecord,
+        issues: &mut Vec<Issue>,
+    ) {
+        let Some(key) = key_of(&record, source, issues) else {
+            return;
+        };
         let judge = judge_of(&record, source, issues);
         let Some(answer) = record.answer else {
-            issues.push(issue(IssueKind::MissingField, &source.name, record.line, Some("answer"), "missing the model's answer"));
+            issues.push(issue(
+                IssueKind::MissingField,
+                &source.name,
+                record.line,
+                Some("answer"),
+                "missing the model's answer",
+            ));
             return;
         };
         if let Some(&first) = self.index.get(&key) {
@@ -238,7 +321,10 @@ impl Run {
                 &source.name,
                 record.line,
                 Some("question_id"),
-                format!("duplicate of {}:{} ({} {}); the first is kept", earlier.source, earlier.line, key.split, key.question_id),
+                format!(
+                    "duplicate of {}:{} ({} {}); the first is kept",
+                    earlier.source, earlier.line, key.split, key.question_id
+                ),
             ));
             return;
         }
@@ -291,18 +377,28 @@ pub struct JoinedSample<'a> {
 
 /// Joins a run with its references and type labels. Reports predictions without a reference and
 /// references (of the splits the run covers) without a prediction.
-pub fn join<'a>(run: &'a Run, references: &'a ReferenceSet, types: &TypeMap, issues: &mut Vec<Issue>) -> Vec<JoinedSample<'a>> {
+pub fn join<'a>(
+    run: &'a Run,
+    references: &'a ReferenceSet,
+    types: &TypeMap,
+    issues: &mut Vec<Issue>,
+) -> Vec<JoinedSample<'a>> {
     let mut joined = Vec::with_capacity(run.len());
     for prediction in run.predictions() {
         let shard = references.get(&prediction.key);
-        let reference = shard.map(|r| r.text.as_str()).or(prediction.inline_reference.as_deref());
+        let reference = shard
+            .map(|r| r.text.as_str())
+            .or(prediction.inline_reference.as_deref());
         if reference.is_none() {
             issues.push(issue(
                 IssueKind::NoReference,
                 &prediction.source,
                 prediction.line,
                 Some("question_id"),
-                format!("no reference answer for {} question {}", prediction.key.split, prediction.key.question_id),
+                format!(
+                    "no reference answer for {} question {}",
+                    prediction.key.split, prediction.key.question_id
+                ),
             ));
         }
         let mut fields = shard.map(|r| r.fields.clone()).unwrap_or_default();
@@ -315,14 +411,24 @@ pub fn join<'a>(run: &'a Run, references: &'a ReferenceSet, types: &TypeMap, iss
             fields.retain(|(n, _)| n != TYPE_FIELD);
             fields.push((TYPE_FIELD.to_owned(), label.clone()));
         } else if !fields.iter().any(|(n, _)| n == TYPE_FIELD) {
-            let alias = fields.iter().find(|(n, _)| n == "type" || n == "category").map(|(_, v)| v.clone());
+            let alias = fields
+                .iter()
+                .find(|(n, _)| n == "type" || n == "category")
+                .map(|(_, v)| v.clone());
             if let Some(label) = alias {
                 fields.push((TYPE_FIELD.to_owned(), label));
             }
         }
-        joined.push(JoinedSample { prediction, reference, fields });
+        joined.push(JoinedSample {
+            prediction,
+            reference,
+            fields,
+        });
     }
-    let covered: Vec<Split> = Split::ALL.into_iter().filter(|s| run.predictions().iter().any(|p| p.key.split == *s)).collect();
+    let covered: Vec<Split> = Split::ALL
+        .into_iter()
+        .filter(|s| run.predictions().iter().any(|p| p.key.split == *s))
+        .collect();
     for reference in references.iter() {
         if covered.contains(&reference.key.split) && run.get(&reference.key).is_none() {
             issues.push(issue(
@@ -330,7 +436,10 @@ pub fn join<'a>(run: &'a Run, references: &'a ReferenceSet, types: &TypeMap, iss
                 &reference.source,
                 reference.line,
                 Some("question_id"),
-                format!("no prediction for {} question {}", reference.key.split, reference.key.question_id),
+                format!(
+                    "no prediction for {} question {}",
+                    reference.key.split, reference.key.question_id
+                ),
             ));
         }
     }

@@ -21,12 +21,27 @@ pub struct JudgeScores {
 
 impl JudgeScores {
     pub fn from_array(values: [f64; 4]) -> Self {
-        let [clinical_accuracy, clinical_relevance, detail_level, risk_level] = values;
-        Self { clinical_accuracy, clinical_relevance, detail_level, risk_level }
+        let [
+            clinical_accuracy,
+            clinical_relevance,
+            detail_level,
+            risk_level,
+        ] = values;
+        Self {
+            clinical_accuracy,
+            clinical_relevance,
+            detail_level,
+            risk_level,
+        }
     }
 
     pub fn to_array(self) -> [f64; 4] {
-        [self.clinical_accuracy, self.clinical_relevance, self.detail_level, self.risk_level]
+        [
+            self.clinical_accuracy,
+            self.clinical_relevance,
+            self.detail_level,
+            self.risk_level,
+        ]
     }
 }
 
@@ -79,7 +94,9 @@ fn python_float(token: &str) -> Option<f64> {
 fn finite(values: [f64; 4], tokens: &[&str]) -> Result<JudgeScores, VerdictError> {
     for (value, token) in values.iter().zip(tokens) {
         if !value.is_finite() {
-            return Err(VerdictError::NotFinite { value: (*token).to_owned() });
+            return Err(VerdictError::NotFinite {
+                value: (*token).to_owned(),
+            });
         }
     }
     Ok(JudgeScores::from_array(values))
@@ -106,7 +123,13 @@ pub fn parse_verdict(result: &str) -> Result<(JudgeScores, VerdictRule), Verdict
     }
     // Variants: markdown emphasis, a leading label ("Scores:"), commas or semicolons, "7/10".
     let unlabelled = match stripped.split_once(':') {
-        Some((label, rest)) if label.chars().all(|c| c.is_alphabetic() || c == ' ' || c == '*') => rest,
+        Some((label, rest))
+            if label
+                .chars()
+                .all(|c| c.is_alphabetic() || c == ' ' || c == '*') =>
+        {
+            rest
+        }
         _ => stripped,
     };
     let tokens: Vec<&str> = unlabelled
@@ -116,7 +139,9 @@ pub fn parse_verdict(result: &str) -> Result<(JudgeScores, VerdictRule), Verdict
         .collect();
     match four(&tokens) {
         Some(values) => finite(values, &tokens).map(|scores| (scores, VerdictRule::Variant)),
-        None => Err(VerdictError::NotFourScores { line: first.chars().take(120).collect() }),
+        None => Err(VerdictError::NotFourScores {
+            line: first.chars().take(120).collect(),
+        }),
     }
 }
 
@@ -131,29 +156,71 @@ mod tests {
     #[test]
     fn official_rule() {
         let text = "7 8 6 9\nThe assistant's answer is accurate.";
-        assert_eq!(scores(text), Ok(([7.0, 8.0, 6.0, 9.0], VerdictRule::Official)));
+        assert_eq!(
+            scores(text),
+            Ok(([7.0, 8.0, 6.0, 9.0], VerdictRule::Official))
+        );
         // strip() removes \r and surrounding whitespace; float() accepts "+7" and "7.5".
-        assert_eq!(scores("  +7 8.5 6 1_0\r\nmore"), Ok(([7.0, 8.5, 6.0, 10.0], VerdictRule::Official)));
+        assert_eq!(
+            scores("  +7 8.5 6 1_0\r\nmore"),
+            Ok(([7.0, 8.5, 6.0, 10.0], VerdictRule::Official))
+        );
     }
 
     #[test]
     fn variants() {
-        assert_eq!(scores("7, 8, 6, 9"), Ok(([7.0, 8.0, 6.0, 9.0], VerdictRule::Variant)));
-        assert_eq!(scores("Scores: 7 8 6 9\nwhy"), Ok(([7.0, 8.0, 6.0, 9.0], VerdictRule::Variant)));
-        assert_eq!(scores("**7 8 6 9**"), Ok(([7.0, 8.0, 6.0, 9.0], VerdictRule::Variant)));
+        assert_eq!(
+            scores("7, 8, 6, 9"),
+            Ok(([7.0, 8.0, 6.0, 9.0], VerdictRule::Variant))
+        );
+        assert_eq!(
+            scores("Scores: 7 8 6 9\nwhy"),
+            Ok(([7.0, 8.0, 6.0, 9.0], VerdictRule::Variant))
+        );
+        assert_eq!(
+            scores("**7 8 6 9**"),
+            Ok(([7.0, 8.0, 6.0, 9.0], VerdictRule::Variant))
+        );
         // Two spaces break eval.py's split(' '), not ours.
-        assert_eq!(scores("7  8 6 9"), Ok(([7.0, 8.0, 6.0, 9.0], VerdictRule::Variant)));
-        assert_eq!(scores("7/10 8/10 6/10 9/10"), Ok(([7.0, 8.0, 6.0, 9.0], VerdictRule::Variant)));
+        assert_eq!(
+            scores("7  8 6 9"),
+            Ok(([7.0, 8.0, 6.0, 9.0], VerdictRule::Variant))
+        );
+        assert_eq!(
+            scores("7/10 8/10 6/10 9/10"),
+            Ok(([7.0, 8.0, 6.0, 9.0], VerdictRule::Variant))
+        );
     }
 
     #[test]
     fn failures_are_reported_not_guessed() {
-        assert!(matches!(scores("7 8 6"), Err(VerdictError::NotFourScores { .. })));
-        assert!(matches!(scores("The answer is good. 7 8 6 9"), Err(VerdictError::NotFourScores { .. })));
-        assert!(matches!(scores(""), Err(VerdictError::NotFourScores { .. })));
-        assert!(matches!(scores("\n7 8 6 9"), Err(VerdictError::NotFourScores { .. })));
-        assert!(matches!(scores("nan 8 6 9"), Err(VerdictError::NotFinite { .. })));
-        assert!(matches!(scores("7 8 6 9 10"), Err(VerdictError::NotFourScores { .. })));
-        assert!(matches!(scores("1_ 8 6 9"), Err(VerdictError::NotFourScores { .. })));
+        assert!(matches!(
+            scores("7 8 6"),
+            Err(VerdictError::NotFourScores { .. })
+        ));
+        assert!(matches!(
+            scores("The answer is good. 7 8 6 9"),
+            Err(VerdictError::NotFourScores { .. })
+        ));
+        assert!(matches!(
+            scores(""),
+            Err(VerdictError::NotFourScores { .. })
+        ));
+        assert!(matches!(
+            scores("\n7 8 6 9"),
+            Err(VerdictError::NotFourScores { .. })
+        ));
+        assert!(matches!(
+            scores("nan 8 6 9"),
+            Err(VerdictError::NotFinite { .. })
+        ));
+        assert!(matches!(
+            scores("7 8 6 9 10"),
+            Err(VerdictError::NotFourScores { .. })
+        ));
+        assert!(matches!(
+            scores("1_ 8 6 9"),
+            Err(VerdictError::NotFourScores { .. })
+        ));
     }
 }

@@ -5,12 +5,12 @@
 //! judge-verdict parsing, aggregation and statistics, and the metric signature. It must not depend
 //! on web crates (web-sys, leptos, gloo), on burn, or on the filesystem: callers hand it bytes.
 
-pub mod sample;
-pub mod text;
-pub mod metrics;
+pub mod dataset;
 pub mod formats;
 pub mod judge;
-pub mod stats;
-pub mod dataset;
-pub mod summary;
+pub mod metrics;
+pub mod sample;
 pub mod signature;
+pub mod stats;
+pub mod summary;
+pub mod text;

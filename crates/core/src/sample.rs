@@ -70,8 +70,14 @@ mod tests {
             Split::from_file_name("llava-med-prediction-postive-GPT4o-eval-filtered.jsonl"),
             Some(Split::Positive)
         );
-        assert_eq!(Split::from_file_name("dir/val.negative.references.jsonl"), Some(Split::Negative));
-        assert_eq!(Split::from_file_name("positive/negative.jsonl"), Some(Split::Negative));
+        assert_eq!(
+            Split::from_file_name("dir/val.negative.references.jsonl"),
+            Some(Split::Negative)
+        );
+        assert_eq!(
+            Split::from_file_name("positive/negative.jsonl"),
+            Some(Split::Negative)
+        );
         assert_eq!(Split::from_file_name("run.jsonl"), None);
         assert_eq!(Split::from_file_name("positive-vs-negative.jsonl"), None);
     }

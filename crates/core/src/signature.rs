@@ -30,7 +30,11 @@ mod tests {
     fn signature_states_what_changes_numbers() {
         let config = StatsConfig::default();
         let text = signature(&config);
-        assert!(text.contains("nltk=3.10.4") && text.contains("rouge_score=0.1.2") && text.contains("wordnet=3.0"));
+        assert!(
+            text.contains("nltk=3.10.4")
+                && text.contains("rouge_score=0.1.2")
+                && text.contains("wordnet=3.0")
+        );
         assert!(text.contains("seed=12345") && text.contains("resamples=1000"));
         let other = signature(&StatsConfig { seed: 1, ..config });
         assert_ne!(text, other);

@@ -38,7 +38,11 @@ pub struct StatsConfig {
 
 impl Default for StatsConfig {
     fn default() -> Self {
-        Self { bootstrap_resamples: 1000, permutations: 10_000, seed: 12345 }
+        Self {
+            bootstrap_resamples: 1000,
+            permutations: 10_000,
+            seed: 12345,
+        }
     }
 }
 
@@ -119,13 +123,21 @@ pub fn paired_comparison(a: &[f64], b: &[f64], config: &StatsConfig) -> Option<P
     let threshold = observed.abs() - 1e-12 * observed.abs().max(1.0);
     let mut hits = 0u64;
     for _ in 0..config.permutations {
-        let total: f64 = differences.iter().map(|&d| if rng.next_u64() >> 63 == 1 { -d } else { d }).sum();
+        let total: f64 = differences
+            .iter()
+            .map(|&d| if rng.next_u64() >> 63 == 1 { -d } else { d })
+            .sum();
         if (total / n as f64).abs() >= threshold {
             hits += 1;
         }
     }
     let p_value = (1 + hits) as f64 / (1 + u64::from(config.permutations)) as f64;
-    Some(PairedComparison { n, mean_difference: observed, ci, p_value })
+    Some(PairedComparison {
+        n,
+        mean_difference: observed,
+        ci,
+        p_value,
+    })
 }
 
 #[cfg(test)]
@@ -141,14 +153,21 @@ mod tests {
         let m = mean(&values).expect("values");
         assert!(low < m && m < high, "{low} < {m} < {high}");
         // Standard error is 2.87/sqrt(200) ≈ 0.2, so the interval is about ±0.4.
-        assert!((high - low) > 0.6 && (high - low) < 1.6, "width {}", high - low);
+        assert!(
+            (high - low) > 0.6 && (high - low) < 1.6,
+            "width {}",
+            high - low
+        );
         let other = StatsConfig { seed: 7, ..config };
         assert_ne!(bootstrap_mean_ci(&values, &other), Some((low, high)));
     }
 
     #[test]
     fn constant_values_have_a_degenerate_interval() {
-        assert_eq!(bootstrap_mean_ci(&[3.0; 10], &StatsConfig::default()), Some((3.0, 3.0)));
+        assert_eq!(
+            bootstrap_mean_ci(&[3.0; 10], &StatsConfig::default()),
+            Some((3.0, 3.0))
+        );
         assert_eq!(bootstrap_mean_ci(&[3.0], &StatsConfig::default()), None);
     }
 
@@ -161,7 +180,9 @@ mod tests {
         assert_eq!(shifted.mean_difference, 1.0);
         assert!(shifted.p_value < 0.001, "{}", shifted.p_value);
         // Differences symmetric around zero: no evidence.
-        let c: Vec<f64> = (0..100).map(|i| if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
+        let c: Vec<f64> = (0..100)
+            .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
         let zeros = vec![0.0; 100];
         let null = paired_comparison(&c, &zeros, &config).expect("comparable");
         assert!(null.p_value > 0.5, "{}", null.p_value);

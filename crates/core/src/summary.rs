@@ -18,7 +18,10 @@ pub struct ScoredSample {
 
 impl ScoredSample {
     pub fn field(&self, name: &str) -> Option<&str> {
-        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -37,8 +40,19 @@ pub enum Metric {
 }
 
 impl Metric {
-    pub const LEXICAL: [Metric; 5] = [Metric::Rouge1, Metric::Rouge2, Metric::RougeL, Metric::Meteor, Metric::Bleu];
-    pub const JUDGE: [Metric; 4] = [Metric::ClinicalAccuracy, Metric::ClinicalRelevance, Metric::DetailLevel, Metric::RiskLevel];
+    pub const LEXICAL: [Metric; 5] = [
+        Metric::Rouge1,
+        Metric::Rouge2,
+        Metric::RougeL,
+        Metric::Meteor,
+        Metric::Bleu,
+    ];
+    pub const JUDGE: [Metric; 4] = [
+        Metric::ClinicalAccuracy,
+        Metric::ClinicalRelevance,
+        Metric::DetailLevel,
+        Metric::RiskLevel,
+    ];
     pub const ALL: [Metric; 9] = [
         Metric::Rouge1,
         Metric::Rouge2,
@@ -125,7 +139,12 @@ fn summarize_group(samples: &[&ScoredSample], config: &StatsConfig) -> Vec<Metri
         let intervals = bootstrap_mean_cis(&slices, config);
         for ((metric, column), ci) in family.iter().zip(&columns).zip(intervals) {
             if let Some(mean) = mean(column) {
-                out.push(MetricSummary { metric: metric.name(), n: column.len(), mean, ci95: ci.map(|(l, h)| [l, h]) });
+                out.push(MetricSummary {
+                    metric: metric.name(),
+                    n: column.len(),
+                    mean,
+                    ci95: ci.map(|(l, h)| [l, h]),
+                });
             }
         }
     }
@@ -133,10 +152,15 @@ fn summarize_group(samples: &[&ScoredSample], config: &StatsConfig) -> Vec<Metri
 }
 
 /// Means per split, and per value of `group_by` within each split when given.
-pub fn summarize(samples: &[ScoredSample], group_by: Option<&str>, config: &StatsConfig) -> Vec<GroupSummary> {
+pub fn summarize(
+    samples: &[ScoredSample],
+    group_by: Option<&str>,
+    config: &StatsConfig,
+) -> Vec<GroupSummary> {
     let mut groups = Vec::new();
     for split in Split::ALL {
-        let in_split: Vec<&ScoredSample> = samples.iter().filter(|s| s.key.split == split).collect();
+        let in_split: Vec<&ScoredSample> =
+            samples.iter().filter(|s| s.key.split == split).collect();
         if in_split.is_empty() {
             continue;
         }
@@ -150,7 +174,10 @@ pub fn summarize(samples: &[ScoredSample], group_by: Option<&str>, config: &Stat
         let Some(field) = group_by else { continue };
         let mut by_value: BTreeMap<&str, Vec<&ScoredSample>> = BTreeMap::new();
         for sample in &in_split {
-            by_value.entry(sample.field(field).unwrap_or(UNLABELLED)).or_default().push(sample);
+            by_value
+                .entry(sample.field(field).unwrap_or(UNLABELLED))
+                .or_default()
+                .push(sample);
         }
         for (value, members) in by_value {
             groups.push(GroupSummary {
@@ -173,7 +200,9 @@ pub fn score_sample(
 ) -> ScoredSample {
     ScoredSample {
         key: joined.prediction.key.clone(),
-        lexical: joined.reference.map(|reference| scorer.score(reference, &joined.prediction.answer)),
+        lexical: joined
+            .reference
+            .map(|reference| scorer.score(reference, &joined.prediction.answer)),
         judge: joined.prediction.judge,
         fields: joined.fields.clone(),
     }
@@ -183,12 +212,29 @@ pub fn score_sample(
 mod tests {
     use super::*;
 
-    fn sample(split: Split, id: u32, meteor: f64, judge: Option<f64>, kind: Option<&str>) -> ScoredSample {
+    fn sample(
+        split: Split,
+        id: u32,
+        meteor: f64,
+        judge: Option<f64>,
+        kind: Option<&str>,
+    ) -> ScoredSample {
         ScoredSample {
-            key: SampleKey { split, question_id: id.to_string() },
-            lexical: Some(LexicalScores { rouge1: meteor, rouge2: meteor, rouge_l: meteor, meteor, bleu: meteor }),
+            key: SampleKey {
+                split,
+                question_id: id.to_string(),
+            },
+            lexical: Some(LexicalScores {
+                rouge1: meteor,
+                rouge2: meteor,
+                rouge_l: meteor,
+                meteor,
+                bleu: meteor,
+            }),
             judge: judge.map(|j| JudgeScores::from_array([j; 4])),
-            fields: kind.map(|k| vec![("hallucination_type".to_owned(), k.to_owned())]).unwrap_or_default(),
+            fields: kind
+                .map(|k| vec![("hallucination_type".to_owned(), k.to_owned())])
+                .unwrap_or_default(),
         }
     }
 
@@ -200,7 +246,11 @@ mod tests {
             sample(Split::Positive, 2, 0.0, Some(8.0), None),
             sample(Split::Negative, 1, 0.25, Some(2.0), Some("knowledge")),
         ];
-        let groups = summarize(&samples, Some("hallucination_type"), &StatsConfig::default());
+        let groups = summarize(
+            &samples,
+            Some("hallucination_type"),
+            &StatsConfig::default(),
+        );
         let find = |split: Split, value: Option<&str>, metric: &str| {
             groups
                 .iter()
@@ -209,12 +259,28 @@ mod tests {
                 .map(|m| (m.n, m.mean))
         };
         assert_eq!(find(Split::Positive, None, "meteor"), Some((3, 0.5)));
-        assert_eq!(find(Split::Positive, None, "clinical_accuracy"), Some((2, 7.0)));
-        assert_eq!(find(Split::Positive, Some("object"), "meteor"), Some((2, 0.75)));
-        assert_eq!(find(Split::Positive, Some(UNLABELLED), "risk_level"), Some((1, 8.0)));
-        assert_eq!(find(Split::Negative, Some("knowledge"), "bleu"), Some((1, 0.25)));
+        assert_eq!(
+            find(Split::Positive, None, "clinical_accuracy"),
+            Some((2, 7.0))
+        );
+        assert_eq!(
+            find(Split::Positive, Some("object"), "meteor"),
+            Some((2, 0.75))
+        );
+        assert_eq!(
+            find(Split::Positive, Some(UNLABELLED), "risk_level"),
+            Some((1, 8.0))
+        );
+        assert_eq!(
+            find(Split::Negative, Some("knowledge"), "bleu"),
+            Some((1, 0.25))
+        );
         assert_eq!(find(Split::Negative, Some("object"), "bleu"), None);
-        let ci = groups[0].metrics.iter().find(|m| m.metric == "meteor").and_then(|m| m.ci95);
+        let ci = groups[0]
+            .metrics
+            .iter()
+            .find(|m| m.metric == "meteor")
+            .and_then(|m| m.ci95);
         let [low, high] = ci.expect("three values give an interval");
         assert!(low <= 0.5 && 0.5 <= high);
     }

@@ -11,13 +11,17 @@ pub fn is_python_whitespace(c: char) -> bool {
 
 /// Tokens of Python's `str.split()` with no arguments: runs of whitespace separate, no empty tokens.
 pub fn python_split(text: &str) -> impl Iterator<Item = &str> {
-    text.split(is_python_whitespace).filter(|token| !token.is_empty())
+    text.split(is_python_whitespace)
+        .filter(|token| !token.is_empty())
 }
 
 /// Python's `str.lower()`: full Unicode lowercase mapping with the final-sigma rule, which Rust's
 /// `str::to_lowercase` also implements. Borrowed when nothing changes (the usual ASCII case).
 pub fn python_lower(text: &str) -> Cow<'_, str> {
-    if text.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+    if text
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+    {
         Cow::Borrowed(text)
     } else if text.is_ascii() {
         Cow::Owned(text.to_ascii_lowercase())
@@ -35,8 +39,8 @@ mod tests {
         // The complete list printed by CPython 3.11: [c for c in range(0x110000) if chr(c).isspace()].
         let python: [u32; 29] = [
             0x9, 0xa, 0xb, 0xc, 0xd, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680, 0x2000,
-            0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a,
-            0x2028, 0x2029, 0x202f, 0x205f, 0x3000,
+            0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028,
+            0x2029, 0x202f, 0x205f, 0x3000,
         ];
         let ours: Vec<u32> = (0..=0x10ffffu32)
             .filter_map(char::from_u32)

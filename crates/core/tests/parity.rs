@@ -52,21 +52,41 @@ fn compare(pairs: &[(String, String)], expected: &[Value]) -> (Vec<String>, f64)
 #[test]
 fn fixture_pairs_match_python() {
     let text = include_str!("fixtures/parity_edge_cases.jsonl");
-    let rows: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("fixture line is JSON")).collect();
+    let rows: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("fixture line is JSON"))
+        .collect();
     let pairs: Vec<(String, String)> = rows
         .iter()
-        .map(|r| (r["reference"].as_str().unwrap_or_default().to_owned(), r["hypothesis"].as_str().unwrap_or_default().to_owned()))
+        .map(|r| {
+            (
+                r["reference"].as_str().unwrap_or_default().to_owned(),
+                r["hypothesis"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
         .collect();
     assert!(pairs.len() > 300);
     let (mismatches, worst) = compare(&pairs, &rows);
-    assert!(mismatches.is_empty(), "{} mismatches (worst {worst:e}):\n{}", mismatches.len(), mismatches[..mismatches.len().min(10)].join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches (worst {worst:e}):\n{}",
+        mismatches.len(),
+        mismatches[..mismatches.len().min(10)].join("\n")
+    );
 }
 
 fn reference_python() -> Result<PathBuf, String> {
     let python = std::env::var_os("MEDHALL_REFERENCE_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join(".cache/pyref/venv/bin/python"));
-    if python.exists() { Ok(python) } else { Err(format!("no reference python at {} (run scripts/setup-reference.sh)", python.display())) }
+    if python.exists() {
+        Ok(python)
+    } else {
+        Err(format!(
+            "no reference python at {} (run scripts/setup-reference.sh)",
+            python.display()
+        ))
+    }
 }
 
 fn skip_or_fail(reason: &str) {
@@ -87,7 +107,9 @@ pub fn python_scores(python: &Path, pairs: &[(String, String)], tag: &str) -> Ve
         .map(|(r, h)| serde_json::json!({"reference": r, "hypothesis": h}).to_string())
         .collect();
     std::fs::write(&input, lines.join("\n") + "\n").expect("write pairs");
-    let nltk_data = std::env::var_os("NLTK_DATA").map(PathBuf::from).unwrap_or_else(|| workspace().join(".cache/pyref/nltk_data"));
+    let nltk_data = std::env::var_os("NLTK_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join(".cache/pyref/nltk_data"));
     let status = Command::new(python)
         .arg(workspace().join("scripts/reference_scores.py"))
         .arg("pairs")
@@ -98,7 +120,10 @@ pub fn python_scores(python: &Path, pairs: &[(String, String)], tag: &str) -> Ve
         .expect("python runs");
     assert!(status.success(), "reference_scores.py failed");
     let text = std::fs::read_to_string(&output).expect("python output");
-    let rows = text.lines().map(|l| serde_json::from_str(l).expect("python wrote JSON")).collect();
+    let rows = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("python wrote JSON"))
+        .collect();
     let _ = std::fs::remove_dir_all(&dir);
     rows
 }
@@ -107,12 +132,21 @@ pub fn python_scores(python: &Path, pairs: &[(String, String)], tag: &str) -> Ve
 fn vocabulary() -> Vec<String> {
     let shared = workspace().join("../shared/medhalltune");
     let mut words = Vec::new();
-    for name in ["llava-med-v1.5-7b.positive.gpt4o-eval.jsonl", "llava-med-v1.5-7b.negative.gpt4o-eval.jsonl"] {
+    for name in [
+        "llava-med-v1.5-7b.positive.gpt4o-eval.jsonl",
+        "llava-med-v1.5-7b.negative.gpt4o-eval.jsonl",
+    ] {
         if let Ok(text) = std::fs::read_to_string(shared.join(name)) {
             for line in text.lines().take(400) {
                 let row: Value = serde_json::from_str(line).unwrap_or(Value::Null);
                 for field in ["answer", "gpt4_answer"] {
-                    words.extend(row[field].as_str().unwrap_or_default().split_whitespace().map(str::to_owned));
+                    words.extend(
+                        row[field]
+                            .as_str()
+                            .unwrap_or_default()
+                            .split_whitespace()
+                            .map(str::to_owned),
+                    );
                 }
             }
         }
@@ -120,22 +154,42 @@ fn vocabulary() -> Vec<String> {
     if words.is_empty() {
         for line in include_str!("fixtures/parity_edge_cases.jsonl").lines() {
             let row: Value = serde_json::from_str(line).unwrap_or(Value::Null);
-            words.extend(row["reference"].as_str().unwrap_or_default().split_whitespace().map(str::to_owned));
+            words.extend(
+                row["reference"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .map(str::to_owned),
+            );
         }
     }
-    words.extend(["µm", "β", "±", "İ", "\u{212a}", "—", "x-ray", "X-RAY", "(", ")", "12.5", "mice", "geese", "ran", "lying"].map(str::to_owned));
+    words.extend(
+        [
+            "µm", "β", "±", "İ", "\u{212a}", "—", "x-ray", "X-RAY", "(", ")", "12.5", "mice",
+            "geese", "ran", "lying",
+        ]
+        .map(str::to_owned),
+    );
     words
 }
 
 fn random_pairs(count: usize, seed: u64) -> Vec<(String, String)> {
     let words = vocabulary();
     let mut rng = SplitMix64::new(seed);
-    let separators = [" ", " ", " ", "  ", "\n", "\t", "\u{a0}", "\u{1f}", "\u{2003}"];
+    let separators = [
+        " ", " ", " ", "  ", "\n", "\t", "\u{a0}", "\u{1f}", "\u{2003}",
+    ];
     let mut pairs = Vec::with_capacity(count);
     for _ in 0..count {
         let len = rng.below(40);
-        let reference: Vec<String> = (0..len).map(|_| words[rng.below(words.len())].clone()).collect();
-        let mut hypothesis: Vec<String> = if rng.below(3) > 0 { reference.clone() } else { Vec::new() };
+        let reference: Vec<String> = (0..len)
+            .map(|_| words[rng.below(words.len())].clone())
+            .collect();
+        let mut hypothesis: Vec<String> = if rng.below(3) > 0 {
+            reference.clone()
+        } else {
+            Vec::new()
+        };
         for _ in 0..rng.below(15) {
             match rng.below(4) {
                 0 if !hypothesis.is_empty() => {
@@ -182,6 +236,14 @@ fn random_pairs_match_python_live() {
     let pairs = random_pairs(3000, 0x5eed_2026);
     let expected = python_scores(&python, &pairs, "random");
     let (mismatches, worst) = compare(&pairs, &expected);
-    eprintln!("random pairs: {} compared with Python, worst difference {worst:e}", pairs.len());
-    assert!(mismatches.is_empty(), "{} mismatches (worst {worst:e}):\n{}", mismatches.len(), mismatches[..mismatches.len().min(10)].join("\n"));
+    eprintln!(
+        "random pairs: {} compared with Python, worst difference {worst:e}",
+        pairs.len()
+    );
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches (worst {worst:e}):\n{}",
+        mismatches.len(),
+        mismatches[..mismatches.len().min(10)].join("\n")
+    );
 }

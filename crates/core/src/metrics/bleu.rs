@@ -51,7 +51,12 @@ fn ngram_keys(tokens: &[u32], n: usize, out: &mut Vec<u128>) {
 }
 
 /// `modified_precision` for one reference: clipped matches and the hypothesis n-gram count.
-fn modified_precision(reference: &[u32], hypothesis: &[u32], n: usize, keys: &mut (Vec<u128>, Vec<u128>)) -> (u64, u64) {
+fn modified_precision(
+    reference: &[u32],
+    hypothesis: &[u32],
+    n: usize,
+    keys: &mut (Vec<u128>, Vec<u128>),
+) -> (u64, u64) {
     ngram_keys(reference, n, &mut keys.0);
     ngram_keys(hypothesis, n, &mut keys.1);
     let (r, h) = (&keys.0, &keys.1);
@@ -71,7 +76,11 @@ fn modified_precision(reference: &[u32], hypothesis: &[u32], n: usize, keys: &mu
 }
 
 /// `sentence_bleu` with method1 smoothing, on token ids.
-pub fn sentence_bleu(reference: &[u32], hypothesis: &[u32], keys: &mut (Vec<u128>, Vec<u128>)) -> f64 {
+pub fn sentence_bleu(
+    reference: &[u32],
+    hypothesis: &[u32],
+    keys: &mut (Vec<u128>, Vec<u128>),
+) -> f64 {
     let mut precisions = [(0u64, 1u64); MAX_ORDER];
     for (n, slot) in precisions.iter_mut().enumerate() {
         *slot = modified_precision(reference, hypothesis, n + 1, keys);
@@ -164,9 +173,15 @@ mod tests {
     #[test]
     fn fsum_is_correctly_rounded() {
         // Values from CPython's test_math fsum cases.
-        assert_eq!(fsum(&[1e100, 1.0, -1e100, 1e-100, 1e50, -1.0, -1e50]), 1e-100);
+        assert_eq!(
+            fsum(&[1e100, 1.0, -1e100, 1e-100, 1e50, -1.0, -1e50]),
+            1e-100
+        );
         assert_eq!(fsum(&[0.1; 10]), 1.0);
-        assert_eq!(fsum(&[2.0f64.powi(53), -0.5, -2.0f64.powi(-54)]), 2.0f64.powi(53) - 1.0);
+        assert_eq!(
+            fsum(&[2.0f64.powi(53), -0.5, -2.0f64.powi(-54)]),
+            2.0f64.powi(53) - 1.0
+        );
         assert_eq!(fsum(&[1.0, 1e-16, 1e-16]), 1.0000000000000002);
         assert_eq!(fsum(&[]), 0.0);
     }
@@ -174,11 +189,17 @@ mod tests {
     #[test]
     fn bleu_edge_cases() {
         // Printed by NLTK 3.10.4 sentence_bleu(..., smoothing_function=method1).
-        assert_eq!(bleu("the cat sat on the mat", "the cat sat on the mat"), 1.0);
+        assert_eq!(
+            bleu("the cat sat on the mat", "the cat sat on the mat"),
+            1.0
+        );
         assert_eq!(bleu("a b c", ""), 0.0);
         assert_eq!(bleu("", "a b c"), 0.0);
         assert_eq!(bleu("x y z", "a b c"), 0.0);
         assert_eq!(bleu("The cat", "the cat"), 0.1495348781221221);
-        assert_eq!(bleu("the cat is on the mat", "the cat"), 0.04279677428117006);
+        assert_eq!(
+            bleu("the cat is on the mat", "the cat"),
+            0.04279677428117006
+        );
     }
 }

@@ -42,11 +42,28 @@ impl<'w> LexicalScorer<'w> {
 
     /// All five metrics, with `reference` as the benchmark's `gpt4_answer` and `answer` the model's.
     pub fn score(&mut self, reference: &str, answer: &str) -> LexicalScores {
-        let rouge = rouge(&mut self.rouge_tokenizer, &mut self.rouge_scratch, reference, answer);
+        let rouge = rouge(
+            &mut self.rouge_tokenizer,
+            &mut self.rouge_scratch,
+            reference,
+            answer,
+        );
         let meteor = self.meteor.score(reference, answer);
-        self.bleu_tokenizer.tokenize(reference, &mut self.bleu_tokens.0);
-        self.bleu_tokenizer.tokenize(answer, &mut self.bleu_tokens.1);
-        let bleu = sentence_bleu(&self.bleu_tokens.0, &self.bleu_tokens.1, &mut self.bleu_keys);
-        LexicalScores { rouge1: rouge.rouge1, rouge2: rouge.rouge2, rouge_l: rouge.rouge_l, meteor, bleu }
+        self.bleu_tokenizer
+            .tokenize(reference, &mut self.bleu_tokens.0);
+        self.bleu_tokenizer
+            .tokenize(answer, &mut self.bleu_tokens.1);
+        let bleu = sentence_bleu(
+            &self.bleu_tokens.0,
+            &self.bleu_tokens.1,
+            &mut self.bleu_keys,
+        );
+        LexicalScores {
+            rouge1: rouge.rouge1,
+            rouge2: rouge.rouge2,
+            rouge_l: rouge.rouge_l,
+            meteor,
+            bleu,
+        }
     }
 }

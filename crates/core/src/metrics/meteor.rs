@@ -70,7 +70,12 @@ impl<'w> MeteorScorer<'w> {
                     Some(wordnet_id) => u64::from(wordnet_id),
                     None => (1 << 32) | u64::from(id),
                 };
-                self.words.push(Word { text: lowered.as_ref().into(), key, stem: None, synonyms: None });
+                self.words.push(Word {
+                    text: lowered.as_ref().into(),
+                    key,
+                    stem: None,
+                    synonyms: None,
+                });
                 self.lowered_ids.insert(lowered.as_ref().into(), id);
                 id
             }
@@ -130,7 +135,9 @@ impl<'w> MeteorScorer<'w> {
 
         // Stage 1: exact, on the lowercased words.
         let (hyp, reference) = (&s.hypothesis, &s.reference);
-        match_stage(&mut s.hyp_free, &mut s.ref_free, &mut s.matches, |h, r| hyp[h] == reference[r]);
+        match_stage(&mut s.hyp_free, &mut s.ref_free, &mut s.matches, |h, r| {
+            hyp[h] == reference[r]
+        });
 
         // Stage 2: Porter stems of what is left.
         s.hyp_stems.clear();
@@ -146,7 +153,9 @@ impl<'w> MeteorScorer<'w> {
             s.ref_stems[r] = self.stem(s.reference[r]);
         }
         let (hyp_stems, ref_stems) = (&s.hyp_stems, &s.ref_stems);
-        match_stage(&mut s.hyp_free, &mut s.ref_free, &mut s.matches, |h, r| hyp_stems[h] == ref_stems[r]);
+        match_stage(&mut s.hyp_free, &mut s.ref_free, &mut s.matches, |h, r| {
+            hyp_stems[h] == ref_stems[r]
+        });
 
         // Stage 3: WordNet synonyms. NLTK runs it on what stage 2 left, and stage 2 leaves the
         // *stemmed* words: synonyms of stem(h) (stem(h) included) against stem(r).
@@ -163,7 +172,8 @@ impl<'w> MeteorScorer<'w> {
                 // The last remaining reference position whose word is a synonym.
                 let found = s.ref_free.iter().rposition(|&r| {
                     let key = words[s.ref_stems[r] as usize].key;
-                    key == own_key || (key >> 32 == 0 && synonyms.binary_search(&(key as WordId)).is_ok())
+                    key == own_key
+                        || (key >> 32 == 0 && synonyms.binary_search(&(key as WordId)).is_ok())
                 });
                 if let Some(k) = found {
                     s.matches.push((h, s.ref_free.remove(k)));
@@ -208,7 +218,10 @@ fn match_stage(
 
 /// `_count_chunks` over matches sorted by hypothesis position.
 fn count_chunks(matches: &[(usize, usize)]) -> usize {
-    1 + matches.windows(2).filter(|w| !(w[1].0 == w[0].0 + 1 && w[1].1 == w[0].1 + 1)).count()
+    1 + matches
+        .windows(2)
+        .filter(|w| !(w[1].0 == w[0].0 + 1 && w[1].1 == w[0].1 + 1))
+        .count()
 }
 
 #[cfg(test)]

@@ -94,7 +94,11 @@ fn ngram_keys(tokens: &[u32], n: usize, out: &mut Vec<u64>) {
     out.clear();
     match n {
         1 => out.extend(tokens.iter().map(|&t| u64::from(t))),
-        _ => out.extend(tokens.windows(2).map(|w| (u64::from(w[0]) << 32) | u64::from(w[1]))),
+        _ => out.extend(
+            tokens
+                .windows(2)
+                .map(|w| (u64::from(w[0]) << 32) | u64::from(w[1])),
+        ),
     }
     out.sort_unstable();
 }
@@ -134,7 +138,11 @@ fn lcs_length(a: &[u32], b: &[u32], row: &mut Vec<u32>) -> usize {
         let mut diagonal = 0;
         for (j, &y) in b.iter().enumerate() {
             let above = row[j + 1];
-            row[j + 1] = if x == y { diagonal + 1 } else { above.max(row[j]) };
+            row[j + 1] = if x == y {
+                diagonal + 1
+            } else {
+                above.max(row[j])
+            };
             diagonal = above;
         }
     }
@@ -195,8 +203,14 @@ mod tests {
     #[test]
     fn tokenizer_follows_rouge_score_rules() {
         // Expected values printed by rouge_score.tokenize.tokenize(text, PorterStemmer()).
-        assert_eq!(tokens("The lesions were enhancing!"), ["the", "lesion", "were", "enhanc"]);
-        assert_eq!(tokens("x-ray 12mm µm ±5 İS \u{212a}G"), ["x", "ray", "12mm", "m", "5", "i", "s", "kg"]);
+        assert_eq!(
+            tokens("The lesions were enhancing!"),
+            ["the", "lesion", "were", "enhanc"]
+        );
+        assert_eq!(
+            tokens("x-ray 12mm µm ±5 İS \u{212a}G"),
+            ["x", "ray", "12mm", "m", "5", "i", "s", "kg"]
+        );
         assert_eq!(tokens("  ...  "), Vec::<String>::new());
         // Three letters or fewer are never stemmed: "was" stays, "uses" becomes "use".
         assert_eq!(tokens("was uses"), ["was", "use"]);
@@ -215,8 +229,22 @@ mod tests {
         let mut tokenizer = RougeTokenizer::new();
         let mut scratch = RougeScratch::default();
         let scores = rouge(&mut tokenizer, &mut scratch, "", "some words");
-        assert_eq!(scores, RougeScores { rouge1: 0.0, rouge2: 0.0, rouge_l: 0.0 });
+        assert_eq!(
+            scores,
+            RougeScores {
+                rouge1: 0.0,
+                rouge2: 0.0,
+                rouge_l: 0.0
+            }
+        );
         let scores = rouge(&mut tokenizer, &mut scratch, "a b", "a b");
-        assert_eq!(scores, RougeScores { rouge1: 1.0, rouge2: 1.0, rouge_l: 1.0 });
+        assert_eq!(
+            scores,
+            RougeScores {
+                rouge1: 1.0,
+                rouge2: 1.0,
+                rouge_l: 1.0
+            }
+        );
     }
 }

@@ -21,8 +21,27 @@ const HEADER: usize = 20;
 
 /// NLTK's `MORPHOLOGICAL_SUBSTITUTIONS`, in its order, for n, v, a, r.
 const RULES: [&[(&str, &str)]; 4] = [
-    &[("s", ""), ("ses", "s"), ("ves", "f"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"), ("men", "man"), ("ies", "y")],
-    &[("s", ""), ("ies", "y"), ("es", "e"), ("es", ""), ("ed", "e"), ("ed", ""), ("ing", "e"), ("ing", "")],
+    &[
+        ("s", ""),
+        ("ses", "s"),
+        ("ves", "f"),
+        ("xes", "x"),
+        ("zes", "z"),
+        ("ches", "ch"),
+        ("shes", "sh"),
+        ("men", "man"),
+        ("ies", "y"),
+    ],
+    &[
+        ("s", ""),
+        ("ies", "y"),
+        ("es", "e"),
+        ("es", ""),
+        ("ed", "e"),
+        ("ed", ""),
+        ("ing", "e"),
+        ("ing", ""),
+    ],
     &[("er", ""), ("est", ""), ("er", "e"), ("est", "e")],
     &[],
 ];
@@ -75,7 +94,11 @@ impl WordNet {
         TABLE.get_or_init(|| {
             let bytes: &'static [u8] = include_bytes!("../../data/wordnet-3.0.bin");
             // The committed table is checked by the tests; an empty table only disables synonyms.
-            WordNet::from_static(bytes).unwrap_or(WordNet { bytes: std::borrow::Cow::Borrowed(&[]), strings: 0, blocks: 0 })
+            WordNet::from_static(bytes).unwrap_or(WordNet {
+                bytes: std::borrow::Cow::Borrowed(&[]),
+                strings: 0,
+                blocks: 0,
+            })
         })
     }
 
@@ -94,11 +117,17 @@ impl WordNet {
         let strings = read_u32(&bytes, 8).ok_or(WordNetError::Corrupt)?;
         let blocks = read_u32(&bytes, 12).ok_or(WordNetError::Corrupt)?;
         let data_len = read_u32(&bytes, 16).ok_or(WordNetError::Corrupt)?;
-        let expected = HEADER.checked_add(blocks.checked_mul(4).ok_or(WordNetError::Corrupt)?).and_then(|n| n.checked_add(data_len));
+        let expected = HEADER
+            .checked_add(blocks.checked_mul(4).ok_or(WordNetError::Corrupt)?)
+            .and_then(|n| n.checked_add(data_len));
         if expected != Some(bytes.len()) || blocks != strings.div_ceil(BLOCK) {
             return Err(WordNetError::Corrupt);
         }
-        Ok(WordNet { bytes, strings, blocks })
+        Ok(WordNet {
+            bytes,
+            strings,
+            blocks,
+        })
     }
 
     fn data(&self) -> &[u8] {
@@ -131,7 +160,11 @@ impl WordNet {
     }
 
     /// Walks the entries of one block, calling `visit(id, string, record)` until it returns true.
-    fn walk_block(&self, block: usize, mut visit: impl FnMut(WordId, &[u8], usize) -> bool) -> Option<()> {
+    fn walk_block(
+        &self,
+        block: usize,
+        mut visit: impl FnMut(WordId, &[u8], usize) -> bool,
+    ) -> Option<()> {
         let data = self.data();
         let mut pos = self.block_start(block)?;
         let mut text: Vec<u8> = Vec::with_capacity(32);
@@ -308,9 +341,15 @@ mod tests {
     #[test]
     fn corrupt_tables_never_panic() {
         let real: &'static [u8] = include_bytes!("../../data/wordnet-3.0.bin");
-        assert_eq!(WordNet::from_bytes(b"nope".to_vec()).err(), Some(WordNetError::BadMagic));
+        assert_eq!(
+            WordNet::from_bytes(b"nope".to_vec()).err(),
+            Some(WordNetError::BadMagic)
+        );
         for cut in [0, 8, 19, 20, 100, 40_000, real.len() / 2, real.len() - 1] {
-            assert!(WordNet::from_bytes(real[..cut].to_vec()).is_err(), "truncated at {cut}");
+            assert!(
+                WordNet::from_bytes(real[..cut].to_vec()).is_err(),
+                "truncated at {cut}"
+            );
         }
         // Flipped bytes in the data area: lookups may fail but must not panic.
         let mut rng = crate::stats::SplitMix64::new(7);
