@@ -369,3 +369,131 @@ mod tests {
         }
     }
 }
+
+/// Live comparison with NLTK over the whole vocabulary: every index lemma, every exception form,
+/// inflected and capitalised variants, and the Porter stems of all of those (METEOR looks up
+/// stems). Runs when the reference stack and Debian's WordNet files are installed.
+#[cfg(test)]
+mod live {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    fn skip_or_fail(reason: &str) {
+        if std::env::var("MEDHALL_REQUIRE_REFERENCE").as_deref() == Ok("1") {
+            panic!("reference required but unavailable: {reason}");
+        }
+        eprintln!("SKIPPED: {reason}");
+    }
+
+    fn vocabulary(wordnet_dir: &Path) -> Vec<String> {
+        let mut words = std::collections::BTreeSet::new();
+        for pos in ["noun", "verb", "adj", "adv"] {
+            for file in [format!("index.{pos}"), format!("{pos}.exc")] {
+                let text = std::fs::read_to_string(wordnet_dir.join(file)).unwrap_or_default();
+                for line in text.lines().filter(|l| !l.starts_with(' ')) {
+                    if let Some(word) = line.split(' ').next() {
+                        words.insert(word.to_owned());
+                    }
+                }
+            }
+        }
+        let base: Vec<String> = words.iter().cloned().collect();
+        for word in base.iter().step_by(3) {
+            for suffix in ["s", "es", "ed", "ing", "er", "est", "ies"] {
+                words.insert(format!("{word}{suffix}"));
+            }
+            let mut capital = word.clone();
+            capital[..1].make_ascii_uppercase();
+            words.insert(capital);
+        }
+        let stems: Vec<String> = words
+            .iter()
+            .map(|w| crate::metrics::porter::stem(w))
+            .collect();
+        words.extend(stems);
+        words.extend(["", "s", "ses", "men", "ies", "µm", "İs", "\u{212a}ing"].map(str::to_owned));
+        words.into_iter().filter(|w| !w.contains('\n')).collect()
+    }
+
+    #[test]
+    fn wordnet_synonyms_match_nltk_on_vocabulary() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let python = std::env::var_os("MEDHALL_REFERENCE_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join(".cache/pyref/venv/bin/python"));
+        let wordnet_dir = Path::new("/usr/share/wordnet");
+        if !python.exists() || !wordnet_dir.join("index.noun").exists() {
+            return skip_or_fail(
+                "no reference python or no /usr/share/wordnet (scripts/setup-reference.sh)",
+            );
+        }
+        let words = vocabulary(wordnet_dir);
+        let dir = std::env::temp_dir().join(format!("medhall-wordnet-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        std::fs::write(dir.join("words.txt"), words.join("\n") + "\n").expect("write words");
+        let script = "import sys\nfrom nltk.corpus import wordnet as wn\n\
+            out = open(sys.argv[2], 'w', encoding='utf-8')\n\
+            for w in open(sys.argv[1], encoding='utf-8').read().split('\\n')[:-1]:\n\
+            \x20   names = sorted({l.name() for s in wn.synsets(w) for l in s.lemmas() if '_' not in l.name() and l.name() == l.name().lower()})\n\
+            \x20   out.write(' '.join(names) + '\\n')\n";
+        let nltk_data = std::env::var_os("NLTK_DATA")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join(".cache/pyref/nltk_data"));
+        let status = std::process::Command::new(&python)
+            .args(["-c", script])
+            .arg(dir.join("words.txt"))
+            .arg(dir.join("names.txt"))
+            .env("NLTK_DATA", nltk_data)
+            .status()
+            .expect("python runs");
+        assert!(status.success());
+        let expected = std::fs::read_to_string(dir.join("names.txt")).expect("python output");
+        let expected: Vec<&str> = expected.split('\n').collect();
+        assert_eq!(expected.len(), words.len() + 1);
+        let wordnet = WordNet::embedded();
+        let mut ids = Vec::new();
+        let mut differences = Vec::new();
+        for (word, theirs) in words.iter().zip(&expected) {
+            wordnet.synonyms(word, &mut ids);
+            let mut ours: Vec<String> = ids.iter().filter_map(|&id| wordnet.word(id)).collect();
+            ours.sort();
+            if ours.join(" ") != *theirs {
+                differences.push(format!(
+                    "{word:?}: ours [{}] nltk [{theirs}]",
+                    ours.join(" ")
+                ));
+            }
+        }
+        eprintln!("wordnet: {} words compared with NLTK", words.len());
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            differences.is_empty(),
+            "{} differences:\n{}",
+            differences.len(),
+            differences[..differences.len().min(20)].join("\n")
+        );
+    }
+
+    #[test]
+    fn table_is_up_to_date() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        if !Path::new("/usr/share/wordnet/index.noun").exists() {
+            return skip_or_fail("no /usr/share/wordnet (apt-get install wordnet-base)");
+        }
+        let out = std::env::temp_dir().join(format!("medhall-wordnet-{}.bin", std::process::id()));
+        let status = std::process::Command::new("python3")
+            .arg(root.join("scripts/gen_wordnet_table.py"))
+            .arg("/usr/share/wordnet")
+            .arg(&out)
+            .status()
+            .expect("python3 runs");
+        assert!(status.success());
+        let fresh = std::fs::read(&out).expect("generated table");
+        let _ = std::fs::remove_file(&out);
+        let committed: &[u8] = include_bytes!("../../data/wordnet-3.0.bin");
+        assert!(
+            fresh == committed,
+            "crates/core/data/wordnet-3.0.bin is stale: rerun scripts/gen_wordnet_table.py"
+        );
+    }
+}
