@@ -19,8 +19,8 @@ step "clippy (wasm32: core and app, with the wasm bans)"
 CLIPPY_CONF_DIR=scripts/clippy_wasm cargo clippy --locked --target wasm32-unknown-unknown -p medhall-core -p medhall-lens -- -D warnings -D clippy::disallowed_methods
 step "core's dependency rule"
 bash scripts/check-core-deps.sh
-step "tests (release: the parity tests score thousands of samples)"
-cargo test --workspace --release --locked
+step "tests (optimised profile: the parity tests score thousands of samples)"
+cargo test --workspace --profile test-fast --locked
 step "app build (trunk, release, offline)"
 trunk build --release --offline >/dev/null
 test -s dist/index.html && ls dist/*.wasm >/dev/null

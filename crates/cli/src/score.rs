@@ -289,7 +289,33 @@ fn print_table(groups: &[GroupSummary]) {
     }
 }
 
+/// Phase timings on stderr when MEDHALL_TIMINGS is set (for the benchmark's breakdown).
+struct Timings(Option<(std::time::Instant, Vec<(&'static str, f64)>)>);
+
+impl Timings {
+    fn new() -> Self {
+        Self(std::env::var_os("MEDHALL_TIMINGS").map(|_| (std::time::Instant::now(), Vec::new())))
+    }
+
+    fn mark(&mut self, phase: &'static str) {
+        if let Some((start, marks)) = &mut self.0 {
+            marks.push((phase, start.elapsed().as_secs_f64() * 1e3));
+        }
+    }
+
+    fn print(&self) {
+        if let Some((_, marks)) = &self.0 {
+            let parts: Vec<String> = marks
+                .iter()
+                .map(|(p, ms)| format!("{p} {ms:.1} ms"))
+                .collect();
+            eprintln!("timings (cumulative): {}", parts.join(", "));
+        }
+    }
+}
+
 pub fn run(args: &ScoreArgs) -> Result<()> {
+    let mut timings = Timings::new();
     let columns = column_map(args);
     let mut issues = Vec::new();
 
@@ -322,8 +348,11 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
         bail!("no usable prediction in the given files{first}");
     }
 
+    timings.mark("parse");
     let joined = join(&run, &references, &types, &mut issues);
+    timings.mark("join");
     let scored = score_all(&joined);
+    timings.mark("score");
     let stats = StatsConfig {
         bootstrap_resamples: args.resamples,
         seed: args.seed,
@@ -334,6 +363,7 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
         .as_deref()
         .or(args.type_map.as_ref().map(|_| TYPE_FIELD));
     let groups = summarize(&scored, group_by, &stats);
+    timings.mark("summarize");
     let counts = Counts {
         files: args.files.len(),
         predictions: run.len(),
@@ -371,6 +401,8 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
         println!("signature: {}", signature(&stats));
     }
     report_issues(&issues);
+    timings.mark("output");
+    timings.print();
     Ok(())
 }
 

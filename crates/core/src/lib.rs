@@ -6,6 +6,7 @@
 //! on web crates (web-sys, leptos, gloo), on burn, or on the filesystem: callers hand it bytes.
 
 pub mod dataset;
+pub mod fast_hash;
 pub mod formats;
 pub mod judge;
 pub mod metrics;

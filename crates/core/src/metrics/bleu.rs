@@ -4,7 +4,7 @@
 //! and the weighted log precisions are summed with `math.fsum`. Tokens are compared as they are
 //! (no lowercasing), as the official evaluation passes them.
 
-use std::collections::HashMap;
+use crate::fast_hash::FastMap;
 
 const MAX_ORDER: usize = 4;
 const EPSILON: f64 = 0.1;
@@ -12,7 +12,7 @@ const EPSILON: f64 = 0.1;
 /// Interns whitespace tokens so n-grams can be compared as integers.
 #[derive(Default)]
 pub struct BleuTokenizer {
-    ids: HashMap<Box<str>, u32>,
+    ids: FastMap<Box<str>, u32>,
 }
 
 impl BleuTokenizer {

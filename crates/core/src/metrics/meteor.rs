@@ -7,8 +7,8 @@
 
 use super::porter;
 use super::wordnet::{WordId, WordNet};
+use crate::fast_hash::FastMap;
 use crate::text::{python_lower, python_split};
-use std::collections::HashMap;
 
 const ALPHA: f64 = 0.9;
 const BETA: f64 = 3.0;
@@ -17,8 +17,9 @@ const GAMMA: f64 = 0.5;
 struct Word {
     text: Box<str>,
     /// Identity used by the synonym stage: the WordNet id when WordNet knows the string,
-    /// otherwise a value outside WordNet's id space, unique to this string.
-    key: u64,
+    /// otherwise a value outside WordNet's id space, unique to this string. Looked up only when
+    /// the synonym stage needs it: most words are matched exactly before.
+    key: Option<u64>,
     /// The word that is this word's Porter stem.
     stem: Option<u32>,
     synonyms: Option<Box<[WordId]>>,
@@ -28,8 +29,8 @@ struct Word {
 pub struct MeteorScorer<'w> {
     wordnet: &'w WordNet,
     /// Raw token to word, and lowercased text to word ("CT" and "ct" are one word).
-    ids: HashMap<Box<str>, u32>,
-    lowered_ids: HashMap<Box<str>, u32>,
+    ids: FastMap<Box<str>, u32>,
+    lowered_ids: FastMap<Box<str>, u32>,
     words: Vec<Word>,
     scratch: Scratch,
 }
@@ -44,14 +45,25 @@ struct Scratch {
     hyp_stems: Vec<u32>,
     ref_stems: Vec<u32>,
     synonyms: Vec<WordId>,
+    head: Vec<u32>,
+    next: Vec<u32>,
+}
+
+const NONE: u32 = u32::MAX;
+const MATCHED: u32 = u32::MAX - 1;
+
+#[derive(Clone, Copy)]
+enum Keys {
+    Words,
+    Stems,
 }
 
 impl<'w> MeteorScorer<'w> {
     pub fn new(wordnet: &'w WordNet) -> Self {
         Self {
             wordnet,
-            ids: HashMap::new(),
-            lowered_ids: HashMap::new(),
+            ids: FastMap::default(),
+            lowered_ids: FastMap::default(),
             words: Vec::new(),
             scratch: Scratch::default(),
         }
@@ -66,13 +78,9 @@ impl<'w> MeteorScorer<'w> {
             Some(&id) => id,
             None => {
                 let id = u32::try_from(self.words.len()).unwrap_or(u32::MAX);
-                let key = match self.wordnet.id(&lowered) {
-                    Some(wordnet_id) => u64::from(wordnet_id),
-                    None => (1 << 32) | u64::from(id),
-                };
                 self.words.push(Word {
                     text: lowered.as_ref().into(),
-                    key,
+                    key: None,
                     stem: None,
                     synonyms: None,
                 });
@@ -95,7 +103,18 @@ impl<'w> MeteorScorer<'w> {
         stem
     }
 
+    fn ensure_key(&mut self, word: u32) {
+        let entry = &mut self.words[word as usize];
+        if entry.key.is_none() {
+            entry.key = Some(match self.wordnet.id(&entry.text) {
+                Some(wordnet_id) => u64::from(wordnet_id),
+                None => (1 << 32) | u64::from(word),
+            });
+        }
+    }
+
     fn ensure_synonyms(&mut self, word: u32, buffer: &mut Vec<WordId>) {
+        self.ensure_key(word);
         let entry = &mut self.words[word as usize];
         if entry.synonyms.is_none() {
             self.wordnet.synonyms(&entry.text, buffer);
@@ -121,6 +140,52 @@ impl<'w> MeteorScorer<'w> {
         score
     }
 
+    /// NLTK's `_match_enums`: hypothesis words from last to first, each taking the last remaining
+    /// reference position with the same key. Keys are word ids, so the last free position per
+    /// key is kept in `head` (indexed by word id) with `next` chaining to earlier ones: linear
+    /// time instead of a scan per word. Matched positions leave both free lists.
+    fn match_stage(&mut self, s: &mut Scratch, keys: Keys) {
+        let (hyp_keys, ref_keys) = match keys {
+            Keys::Words => (&s.hypothesis, &s.reference),
+            Keys::Stems => (&s.hyp_stems, &s.ref_stems),
+        };
+        if s.head.len() < self.words.len() {
+            s.head.resize(self.words.len(), NONE);
+        }
+        s.next.clear();
+        s.next.resize(ref_keys.len(), NONE);
+        for &r in &s.ref_free {
+            let key = ref_keys[r] as usize;
+            s.next[r] = s.head[key];
+            s.head[key] = r as u32;
+        }
+        let mut matched_ref = false;
+        s.hyp_free.retain(|&h| h != usize::MAX);
+        let mut i = s.hyp_free.len();
+        while i > 0 {
+            i -= 1;
+            let h = s.hyp_free[i];
+            let key = hyp_keys[h] as usize;
+            let r = s.head[key];
+            if r != NONE {
+                s.head[key] = s.next[r as usize];
+                s.matches.push((h, r as usize));
+                s.hyp_free[i] = usize::MAX;
+                s.next[r as usize] = MATCHED;
+                matched_ref = true;
+            }
+        }
+        // Reset the heads this stage touched, and drop matched positions.
+        for &r in &s.ref_free {
+            s.head[ref_keys[r] as usize] = NONE;
+        }
+        s.hyp_free.retain(|&h| h != usize::MAX);
+        if matched_ref {
+            let next = &s.next;
+            s.ref_free.retain(|&r| next[r] != MATCHED);
+        }
+    }
+
     fn align_and_score(&mut self, s: &mut Scratch) -> f64 {
         let translation_length = s.hypothesis.len();
         let reference_length = s.reference.len();
@@ -134,10 +199,7 @@ impl<'w> MeteorScorer<'w> {
         s.ref_free.extend(0..reference_length);
 
         // Stage 1: exact, on the lowercased words.
-        let (hyp, reference) = (&s.hypothesis, &s.reference);
-        match_stage(&mut s.hyp_free, &mut s.ref_free, &mut s.matches, |h, r| {
-            hyp[h] == reference[r]
-        });
+        self.match_stage(s, Keys::Words);
 
         // Stage 2: Porter stems of what is left.
         s.hyp_stems.clear();
@@ -152,14 +214,14 @@ impl<'w> MeteorScorer<'w> {
             let r = s.ref_free[k];
             s.ref_stems[r] = self.stem(s.reference[r]);
         }
-        let (hyp_stems, ref_stems) = (&s.hyp_stems, &s.ref_stems);
-        match_stage(&mut s.hyp_free, &mut s.ref_free, &mut s.matches, |h, r| {
-            hyp_stems[h] == ref_stems[r]
-        });
+        self.match_stage(s, Keys::Stems);
 
         // Stage 3: WordNet synonyms. NLTK runs it on what stage 2 left, and stage 2 leaves the
         // *stemmed* words: synonyms of stem(h) (stem(h) included) against stem(r).
         if !s.hyp_free.is_empty() && !s.ref_free.is_empty() {
+            for k in 0..s.ref_free.len() {
+                self.ensure_key(s.ref_stems[s.ref_free[k]]);
+            }
             let mut i = s.hyp_free.len();
             while i > 0 {
                 i -= 1;
@@ -173,7 +235,9 @@ impl<'w> MeteorScorer<'w> {
                 let found = s.ref_free.iter().rposition(|&r| {
                     let key = words[s.ref_stems[r] as usize].key;
                     key == own_key
-                        || (key >> 32 == 0 && synonyms.binary_search(&(key as WordId)).is_ok())
+                        || key.is_some_and(|k| {
+                            k >> 32 == 0 && synonyms.binary_search(&(k as WordId)).is_ok()
+                        })
                 });
                 if let Some(k) = found {
                     s.matches.push((h, s.ref_free.remove(k)));
@@ -194,25 +258,6 @@ impl<'w> MeteorScorer<'w> {
         let fragmentation = chunks as f64 / matches_count as f64;
         let penalty = GAMMA * fragmentation.powf(BETA);
         (1.0 - penalty) * fmean
-    }
-}
-
-/// NLTK's `_match_enums`: hypothesis words from last to first, each taking the last remaining
-/// reference word that matches. Removes matched positions from both free lists.
-fn match_stage(
-    hyp_free: &mut Vec<usize>,
-    ref_free: &mut Vec<usize>,
-    matches: &mut Vec<(usize, usize)>,
-    same: impl Fn(usize, usize) -> bool,
-) {
-    let mut i = hyp_free.len();
-    while i > 0 {
-        i -= 1;
-        let h = hyp_free[i];
-        if let Some(k) = ref_free.iter().rposition(|&r| same(h, r)) {
-            matches.push((h, ref_free.remove(k)));
-            hyp_free.remove(i);
-        }
     }
 }
 

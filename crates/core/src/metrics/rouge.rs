@@ -5,7 +5,7 @@
 //! `[a-z0-9]` into a separator, and Porter-stems (NLTK) only tokens longer than three characters.
 
 use super::porter;
-use std::collections::HashMap;
+use crate::fast_hash::FastMap;
 
 /// The three F-measures of one sample.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -19,8 +19,8 @@ pub struct RougeScores {
 /// Tokens become dense ids: two tokens are equal exactly when their stemmed text is.
 #[derive(Default)]
 pub struct RougeTokenizer {
-    by_word: HashMap<Box<str>, u32>,
-    by_stem: HashMap<String, u32>,
+    by_word: FastMap<Box<str>, u32>,
+    by_stem: FastMap<String, u32>,
     buffer: String,
 }
 
