@@ -169,6 +169,10 @@ fn per_sample_scores_match_python_on_real_data() {
 }
 
 #[test]
+#[allow(
+    clippy::approx_constant,
+    reason = "6.28 is the leaderboard's clinical accuracy, not tau"
+)]
 fn summary_reproduces_the_leaderboard() {
     let Some([positive, negative]) = shared_files() else {
         eprintln!("SKIPPED: ../shared/medhalltune is absent");

@@ -223,4 +223,17 @@ mod tests {
             Err(VerdictError::NotFourScores { .. })
         ));
     }
+
+    proptest::proptest! {
+        /// Any text, including truncations of real verdicts: a result or an error, never a panic,
+        /// and never a non-finite score.
+        #[test]
+        fn any_text_parses_or_errors(text in ".{0,80}", cut in 0usize..40) {
+            for candidate in [text.as_str(), &"7 8 6 9\nrationale"[..cut.min(18)]] {
+                if let Ok((scores, _)) = parse_verdict(candidate) {
+                    proptest::prop_assert!(scores.to_array().iter().all(|v| v.is_finite()));
+                }
+            }
+        }
+    }
 }
