@@ -229,7 +229,8 @@ mod tests {
         /// and never a non-finite score.
         #[test]
         fn any_text_parses_or_errors(text in ".{0,80}", cut in 0usize..40) {
-            for candidate in [text.as_str(), &"7 8 6 9\nrationale"[..cut.min(18)]] {
+            let verdict = "7 8 6 9\nrationale";
+            for candidate in [text.as_str(), &verdict[..cut.min(verdict.len())]] {
                 if let Ok((scores, _)) = parse_verdict(candidate) {
                     proptest::prop_assert!(scores.to_array().iter().all(|v| v.is_finite()));
                 }
