@@ -84,6 +84,26 @@ fn issue(
     }
 }
 
+/// A second record for a key: reported, and the first one kept.
+fn duplicate(
+    source: &SourceContext,
+    line: u64,
+    key: &SampleKey,
+    earlier_source: &str,
+    earlier_line: u64,
+) -> Issue {
+    issue(
+        IssueKind::Duplicate,
+        &source.name,
+        line,
+        Some("question_id"),
+        format!(
+            "duplicate of {earlier_source}:{earlier_line} ({} {}); the first is kept",
+            key.split, key.question_id
+        ),
+    )
+}
+
 /// Where a record came from, and the split its file implies.
 #[derive(Clone, Debug)]
 pub struct SourceContext {
@@ -170,15 +190,12 @@ impl ReferenceSet {
         };
         if let Some(&first) = self.index.get(&key) {
             let earlier = &self.entries[first];
-            issues.push(issue(
-                IssueKind::Duplicate,
-                &source.name,
+            issues.push(duplicate(
+                source,
                 record.line,
-                Some("question_id"),
-                format!(
-                    "duplicate of {}:{} ({} {}); the first is kept",
-                    earlier.source, earlier.line, key.split, key.question_id
-                ),
+                &key,
+                &earlier.source,
+                earlier.line,
             ));
             return;
         }
@@ -316,15 +333,12 @@ impl Run {
         };
         if let Some(&first) = self.index.get(&key) {
             let earlier = &self.predictions[first];
-            issues.push(issue(
-                IssueKind::Duplicate,
-                &source.name,
+            issues.push(duplicate(
+                source,
                 record.line,
-                Some("question_id"),
-                format!(
-                    "duplicate of {}:{} ({} {}); the first is kept",
-                    earlier.source, earlier.line, key.split, key.question_id
-                ),
+                &key,
+                &earlier.source,
+                earlier.line,
             ));
             return;
         }

@@ -4,6 +4,7 @@
 //! and the weighted log precisions are summed with `math.fsum`. Tokens are compared as they are
 //! (no lowercasing), as the official evaluation passes them.
 
+use super::clipped_overlap;
 use crate::fast_hash::FastMap;
 
 const MAX_ORDER: usize = 4;
@@ -59,20 +60,8 @@ fn modified_precision(
 ) -> (u64, u64) {
     ngram_keys(reference, n, &mut keys.0);
     ngram_keys(hypothesis, n, &mut keys.1);
-    let (r, h) = (&keys.0, &keys.1);
-    let (mut i, mut j, mut clipped) = (0, 0, 0u64);
-    while i < r.len() && j < h.len() {
-        match r[i].cmp(&h[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                clipped += 1;
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    (clipped, (h.len() as u64).max(1))
+    let clipped = clipped_overlap(&keys.0, &keys.1) as u64;
+    (clipped, (keys.1.len() as u64).max(1))
 }
 
 /// `sentence_bleu` with method1 smoothing, on token ids.

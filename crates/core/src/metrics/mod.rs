@@ -6,3 +6,30 @@ pub mod meteor;
 pub mod porter;
 pub mod rouge;
 pub mod wordnet;
+
+/// Σ over distinct n-grams of min(count in a, count in b), for sorted key lists: the clipped
+/// n-gram overlap of ROUGE-N and of BLEU's modified precision.
+pub(crate) fn clipped_overlap<T: Ord>(a: &[T], b: &[T]) -> usize {
+    let (mut i, mut j, mut overlap) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                overlap += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    overlap
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clipped_overlap_counts_multiset_intersection() {
+        assert_eq!(super::clipped_overlap(&[1, 1, 2, 5], &[1, 2, 2, 5, 5]), 3);
+        assert_eq!(super::clipped_overlap::<u8>(&[], &[1]), 0);
+    }
+}

@@ -4,7 +4,7 @@
 //! Its tokenizer lowercases with Python's `str.lower`, turns every run of characters outside
 //! `[a-z0-9]` into a separator, and Porter-stems (NLTK) only tokens longer than three characters.
 
-use super::porter;
+use super::{clipped_overlap, porter};
 use crate::fast_hash::FastMap;
 
 /// The three F-measures of one sample.
@@ -101,23 +101,6 @@ fn ngram_keys(tokens: &[u32], n: usize, out: &mut Vec<u64>) {
         ),
     }
     out.sort_unstable();
-}
-
-/// Σ over distinct n-grams of min(count in a, count in b), for sorted key lists.
-fn clipped_overlap(a: &[u64], b: &[u64]) -> usize {
-    let (mut i, mut j, mut overlap) = (0, 0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                overlap += 1;
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    overlap
 }
 
 /// `_score_ngrams` for n = 1 or 2.
@@ -221,7 +204,6 @@ mod tests {
         let mut row = Vec::new();
         assert_eq!(lcs_length(&[1, 2, 3, 4], &[2, 4, 3, 4], &mut row), 3);
         assert_eq!(lcs_length(&[], &[1], &mut row), 0);
-        assert_eq!(clipped_overlap(&[1, 1, 2, 5], &[1, 2, 2, 5, 5]), 3);
     }
 
     #[test]
