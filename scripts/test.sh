@@ -20,8 +20,15 @@ CLIPPY_CONF_DIR=scripts/clippy_wasm cargo clippy --locked --target wasm32-unknow
 step "core's dependency rule"
 bash scripts/check-core-deps.sh
 step "tests (optimised profile: the parity tests score thousands of samples)"
-cargo test --workspace --profile test-fast --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --profile test-fast --locked -- --show-output 2>&1 | tee "$log"
+passed=$(grep -oE '^test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$log" | awk '{p += $4; f += $6} END {print p + 0}')
+failed=$(grep -oE '^test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$log" | awk '{p += $4; f += $6} END {print f + 0}')
+skipped=$(grep -c "SKIPPED" "$log" || true)
 step "app build (trunk, release, offline)"
 trunk build --release --offline >/dev/null
 test -s dist/index.html && ls dist/*.wasm >/dev/null
 echo "app build: dist/ ok ($(du -sh dist | cut -f1))" >&2
+# One closing line for the whole run (cargo's last line is a doc-test summary with no tests).
+echo "tests: $passed passed, $failed failed, $skipped skipped"
