@@ -149,6 +149,55 @@ fn key_of(
     Some(SampleKey { split, question_id })
 }
 
+/// Items keyed by (split, question_id), in file order; a second item for a key is reported as
+/// a duplicate and the first one kept.
+#[derive(Debug)]
+struct Keyed<T> {
+    items: Vec<T>,
+    index: HashMap<SampleKey, usize>,
+}
+
+impl<T> Default for Keyed<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+}
+
+/// Where an item was read from, for duplicate reports.
+trait Located {
+    fn key(&self) -> &SampleKey;
+    fn origin(&self) -> (&str, u64);
+}
+
+impl<T: Located> Keyed<T> {
+    fn contains(
+        &self,
+        key: &SampleKey,
+        source: &SourceContext,
+        line: u64,
+        issues: &mut Vec<Issue>,
+    ) -> bool {
+        let Some(&first) = self.index.get(key) else {
+            return false;
+        };
+        let (earlier_source, earlier_line) = self.items[first].origin();
+        issues.push(duplicate(source, line, key, earlier_source, earlier_line));
+        true
+    }
+
+    fn insert(&mut self, item: T) {
+        self.index.insert(item.key().clone(), self.items.len());
+        self.items.push(item);
+    }
+
+    fn get(&self, key: &SampleKey) -> Option<&T> {
+        self.index.get(key).map(|&i| &self.items[i])
+    }
+}
+
 /// A reference answer and what the shard says about its question.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Reference {
@@ -164,8 +213,27 @@ pub struct Reference {
 /// Reference shards, keyed by (split, question_id).
 #[derive(Default, Debug)]
 pub struct ReferenceSet {
-    entries: Vec<Reference>,
-    index: HashMap<SampleKey, usize>,
+    entries: Keyed<Reference>,
+}
+
+impl Located for Reference {
+    fn key(&self) -> &SampleKey {
+        &self.key
+    }
+
+    fn origin(&self) -> (&str, u64) {
+        (&self.source, self.line)
+    }
+}
+
+impl Located for Prediction {
+    fn key(&self) -> &SampleKey {
+        &self.key
+    }
+
+    fn origin(&self) -> (&str, u64) {
+        (&self.source, self.line)
+    }
 }
 
 impl ReferenceSet {
@@ -188,19 +256,10 @@ impl ReferenceSet {
             ));
             return;
         };
-        if let Some(&first) = self.index.get(&key) {
-            let earlier = &self.entries[first];
-            issues.push(duplicate(
-                source,
-                record.line,
-                &key,
-                &earlier.source,
-                earlier.line,
-            ));
+        if self.entries.contains(&key, source, record.line, issues) {
             return;
         }
-        self.index.insert(key.clone(), self.entries.len());
-        self.entries.push(Reference {
+        self.entries.insert(Reference {
             key,
             text,
             question: record.question,
@@ -212,19 +271,19 @@ impl ReferenceSet {
     }
 
     pub fn get(&self, key: &SampleKey) -> Option<&Reference> {
-        self.index.get(key).map(|&i| &self.entries[i])
+        self.entries.get(key)
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.items.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.items.is_empty()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Reference> {
-        self.entries.iter()
+        self.entries.items.iter()
     }
 }
 
@@ -248,8 +307,7 @@ pub struct Prediction {
 /// One model run: its predictions keyed by (split, question_id), possibly from several files.
 #[derive(Default, Debug)]
 pub struct Run {
-    predictions: Vec<Prediction>,
-    index: HashMap<SampleKey, usize>,
+    predictions: Keyed<Prediction>,
 }
 
 fn judge_of(
@@ -331,19 +389,10 @@ impl Run {
             ));
             return;
         };
-        if let Some(&first) = self.index.get(&key) {
-            let earlier = &self.predictions[first];
-            issues.push(duplicate(
-                source,
-                record.line,
-                &key,
-                &earlier.source,
-                earlier.line,
-            ));
+        if self.predictions.contains(&key, source, record.line, issues) {
             return;
         }
-        self.index.insert(key.clone(), self.predictions.len());
-        self.predictions.push(Prediction {
+        self.predictions.insert(Prediction {
             key,
             answer,
             inline_reference: record.reference,
@@ -358,19 +407,19 @@ impl Run {
     }
 
     pub fn predictions(&self) -> &[Prediction] {
-        &self.predictions
+        &self.predictions.items
     }
 
     pub fn get(&self, key: &SampleKey) -> Option<&Prediction> {
-        self.index.get(key).map(|&i| &self.predictions[i])
+        self.predictions.get(key)
     }
 
     pub fn len(&self) -> usize {
-        self.predictions.len()
+        self.predictions.items.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.predictions.is_empty()
+        self.predictions.items.is_empty()
     }
 }
 
@@ -458,4 +507,78 @@ pub fn join<'a>(
         }
     }
     joined
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(line: u64, id: &str, reference: Option<&str>, answer: Option<&str>) -> SampleRecord {
+        SampleRecord {
+            line,
+            question_id: Some(id.to_owned()),
+            split: None,
+            image: None,
+            question: None,
+            answer: answer.map(str::to_owned),
+            reference: reference.map(str::to_owned),
+            judge_text: None,
+            judge_columns: [None; 4],
+            fields: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn duplicates_are_reported_and_the_first_kept() {
+        let source = SourceContext::new("val.negative.references.jsonl", None);
+        let mut references = ReferenceSet::default();
+        let mut issues = Vec::new();
+        references.add_record(&source, record(1, "7", Some("first"), None), &mut issues);
+        references.add_record(&source, record(2, "7", Some("second"), None), &mut issues);
+        references.add_record(&source, record(3, "8", None, None), &mut issues);
+        assert_eq!(references.len(), 1);
+        let key = SampleKey {
+            split: Split::Negative,
+            question_id: "7".to_owned(),
+        };
+        assert_eq!(references.get(&key).map(|r| r.text.as_str()), Some("first"));
+        let kinds: Vec<(IssueKind, u64)> = issues.iter().map(|i| (i.kind, i.line)).collect();
+        assert_eq!(
+            kinds,
+            [(IssueKind::Duplicate, 2), (IssueKind::MissingField, 3)]
+        );
+        assert!(
+            issues[0]
+                .to_string()
+                .contains("duplicate of val.negative.references.jsonl:1")
+        );
+    }
+
+    #[test]
+    fn join_reports_both_directions_of_missing_data() {
+        let refs_source = SourceContext::new("refs.positive.jsonl", None);
+        let run_source = SourceContext::new("run.positive.jsonl", None);
+        let mut references = ReferenceSet::default();
+        let mut run = Run::default();
+        let mut issues = Vec::new();
+        references.add_record(&refs_source, record(1, "1", Some("a"), None), &mut issues);
+        references.add_record(&refs_source, record(2, "2", Some("b"), None), &mut issues);
+        run.add_record(&run_source, record(1, "1", None, Some("a")), &mut issues);
+        run.add_record(&run_source, record(2, "3", None, Some("c")), &mut issues);
+        let joined = join(&run, &references, &TypeMap::new(), &mut issues);
+        assert_eq!(joined.len(), 2);
+        assert_eq!(joined[0].reference, Some("a"));
+        assert_eq!(joined[1].reference, None);
+        let kinds: Vec<(IssueKind, &str, u64)> = issues
+            .iter()
+            .map(|i| (i.kind, i.source.as_str(), i.line))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (IssueKind::NoReference, "run.positive.jsonl", 2),
+                (IssueKind::NoPrediction, "refs.positive.jsonl", 2)
+            ]
+        );
+    }
 }
