@@ -6,22 +6,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use medhall_reference_stack::{ReferenceStack, skip_or_fail, workspace_root as workspace};
 
 fn medhall(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_medhall"))
         .args(args)
         .output()
         .expect("medhall runs")
-}
-
-fn skip_or_fail(reason: &str) {
-    if std::env::var("MEDHALL_REQUIRE_REFERENCE").as_deref() == Ok("1") {
-        panic!("required but unavailable: {reason}");
-    }
-    eprintln!("SKIPPED: {reason}");
 }
 
 fn shared_files() -> Option<[PathBuf; 2]> {
@@ -53,12 +44,10 @@ fn per_sample_scores_match_python_on_real_data() {
         eprintln!("SKIPPED: ../shared/medhalltune is absent");
         return;
     };
-    let python = std::env::var_os("MEDHALL_REFERENCE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(".cache/pyref/venv/bin/python"));
-    if !python.exists() {
-        return skip_or_fail(&format!("no reference python at {}", python.display()));
-    }
+    let reference = match ReferenceStack::locate() {
+        Ok(reference) => reference,
+        Err(reason) => return skip_or_fail(&reason),
+    };
     let dir = temp_dir("parity");
     let ours_path = dir.join("ours.jsonl");
     let theirs_path = dir.join("python.jsonl");
@@ -78,10 +67,8 @@ fn per_sample_scores_match_python_on_real_data() {
         "medhall failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let nltk_data = std::env::var_os("NLTK_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(".cache/pyref/nltk_data"));
-    let status = Command::new(&python)
+    let status = reference
+        .command()
         .arg(workspace().join("scripts/reference_scores.py"))
         .args([
             "eval",
@@ -90,7 +77,6 @@ fn per_sample_scores_match_python_on_real_data() {
             "--per-sample",
             &theirs_path.to_string_lossy(),
         ])
-        .env("NLTK_DATA", nltk_data)
         .stdout(std::process::Stdio::null())
         .status()
         .expect("python runs");

@@ -10,14 +10,10 @@ use medhall_core::metrics::lexical::{LexicalScorer, LexicalScores};
 use medhall_core::metrics::wordnet::WordNet;
 use medhall_core::stats::SplitMix64;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const TOLERANCE: f64 = 1e-9;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use medhall_reference_stack::{ReferenceStack, skip_or_fail, workspace_root as workspace};
 
 fn values(scores: &LexicalScores) -> [(&'static str, f64); 5] {
     [
@@ -75,29 +71,12 @@ fn fixture_pairs_match_python() {
     );
 }
 
-fn reference_python() -> Result<PathBuf, String> {
-    let python = std::env::var_os("MEDHALL_REFERENCE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(".cache/pyref/venv/bin/python"));
-    if python.exists() {
-        Ok(python)
-    } else {
-        Err(format!(
-            "no reference python at {} (run scripts/setup-reference.sh)",
-            python.display()
-        ))
-    }
-}
-
-fn skip_or_fail(reason: &str) {
-    if std::env::var("MEDHALL_REQUIRE_REFERENCE").as_deref() == Ok("1") {
-        panic!("reference required but unavailable: {reason}");
-    }
-    eprintln!("SKIPPED: {reason}");
-}
-
 /// Runs scripts/reference_scores.py on pairs; returns its rows.
-pub fn python_scores(python: &Path, pairs: &[(String, String)], tag: &str) -> Vec<Value> {
+pub fn python_scores(
+    reference: &ReferenceStack,
+    pairs: &[(String, String)],
+    tag: &str,
+) -> Vec<Value> {
     let dir = std::env::temp_dir().join(format!("medhall-parity-{}-{tag}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let input = dir.join("pairs.jsonl");
@@ -107,15 +86,12 @@ pub fn python_scores(python: &Path, pairs: &[(String, String)], tag: &str) -> Ve
         .map(|(r, h)| serde_json::json!({"reference": r, "hypothesis": h}).to_string())
         .collect();
     std::fs::write(&input, lines.join("\n") + "\n").expect("write pairs");
-    let nltk_data = std::env::var_os("NLTK_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(".cache/pyref/nltk_data"));
-    let status = Command::new(python)
+    let status = reference
+        .command()
         .arg(workspace().join("scripts/reference_scores.py"))
         .arg("pairs")
         .arg(&input)
         .arg(&output)
-        .env("NLTK_DATA", nltk_data)
         .status()
         .expect("python runs");
     assert!(status.success(), "reference_scores.py failed");
@@ -229,12 +205,12 @@ fn random_pairs(count: usize, seed: u64) -> Vec<(String, String)> {
 
 #[test]
 fn random_pairs_match_python_live() {
-    let python = match reference_python() {
-        Ok(p) => p,
+    let reference = match ReferenceStack::locate() {
+        Ok(reference) => reference,
         Err(reason) => return skip_or_fail(&reason),
     };
     let pairs = random_pairs(3000, 0x5eed_2026);
-    let expected = python_scores(&python, &pairs, "random");
+    let expected = python_scores(&reference, &pairs, "random");
     let (mismatches, worst) = compare(&pairs, &expected);
     eprintln!(
         "random pairs: {} compared with Python, worst difference {worst:e}",

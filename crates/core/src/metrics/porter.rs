@@ -356,8 +356,7 @@ fn step5a<T: Unit>(w: &mut Vec<T>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::{Path, PathBuf};
-    use std::process::Command;
+    use medhall_reference_stack::{ReferenceStack, skip_or_fail as skip};
 
     const FIXTURE: &str = include_str!("../../tests/fixtures/porter_nltk.tsv");
 
@@ -408,18 +407,6 @@ mod tests {
         }
     }
 
-    fn workspace_root() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-    }
-
-    /// Prints a SKIPPED line, or panics when MEDHALL_REQUIRE_REFERENCE=1 (CI must not skip silently).
-    fn skip(reason: &str) {
-        if std::env::var("MEDHALL_REQUIRE_REFERENCE").as_deref() == Ok("1") {
-            panic!("reference required but unavailable: {reason}");
-        }
-        eprintln!("SKIPPED: {reason}");
-    }
-
     /// A deterministic mix of letters, 'y' runs, rule suffixes, digits, punctuation and non-ASCII.
     fn random_words(count: usize) -> Vec<String> {
         const PIECES: &[&str] = &[
@@ -463,13 +450,10 @@ with open(sys.argv[2], 'w', encoding='utf-8', newline='\\n') as f:
 
     #[test]
     fn porter_matches_nltk_on_vocabulary() {
-        let root = workspace_root();
-        let python = std::env::var_os("MEDHALL_REFERENCE_PYTHON")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join(".cache/pyref/venv/bin/python"));
-        if !python.exists() {
-            return skip(&format!("no reference python at {}", python.display()));
-        }
+        let reference = match ReferenceStack::locate() {
+            Ok(reference) => reference,
+            Err(reason) => return skip(&reason),
+        };
         let mut words = Vec::new();
         for pos in ["noun", "verb", "adj", "adv"] {
             let path = format!("/usr/share/wordnet/index.{pos}");
@@ -505,12 +489,12 @@ with open(sys.argv[2], 'w', encoding='utf-8', newline='\\n') as f:
         let input = dir.join(format!("medhall-porter-{}-words.txt", std::process::id()));
         let output = dir.join(format!("medhall-porter-{}-stems.txt", std::process::id()));
         std::fs::write(&input, words.join("\n")).expect("write word list");
-        let run = Command::new(&python)
+        let run = reference
+            .command()
             .arg("-c")
             .arg(NLTK_SNIPPET)
             .arg(&input)
             .arg(&output)
-            .env("NLTK_DATA", root.join(".cache/pyref/nltk_data"))
             .output()
             .expect("start reference python");
         let stems = std::fs::read_to_string(&output);

@@ -620,20 +620,10 @@ mod tests {
 #[cfg(test)]
 mod live {
     use super::*;
-    use std::path::{Path, PathBuf};
+    use medhall_reference_stack::{ReferenceStack, skip_or_fail, workspace_root as workspace};
+    use std::path::Path;
 
     const WORDNET_DIR: &str = "/usr/share/wordnet";
-
-    fn skip_or_fail(reason: &str) {
-        if std::env::var("MEDHALL_REQUIRE_REFERENCE").as_deref() == Ok("1") {
-            panic!("reference required but unavailable: {reason}");
-        }
-        eprintln!("SKIPPED: {reason}");
-    }
-
-    fn workspace() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-    }
 
     fn vocabulary(wordnet_dir: &Path) -> Vec<String> {
         let mut words = std::collections::BTreeSet::new();
@@ -667,17 +657,11 @@ mod live {
 
     #[test]
     fn wordnet_synonyms_match_nltk_on_vocabulary() {
-        let root = workspace();
-        let python = std::env::var_os("MEDHALL_REFERENCE_PYTHON")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join(".cache/pyref/venv/bin/python"));
         let wordnet_dir = Path::new(WORDNET_DIR);
-        if !python.exists() {
-            return skip_or_fail(&format!(
-                "no reference python at {} (scripts/setup-reference.sh)",
-                python.display()
-            ));
-        }
+        let reference = match ReferenceStack::locate() {
+            Ok(reference) => reference,
+            Err(reason) => return skip_or_fail(&reason),
+        };
         if !wordnet_dir.join("index.noun").exists() {
             return skip_or_fail("no /usr/share/wordnet (apt-get install wordnet-base)");
         }
@@ -691,15 +675,12 @@ mod live {
             for w in open(sys.argv[1], encoding='utf-8').read().split('\\n')[:-1]:\n\
             \x20   names = sorted({l.name() for s in wn.synsets(w) for l in s.lemmas() if '_' not in l.name()})\n\
             \x20   out.write(' '.join(names) + '\\n')\n";
-        let nltk_data = std::env::var_os("NLTK_DATA")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join(".cache/pyref/nltk_data"));
         // NLTK works while we compute our side.
-        let mut child = std::process::Command::new(&python)
+        let mut child = reference
+            .command()
             .args(["-c", script])
             .arg(dir.join("words.txt"))
             .arg(dir.join("names.txt"))
-            .env("NLTK_DATA", nltk_data)
             .spawn()
             .expect("python runs");
         let wordnet = WordNet::embedded();
