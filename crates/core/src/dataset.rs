@@ -30,13 +30,6 @@ pub enum IssueKind {
     NoPrediction,
 }
 
-impl IssueKind {
-    /// Informational kinds do not mean that data was lost.
-    pub fn is_informational(self) -> bool {
-        matches!(self, IssueKind::VerdictVariant)
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Issue {
     pub kind: IssueKind,
