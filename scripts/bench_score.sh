@@ -2,7 +2,8 @@
 # Benchmark: score the 2,238 LLaVA-Med rows (both judge-eval files) with all five metrics and the
 # judge means, as whole processes on both sides, measured in one run:
 #   Python: scripts/reference_scores.py eval (rouge_score + NLTK METEOR/BLEU, as eval.py)
-#   Rust:   medhall score (release build), run several times; the median is reported.
+#   Rust:   medhall score (release build).
+# Both sides run several times; medians are reported.
 # Prints the figures and the ratio side by side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,30 +18,27 @@ medhall=target/release/medhall
 rows=$(cat "$pos" "$neg" | wc -l)
 runs=${RUNS:-15}
 
-now() { date +%s%N; }
-elapsed_ms() { echo "scale=3; ($2 - $1) / 1000000" | bc; }
-
-t0=$(now)
-"$MEDHALL_REFERENCE_PYTHON" scripts/reference_scores.py eval "$pos" "$neg" >/dev/null
-t1=$(now)
-python_ms=$(elapsed_ms "$t0" "$t1")
-
+# Timestamps come from $EPOCHREALTIME (bash 5): reading it forks nothing, so the timer adds no
+# process start-up to either side.
 measure() {
   local times=()
   for _ in $(seq "$runs"); do
-    local a b
-    a=$(now); "$@" >/dev/null; b=$(now)
-    times+=("$(elapsed_ms "$a" "$b")")
+    local a=$EPOCHREALTIME
+    "$@" >/dev/null
+    local b=$EPOCHREALTIME
+    times+=("$(echo "(${b/,/.} - ${a/,/.}) * 1000" | bc -l)")
   done
   printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
+python_runs=${PY_RUNS:-3}
+python_ms=$(runs=$python_runs measure "$MEDHALL_REFERENCE_PYTHON" scripts/reference_scores.py eval "$pos" "$neg")
 out=$(mktemp -d)
 rust_ms=$(measure "$medhall" score --per-sample "$out/per-sample.jsonl" "$pos" "$neg")
 rust_ci_ms=$(measure "$medhall" score --summary "$out/summary.json" "$pos" "$neg")
 rm -rf "$out"
 
 printf '%-58s %12s %10s\n' "whole process, $rows rows, 5 metrics + judge means" "time (ms)" "vs Python"
-printf '%-58s %12.1f %10s\n' "Python reference (rouge_score 0.1.2, NLTK 3.10.4)" "$python_ms" "1x"
+printf '%-58s %12.1f %10s\n' "Python reference (rouge_score 0.1.2, NLTK 3.10.4; median of $python_runs)" "$python_ms" "1x"
 printf '%-58s %12.1f %9.0fx\n' "medhall score --per-sample (median of $runs)" "$rust_ms" "$(echo "$python_ms / $rust_ms" | bc -l)"
 printf '%-58s %12.1f %9.0fx\n' "medhall score --summary, + 95% bootstrap CIs (median of $runs)" "$rust_ci_ms" "$(echo "$python_ms / $rust_ci_ms" | bc -l)"
 echo "machine: $(nproc) cores; medhall uses $(nproc) threads, Python one"

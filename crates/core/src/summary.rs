@@ -125,8 +125,18 @@ pub struct GroupSummary {
 pub const UNLABELLED: &str = "unlabelled";
 
 fn summarize_group(samples: &[&ScoredSample], config: &StatsConfig) -> Vec<MetricSummary> {
+    // When every sample has both families, one pass of draws serves all nine metrics; the
+    // intervals are the same as per family, since each family's draws start from the same seed.
+    let complete = samples
+        .iter()
+        .all(|s| s.lexical.is_some() && s.judge.is_some());
+    let families: &[&[Metric]] = if complete {
+        &[&Metric::ALL]
+    } else {
+        &[&Metric::LEXICAL, &Metric::JUDGE]
+    };
     let mut out = Vec::new();
-    for family in [&Metric::LEXICAL[..], &Metric::JUDGE[..]] {
+    for family in families {
         // Within a family every metric is present for the same samples.
         let columns: Vec<Vec<f64>> = family
             .iter()
@@ -157,37 +167,49 @@ pub fn summarize(
     group_by: Option<&str>,
     config: &StatsConfig,
 ) -> Vec<GroupSummary> {
+    Split::ALL
+        .into_iter()
+        .flat_map(|split| summarize_split(samples, split, group_by, config))
+        .collect()
+}
+
+/// [`summarize`] for one split (splits are independent, so callers may run them in parallel).
+pub fn summarize_split(
+    samples: &[ScoredSample],
+    split: Split,
+    group_by: Option<&str>,
+    config: &StatsConfig,
+) -> Vec<GroupSummary> {
     let mut groups = Vec::new();
-    for split in Split::ALL {
-        let in_split: Vec<&ScoredSample> =
-            samples.iter().filter(|s| s.key.split == split).collect();
-        if in_split.is_empty() {
-            continue;
-        }
+    let in_split: Vec<&ScoredSample> = samples.iter().filter(|s| s.key.split == split).collect();
+    if in_split.is_empty() {
+        return groups;
+    }
+    groups.push(GroupSummary {
+        split,
+        field: None,
+        value: None,
+        samples: in_split.len(),
+        metrics: summarize_group(&in_split, config),
+    });
+    let Some(field) = group_by else {
+        return groups;
+    };
+    let mut by_value: BTreeMap<&str, Vec<&ScoredSample>> = BTreeMap::new();
+    for sample in &in_split {
+        by_value
+            .entry(sample.field(field).unwrap_or(UNLABELLED))
+            .or_default()
+            .push(sample);
+    }
+    for (value, members) in by_value {
         groups.push(GroupSummary {
             split,
-            field: None,
-            value: None,
-            samples: in_split.len(),
-            metrics: summarize_group(&in_split, config),
+            field: Some(field.to_owned()),
+            value: Some(value.to_owned()),
+            samples: members.len(),
+            metrics: summarize_group(&members, config),
         });
-        let Some(field) = group_by else { continue };
-        let mut by_value: BTreeMap<&str, Vec<&ScoredSample>> = BTreeMap::new();
-        for sample in &in_split {
-            by_value
-                .entry(sample.field(field).unwrap_or(UNLABELLED))
-                .or_default()
-                .push(sample);
-        }
-        for (value, members) in by_value {
-            groups.push(GroupSummary {
-                split,
-                field: Some(field.to_owned()),
-                value: Some(value.to_owned()),
-                samples: members.len(),
-                metrics: summarize_group(&members, config),
-            });
-        }
     }
     groups
 }

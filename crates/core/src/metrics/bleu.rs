@@ -4,7 +4,7 @@
 //! and the weighted log precisions are summed with `math.fsum`. Tokens are compared as they are
 //! (no lowercasing), as the official evaluation passes them.
 
-use super::clipped_overlap;
+use super::ngram::{NgramScratch, clipped_overlaps};
 use crate::fast_hash::FastMap;
 
 const MAX_ORDER: usize = 4;
@@ -38,42 +38,15 @@ impl BleuTokenizer {
     }
 }
 
-/// Sorted keys of the n-grams of `tokens`; n-grams of up to four 32-bit ids fit in 128 bits.
-fn ngram_keys(tokens: &[u32], n: usize, out: &mut Vec<u128>) {
-    out.clear();
-    if tokens.len() >= n {
-        out.extend(
-            tokens
-                .windows(n)
-                .map(|w| w.iter().fold(0u128, |key, &t| (key << 32) | u128::from(t))),
-        );
-    }
-    out.sort_unstable();
-}
-
-/// `modified_precision` for one reference: clipped matches and the hypothesis n-gram count.
-fn modified_precision(
-    reference: &[u32],
-    hypothesis: &[u32],
-    n: usize,
-    keys: &mut (Vec<u128>, Vec<u128>),
-) -> (u64, u64) {
-    ngram_keys(reference, n, &mut keys.0);
-    ngram_keys(hypothesis, n, &mut keys.1);
-    let clipped = clipped_overlap(&keys.0, &keys.1) as u64;
-    (clipped, (keys.1.len() as u64).max(1))
-}
-
 /// `sentence_bleu` with method1 smoothing, on token ids.
-pub fn sentence_bleu(
-    reference: &[u32],
-    hypothesis: &[u32],
-    keys: &mut (Vec<u128>, Vec<u128>),
-) -> f64 {
-    let mut precisions = [(0u64, 1u64); MAX_ORDER];
-    for (n, slot) in precisions.iter_mut().enumerate() {
-        *slot = modified_precision(reference, hypothesis, n + 1, keys);
-    }
+pub fn sentence_bleu(reference: &[u32], hypothesis: &[u32], scratch: &mut NgramScratch) -> f64 {
+    let mut overlaps = [0; MAX_ORDER];
+    clipped_overlaps(reference, hypothesis, scratch, &mut overlaps);
+    // `modified_precision`: clipped matches over the hypothesis n-gram count (at least 1).
+    let precisions: [(u64, u64); MAX_ORDER] = std::array::from_fn(|k| {
+        let count = (hypothesis.len() + 1).saturating_sub(k + 1).max(1);
+        (overlaps[k] as u64, count as u64)
+    });
     if precisions[0].0 == 0 {
         return 0.0;
     }

@@ -7,7 +7,7 @@
 
 use super::porter;
 use super::wordnet::{WordId, WordNet};
-use crate::fast_hash::FastMap;
+use crate::fast_hash::{FastMap, VOCABULARY_HINT, fast_map_with_capacity};
 use crate::text::{python_lower, python_split};
 
 const ALPHA: f64 = 0.9;
@@ -63,7 +63,7 @@ impl<'w> MeteorScorer<'w> {
         Self {
             wordnet,
             ids: FastMap::default(),
-            lowered_ids: FastMap::default(),
+            lowered_ids: fast_map_with_capacity(VOCABULARY_HINT),
             words: Vec::new(),
             scratch: Scratch::default(),
         }
@@ -73,22 +73,25 @@ impl<'w> MeteorScorer<'w> {
         if let Some(&id) = self.ids.get(token) {
             return id;
         }
-        let lowered = python_lower(token);
-        let id = match self.lowered_ids.get(lowered.as_ref()) {
-            Some(&id) => id,
-            None => {
-                let id = u32::try_from(self.words.len()).unwrap_or(u32::MAX);
-                self.words.push(Word {
-                    text: lowered.as_ref().into(),
-                    key: None,
-                    stem: None,
-                    synonyms: None,
-                });
-                self.lowered_ids.insert(lowered.as_ref().into(), id);
-                id
-            }
-        };
+        let id = self.lowered_word(token);
         self.ids.insert(token.into(), id);
+        id
+    }
+
+    /// The word of `token` lowercased, without remembering `token` itself.
+    fn lowered_word(&mut self, token: &str) -> u32 {
+        let lowered = python_lower(token);
+        if let Some(&id) = self.lowered_ids.get(lowered.as_ref()) {
+            return id;
+        }
+        let id = u32::try_from(self.words.len()).unwrap_or(u32::MAX);
+        self.words.push(Word {
+            text: lowered.as_ref().into(),
+            key: None,
+            stem: None,
+            synonyms: None,
+        });
+        self.lowered_ids.insert(lowered.as_ref().into(), id);
         id
     }
 
@@ -122,6 +125,12 @@ impl<'w> MeteorScorer<'w> {
         }
     }
 
+    /// The word id of a whitespace token, for [`MeteorScorer::score_words`]. Callers cache it
+    /// per token themselves, so the token is not remembered here.
+    pub fn word(&mut self, token: &str) -> u32 {
+        self.lowered_word(token)
+    }
+
     /// `single_meteor_score(reference.split(), hypothesis.split())`.
     pub fn score(&mut self, reference: &str, hypothesis: &str) -> f64 {
         let mut scratch = std::mem::take(&mut self.scratch);
@@ -135,6 +144,18 @@ impl<'w> MeteorScorer<'w> {
             let id = self.intern(token);
             scratch.reference.push(id);
         }
+        let score = self.align_and_score(&mut scratch);
+        self.scratch = scratch;
+        score
+    }
+
+    /// [`MeteorScorer::score`] on tokens already turned into ids by [`MeteorScorer::word`].
+    pub fn score_words(&mut self, reference: &[u32], hypothesis: &[u32]) -> f64 {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.hypothesis.clear();
+        scratch.hypothesis.extend_from_slice(hypothesis);
+        scratch.reference.clear();
+        scratch.reference.extend_from_slice(reference);
         let score = self.align_and_score(&mut scratch);
         self.scratch = scratch;
         score

@@ -4,8 +4,9 @@
 //! Its tokenizer lowercases with Python's `str.lower`, turns every run of characters outside
 //! `[a-z0-9]` into a separator, and Porter-stems (NLTK) only tokens longer than three characters.
 
-use super::{clipped_overlap, porter};
-use crate::fast_hash::FastMap;
+use super::ngram::{NgramScratch, clipped_overlaps};
+use super::porter;
+use crate::fast_hash::{FastMap, VOCABULARY_HINT, fast_map_with_capacity};
 
 /// The three F-measures of one sample.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -17,7 +18,6 @@ pub struct RougeScores {
 
 /// Tokenizes and stems with a cache, so each distinct word is stemmed once per scorer.
 /// Tokens become dense ids: two tokens are equal exactly when their stemmed text is.
-#[derive(Default)]
 pub struct RougeTokenizer {
     by_word: FastMap<Box<str>, u32>,
     by_stem: FastMap<String, u32>,
@@ -26,12 +26,25 @@ pub struct RougeTokenizer {
 
 impl RougeTokenizer {
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            by_word: fast_map_with_capacity(VOCABULARY_HINT),
+            by_stem: fast_map_with_capacity(VOCABULARY_HINT),
+            buffer: String::new(),
+        }
     }
 
-    /// `rouge_score.tokenize.tokenize(text, PorterStemmer())`, as token ids appended to `out`.
+    /// `rouge_score.tokenize.tokenize(text, PorterStemmer())`, as token ids in `out`.
     pub fn tokenize(&mut self, text: &str, out: &mut Vec<u32>) {
         out.clear();
+        // Python whitespace is outside [a-z0-9] after lowercasing, so it always separates:
+        // tokenizing word by word gives the tokens of the whole text.
+        for word in crate::text::python_split(text) {
+            self.tokenize_word(word, out);
+        }
+    }
+
+    /// The tokens of one whitespace-free piece of text, appended to `out`.
+    pub fn tokenize_word(&mut self, text: &str, out: &mut Vec<u32>) {
         self.buffer.clear();
         for c in text.chars() {
             // Python's lower() maps exactly two non-ASCII characters to ASCII letters:
@@ -89,56 +102,82 @@ fn fmeasure(precision: f64, recall: f64) -> f64 {
     }
 }
 
-/// N-gram keys, sorted, so that counts can be intersected by merging.
-fn ngram_keys(tokens: &[u32], n: usize, out: &mut Vec<u64>) {
-    out.clear();
-    match n {
-        1 => out.extend(tokens.iter().map(|&t| u64::from(t))),
-        _ => out.extend(
-            tokens
-                .windows(2)
-                .map(|w| (u64::from(w[0]) << 32) | u64::from(w[1])),
-        ),
+/// `_score_ngrams` from the clipped overlap and the n-gram counts of each side.
+fn rouge_n(overlap: usize, target_len: usize, prediction_len: usize, n: usize) -> f64 {
+    let count = |len: usize| (len + 1).saturating_sub(n).max(1) as f64;
+    let overlap = overlap as f64;
+    fmeasure(overlap / count(prediction_len), overlap / count(target_len))
+}
+
+/// Length of the longest common subsequence, bit-parallel (Hyyrö 2004): one machine word holds
+/// 64 columns of the DP table, so a row costs `|b| / 64` word operations instead of `|b|`.
+fn lcs_length(a: &[u32], b: &[u32], s: &mut LcsScratch) -> usize {
+    if a.is_empty() || b.is_empty() {
+        return 0;
     }
-    out.sort_unstable();
-}
-
-/// `_score_ngrams` for n = 1 or 2.
-fn rouge_n(target: &[u32], prediction: &[u32], n: usize, keys: &mut (Vec<u64>, Vec<u64>)) -> f64 {
-    ngram_keys(target, n, &mut keys.0);
-    ngram_keys(prediction, n, &mut keys.1);
-    let overlap = clipped_overlap(&keys.0, &keys.1) as f64;
-    let precision = overlap / keys.1.len().max(1) as f64;
-    let recall = overlap / keys.0.len().max(1) as f64;
-    fmeasure(precision, recall)
-}
-
-/// Length of the longest common subsequence, one DP row at a time.
-fn lcs_length(a: &[u32], b: &[u32], row: &mut Vec<u32>) -> usize {
-    row.clear();
-    row.resize(b.len() + 1, 0);
-    for &x in a {
-        let mut diagonal = 0;
-        for (j, &y) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = if x == y {
-                diagonal + 1
-            } else {
-                above.max(row[j])
-            };
-            diagonal = above;
+    let words = b.len().div_ceil(64);
+    s.symbols.clear();
+    s.symbols.extend_from_slice(b);
+    s.symbols.sort_unstable();
+    s.symbols.dedup();
+    s.masks.clear();
+    s.masks.resize(s.symbols.len() * words, 0);
+    for (j, y) in b.iter().enumerate() {
+        if let Ok(k) = s.symbols.binary_search(y) {
+            s.masks[k * words + j / 64] |= 1 << (j % 64);
         }
     }
-    row[b.len()] as usize
+    s.row.clear();
+    s.row.resize(words, !0);
+    for x in a {
+        let Ok(k) = s.symbols.binary_search(x) else {
+            continue; // no match anywhere in b: the row is unchanged
+        };
+        let matches = &s.masks[k * words..(k + 1) * words];
+        let mut carry = false;
+        for (v, &m) in s.row.iter_mut().zip(matches) {
+            let u = *v & m;
+            let (sum, c1) = v.overflowing_add(u);
+            let (sum, c2) = sum.overflowing_add(u64::from(carry));
+            carry = c1 || c2;
+            *v = sum | (*v & !m);
+        }
+    }
+    let tail = b.len() % 64;
+    s.row
+        .iter()
+        .enumerate()
+        .map(|(w, &v)| {
+            let valid = if w + 1 == words && tail != 0 {
+                (1u64 << tail) - 1
+            } else {
+                !0
+            };
+            (!v & valid).count_ones() as usize
+        })
+        .sum()
+}
+
+#[derive(Default)]
+struct LcsScratch {
+    symbols: Vec<u32>,
+    masks: Vec<u64>,
+    row: Vec<u64>,
 }
 
 /// `_score_lcs`.
-fn rouge_l(target: &[u32], prediction: &[u32], row: &mut Vec<u32>) -> f64 {
+fn rouge_l(target: &[u32], prediction: &[u32], lcs: &mut LcsScratch) -> f64 {
     if target.is_empty() || prediction.is_empty() {
         return 0.0;
     }
-    let lcs = lcs_length(target, prediction, row) as f64;
+    let lcs = lcs_length(target, prediction, lcs) as f64;
     fmeasure(lcs / prediction.len() as f64, lcs / target.len() as f64)
+}
+
+impl Default for RougeTokenizer {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Scratch buffers reused across samples.
@@ -146,8 +185,8 @@ fn rouge_l(target: &[u32], prediction: &[u32], row: &mut Vec<u32>) -> f64 {
 pub struct RougeScratch {
     target: Vec<u32>,
     prediction: Vec<u32>,
-    keys: (Vec<u64>, Vec<u64>),
-    row: Vec<u32>,
+    ngrams: NgramScratch,
+    lcs: LcsScratch,
 }
 
 /// The three scores for `reference` (rouge_score's target) and `answer` (its prediction).
@@ -157,13 +196,25 @@ pub fn rouge(
     reference: &str,
     answer: &str,
 ) -> RougeScores {
-    tokenizer.tokenize(reference, &mut scratch.target);
-    tokenizer.tokenize(answer, &mut scratch.prediction);
-    let (t, p) = (&scratch.target, &scratch.prediction);
+    let mut target = std::mem::take(&mut scratch.target);
+    let mut prediction = std::mem::take(&mut scratch.prediction);
+    tokenizer.tokenize(reference, &mut target);
+    tokenizer.tokenize(answer, &mut prediction);
+    let scores = rouge_tokens(scratch, &target, &prediction);
+    scratch.target = target;
+    scratch.prediction = prediction;
+    scores
+}
+
+/// The three scores from token ids of one [`RougeTokenizer`].
+pub fn rouge_tokens(scratch: &mut RougeScratch, target: &[u32], prediction: &[u32]) -> RougeScores {
+    let mut overlaps = [0; 2];
+    clipped_overlaps(target, prediction, &mut scratch.ngrams, &mut overlaps);
+    let (t, p) = (target.len(), prediction.len());
     RougeScores {
-        rouge1: rouge_n(t, p, 1, &mut scratch.keys),
-        rouge2: rouge_n(t, p, 2, &mut scratch.keys),
-        rouge_l: rouge_l(t, p, &mut scratch.row),
+        rouge1: rouge_n(overlaps[0], t, p, 1),
+        rouge2: rouge_n(overlaps[1], t, p, 2),
+        rouge_l: rouge_l(target, prediction, &mut scratch.lcs),
     }
 }
 
@@ -199,11 +250,42 @@ mod tests {
         assert_eq!(tokens("was uses"), ["was", "use"]);
     }
 
+    /// The textbook DP, as the oracle for the bit-parallel version.
+    fn lcs_dp(a: &[u32], b: &[u32]) -> usize {
+        let mut row = vec![0usize; b.len() + 1];
+        for &x in a {
+            let mut diagonal = 0;
+            for (j, &y) in b.iter().enumerate() {
+                let above = row[j + 1];
+                row[j + 1] = if x == y {
+                    diagonal + 1
+                } else {
+                    above.max(row[j])
+                };
+                diagonal = above;
+            }
+        }
+        row[b.len()]
+    }
+
     #[test]
     fn lcs_and_overlap() {
-        let mut row = Vec::new();
-        assert_eq!(lcs_length(&[1, 2, 3, 4], &[2, 4, 3, 4], &mut row), 3);
-        assert_eq!(lcs_length(&[], &[1], &mut row), 0);
+        let mut scratch = LcsScratch::default();
+        assert_eq!(lcs_length(&[1, 2, 3, 4], &[2, 4, 3, 4], &mut scratch), 3);
+        assert_eq!(lcs_length(&[], &[1], &mut scratch), 0);
+    }
+
+    proptest::proptest! {
+        /// Lengths around and beyond 64 and 128 exercise the carries between words.
+        #[test]
+        fn bit_parallel_lcs_equals_dp(
+            a in proptest::collection::vec(0u32..6, 0..200),
+            b in proptest::collection::vec(0u32..6, 0..200),
+        ) {
+            let mut scratch = LcsScratch::default();
+            proptest::prop_assert_eq!(lcs_length(&a, &b, &mut scratch), lcs_dp(&a, &b));
+            proptest::prop_assert_eq!(lcs_length(&b, &a, &mut scratch), lcs_dp(&a, &b));
+        }
     }
 
     #[test]

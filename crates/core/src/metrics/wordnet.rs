@@ -71,6 +71,17 @@ pub struct WordNet {
     bytes: Cow<'static, [u8]>,
     strings: usize,
     blocks: usize,
+    /// `prefix_blocks[k]`: the first block whose head's two-byte prefix is at least `k`. Built on
+    /// first lookup (one pass over the block heads); narrows each binary search to the blocks
+    /// that share the target's first two bytes.
+    prefix_blocks: OnceLock<Box<[u32]>>,
+}
+
+/// The first two bytes of a string as a sort key (a missing byte counts as 0, below any byte
+/// a word contains).
+fn prefix_key(text: &[u8]) -> usize {
+    let byte = |i: usize| text.get(i).map_or(0, |&b| usize::from(b));
+    (byte(0) << 8) | byte(1)
 }
 
 /// Where an entry's flags byte is, in `data()`.
@@ -138,6 +149,7 @@ impl WordNet {
                 bytes: Cow::Borrowed(&[]),
                 strings: 0,
                 blocks: 0,
+                prefix_blocks: OnceLock::new(),
             })
         })
     }
@@ -174,6 +186,33 @@ impl WordNet {
             bytes,
             strings,
             blocks,
+            prefix_blocks: OnceLock::new(),
+        })
+    }
+
+    fn prefix_blocks(&self) -> &[u32] {
+        self.prefix_blocks.get_or_init(|| {
+            let data = self.data();
+            let mut first = vec![0u32; (1 << 16) + 1];
+            let mut next_key = 0;
+            for block in 0..self.blocks {
+                let head = self
+                    .block_start(block)
+                    .and_then(|mut pos| string_part(data, &mut pos));
+                // A corrupt head cannot be placed: no index, every search spans all blocks.
+                let Some((_, head)) = head else {
+                    return Box::default();
+                };
+                let key = prefix_key(head);
+                while next_key <= key {
+                    first[next_key] = block as u32;
+                    next_key += 1;
+                }
+            }
+            for slot in &mut first[next_key..] {
+                *slot = self.blocks as u32;
+            }
+            first.into_boxed_slice()
         })
     }
 
@@ -190,7 +229,14 @@ impl WordNet {
     /// entries are compared without rebuilding them.
     fn find(&self, target: &[u8]) -> Option<(WordId, Record)> {
         let data = self.data();
-        let (mut low, mut high) = (0usize, self.blocks);
+        // Heads with a smaller two-byte prefix are below the target, heads with a larger one
+        // above it: only the blocks in between need comparing.
+        let key = prefix_key(target);
+        let index = self.prefix_blocks();
+        let (mut low, mut high) = match (index.get(key), index.get(key + 1)) {
+            (Some(&low), Some(&high)) => (low as usize, high as usize),
+            _ => (0, self.blocks),
+        };
         while low < high {
             let mid = low + (high - low) / 2;
             let mut pos = self.block_start(mid)?;
