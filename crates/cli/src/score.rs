@@ -3,15 +3,18 @@
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use medhall_core::dataset::{
-    Issue, IssueKind, ReferenceSet, Run, SourceContext, TYPE_FIELD, TypeMap, join,
+    Issue, IssueKind, ReferenceSet, Run, SourceContext, TYPE_FIELD, TypeMap, add_type_record, join,
+    type_map_columns,
 };
 use medhall_core::formats::{ColumnMap, RecordParser, Role, SampleRecord};
 use medhall_core::metrics::lexical::LexicalScorer;
 use medhall_core::metrics::wordnet::WordNet;
-use medhall_core::sample::{SampleKey, Split};
+use medhall_core::sample::Split;
 use medhall_core::signature::signature;
 use medhall_core::stats::StatsConfig;
-use medhall_core::summary::{GroupSummary, Metric, ScoredSample, score_sample, summarize_split};
+use medhall_core::summary::{
+    GroupSummary, Metric, PerSampleLine, ScoredSample, score_sample, summarize_split,
+};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Read, Write};
@@ -112,35 +115,8 @@ fn column_map(args: &ScoreArgs) -> ColumnMap {
 fn load_type_map(path: &Path, issues: &mut Vec<Issue>) -> Result<TypeMap> {
     let mut types = TypeMap::new();
     let source = path.display().to_string();
-    let mut columns = ColumnMap::default();
-    columns.set(Role::Split, "split");
-    parse_file(path, &columns, issues, |record, issues| {
-        let label = record
-            .fields
-            .iter()
-            .find(|(n, _)| n == "type" || n == TYPE_FIELD)
-            .map(|(_, v)| v.clone());
-        match (record.split, record.question_id, label) {
-            (Some(split), Some(question_id), Some(label)) => {
-                types.insert(SampleKey { split, question_id }, label);
-            }
-            (split, id, _) => {
-                let field = if split.is_none() {
-                    "split"
-                } else if id.is_none() {
-                    "question_id"
-                } else {
-                    "type"
-                };
-                issues.push(Issue {
-                    kind: IssueKind::MissingField,
-                    source: source.clone(),
-                    line: record.line,
-                    field: Some(field.to_owned()),
-                    message: "a type map row needs split, question_id and type".to_owned(),
-                });
-            }
-        }
+    parse_file(path, &type_map_columns(), issues, |record, issues| {
+        add_type_record(&mut types, &source, &record, issues)
     })?;
     Ok(types)
 }
@@ -243,49 +219,12 @@ fn score_all(joined: &[medhall_core::dataset::JoinedSample<'_>]) -> Vec<ScoredSa
     batches.into_iter().flat_map(|(_, part)| part).collect()
 }
 
-#[derive(Serialize)]
-struct JudgeOut {
-    clinical_accuracy: f64,
-    clinical_relevance: f64,
-    detail_level: f64,
-    risk_level: f64,
-}
-
-#[derive(Serialize)]
-struct PerSample<'a> {
-    split: Split,
-    question_id: &'a str,
-    rouge1: Option<f64>,
-    rouge2: Option<f64>,
-    #[serde(rename = "rougeL")]
-    rouge_l: Option<f64>,
-    meteor: Option<f64>,
-    bleu: Option<f64>,
-    judge: Option<JudgeOut>,
-}
-
 fn write_per_sample(path: &Path, scored: &[ScoredSample]) -> Result<()> {
     let file =
         std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
     let mut out = BufWriter::new(file);
     for sample in scored {
-        let lexical = sample.lexical;
-        let row = PerSample {
-            split: sample.key.split,
-            question_id: &sample.key.question_id,
-            rouge1: lexical.map(|s| s.rouge1),
-            rouge2: lexical.map(|s| s.rouge2),
-            rouge_l: lexical.map(|s| s.rouge_l),
-            meteor: lexical.map(|s| s.meteor),
-            bleu: lexical.map(|s| s.bleu),
-            judge: sample.judge.map(|j| JudgeOut {
-                clinical_accuracy: j.clinical_accuracy,
-                clinical_relevance: j.clinical_relevance,
-                detail_level: j.detail_level,
-                risk_level: j.risk_level,
-            }),
-        };
-        serde_json::to_writer(&mut out, &row)?;
+        serde_json::to_writer(&mut out, &PerSampleLine::from(sample))?;
         out.write_all(b"\n")?;
     }
     out.flush()

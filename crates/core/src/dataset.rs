@@ -2,14 +2,14 @@
 //! [`Issue`] that names the file, line and field. Nothing is dropped silently: a record that
 //! cannot be used is reported and counted, and the rest of the file still loads.
 
-use crate::formats::{RecordError, SampleRecord};
+use crate::formats::{ColumnMap, RecordError, Role, SampleRecord};
 use crate::judge::{JudgeScores, VerdictRule, parse_verdict};
 use crate::sample::{SampleKey, Split};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IssueKind {
     /// The line is not a valid record of its format.
@@ -30,7 +30,7 @@ pub enum IssueKind {
     NoPrediction,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Issue {
     pub kind: IssueKind,
     pub source: String,
@@ -278,6 +278,29 @@ impl ReferenceSet {
     pub fn iter(&self) -> impl Iterator<Item = &Reference> {
         self.entries.items.iter()
     }
+
+    /// Adds another set's references (a shard loaded on its own), reporting keys already here
+    /// as duplicates at the newcomer's line and keeping the first.
+    pub fn absorb(&mut self, other: ReferenceSet, issues: &mut Vec<Issue>) {
+        for item in other.entries.items {
+            if let Some(&first) = self.entries.index.get(&item.key) {
+                let earlier = &self.entries.items[first];
+                let source = SourceContext {
+                    name: item.source.clone(),
+                    split: None,
+                };
+                issues.push(duplicate(
+                    &source,
+                    item.line,
+                    &item.key,
+                    &earlier.source,
+                    earlier.line,
+                ));
+            } else {
+                self.entries.insert(item);
+            }
+        }
+    }
 }
 
 /// One model answer, with what its file carried alongside it.
@@ -433,6 +456,53 @@ pub struct JoinedSample<'a> {
 
 /// Joins a run with its references and type labels. Reports predictions without a reference and
 /// references (of the splits the run covers) without a prediction.
+/// The reference answer and the fields of one prediction: the shard's reference wins over the
+/// file's own `gpt4_answer`; the shard's fields come first, then the file's; a type map's label
+/// wins over a `hallucination_type` field, which wins over its aliases `type` and `category`.
+pub fn join_one<'a>(
+    prediction: &'a Prediction,
+    references: &'a ReferenceSet,
+    types: &TypeMap,
+) -> (Option<&'a str>, Vec<(String, String)>) {
+    let shard = references.get(&prediction.key);
+    let reference = shard
+        .map(|r| r.text.as_str())
+        .or(prediction.inline_reference.as_deref());
+    let mut fields = shard.map(|r| r.fields.clone()).unwrap_or_default();
+    for (name, value) in &prediction.fields {
+        if !fields.iter().any(|(n, _)| n == name) {
+            fields.push((name.clone(), value.clone()));
+        }
+    }
+    if let Some(label) = types.get(&prediction.key) {
+        fields.retain(|(n, _)| n != TYPE_FIELD);
+        fields.push((TYPE_FIELD.to_owned(), label.clone()));
+    } else if !fields.iter().any(|(n, _)| n == TYPE_FIELD) {
+        let alias = fields
+            .iter()
+            .find(|(n, _)| n == "type" || n == "category")
+            .map(|(_, v)| v.clone());
+        if let Some(label) = alias {
+            fields.push((TYPE_FIELD.to_owned(), label));
+        }
+    }
+    (reference, fields)
+}
+
+/// The issue for a prediction that has no reference answer.
+pub fn no_reference_issue(prediction: &Prediction) -> Issue {
+    issue(
+        IssueKind::NoReference,
+        &prediction.source,
+        prediction.line,
+        Some("question_id"),
+        format!(
+            "no reference answer for {} question {}",
+            prediction.key.split, prediction.key.question_id
+        ),
+    )
+}
+
 pub fn join<'a>(
     run: &'a Run,
     references: &'a ReferenceSet,
@@ -441,39 +511,9 @@ pub fn join<'a>(
 ) -> Vec<JoinedSample<'a>> {
     let mut joined = Vec::with_capacity(run.len());
     for prediction in run.predictions() {
-        let shard = references.get(&prediction.key);
-        let reference = shard
-            .map(|r| r.text.as_str())
-            .or(prediction.inline_reference.as_deref());
+        let (reference, fields) = join_one(prediction, references, types);
         if reference.is_none() {
-            issues.push(issue(
-                IssueKind::NoReference,
-                &prediction.source,
-                prediction.line,
-                Some("question_id"),
-                format!(
-                    "no reference answer for {} question {}",
-                    prediction.key.split, prediction.key.question_id
-                ),
-            ));
-        }
-        let mut fields = shard.map(|r| r.fields.clone()).unwrap_or_default();
-        for (name, value) in &prediction.fields {
-            if !fields.iter().any(|(n, _)| n == name) {
-                fields.push((name.clone(), value.clone()));
-            }
-        }
-        if let Some(label) = types.get(&prediction.key) {
-            fields.retain(|(n, _)| n != TYPE_FIELD);
-            fields.push((TYPE_FIELD.to_owned(), label.clone()));
-        } else if !fields.iter().any(|(n, _)| n == TYPE_FIELD) {
-            let alias = fields
-                .iter()
-                .find(|(n, _)| n == "type" || n == "category")
-                .map(|(_, v)| v.clone());
-            if let Some(label) = alias {
-                fields.push((TYPE_FIELD.to_owned(), label));
-            }
+            issues.push(no_reference_issue(prediction));
         }
         joined.push(JoinedSample {
             prediction,
@@ -481,6 +521,12 @@ pub fn join<'a>(
             fields,
         });
     }
+    missing_predictions(run, references, issues);
+    joined
+}
+
+/// References of a split the run covers that have no prediction, reported at the reference.
+pub fn missing_predictions(run: &Run, references: &ReferenceSet, issues: &mut Vec<Issue>) {
     let covered: Vec<Split> = Split::ALL
         .into_iter()
         .filter(|s| run.predictions().iter().any(|p| p.key.split == *s))
@@ -499,7 +545,49 @@ pub fn join<'a>(
             ));
         }
     }
-    joined
+}
+
+/// Adds one row of a type map (`split,question_id,type`; `hallucination_type` also names the
+/// label column) to `types`, or reports which field it lacks.
+pub fn add_type_record(
+    types: &mut TypeMap,
+    source: &str,
+    record: &SampleRecord,
+    issues: &mut Vec<Issue>,
+) {
+    let label = record
+        .fields
+        .iter()
+        .find(|(n, _)| n == "type" || n == TYPE_FIELD)
+        .map(|(_, v)| v.clone());
+    match (record.split, record.question_id.clone(), label) {
+        (Some(split), Some(question_id), Some(label)) => {
+            types.insert(SampleKey { split, question_id }, label);
+        }
+        (split, id, _) => {
+            let field = if split.is_none() {
+                "split"
+            } else if id.is_none() {
+                "question_id"
+            } else {
+                "type"
+            };
+            issues.push(issue(
+                IssueKind::MissingField,
+                source,
+                record.line,
+                Some(field),
+                "a type map row needs split, question_id and type",
+            ));
+        }
+    }
+}
+
+/// The column map for type-map files: `split` is read as the split.
+pub fn type_map_columns() -> ColumnMap {
+    let mut columns = ColumnMap::default();
+    columns.set(Role::Split, "split");
+    columns
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use crate::judge::JudgeScores;
 use crate::metrics::lexical::LexicalScores;
 use crate::sample::{SampleKey, Split};
 use crate::stats::{StatsConfig, bootstrap_mean_cis, mean};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// A scored sample: lexical scores when it had a reference, judge scores when the file had them.
@@ -22,6 +22,37 @@ impl ScoredSample {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One line of the per-sample output (`medhall score --per-sample`, and the app's download):
+/// the same JSON from both, so files can be compared with `diff`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PerSampleLine {
+    pub split: Split,
+    pub question_id: String,
+    pub rouge1: Option<f64>,
+    pub rouge2: Option<f64>,
+    #[serde(rename = "rougeL")]
+    pub rouge_l: Option<f64>,
+    pub meteor: Option<f64>,
+    pub bleu: Option<f64>,
+    pub judge: Option<JudgeScores>,
+}
+
+impl From<&ScoredSample> for PerSampleLine {
+    fn from(sample: &ScoredSample) -> Self {
+        let lexical = sample.lexical;
+        PerSampleLine {
+            split: sample.key.split,
+            question_id: sample.key.question_id.clone(),
+            rouge1: lexical.map(|s| s.rouge1),
+            rouge2: lexical.map(|s| s.rouge2),
+            rouge_l: lexical.map(|s| s.rouge_l),
+            meteor: lexical.map(|s| s.meteor),
+            bleu: lexical.map(|s| s.bleu),
+            judge: sample.judge,
+        }
     }
 }
 
@@ -100,9 +131,9 @@ impl Metric {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricSummary {
-    pub metric: &'static str,
+    pub metric: String,
     pub n: usize,
     pub mean: f64,
     /// 95% percentile-bootstrap interval; absent for fewer than two values.
@@ -110,7 +141,7 @@ pub struct MetricSummary {
 }
 
 /// One row of the summary: a split, optionally narrowed to one value of a field.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GroupSummary {
     pub split: Split,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -150,7 +181,7 @@ fn summarize_group(samples: &[&ScoredSample], config: &StatsConfig) -> Vec<Metri
         for ((metric, column), ci) in family.iter().zip(&columns).zip(intervals) {
             if let Some(mean) = mean(column) {
                 out.push(MetricSummary {
-                    metric: metric.name(),
+                    metric: metric.name().to_owned(),
                     n: column.len(),
                     mean,
                     ci95: ci.map(|(l, h)| [l, h]),
