@@ -5,12 +5,15 @@
 //! judge-verdict parsing, aggregation and statistics, and the metric signature. It must not depend
 //! on web crates (web-sys, leptos, gloo), on burn, or on the filesystem: callers hand it bytes.
 
+pub mod chart;
 pub mod dataset;
 pub mod fast_hash;
 pub mod formats;
 pub mod judge;
 pub mod metrics;
+pub mod protocol;
 pub mod sample;
+pub mod session;
 pub mod signature;
 pub mod stats;
 pub mod summary;

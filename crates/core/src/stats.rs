@@ -167,6 +167,26 @@ pub fn paired_comparison(a: &[f64], b: &[f64], config: &StatsConfig) -> Option<P
     })
 }
 
+/// 95% percentile-bootstrap interval of mean(a) - mean(b) for two independent samples (the
+/// positive and negative splits hold different questions): each side is resampled on its own.
+pub fn bootstrap_difference_ci(a: &[f64], b: &[f64], config: &StatsConfig) -> Option<(f64, f64)> {
+    if a.len() < 2 || b.len() < 2 || config.bootstrap_resamples == 0 {
+        return None;
+    }
+    let mut rng = SplitMix64::new(config.seed ^ 0x9e37_79b9);
+    let mut resample_mean = |values: &[f64]| {
+        let total: f64 = (0..values.len())
+            .map(|_| values[rng.below(values.len())])
+            .sum();
+        total / values.len() as f64
+    };
+    let mut differences: Vec<f64> = (0..config.bootstrap_resamples)
+        .map(|_| resample_mean(a) - resample_mean(b))
+        .collect();
+    differences.sort_by(f64::total_cmp);
+    Some((quantile(&differences, 0.025), quantile(&differences, 0.975)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,5 +253,17 @@ mod tests {
         assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0], 0.5), 2.5);
         assert_eq!(quantile(&[1.0, 2.0], 0.0), 1.0);
         assert_eq!(quantile(&[1.0, 2.0], 1.0), 2.0);
+    }
+
+    #[test]
+    fn difference_interval_brackets_the_difference() {
+        let config = StatsConfig::default();
+        let a: Vec<f64> = (0..200).map(|i| 0.6 + f64::from(i % 7) * 0.01).collect();
+        let b: Vec<f64> = (0..150).map(|i| 0.3 + f64::from(i % 5) * 0.01).collect();
+        let observed = mean(&a).unwrap_or(0.0) - mean(&b).unwrap_or(0.0);
+        let (low, high) = bootstrap_difference_ci(&a, &b, &config).expect("interval");
+        assert!(low < observed && observed < high && high - low < 0.05);
+        assert_eq!(bootstrap_difference_ci(&a, &b, &config), Some((low, high)));
+        assert_eq!(bootstrap_difference_ci(&a[..1], &b, &config), None);
     }
 }

@@ -1,0 +1,189 @@
+//! The messages between the app's main thread and its scoring worker. They travel as JSON text
+//! (serde on both sides, one definition); a file travels beside its message as the browser's
+//! own `File` object, which the worker reads as a stream.
+
+use crate::sample::{SampleKey, Split};
+use crate::session::{
+    Export, ExportKind, LoadProgress, LoadReport, LoadTarget, RowQuery, RowsPage, RunInfo,
+    RunSummary, SampleDetail,
+};
+use serde::{Deserialize, Serialize};
+
+/// Bumped when a message changes shape; the worker states it in its ready message and the app
+/// refuses a worker of another version (a stale cached file).
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Where a load's bytes come from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "from", rename_all = "snake_case")]
+pub enum Source {
+    /// The `File` sent beside this message.
+    File { name: String, size: u64 },
+    /// Fetched by the worker (streamed, abortable).
+    Url { url: String },
+}
+
+impl Source {
+    pub fn name(&self) -> &str {
+        match self {
+            Source::File { name, .. } => name,
+            Source::Url { url } => url,
+        }
+    }
+}
+
+/// Main thread → worker.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    Load {
+        job: u32,
+        target: LoadTarget,
+        source: Source,
+        split: Option<Split>,
+    },
+    Cancel {
+        job: u32,
+    },
+    RenameRun {
+        run: u32,
+        name: String,
+    },
+    RemoveRun {
+        run: u32,
+    },
+    Clear,
+    /// Queries: answered with `Event::Reply` carrying the same `id`.
+    Rows {
+        id: u32,
+        query: RowQuery,
+    },
+    Detail {
+        id: u32,
+        key: SampleKey,
+    },
+    Chart {
+        id: u32,
+        query: ChartQuery,
+    },
+    Export {
+        id: u32,
+        kind: ExportKind,
+        run: Option<u32>,
+    },
+}
+
+/// Which chart, of which metric, over which runs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChartQuery {
+    /// A chart kind name ("by-type", "judge", "distribution", "gap", "paired").
+    pub kind: String,
+    pub metric: String,
+    /// Runs to include, in order; empty means all.
+    #[serde(default)]
+    pub runs: Vec<u32>,
+}
+
+/// Where a job is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Reading,
+    Scoring,
+}
+
+/// Worker → main thread.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    Ready {
+        protocol: u32,
+        signature: String,
+    },
+    Progress {
+        job: u32,
+        progress: LoadProgress,
+        total_bytes: Option<u64>,
+    },
+    Loaded {
+        job: u32,
+        report: LoadReport,
+    },
+    Failed {
+        job: u32,
+        message: String,
+    },
+    Cancelled {
+        job: u32,
+    },
+    /// Scoring progress over all runs.
+    Scoring {
+        scored: usize,
+        total: usize,
+    },
+    /// The session's state after any change.
+    State {
+        runs: Vec<RunInfo>,
+        references: usize,
+        reference_sources: Vec<String>,
+        typed_samples: usize,
+        /// The worker's wasm memory, for the page's memory report.
+        memory_bytes: u64,
+    },
+    /// Means first (`intervals: false`), then again with the bootstrap intervals.
+    Summaries {
+        runs: Vec<RunSummary>,
+        intervals: bool,
+    },
+    Reply {
+        id: u32,
+        reply: Reply,
+    },
+    /// A request that could not be read or answered.
+    Error {
+        message: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reply {
+    Rows { page: RowsPage },
+    Detail { detail: Option<SampleDetail> },
+    Chart { spec: crate::chart::ChartSpec },
+    Export { export: Export },
+    Error { message: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_as_json() {
+        let request = Request::Load {
+            job: 3,
+            target: LoadTarget::Run {
+                run: 2,
+                name: "a <b>.jsonl".to_owned(),
+            },
+            source: Source::Url {
+                url: "https://example.org/x.jsonl".to_owned(),
+            },
+            split: Some(Split::Negative),
+        };
+        let text = serde_json::to_string(&request).expect("serializes");
+        assert!(text.contains(r#""type":"load""#));
+        assert_eq!(
+            serde_json::from_str::<Request>(&text).expect("parses"),
+            request
+        );
+        let event = Event::Scoring {
+            scored: 5,
+            total: 9,
+        };
+        let text = serde_json::to_string(&event).expect("serializes");
+        assert_eq!(serde_json::from_str::<Event>(&text).expect("parses"), event);
+        assert!(serde_json::from_str::<Request>(r#"{"type":"nonsense"}"#).is_err());
+    }
+}

@@ -1,0 +1,1113 @@
+//! A scoring session: the reference shards, type map and runs that the app's worker holds, fed
+//! in chunks, scored in budgeted steps (so a worker can yield between them and stay cancellable),
+//! and queried for summaries, table pages, sample details and exports.
+//!
+//! Nothing here knows about the browser: the worker glue streams bytes in and posts the answers
+//! out. The WordNet table is not here either: callers pass a [`LexicalScorer`], so code that only
+//! reads summaries (the app's main thread) never links the table.
+
+use crate::chart::{self, ChartKind, ChartSpec, RunScores};
+use crate::dataset::{
+    Issue, IssueKind, Prediction, ReferenceSet, Run, SourceContext, TYPE_FIELD, TypeMap,
+    add_type_record, join_one, missing_predictions, no_reference_issue, type_map_columns,
+};
+use crate::formats::{ColumnMap, RecordParser, SampleRecord};
+use crate::metrics::lexical::LexicalScorer;
+use crate::protocol::ChartQuery;
+use crate::sample::{SampleKey, Split};
+use crate::signature::signature;
+use crate::stats::StatsConfig;
+use crate::summary::{GroupSummary, Metric, PerSampleLine, ScoredSample, summarize};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// What a load feeds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LoadTarget {
+    /// A results file: one model run.
+    Run { run: u32, name: String },
+    /// A reference shard (questions with `gpt4_answer`).
+    Shard,
+    /// A CSV `split,question_id,type`.
+    TypeMap,
+}
+
+/// Issues are counted by kind; the first few of each kind are kept with their lines, so a file
+/// of a million broken lines does not become a million messages.
+pub const ISSUES_KEPT_PER_KIND: usize = 50;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IssueReport {
+    pub counts: BTreeMap<IssueKind, u64>,
+    pub first: Vec<Issue>,
+}
+
+impl IssueReport {
+    pub fn add(&mut self, issue: Issue) {
+        let count = self.counts.entry(issue.kind).or_insert(0);
+        *count += 1;
+        if *count <= ISSUES_KEPT_PER_KIND as u64 {
+            self.first.push(issue);
+        }
+    }
+
+    pub fn extend(&mut self, issues: impl IntoIterator<Item = Issue>) {
+        for issue in issues {
+            self.add(issue);
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.values().sum()
+    }
+
+    /// Lines of the malformed rows, in order (for "lines 3, 17 and 40 could not be read").
+    pub fn malformed_lines(&self) -> Vec<u64> {
+        self.first
+            .iter()
+            .filter(|i| i.kind == IssueKind::Malformed)
+            .map(|i| i.line)
+            .collect()
+    }
+}
+
+/// How far a load has come.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadProgress {
+    pub bytes: u64,
+    pub records: u64,
+    pub issues: u64,
+}
+
+/// The outcome of a finished load.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoadReport {
+    pub source: String,
+    pub target: LoadTarget,
+    pub format: Option<String>,
+    pub progress: LoadProgress,
+    pub issues: IssueReport,
+}
+
+enum Destination {
+    Run(Box<Run>),
+    Shard(Box<ReferenceSet>),
+    TypeMap(TypeMap),
+}
+
+/// One file or URL being read.
+struct Load {
+    target: LoadTarget,
+    context: SourceContext,
+    parser: RecordParser,
+    destination: Destination,
+    progress: LoadProgress,
+    issues: Vec<Issue>,
+}
+
+impl Load {
+    fn accept(&mut self, item: Result<SampleRecord, crate::formats::RecordError>) {
+        match item {
+            Ok(record) => {
+                self.progress.records += 1;
+                match &mut self.destination {
+                    Destination::Run(run) => {
+                        run.add_record(&self.context, record, &mut self.issues)
+                    }
+                    Destination::Shard(set) => {
+                        set.add_record(&self.context, record, &mut self.issues)
+                    }
+                    Destination::TypeMap(types) => {
+                        add_type_record(types, &self.context.name, &record, &mut self.issues)
+                    }
+                }
+            }
+            Err(error) => self.issues.push(Issue::from(error)),
+        }
+    }
+}
+
+/// A run with its scores so far.
+struct RunState {
+    id: u32,
+    name: String,
+    source: String,
+    run: Run,
+    /// One per prediction, in the run's order; shorter while scoring is under way.
+    scored: Vec<ScoredSample>,
+    load_issues: IssueReport,
+    /// Issues found when joining with the references (no reference, no prediction).
+    join_issues: IssueReport,
+}
+
+impl RunState {
+    fn complete(&self) -> bool {
+        self.scored.len() == self.run.len()
+    }
+}
+
+/// A run as the app lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub id: u32,
+    pub name: String,
+    /// The run's name without its split word and extension: runs of one model over the two
+    /// splits share it (`x.positive.jsonl` and `x.negative.jsonl` are model `x`).
+    pub model: String,
+    pub source: String,
+    pub predictions: usize,
+    pub scored: usize,
+    pub with_reference: usize,
+    pub with_judge: usize,
+    pub splits: Vec<Split>,
+    pub issues: IssueReport,
+}
+
+/// Means (and intervals once computed) of one run, per split and per hallucination type.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub run: u32,
+    pub name: String,
+    pub model: String,
+    pub groups: Vec<GroupSummary>,
+}
+
+/// A filter over the sample table. Empty/absent parts match everything.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RowQuery {
+    #[serde(default)]
+    pub search: String,
+    pub split: Option<Split>,
+    pub type_value: Option<String>,
+    pub run: Option<u32>,
+    /// A metric name (as in the CLI) and an inclusive range on it.
+    pub metric: Option<String>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    #[serde(default)]
+    pub offset: usize,
+    #[serde(default)]
+    pub limit: usize,
+}
+
+impl RowQuery {
+    fn filter_key(&self) -> RowQuery {
+        RowQuery {
+            offset: 0,
+            limit: 0,
+            ..self.clone()
+        }
+    }
+}
+
+/// One table row: one run's answer to one question.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RowView {
+    pub run: u32,
+    pub key: SampleKey,
+    pub type_value: Option<String>,
+    /// The first characters only; the detail pane has the whole text.
+    pub question: String,
+    pub answer: String,
+    /// In [`Metric::ALL`] order.
+    pub metrics: Vec<Option<f64>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RowsPage {
+    pub total: usize,
+    pub offset: usize,
+    pub rows: Vec<RowView>,
+}
+
+/// Everything known about one question, with every run's answer side by side.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SampleDetail {
+    pub key: SampleKey,
+    pub question: Option<String>,
+    pub reference: Option<String>,
+    pub image: Option<String>,
+    pub type_value: Option<String>,
+    pub answers: Vec<RunAnswer>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunAnswer {
+    pub run: u32,
+    pub run_name: String,
+    pub answer: String,
+    pub metrics: Vec<Option<f64>>,
+    pub judge_text: Option<String>,
+}
+
+/// A file the app offers for download.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Export {
+    pub file_name: String,
+    pub mime: String,
+    pub text: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportKind {
+    SummaryJson,
+    SummaryCsv,
+    PerSample,
+}
+
+const PREVIEW_CHARS: usize = 160;
+
+fn preview(text: &str) -> String {
+    match text.char_indices().nth(PREVIEW_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+/// `x.positive.gpt4o-eval.jsonl` → `x.gpt4o-eval`: the name without split words and extension.
+pub fn model_name(run_name: &str) -> String {
+    let base = run_name.rsplit(['/', '\\']).next().unwrap_or(run_name);
+    let stem = [".jsonl", ".json", ".csv", ".tsv", ".txt"]
+        .iter()
+        .find_map(|ext| {
+            base.len()
+                .checked_sub(ext.len())
+                .filter(|&at| base.is_char_boundary(at) && base[at..].eq_ignore_ascii_case(ext))
+                .map(|at| &base[..at])
+        })
+        .unwrap_or(base);
+    let parts: Vec<&str> = stem
+        .split(['.', '_', '-', ' '])
+        .filter(|p| {
+            let lower = p.to_ascii_lowercase();
+            !p.is_empty() && !matches!(lower.as_str(), "positive" | "postive" | "negative")
+        })
+        .collect();
+    if parts.is_empty() {
+        stem.to_owned()
+    } else {
+        parts.join("-")
+    }
+}
+
+fn metric_values(sample: Option<&ScoredSample>) -> Vec<Option<f64>> {
+    Metric::ALL
+        .iter()
+        .map(|m| sample.and_then(|s| m.value(s)))
+        .collect()
+}
+
+/// The session. See the module documentation.
+pub struct Session {
+    stats: StatsConfig,
+    references: ReferenceSet,
+    reference_sources: Vec<String>,
+    types: TypeMap,
+    runs: Vec<RunState>,
+    loads: BTreeMap<u32, Load>,
+    /// Issues of shard and type-map loads, kept for the app's issue list.
+    source_issues: IssueReport,
+    rows_cache: Option<(RowQuery, Vec<(usize, usize)>)>,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self::new(StatsConfig::default())
+    }
+}
+
+impl Session {
+    pub fn new(stats: StatsConfig) -> Self {
+        Self {
+            stats,
+            references: ReferenceSet::default(),
+            reference_sources: Vec::new(),
+            types: TypeMap::new(),
+            runs: Vec::new(),
+            loads: BTreeMap::new(),
+            source_issues: IssueReport::default(),
+            rows_cache: None,
+        }
+    }
+
+    pub fn stats(&self) -> StatsConfig {
+        self.stats
+    }
+
+    pub fn signature(&self) -> String {
+        signature(&self.stats)
+    }
+
+    /// Starts reading `source` (a file name or URL) into `target`. A job id already in use is
+    /// replaced (its partial data is dropped).
+    pub fn begin(&mut self, job: u32, target: LoadTarget, source: &str, split: Option<Split>) {
+        let (columns, destination) = match &target {
+            LoadTarget::Run { .. } => (ColumnMap::default(), Destination::Run(Box::default())),
+            LoadTarget::Shard => (ColumnMap::default(), Destination::Shard(Box::default())),
+            LoadTarget::TypeMap => (type_map_columns(), Destination::TypeMap(TypeMap::new())),
+        };
+        self.loads.insert(
+            job,
+            Load {
+                target,
+                context: SourceContext::new(source, split),
+                parser: RecordParser::new(source, columns),
+                destination,
+                progress: LoadProgress::default(),
+                issues: Vec::new(),
+            },
+        );
+    }
+
+    /// Feeds the next bytes of a load. `None` when the job is unknown (finished or cancelled).
+    pub fn push(&mut self, job: u32, chunk: &[u8]) -> Option<LoadProgress> {
+        let load = self.loads.get_mut(&job)?;
+        load.progress.bytes += chunk.len() as u64;
+        let mut parser = std::mem::replace(
+            &mut load.parser,
+            RecordParser::new(String::new(), ColumnMap::default()),
+        );
+        parser.push(chunk, &mut |item| load.accept(item));
+        load.parser = parser;
+        load.progress.issues = load.issues.len() as u64;
+        Some(load.progress)
+    }
+
+    /// Drops a load and everything it read. Returns whether there was one.
+    pub fn cancel(&mut self, job: u32) -> bool {
+        self.loads.remove(&job).is_some()
+    }
+
+    /// Ends a load: its data joins the session (a run becomes listed and waits to be scored; new
+    /// references or types make every run score again, since its references may have changed).
+    pub fn finish(&mut self, job: u32) -> Result<LoadReport, String> {
+        let mut load = self
+            .loads
+            .remove(&job)
+            .ok_or_else(|| format!("no load with job id {job}"))?;
+        let parser = std::mem::replace(
+            &mut load.parser,
+            RecordParser::new(String::new(), ColumnMap::default()),
+        );
+        let format = parser.format().map(|f| f.as_str().to_owned());
+        let summary = parser.finish(&mut |item| load.accept(item));
+        load.progress.issues = load.issues.len() as u64;
+        let mut report = IssueReport::default();
+        let source = load.context.name.clone();
+        match load.destination {
+            Destination::Run(run) => {
+                report.extend(load.issues);
+                if run.is_empty() {
+                    return Err(match report.first.first() {
+                        Some(first) => {
+                            format!("{source} holds no usable prediction; first problem: {first}")
+                        }
+                        None => format!("{source} holds no record"),
+                    });
+                }
+                let LoadTarget::Run { run: id, name } = &load.target else {
+                    return Err("internal: a run load without a run target".to_owned());
+                };
+                self.runs.retain(|r| r.id != *id);
+                self.runs.push(RunState {
+                    id: *id,
+                    name: name.clone(),
+                    source: source.clone(),
+                    run: *run,
+                    scored: Vec::new(),
+                    load_issues: report.clone(),
+                    join_issues: IssueReport::default(),
+                });
+            }
+            Destination::Shard(set) => {
+                let mut issues = load.issues;
+                if set.is_empty() && summary.records == 0 {
+                    return Err(format!("{source} holds no record"));
+                }
+                self.references.absorb(*set, &mut issues);
+                self.reference_sources.push(source.clone());
+                report.extend(issues);
+                self.source_issues.extend(report.first.iter().cloned());
+                self.rescore_all();
+            }
+            Destination::TypeMap(types) => {
+                report.extend(load.issues);
+                self.source_issues.extend(report.first.iter().cloned());
+                self.types.extend(types);
+                self.rescore_all();
+            }
+        }
+        self.rows_cache = None;
+        Ok(LoadReport {
+            source,
+            target: load.target,
+            format,
+            progress: load.progress,
+            issues: report,
+        })
+    }
+
+    fn rescore_all(&mut self) {
+        for run in &mut self.runs {
+            run.scored.clear();
+            run.join_issues = IssueReport::default();
+        }
+        self.rows_cache = None;
+    }
+
+    /// Samples still to score, over all runs.
+    pub fn pending(&self) -> usize {
+        self.runs.iter().map(|r| r.run.len() - r.scored.len()).sum()
+    }
+
+    pub fn total_predictions(&self) -> usize {
+        self.runs.iter().map(|r| r.run.len()).sum()
+    }
+
+    /// Scores at most `budget` samples; returns how many it scored. Call until it returns 0.
+    pub fn score_step(&mut self, scorer: &mut LexicalScorer<'_>, budget: usize) -> usize {
+        let mut done = 0;
+        for state in &mut self.runs {
+            while done < budget && !state.complete() {
+                let prediction: &Prediction = &state.run.predictions()[state.scored.len()];
+                let (reference, fields) = join_one(prediction, &self.references, &self.types);
+                if reference.is_none() {
+                    state.join_issues.add(no_reference_issue(prediction));
+                }
+                // Only the grouping field is kept: captions and the like stay in the run.
+                let fields = fields
+                    .into_iter()
+                    .filter(|(name, _)| name == TYPE_FIELD)
+                    .collect();
+                state.scored.push(ScoredSample {
+                    key: prediction.key.clone(),
+                    lexical: reference.map(|r| scorer.score(r, &prediction.answer)),
+                    judge: prediction.judge,
+                    fields,
+                });
+                done += 1;
+                if state.complete() {
+                    let mut missing = Vec::new();
+                    missing_predictions(&state.run, &self.references, &mut missing);
+                    state.join_issues.extend(missing);
+                }
+            }
+            if done >= budget {
+                break;
+            }
+        }
+        if done > 0 {
+            self.rows_cache = None;
+        }
+        done
+    }
+
+    pub fn run_infos(&self) -> Vec<RunInfo> {
+        self.runs
+            .iter()
+            .map(|state| {
+                let mut issues = state.load_issues.clone();
+                issues.extend(state.join_issues.first.iter().cloned());
+                // Counts beyond the kept examples still count.
+                for (kind, count) in &state.join_issues.counts {
+                    let kept = state
+                        .join_issues
+                        .first
+                        .iter()
+                        .filter(|i| i.kind == *kind)
+                        .count() as u64;
+                    *issues.counts.entry(*kind).or_insert(0) += count - kept;
+                }
+                let splits = Split::ALL
+                    .into_iter()
+                    .filter(|s| state.run.predictions().iter().any(|p| p.key.split == *s))
+                    .collect();
+                RunInfo {
+                    id: state.id,
+                    name: state.name.clone(),
+                    model: model_name(&state.name),
+                    source: state.source.clone(),
+                    predictions: state.run.len(),
+                    scored: state.scored.len(),
+                    with_reference: state.scored.iter().filter(|s| s.lexical.is_some()).count(),
+                    with_judge: state.scored.iter().filter(|s| s.judge.is_some()).count(),
+                    splits,
+                    issues,
+                }
+            })
+            .collect()
+    }
+
+    pub fn references(&self) -> usize {
+        self.references.len()
+    }
+
+    pub fn reference_sources(&self) -> &[String] {
+        &self.reference_sources
+    }
+
+    pub fn typed_samples(&self) -> usize {
+        self.types.len()
+    }
+
+    pub fn source_issues(&self) -> &IssueReport {
+        &self.source_issues
+    }
+
+    pub fn rename_run(&mut self, id: u32, name: &str) -> bool {
+        match self.runs.iter_mut().find(|r| r.id == id) {
+            Some(run) => {
+                run.name = name.to_owned();
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn remove_run(&mut self, id: u32) -> bool {
+        let before = self.runs.len();
+        self.runs.retain(|r| r.id != id);
+        self.rows_cache = None;
+        before != self.runs.len()
+    }
+
+    /// Forgets everything: runs, shards, types and loads under way.
+    pub fn clear(&mut self) {
+        *self = Session::new(self.stats);
+    }
+
+    /// Scored samples of a run (complete or not), for charts.
+    pub fn scored(&self, id: u32) -> Option<(&str, &[ScoredSample])> {
+        self.runs
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| (r.name.as_str(), r.scored.as_slice()))
+    }
+
+    /// All runs' scored samples, in list order, for charts.
+    pub fn all_scored(&self) -> Vec<(u32, &str, &[ScoredSample])> {
+        self.runs
+            .iter()
+            .map(|r| (r.id, r.name.as_str(), r.scored.as_slice()))
+            .collect()
+    }
+
+    /// Means per split and per hallucination type for every completely scored run. With
+    /// `intervals` false the bootstrap is skipped (a quick first answer for big runs).
+    pub fn summaries(&self, intervals: bool) -> Vec<RunSummary> {
+        let stats = if intervals {
+            self.stats
+        } else {
+            StatsConfig {
+                bootstrap_resamples: 0,
+                ..self.stats
+            }
+        };
+        self.runs
+            .iter()
+            .filter(|r| r.complete())
+            .map(|r| RunSummary {
+                run: r.id,
+                name: r.name.clone(),
+                model: model_name(&r.name),
+                groups: summarize(&r.scored, Some(TYPE_FIELD), &stats),
+            })
+            .collect()
+    }
+
+    fn matching_rows(&self, query: &RowQuery) -> Vec<(usize, usize)> {
+        let needle = query.search.trim().to_lowercase();
+        let metric = query.metric.as_deref().and_then(Metric::from_name);
+        let mut rows = Vec::new();
+        for (r, state) in self.runs.iter().enumerate() {
+            if query.run.is_some_and(|id| id != state.id) {
+                continue;
+            }
+            for (i, sample) in state.scored.iter().enumerate() {
+                if query.split.is_some_and(|s| s != sample.key.split) {
+                    continue;
+                }
+                if let Some(wanted) = &query.type_value {
+                    let value = sample
+                        .field(TYPE_FIELD)
+                        .unwrap_or(crate::summary::UNLABELLED);
+                    if value != wanted {
+                        continue;
+                    }
+                }
+                if let Some(metric) = metric {
+                    let Some(value) = metric.value(sample) else {
+                        continue;
+                    };
+                    if query.min.is_some_and(|m| value < m) || query.max.is_some_and(|m| value > m)
+                    {
+                        continue;
+                    }
+                }
+                if !needle.is_empty() {
+                    let prediction = &state.run.predictions()[i];
+                    let hit = prediction.answer.to_lowercase().contains(&needle)
+                        || prediction
+                            .question
+                            .as_deref()
+                            .is_some_and(|q| q.to_lowercase().contains(&needle))
+                        || sample.key.question_id == needle;
+                    if !hit {
+                        continue;
+                    }
+                }
+                rows.push((r, i));
+            }
+        }
+        rows
+    }
+
+    /// One page of the sample table. The filtered row list is cached, so scrolling through a
+    /// big table only slices it.
+    pub fn rows(&mut self, query: &RowQuery) -> RowsPage {
+        let key = query.filter_key();
+        let cached = self.rows_cache.as_ref().is_some_and(|(k, _)| *k == key);
+        if !cached {
+            let rows = self.matching_rows(query);
+            self.rows_cache = Some((key, rows));
+        }
+        let all: &[(usize, usize)] = self.rows_cache.as_ref().map_or(&[], |(_, r)| r);
+        let start = query.offset.min(all.len());
+        let end = start
+            .saturating_add(query.limit.clamp(1, 500))
+            .min(all.len());
+        let rows = all[start..end]
+            .iter()
+            .map(|&(r, i)| {
+                let state = &self.runs[r];
+                let prediction = &state.run.predictions()[i];
+                let sample = &state.scored[i];
+                let question = prediction
+                    .question
+                    .clone()
+                    .or_else(|| self.references.get(&sample.key)?.question.clone())
+                    .unwrap_or_default();
+                RowView {
+                    run: state.id,
+                    key: sample.key.clone(),
+                    type_value: sample.field(TYPE_FIELD).map(str::to_owned),
+                    question: preview(&question),
+                    answer: preview(&prediction.answer),
+                    metrics: metric_values(Some(sample)),
+                }
+            })
+            .collect();
+        RowsPage {
+            total: all.len(),
+            offset: start,
+            rows,
+        }
+    }
+
+    pub fn detail(&self, key: &SampleKey) -> Option<SampleDetail> {
+        let shard = self.references.get(key);
+        let mut detail = SampleDetail {
+            key: key.clone(),
+            question: shard.and_then(|r| r.question.clone()),
+            reference: shard.map(|r| r.text.clone()),
+            image: shard.and_then(|r| r.image.clone()),
+            type_value: self.types.get(key).cloned(),
+            answers: Vec::new(),
+        };
+        for state in &self.runs {
+            let Some(prediction) = state.run.get(key) else {
+                continue;
+            };
+            let index = state.run.predictions().iter().position(|p| p.key == *key);
+            let sample = index.and_then(|i| state.scored.get(i));
+            detail.question = detail.question.or_else(|| prediction.question.clone());
+            detail.reference = detail
+                .reference
+                .or_else(|| prediction.inline_reference.clone());
+            detail.image = detail.image.or_else(|| prediction.image.clone());
+            if detail.type_value.is_none() {
+                detail.type_value = sample.and_then(|s| s.field(TYPE_FIELD)).map(str::to_owned);
+            }
+            detail.answers.push(RunAnswer {
+                run: state.id,
+                run_name: state.name.clone(),
+                answer: prediction.answer.clone(),
+                metrics: metric_values(sample),
+                judge_text: prediction.judge_text.clone(),
+            });
+        }
+        if detail.answers.is_empty() && shard.is_none() {
+            return None;
+        }
+        Some(detail)
+    }
+
+    /// The chart a query asks for, built from the runs' scored samples. The gap chart pairs runs
+    /// by model (a model's positive and negative files); the paired chart compares the first two
+    /// selected runs on the samples they share.
+    pub fn chart(&self, query: &ChartQuery) -> Result<ChartSpec, String> {
+        let kind = ChartKind::from_name(&query.kind)
+            .ok_or_else(|| format!("unknown chart `{}`", query.kind))?;
+        let metric = Metric::from_name(&query.metric)
+            .ok_or_else(|| format!("unknown metric `{}`", query.metric))?;
+        let selected: Vec<&RunState> = self
+            .runs
+            .iter()
+            .filter(|r| r.complete() && (query.runs.is_empty() || query.runs.contains(&r.id)))
+            .collect();
+        if selected.is_empty() {
+            return Err("no completely scored run to chart yet".to_owned());
+        }
+        let runs: Vec<RunScores<'_>> = selected
+            .iter()
+            .map(|r| RunScores {
+                name: &r.name,
+                samples: &r.scored,
+            })
+            .collect();
+        Ok(match kind {
+            ChartKind::ByType => {
+                ChartSpec::Bars(chart::by_type(&runs, metric, TYPE_FIELD, &self.stats))
+            }
+            ChartKind::Judge => ChartSpec::Bars(chart::judge_scores(&runs, &self.stats)),
+            ChartKind::Distribution => ChartSpec::Histogram(chart::distribution(&runs, metric, 20)),
+            ChartKind::Gap => {
+                let mut models: Vec<(String, Vec<ScoredSample>)> = Vec::new();
+                for run in &selected {
+                    let model = model_name(&run.name);
+                    match models.iter_mut().find(|(name, _)| *name == model) {
+                        Some((_, samples)) => samples.extend(run.scored.iter().cloned()),
+                        None => models.push((model, run.scored.clone())),
+                    }
+                }
+                let models: Vec<RunScores<'_>> = models
+                    .iter()
+                    .map(|(name, samples)| RunScores { name, samples })
+                    .collect();
+                ChartSpec::Bars(chart::split_gap(&models, metric, TYPE_FIELD, &self.stats))
+            }
+            ChartKind::Paired => {
+                let shares = |a: &RunState, b: &RunState| {
+                    a.scored.iter().any(|s| b.run.get(&s.key).is_some())
+                };
+                let pair = selected.iter().enumerate().find_map(|(i, a)| {
+                    selected[i + 1..]
+                        .iter()
+                        .find(|b| shares(a, b))
+                        .map(|b| (*a, *b))
+                });
+                let (a, b) = pair
+                    .ok_or("a paired comparison needs two runs that answered the same questions")?;
+                ChartSpec::Bars(chart::paired_differences(
+                    RunScores {
+                        name: &a.name,
+                        samples: &a.scored,
+                    },
+                    RunScores {
+                        name: &b.name,
+                        samples: &b.scored,
+                    },
+                    &Metric::ALL,
+                    &self.stats,
+                ))
+            }
+        })
+    }
+
+    /// The summary as JSON or CSV (both carry the signature), or one run's per-sample scores in
+    /// the CLI's `--per-sample` format.
+    pub fn export(&self, kind: ExportKind, run: Option<u32>) -> Result<Export, String> {
+        match kind {
+            ExportKind::SummaryJson => {
+                #[derive(Serialize)]
+                struct Out<'a> {
+                    signature: String,
+                    stats: StatsConfig,
+                    runs: &'a [RunSummary],
+                }
+                let runs = self.summaries(true);
+                let text = serde_json::to_string_pretty(&Out {
+                    signature: self.signature(),
+                    stats: self.stats,
+                    runs: &runs,
+                })
+                .map_err(|e| e.to_string())?;
+                Ok(Export {
+                    file_name: "medhall-summary.json".to_owned(),
+                    mime: "application/json".to_owned(),
+                    text: text + "\n",
+                })
+            }
+            ExportKind::SummaryCsv => {
+                let mut text = format!("# signature: {}\n", self.signature());
+                text.push_str("run,split,field,value,samples,metric,n,mean,ci_low,ci_high\n");
+                for summary in self.summaries(true) {
+                    for group in &summary.groups {
+                        for m in &group.metrics {
+                            let (low, high) =
+                                m.ci95.map_or((String::new(), String::new()), |[l, h]| {
+                                    (l.to_string(), h.to_string())
+                                });
+                            let _ = writeln!(
+                                text,
+                                "{},{},{},{},{},{},{},{},{},{}",
+                                csv_field(&summary.name),
+                                group.split,
+                                csv_field(group.field.as_deref().unwrap_or("")),
+                                csv_field(group.value.as_deref().unwrap_or("")),
+                                group.samples,
+                                m.metric,
+                                m.n,
+                                m.mean,
+                                low,
+                                high
+                            );
+                        }
+                    }
+                }
+                Ok(Export {
+                    file_name: "medhall-summary.csv".to_owned(),
+                    mime: "text/csv".to_owned(),
+                    text,
+                })
+            }
+            ExportKind::PerSample => {
+                let id = run.ok_or("per-sample scores need a run")?;
+                let (name, samples) = self.scored(id).ok_or("no such run")?;
+                let mut text = String::new();
+                for sample in samples {
+                    let line = serde_json::to_string(&PerSampleLine::from(sample))
+                        .map_err(|e| e.to_string())?;
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+                Ok(Export {
+                    file_name: format!("{}.per-sample.jsonl", model_file_stem(name)),
+                    mime: "application/x-ndjson".to_owned(),
+                    text,
+                })
+            }
+        }
+    }
+}
+
+/// A CSV field, quoted when it needs to be.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+fn model_file_stem(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::wordnet::WordNet;
+
+    const REFS: &str = concat!(
+        r#"{"question_id": 1, "text": "Is there a mass?", "gpt4_answer": "No mass is seen.", "hallucination_type": "nonexistent object"}"#,
+        "\n",
+        r#"{"question_id": 2, "text": "Is the lung clear?", "gpt4_answer": "The lung is clear."}"#,
+        "\n"
+    );
+    const RUN: &str = concat!(
+        r#"{"question_id": 1, "question": "Is there a mass?", "answer": "A mass is seen."}"#,
+        "\n",
+        "{broken\n",
+        r#"{"question_id": 2, "question": "Is the lung clear?", "answer": "The lung is clear."}"#,
+        "\n",
+        r#"{"question_id": 9, "question": "Orphan?", "answer": "No reference for me."}"#,
+        "\n"
+    );
+
+    fn load(session: &mut Session, job: u32, target: LoadTarget, name: &str, text: &str) {
+        session.begin(job, target, name, None);
+        // Byte by byte: lines split across chunks must still parse.
+        for byte in text.as_bytes().chunks(7) {
+            assert!(session.push(job, byte).is_some());
+        }
+        session.finish(job).expect("load finishes");
+    }
+
+    fn scored_session() -> Session {
+        let mut session = Session::default();
+        load(
+            &mut session,
+            1,
+            LoadTarget::Shard,
+            "refs.negative.jsonl",
+            REFS,
+        );
+        let run = LoadTarget::Run {
+            run: 7,
+            name: "model-a.negative.jsonl".to_owned(),
+        };
+        load(&mut session, 2, run, "model-a.negative.jsonl", RUN);
+        let mut scorer = LexicalScorer::new(WordNet::embedded());
+        while session.score_step(&mut scorer, 2) > 0 {}
+        session
+    }
+
+    #[test]
+    fn loads_scores_and_reports_issues_with_lines() {
+        let session = scored_session();
+        let info = &session.run_infos()[0];
+        assert_eq!(
+            (info.predictions, info.scored, info.with_reference),
+            (3, 3, 2)
+        );
+        assert_eq!(info.model, "model-a");
+        assert_eq!(info.issues.counts.get(&IssueKind::Malformed), Some(&1));
+        assert_eq!(info.issues.malformed_lines(), vec![2]);
+        assert_eq!(info.issues.counts.get(&IssueKind::NoReference), Some(&1));
+        let summary = &session.summaries(true)[0];
+        let overall = &summary.groups[0];
+        assert_eq!((overall.split, overall.samples), (Split::Negative, 3));
+        let rouge1 = overall.metrics.iter().find(|m| m.metric == "rouge1");
+        assert_eq!(rouge1.map(|m| m.n), Some(2));
+        // Grouped by hallucination type: one labelled, two unlabelled.
+        let values: Vec<_> = summary
+            .groups
+            .iter()
+            .filter_map(|g| g.value.clone().map(|v| (v, g.samples)))
+            .collect();
+        assert_eq!(
+            values,
+            vec![
+                ("nonexistent object".to_owned(), 1),
+                ("unlabelled".to_owned(), 2)
+            ]
+        );
+    }
+
+    #[test]
+    fn rows_filter_search_and_page() {
+        let mut session = scored_session();
+        let all = session.rows(&RowQuery {
+            limit: 10,
+            ..RowQuery::default()
+        });
+        assert_eq!(all.total, 3);
+        let search = session.rows(&RowQuery {
+            search: "LUNG".to_owned(),
+            limit: 10,
+            ..RowQuery::default()
+        });
+        assert_eq!(search.total, 1);
+        assert_eq!(search.rows[0].key.question_id, "2");
+        let perfect = session.rows(&RowQuery {
+            metric: Some("rouge1".to_owned()),
+            min: Some(0.99),
+            limit: 10,
+            ..RowQuery::default()
+        });
+        assert_eq!(perfect.total, 1);
+        let typed = session.rows(&RowQuery {
+            type_value: Some("unlabelled".to_owned()),
+            limit: 1,
+            offset: 1,
+            ..RowQuery::default()
+        });
+        assert_eq!((typed.total, typed.offset, typed.rows.len()), (2, 1, 1));
+    }
+
+    #[test]
+    fn detail_and_exports() {
+        let session = scored_session();
+        let key = SampleKey {
+            split: Split::Negative,
+            question_id: "1".to_owned(),
+        };
+        let detail = session.detail(&key).expect("known sample");
+        assert_eq!(detail.reference.as_deref(), Some("No mass is seen."));
+        assert_eq!(detail.answers.len(), 1);
+        assert_eq!(detail.type_value.as_deref(), Some("nonexistent object"));
+        let csv = session
+            .export(ExportKind::SummaryCsv, None)
+            .expect("csv export");
+        assert!(csv.text.starts_with("# signature: medhall-lens:"));
+        assert!(
+            csv.text
+                .contains("model-a.negative.jsonl,negative,,,3,meteor,2,")
+        );
+        let lines = session
+            .export(ExportKind::PerSample, Some(7))
+            .expect("per-sample export");
+        assert_eq!(lines.text.lines().count(), 3);
+        let first: PerSampleLine =
+            serde_json::from_str(lines.text.lines().next().unwrap_or("")).expect("json line");
+        assert_eq!(first.question_id, "1");
+    }
+
+    #[test]
+    fn late_references_rescore_and_cancel_drops_data() {
+        let mut session = Session::default();
+        let run = LoadTarget::Run {
+            run: 1,
+            name: "m.negative.jsonl".to_owned(),
+        };
+        load(&mut session, 1, run, "m.negative.jsonl", RUN);
+        let mut scorer = LexicalScorer::new(WordNet::embedded());
+        while session.score_step(&mut scorer, 100) > 0 {}
+        assert_eq!(session.run_infos()[0].with_reference, 0);
+        load(
+            &mut session,
+            2,
+            LoadTarget::Shard,
+            "refs.negative.jsonl",
+            REFS,
+        );
+        assert_eq!(session.pending(), 3);
+        while session.score_step(&mut scorer, 100) > 0 {}
+        assert_eq!(session.run_infos()[0].with_reference, 2);
+
+        session.begin(3, LoadTarget::Shard, "more.negative.jsonl", None);
+        session.push(3, REFS.as_bytes());
+        assert!(session.cancel(3));
+        assert!(session.push(3, b"x").is_none());
+        assert_eq!(session.references(), 2);
+    }
+
+    #[test]
+    fn an_unusable_run_is_an_error_that_names_the_file() {
+        let mut session = Session::default();
+        let run = LoadTarget::Run {
+            run: 1,
+            name: "x.positive.jsonl".to_owned(),
+        };
+        session.begin(1, run, "x.positive.jsonl", None);
+        session.push(1, b"{not json\n");
+        let error = session.finish(1).expect_err("nothing usable");
+        assert!(error.contains("x.positive.jsonl") && error.contains(":1"));
+        assert!(session.run_infos().is_empty());
+    }
+
+    #[test]
+    fn model_names_drop_split_words() {
+        assert_eq!(
+            model_name("llava-med-v1.5-7b.positive.gpt4o-eval.jsonl"),
+            "llava-med-v1-5-7b-gpt4o-eval"
+        );
+        assert_eq!(
+            model_name("llava-med-prediction-postive-GPT4o-eval-filtered.jsonl"),
+            model_name("llava-med-prediction-negative-GPT4o-eval-filtered.jsonl")
+        );
+        assert_eq!(model_name("negative.csv"), "negative");
+    }
+}
