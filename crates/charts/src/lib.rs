@@ -1,0 +1,668 @@
+//! Renders `medhall-core`'s chart specs to SVG with plotters' SVG backend: in the page (on the
+//! main thread) and in `medhall report`, so both draw the same chart from the same numbers.
+//!
+//! Text is written as SVG `<text>` with anchors, so no font files and no text measurement are
+//! needed anywhere; plotters escapes it. Each bar also gets a transparent `<rect class="hit">`
+//! with a `<title>` holding its exact values (hover) and `data-*` attributes saying what
+//! clicking it should filter to. Every label can be user text (run names, type values) and is
+//! escaped. No leptos, no web-sys: the page inserts the string.
+
+use medhall_core::chart::{BarChart, BarFilter, ChartSpec, Histogram};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChartError {
+    #[error("drawing the chart failed: {0}")]
+    Draw(String),
+    #[error("a chart needs at least 200 x 150 pixels, got {0} x {1}")]
+    TooSmall(u32, u32),
+}
+
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+const FONT: &str = "sans-serif";
+const LEFT: i32 = 64;
+const RIGHT: i32 = 16;
+const TOP: i32 = 44;
+const AXIS_LABELS: i32 = 40;
+const LEGEND_ROW: i32 = 18;
+
+/// XML escaping for attribute values and text we write ourselves.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Characters XML 1.0 forbids become a replacement character.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A bar's hover title and click filter, placed over it after plotters' drawing.
+struct Hit {
+    x: i32,
+    y: i32,
+    width: i32,
+    height: i32,
+    title: String,
+    filter: BarFilter,
+}
+
+impl Hit {
+    fn svg(&self) -> String {
+        let mut attributes = String::new();
+        let mut add = |name: &str, value: Option<&str>| {
+            if let Some(value) = value {
+                attributes.push_str(&format!(" {name}=\"{}\"", escape(value)));
+            }
+        };
+        add("data-run", self.filter.run.as_deref());
+        add("data-split", self.filter.split.map(|s| s.as_str()));
+        add("data-field", self.filter.field.as_deref());
+        add("data-value", self.filter.value.as_deref());
+        format!(
+            "<rect class=\"hit\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#000\" fill-opacity=\"0\"{attributes}><title>{}</title></rect>\n",
+            self.x,
+            self.y,
+            self.width.max(1),
+            self.height.max(1),
+            escape(&self.title)
+        )
+    }
+}
+
+fn draw_error<E: std::fmt::Debug>(error: E) -> ChartError {
+    ChartError::Draw(format!("{error:?}"))
+}
+
+/// A "nice" tick step for a range (1, 2 or 5 times a power of ten), about five ticks.
+fn tick_step(span: f64) -> f64 {
+    if span <= 0.0 || !span.is_finite() {
+        return 1.0;
+    }
+    let raw = span / 5.0;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let fraction = raw / magnitude;
+    let nice = if fraction <= 1.0 {
+        1.0
+    } else if fraction <= 2.0 {
+        2.0
+    } else if fraction <= 5.0 {
+        5.0
+    } else {
+        10.0
+    };
+    nice * magnitude
+}
+
+fn style<'a>(size: f64, color: &'a RGBColor, h: HPos, v: VPos) -> TextStyle<'a> {
+    TextStyle::from((FONT, size).into_font())
+        .color(color)
+        .pos(Pos::new(h, v))
+}
+
+/// Shortens a label to about `chars` characters for the axis (the hover title has it whole).
+fn short(label: &str, chars: usize) -> String {
+    match label.char_indices().nth(chars) {
+        Some((cut, _)) => format!("{}…", &label[..cut]),
+        None => label.to_owned(),
+    }
+}
+
+struct Frame {
+    width: i32,
+    plot_bottom: i32,
+    y_min: f64,
+    y_max: f64,
+}
+
+impl Frame {
+    fn y(&self, value: f64) -> i32 {
+        let span = (self.y_max - self.y_min).max(f64::MIN_POSITIVE);
+        let fraction = ((value - self.y_min) / span).clamp(0.0, 1.0);
+        self.plot_bottom - (fraction * f64::from(self.plot_bottom - TOP)).round() as i32
+    }
+
+    fn plot_right(&self) -> i32 {
+        self.width - RIGHT
+    }
+}
+
+/// Title, y axis with ticks and grid, and the legend; returns the frame for the bars.
+fn draw_frame(
+    root: &DrawingArea<SVGBackend<'_>, Shift>,
+    title: &str,
+    y_label: &str,
+    legend: &[String],
+    (y_min, y_max): (f64, f64),
+    (width, height): (i32, i32),
+) -> Result<Frame, ChartError> {
+    root.fill(&WHITE).map_err(draw_error)?;
+    root.draw_text(
+        &short(title, 110),
+        &style(15.0, &BLACK, HPos::Left, VPos::Top),
+        (LEFT, 10),
+    )
+    .map_err(draw_error)?;
+    let legend_rows = legend.len().div_ceil(2) as i32;
+    let plot_bottom = height - AXIS_LABELS - legend_rows * LEGEND_ROW - 8;
+    let frame = Frame {
+        width,
+        plot_bottom,
+        y_min,
+        y_max,
+    };
+    let grid = RGBColor(225, 228, 232);
+    let step = tick_step(y_max - y_min);
+    let mut tick = (y_min / step).ceil() * step;
+    while tick <= y_max + step * 1e-9 {
+        if tick.abs() < step * 1e-9 {
+            tick = 0.0; // no "-0.00" label
+        }
+        let y = frame.y(tick);
+        root.draw(&PathElement::new(
+            vec![(LEFT, y), (frame.plot_right(), y)],
+            grid.stroke_width(1),
+        ))
+        .map_err(draw_error)?;
+        let label = if step >= 1.0 {
+            format!("{tick:.0}")
+        } else {
+            let decimals = (-step.log10().floor()) as usize;
+            format!("{tick:.decimals$}")
+        };
+        root.draw_text(
+            &label,
+            &style(11.0, &BLACK, HPos::Right, VPos::Center),
+            (LEFT - 6, y),
+        )
+        .map_err(draw_error)?;
+        tick += step;
+    }
+    // Axes; the zero line is darker when the range spans it.
+    let axis = RGBColor(90, 90, 90);
+    root.draw(&PathElement::new(
+        vec![(LEFT, TOP), (LEFT, plot_bottom)],
+        axis.stroke_width(1),
+    ))
+    .map_err(draw_error)?;
+    let zero = if y_min < 0.0 && y_max > 0.0 {
+        frame.y(0.0)
+    } else {
+        plot_bottom
+    };
+    root.draw(&PathElement::new(
+        vec![(LEFT, zero), (frame.plot_right(), zero)],
+        axis.stroke_width(1),
+    ))
+    .map_err(draw_error)?;
+    root.draw_text(
+        &short(y_label, 40),
+        &style(11.0, &axis, HPos::Left, VPos::Bottom),
+        (4, TOP - 4),
+    )
+    .map_err(draw_error)?;
+    // Legend: two columns under the plot.
+    let column = (width - LEFT - RIGHT) / 2;
+    for (i, name) in legend.iter().enumerate() {
+        let x = LEFT + (i as i32 % 2) * column;
+        let y = height - legend_rows * LEGEND_ROW - 4 + (i as i32 / 2) * LEGEND_ROW;
+        let color = PALETTE[i % PALETTE.len()];
+        root.draw(&Rectangle::new(
+            [(x, y + 3), (x + 12, y + 13)],
+            color.filled(),
+        ))
+        .map_err(draw_error)?;
+        root.draw_text(
+            &short(name, 48),
+            &style(11.0, &BLACK, HPos::Left, VPos::Center),
+            (x + 16, y + 8),
+        )
+        .map_err(draw_error)?;
+    }
+    Ok(frame)
+}
+
+fn empty_chart(svg: &mut String, title: &str, width: u32, height: u32) -> Result<(), ChartError> {
+    let root = SVGBackend::with_string(svg, (width, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(draw_error)?;
+    root.draw_text(
+        &short(title, 110),
+        &style(15.0, &BLACK, HPos::Left, VPos::Top),
+        (LEFT, 10),
+    )
+    .map_err(draw_error)?;
+    root.draw_text(
+        "No data for this chart yet.",
+        &style(13.0, &RGBColor(90, 90, 90), HPos::Center, VPos::Center),
+        (width as i32 / 2, height as i32 / 2),
+    )
+    .map_err(draw_error)?;
+    root.present().map_err(draw_error)
+}
+
+fn value_range(chart: &BarChart) -> (f64, f64) {
+    let mut low: f64 = 0.0;
+    let mut high: f64 = 0.0;
+    for bar in chart.series.iter().flat_map(|s| s.bars.iter().flatten()) {
+        for v in std::iter::once(bar.value).chain(bar.ci95.into_iter().flatten()) {
+            if v.is_finite() {
+                low = low.min(v);
+                high = high.max(v);
+            }
+        }
+    }
+    if let Some([a, b]) = chart.y_range {
+        if low >= a && high <= b {
+            return (a, b);
+        }
+    }
+    let pad = ((high - low) * 0.08).max(1e-9);
+    (if low < 0.0 { low - pad } else { 0.0 }, high + pad)
+}
+
+fn format_value(value: f64) -> String {
+    format!("{value}")
+}
+
+fn render_bars(chart: &BarChart, width: u32, height: u32) -> Result<String, ChartError> {
+    let mut svg = String::new();
+    let has_bars = chart.series.iter().any(|s| {
+        s.bars
+            .iter()
+            .any(|b| b.as_ref().is_some_and(|b| b.value.is_finite()))
+    });
+    if chart.categories.is_empty() || !has_bars {
+        empty_chart(&mut svg, &chart.title, width, height)?;
+        return Ok(svg);
+    }
+    let (w, h) = (width as i32, height as i32);
+    let legend: Vec<String> = chart.series.iter().map(|s| s.name.clone()).collect();
+    let mut hits = Vec::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+        let frame = draw_frame(
+            &root,
+            &chart.title,
+            &chart.y_label,
+            &legend,
+            value_range(chart),
+            (w, h),
+        )?;
+        let slot = f64::from(frame.plot_right() - LEFT) / chart.categories.len() as f64;
+        let group = slot * 0.8;
+        let bar_width = group / chart.series.len().max(1) as f64;
+        let baseline = frame.y(0.0_f64.clamp(frame.y_min, frame.y_max));
+        for (c, category) in chart.categories.iter().enumerate() {
+            let slot_left = f64::from(LEFT) + slot * c as f64;
+            root.draw_text(
+                &short(category, ((slot / 6.5) as usize).max(4)),
+                &style(11.0, &BLACK, HPos::Center, VPos::Top),
+                ((slot_left + slot / 2.0) as i32, frame.plot_bottom + 6),
+            )
+            .map_err(draw_error)?;
+            for (s, series) in chart.series.iter().enumerate() {
+                let Some(bar) = series.bars.get(c).and_then(Option::as_ref) else {
+                    continue;
+                };
+                if !bar.value.is_finite() {
+                    continue;
+                }
+                let x0 = (slot_left + slot * 0.1 + bar_width * s as f64) as i32;
+                let x1 = (slot_left + slot * 0.1 + bar_width * (s + 1) as f64) as i32 - 1;
+                let y = frame.y(bar.value);
+                let color = PALETTE[s % PALETTE.len()];
+                root.draw(&Rectangle::new(
+                    [(x0, y.min(baseline)), (x1.max(x0 + 1), y.max(baseline))],
+                    color.mix(0.85).filled(),
+                ))
+                .map_err(draw_error)?;
+                if let Some([low, high]) = bar.ci95 {
+                    if low.is_finite() && high.is_finite() {
+                        let mid = (x0 + x1) / 2;
+                        let (yl, yh) = (frame.y(low), frame.y(high));
+                        let whisker = BLACK.stroke_width(1);
+                        root.draw(&PathElement::new(vec![(mid, yl), (mid, yh)], whisker))
+                            .map_err(draw_error)?;
+                        let cap = ((x1 - x0) / 4).clamp(2, 6);
+                        for yy in [yl, yh] {
+                            root.draw(&PathElement::new(
+                                vec![(mid - cap, yy), (mid + cap, yy)],
+                                whisker,
+                            ))
+                            .map_err(draw_error)?;
+                        }
+                    }
+                }
+                let mut title = format!(
+                    "{}\n{}: {}\nmean = {}",
+                    series.name,
+                    chart.y_label,
+                    category,
+                    format_value(bar.value)
+                );
+                if let Some([low, high]) = bar.ci95 {
+                    title.push_str(&format!("\n95% CI = [{low}, {high}]"));
+                }
+                title.push_str(&format!("\nn = {}", bar.n));
+                if let Some(note) = &bar.note {
+                    title.push_str(&format!("\n{note}"));
+                }
+                let top = frame.y(bar
+                    .ci95
+                    .map_or(bar.value, |[_, high]| high.max(bar.value))
+                    .min(frame.y_max));
+                hits.push(Hit {
+                    x: x0,
+                    y: top.min(baseline),
+                    width: x1 - x0 + 1,
+                    height: (baseline.max(y) - top.min(baseline)).max(3),
+                    title,
+                    filter: bar.filter.clone(),
+                });
+            }
+        }
+        root.present().map_err(draw_error)?;
+    }
+    Ok(with_hits(svg, &hits))
+}
+
+fn render_histogram(chart: &Histogram, width: u32, height: u32) -> Result<String, ChartError> {
+    let mut svg = String::new();
+    let bins = chart.edges.len().saturating_sub(1);
+    if bins == 0
+        || chart
+            .series
+            .iter()
+            .all(|s| s.counts.iter().all(|&c| c == 0))
+    {
+        empty_chart(&mut svg, &chart.title, width, height)?;
+        return Ok(svg);
+    }
+    // Shares per series, so runs of different sizes compare.
+    let shares: Vec<Vec<f64>> = chart
+        .series
+        .iter()
+        .map(|s| {
+            let total = s.counts.iter().sum::<u64>().max(1) as f64;
+            s.counts.iter().map(|&c| c as f64 / total).collect()
+        })
+        .collect();
+    let high = shares
+        .iter()
+        .flatten()
+        .copied()
+        .fold(0.0_f64, f64::max)
+        .max(1e-9);
+    let (w, h) = (width as i32, height as i32);
+    let legend: Vec<String> = chart.series.iter().map(|s| s.name.clone()).collect();
+    let mut hits = Vec::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+        let frame = draw_frame(
+            &root,
+            &chart.title,
+            "share of samples",
+            &legend,
+            (0.0, high * 1.08),
+            (w, h),
+        )?;
+        let slot = f64::from(frame.plot_right() - LEFT) / bins as f64;
+        let bar_width = slot * 0.9 / chart.series.len().max(1) as f64;
+        let label_every = (bins / 10).max(1);
+        for (b, edge) in chart.edges.iter().enumerate() {
+            if b % label_every == 0 || b == bins {
+                let x = (f64::from(LEFT) + slot * b as f64) as i32;
+                let label = if edge.fract() == 0.0 {
+                    format!("{edge:.0}")
+                } else if (edge * 2.0).fract() == 0.0 && *edge > 1.0 {
+                    format!("{edge:.1}")
+                } else {
+                    format!("{edge:.2}")
+                };
+                root.draw_text(
+                    &label,
+                    &style(10.0, &BLACK, HPos::Center, VPos::Top),
+                    (x, frame.plot_bottom + 6),
+                )
+                .map_err(draw_error)?;
+            }
+        }
+        root.draw_text(
+            &short(&chart.x_label, 40),
+            &style(11.0, &BLACK, HPos::Right, VPos::Top),
+            (frame.plot_right(), frame.plot_bottom + 22),
+        )
+        .map_err(draw_error)?;
+        for (s, series) in chart.series.iter().enumerate() {
+            let color = PALETTE[s % PALETTE.len()];
+            for b in 0..bins {
+                let count = series.counts.get(b).copied().unwrap_or(0);
+                let share = shares[s].get(b).copied().unwrap_or(0.0);
+                let x0 =
+                    (f64::from(LEFT) + slot * b as f64 + slot * 0.05 + bar_width * s as f64) as i32;
+                let x1 = (x0 + bar_width as i32 - 1).max(x0 + 1);
+                let y = frame.y(share);
+                if count > 0 {
+                    root.draw(&Rectangle::new(
+                        [(x0, y), (x1, frame.plot_bottom)],
+                        color.mix(0.85).filled(),
+                    ))
+                    .map_err(draw_error)?;
+                }
+                hits.push(Hit {
+                    x: x0,
+                    y: y.min(frame.plot_bottom - 3),
+                    width: x1 - x0 + 1,
+                    height: (frame.plot_bottom - y).max(3),
+                    title: format!(
+                        "{}\n{} in [{}, {}{}\n{count} samples ({:.1}%)",
+                        series.name,
+                        chart.x_label,
+                        chart.edges[b],
+                        chart.edges[b + 1],
+                        if b + 1 == bins { "]" } else { ")" },
+                        share * 100.0
+                    ),
+                    filter: series.filter.clone(),
+                });
+            }
+        }
+        root.present().map_err(draw_error)?;
+    }
+    Ok(with_hits(svg, &hits))
+}
+
+/// Appends the hit areas just before `</svg>`, so they lie above everything plotters drew.
+fn with_hits(mut svg: String, hits: &[Hit]) -> String {
+    let overlay: String = hits.iter().map(Hit::svg).collect();
+    match svg.rfind("</svg>") {
+        Some(end) => svg.insert_str(end, &overlay),
+        None => svg.push_str(&overlay),
+    }
+    svg
+}
+
+/// The chart as a standalone SVG document of `width` x `height` pixels.
+pub fn render_svg(spec: &ChartSpec, width: u32, height: u32) -> Result<String, ChartError> {
+    if width < 200 || height < 150 {
+        return Err(ChartError::TooSmall(width, height));
+    }
+    match spec {
+        ChartSpec::Bars(chart) => render_bars(chart, width, height),
+        ChartSpec::Histogram(chart) => render_histogram(chart, width, height),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medhall_core::chart::{Bar, BarSeries, HistogramSeries};
+    use medhall_core::sample::Split;
+
+    const EVIL: &str = "<img src=x onerror=alert(1)> & \"q\"";
+
+    fn bar(value: f64, run: &str) -> Option<Bar> {
+        Some(Bar {
+            value,
+            ci95: Some([value - 0.05, value + 0.05]),
+            n: 10,
+            note: Some("p = 0.5".to_owned()),
+            filter: BarFilter {
+                run: Some(run.to_owned()),
+                split: Some(Split::Negative),
+                field: Some("hallucination_type".to_owned()),
+                value: Some("object manipulation".to_owned()),
+            },
+        })
+    }
+
+    fn bars() -> BarChart {
+        BarChart {
+            title: format!("meteor of {EVIL}"),
+            y_label: "meteor".to_owned(),
+            y_range: Some([0.0, 1.0]),
+            categories: vec!["object manipulation".to_owned(), EVIL.to_owned()],
+            series: vec![
+                BarSeries {
+                    name: EVIL.to_owned(),
+                    bars: vec![bar(0.3, EVIL), bar(0.25, EVIL)],
+                },
+                BarSeries {
+                    name: "model b".to_owned(),
+                    bars: vec![bar(0.1234567890123, "model b"), None],
+                },
+            ],
+        }
+    }
+
+    fn parse(svg: &str) -> roxmltree::Document<'_> {
+        roxmltree::Document::parse(svg).expect("well-formed SVG")
+    }
+
+    #[test]
+    fn bars_have_hits_with_exact_values_and_escaped_text() {
+        let svg = render_svg(&ChartSpec::Bars(bars()), 760, 420).expect("renders");
+        assert!(!svg.contains("<img"), "user text must be escaped");
+        let document = parse(&svg);
+        let hits: Vec<_> = document
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("hit"))
+            .collect();
+        assert_eq!(hits.len(), 3, "one per present bar");
+        let titles: Vec<String> = hits
+            .iter()
+            .filter_map(|h| h.first_element_child())
+            .filter_map(|t| t.text().map(str::to_owned))
+            .collect();
+        assert!(titles.iter().any(|t| t.contains("mean = 0.1234567890123")));
+        assert!(
+            titles
+                .iter()
+                .any(|t| t.contains("p = 0.5") && t.contains("n = 10"))
+        );
+        assert_eq!(hits[0].attribute("data-run"), Some(EVIL));
+        assert_eq!(hits[0].attribute("data-split"), Some("negative"));
+        // The labels survive as text (plotters escaped them).
+        assert!(
+            document
+                .descendants()
+                .any(|n| n.text().map(str::trim) == Some("model b"))
+        );
+        assert!(!svg.contains("NaN"));
+    }
+
+    #[test]
+    fn histograms_render_one_hit_per_bin_and_series() {
+        let spec = ChartSpec::Histogram(Histogram {
+            title: "Distribution".to_owned(),
+            x_label: "meteor".to_owned(),
+            edges: (0..=10).map(|i| f64::from(i) / 10.0).collect(),
+            series: vec![
+                HistogramSeries {
+                    name: "a".to_owned(),
+                    counts: vec![0, 1, 2, 3, 4, 5, 4, 3, 2, 1],
+                    filter: BarFilter::default(),
+                },
+                HistogramSeries {
+                    name: "b".to_owned(),
+                    counts: vec![1; 10],
+                    filter: BarFilter::default(),
+                },
+            ],
+        });
+        let svg = render_svg(&spec, 600, 300).expect("renders");
+        let document = parse(&svg);
+        let hits = document
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("hit"))
+            .count();
+        assert_eq!(hits, 20);
+        assert!(svg.contains("4 samples (16.0%)"), "4 of 25 samples");
+    }
+
+    #[test]
+    fn empty_and_degenerate_specs_render_without_panic() {
+        let empty = BarChart {
+            title: "nothing".to_owned(),
+            y_label: String::new(),
+            y_range: None,
+            categories: Vec::new(),
+            series: Vec::new(),
+        };
+        let svg = render_svg(&ChartSpec::Bars(empty), 400, 200).expect("renders");
+        assert!(svg.contains("No data"));
+        parse(&svg);
+        let mut weird = bars();
+        weird.series[0].bars[0] = Some(Bar {
+            value: f64::NAN,
+            ci95: Some([f64::NEG_INFINITY, f64::INFINITY]),
+            n: 0,
+            note: None,
+            filter: BarFilter::default(),
+        });
+        weird.y_range = None;
+        let svg = render_svg(&ChartSpec::Bars(weird), 400, 200).expect("renders");
+        parse(&svg);
+        assert!(!svg.contains("NaN") && !svg.contains("inf"));
+        assert!(matches!(
+            render_svg(&ChartSpec::Bars(bars()), 10, 10),
+            Err(ChartError::TooSmall(10, 10))
+        ));
+    }
+
+    #[test]
+    fn negative_values_extend_the_axis_below_zero() {
+        let mut chart = bars();
+        chart.y_range = None;
+        chart.series[1].bars[0] = bar(-0.2, "model b");
+        let svg = render_svg(&ChartSpec::Bars(chart), 760, 420).expect("renders");
+        parse(&svg);
+        assert!(svg.contains("\n-0.2\n"), "a tick below zero");
+        assert!(!svg.contains("-0.00"), "no negative zero");
+    }
+
+    #[test]
+    fn tick_steps_are_nice() {
+        assert_eq!(tick_step(1.0), 0.2);
+        assert_eq!(tick_step(10.0), 2.0);
+        assert_eq!(tick_step(0.37), 0.1);
+    }
+}
