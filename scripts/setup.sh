@@ -19,9 +19,15 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q '0.2.130'; then
   # No --locked: its lock file pins a webpki-roots version the registry no longer has.
   cargo install wasm-bindgen-cli --version 0.2.130
 fi
-if ! node_modules/.bin/wasm-opt --version 2>/dev/null | grep -q 'version 132'; then
-  log "installing wasm-opt (npm binaryen 132)"
+if ! node_modules/.bin/wasm-opt --version 2>/dev/null | grep -q 'version 132' \
+  || ! grep -q '"version": "1.65.1"' node_modules/playwright-core/package.json 2>/dev/null; then
+  log "installing npm tools (binaryen 132's wasm-opt, playwright-core)"
   npm install --no-audit --no-fund --loglevel=error
+fi
+# The browser for the end-to-end tests (driven by playwright-core; never `playwright install`).
+if ! command -v chromium >/dev/null 2>&1; then
+  log "installing chromium (apt)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
 # The Python reference stack for the parity tests and the benchmark.

@@ -1,64 +1,60 @@
-//! MedHall Lens web app (Leptos, client-side rendering).
+//! MedHall Lens web app (Leptos, client-side rendering): the page's main thread.
 //!
-//! For now one page: score an answer against a reference with the official metrics, computed by
-//! `medhall-core` compiled to WebAssembly, in the browser. Streaming shards, results files,
-//! charts and the worker come with the app issue. This crate holds UI only: every rule lives in
-//! `medhall-core`.
+//! It owns the UI only: what to show, the URL state, local persistence and downloads. Parsing,
+//! scoring, statistics and chart specs happen in the scoring worker (`crates/worker`, running
+//! `medhall-core`), so the page stays responsive; charts are rendered here from the worker's
+//! specs by `medhall-charts` (plotters measures text with the DOM, so not in a worker).
+//! User text (answers, questions, rationales, file names) is always rendered as text.
 
-use leptos::prelude::*;
-use medhall_core::metrics::lexical::{LexicalScorer, LexicalScores};
-use medhall_core::metrics::wordnet::WordNet;
-use medhall_core::signature::signature;
-use medhall_core::stats::StatsConfig;
+pub mod manifest;
+pub mod view_state;
 
-/// A bundled demo pair (written for this page; not benchmark data).
-const DEMO_REFERENCE: &str = "The chest x-ray reveals a large airspace consolidation in the left midlung with a cavitary appearance.";
-const DEMO_ANSWER: &str =
-    "The chest X-ray shows a large consolidation in the left mid lung, which appears cavitated.";
+#[cfg(target_arch = "wasm32")]
+mod download;
+#[cfg(target_arch = "wasm32")]
+mod storage;
+#[cfg(target_arch = "wasm32")]
+mod ui;
+#[cfg(target_arch = "wasm32")]
+mod worker_client;
 
-fn score(reference: &str, answer: &str) -> LexicalScores {
-    LexicalScorer::new(WordNet::embedded()).score(reference, answer)
+#[cfg(target_arch = "wasm32")]
+pub use ui::App;
+
+/// Formats a mean for display; the exact value is in the cell's `data-value`.
+pub fn format_mean(metric: &str, value: f64) -> String {
+    if metric.starts_with("rouge") || metric == "meteor" || metric == "bleu" {
+        format!("{value:.4}")
+    } else {
+        format!("{value:.2}")
+    }
 }
 
-#[component]
-pub fn App() -> impl IntoView {
-    let (reference, set_reference) = signal(DEMO_REFERENCE.to_owned());
-    let (answer, set_answer) = signal(DEMO_ANSWER.to_owned());
-    let scores = Memo::new(move |_| reference.with(|r| answer.with(|a| score(r, a))));
-    let rows = move || {
-        let s = scores.get();
-        [
-            ("rouge1", s.rouge1),
-            ("rouge2", s.rouge2),
-            ("rougeL", s.rouge_l),
-            ("meteor", s.meteor),
-            ("bleu", s.bleu),
-        ]
-        .into_iter()
-        .map(|(name, value)| {
-            view! {
-                <tr>
-                    <th>{name}</th>
-                    <td data-metric=name data-value=value.to_string()>{format!("{value:.4}")}</td>
-                </tr>
-            }
-        })
-        .collect_view()
+/// "3 malformed lines (2, 7, 9)": the lines that could not be read, as a sentence part.
+pub fn describe_lines(count: u64, lines: &[u64]) -> String {
+    let shown: Vec<String> = lines.iter().take(20).map(u64::to_string).collect();
+    let more = if (lines.len() as u64) < count || lines.len() > 20 {
+        ", …"
+    } else {
+        ""
     };
-    view! {
-        <h1>"MedHall Lens"</h1>
-        <p class="note">
-            "Scores a model's answer against the reference as the MedHallTune evaluation does "
-            "(rouge_score 0.1.2 with stemming; NLTK 3.10.4 METEOR with WordNet 3.0 and BLEU with smoothing method1). "
-            "Everything runs in this page; nothing is sent anywhere. Results files, shards and charts are not built yet."
-        </p>
-        <label>"Reference answer"
-            <textarea prop:value=reference on:input=move |ev| set_reference.set(event_target_value(&ev))></textarea>
-        </label>
-        <label>"Model answer"
-            <textarea prop:value=answer on:input=move |ev| set_answer.set(event_target_value(&ev))></textarea>
-        </label>
-        <table>{rows}</table>
-        <p class="note">"Signature: " {signature(&StatsConfig::default())}</p>
+    let noun = if count == 1 { "line" } else { "lines" };
+    format!("{count} malformed {noun} ({}{more})", shown.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_listed_and_elided() {
+        assert_eq!(describe_lines(1, &[3]), "1 malformed line (3)");
+        assert_eq!(describe_lines(60, &[1, 2]), "60 malformed lines (1, 2, …)");
+    }
+
+    #[test]
+    fn means_are_rounded_per_metric_family() {
+        assert_eq!(format_mean("meteor", 0.383_712), "0.3837");
+        assert_eq!(format_mean("risk_level", 7.3891), "7.39");
     }
 }

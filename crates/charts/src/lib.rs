@@ -269,10 +269,11 @@ fn value_range(chart: &BarChart) -> (f64, f64) {
             }
         }
     }
-    if let Some([a, b]) = chart.y_range {
-        if low >= a && high <= b {
-            return (a, b);
-        }
+    if let Some([a, b]) = chart.y_range
+        && low >= a
+        && high <= b
+    {
+        return (a, b);
     }
     let pad = ((high - low) * 0.08).max(1e-9);
     (if low < 0.0 { low - pad } else { 0.0 }, high + pad)
@@ -334,21 +335,22 @@ fn render_bars(chart: &BarChart, width: u32, height: u32) -> Result<String, Char
                     color.mix(0.85).filled(),
                 ))
                 .map_err(draw_error)?;
-                if let Some([low, high]) = bar.ci95 {
-                    if low.is_finite() && high.is_finite() {
-                        let mid = (x0 + x1) / 2;
-                        let (yl, yh) = (frame.y(low), frame.y(high));
-                        let whisker = BLACK.stroke_width(1);
-                        root.draw(&PathElement::new(vec![(mid, yl), (mid, yh)], whisker))
-                            .map_err(draw_error)?;
-                        let cap = ((x1 - x0) / 4).clamp(2, 6);
-                        for yy in [yl, yh] {
-                            root.draw(&PathElement::new(
-                                vec![(mid - cap, yy), (mid + cap, yy)],
-                                whisker,
-                            ))
-                            .map_err(draw_error)?;
-                        }
+                if let Some([low, high]) = bar.ci95
+                    && low.is_finite()
+                    && high.is_finite()
+                {
+                    let mid = (x0 + x1) / 2;
+                    let (yl, yh) = (frame.y(low), frame.y(high));
+                    let whisker = BLACK.stroke_width(1);
+                    root.draw(&PathElement::new(vec![(mid, yl), (mid, yh)], whisker))
+                        .map_err(draw_error)?;
+                    let cap = ((x1 - x0) / 4).clamp(2, 6);
+                    for yy in [yl, yh] {
+                        root.draw(&PathElement::new(
+                            vec![(mid - cap, yy), (mid + cap, yy)],
+                            whisker,
+                        ))
+                        .map_err(draw_error)?;
                     }
                 }
                 let mut title = format!(

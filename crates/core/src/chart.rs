@@ -154,10 +154,10 @@ pub fn by_type(
                 .cloned()
                 .collect();
             for group in &typed {
-                if let Some(value) = &group.value {
-                    if !categories.contains(value) {
-                        categories.push(value.clone());
-                    }
+                if let Some(value) = &group.value
+                    && !categories.contains(value)
+                {
+                    categories.push(value.clone());
                 }
             }
             per_series.push((

@@ -1,0 +1,313 @@
+//! The message loop: requests in, events out, the session in between.
+
+use crate::stream::ByteStream;
+use js_sys::Reflect;
+use medhall_core::metrics::lexical::LexicalScorer;
+use medhall_core::metrics::wordnet::WordNet;
+use medhall_core::protocol::{Event, PROTOCOL_VERSION, Reply, Request, Source};
+use medhall_core::session::Session;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::{JsFuture, spawn_local};
+use web_sys::{AbortController, DedicatedWorkerGlobalScope, File, MessageEvent};
+
+/// Scoring runs in slices of about this many milliseconds, then yields so that requests (cancel,
+/// table pages) are answered while a big run is being scored.
+const SLICE_MS: f64 = 40.0;
+/// Progress events are sent at most this often while reading.
+const PROGRESS_MS: f64 = 100.0;
+
+struct Job {
+    cancelled: Rc<Cell<bool>>,
+    abort: Option<AbortController>,
+}
+
+thread_local! {
+    static SESSION: RefCell<Session> = RefCell::new(Session::default());
+    static SCORER: RefCell<LexicalScorer<'static>> =
+        RefCell::new(LexicalScorer::new(WordNet::embedded()));
+    static JOBS: RefCell<BTreeMap<u32, Job>> = const { RefCell::new(BTreeMap::new()) };
+    static SCORING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn scope() -> DedicatedWorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
+
+fn now() -> f64 {
+    js_sys::Date::now()
+}
+
+fn post(event: &Event) {
+    match serde_json::to_string(event) {
+        Ok(text) => {
+            let _ = scope().post_message(&JsValue::from_str(&text));
+        }
+        Err(error) => web_sys::console::error_1(&JsValue::from_str(&format!(
+            "medhall-worker: cannot encode an event: {error}"
+        ))),
+    }
+}
+
+fn with_session<T>(f: impl FnOnce(&mut Session) -> T) -> T {
+    SESSION.with(|session| f(&mut session.borrow_mut()))
+}
+
+pub fn start() {
+    console_error_panic_hook::set_once();
+    let handler = Closure::<dyn FnMut(MessageEvent)>::new(on_message);
+    scope().set_onmessage(Some(handler.as_ref().unchecked_ref()));
+    // The handler lives as long as the worker.
+    handler.forget();
+    post(&Event::Ready {
+        protocol: PROTOCOL_VERSION,
+        signature: with_session(|s| s.signature()),
+    });
+}
+
+fn on_message(event: MessageEvent) {
+    let data = event.data();
+    let text = Reflect::get(&data, &JsValue::from_str("msg"))
+        .ok()
+        .and_then(|v| v.as_string());
+    let file = Reflect::get(&data, &JsValue::from_str("file"))
+        .ok()
+        .and_then(|v| v.dyn_into::<File>().ok());
+    let Some(text) = text else {
+        post(&Event::Error {
+            message: "a message without text".to_owned(),
+        });
+        return;
+    };
+    match serde_json::from_str::<Request>(&text) {
+        Ok(request) => handle(request, file),
+        Err(error) => post(&Event::Error {
+            message: format!("unreadable request: {error}"),
+        }),
+    }
+}
+
+fn handle(request: Request, file: Option<File>) {
+    match request {
+        Request::Load {
+            job,
+            target,
+            source,
+            split,
+        } => {
+            with_session(|s| s.begin(job, target, source.name(), split));
+            spawn_local(load(job, source, file));
+        }
+        Request::Cancel { job } => cancel(job),
+        Request::RenameRun { run, name } => {
+            with_session(|s| s.rename_run(run, &name));
+            post_state();
+            post_summaries(true);
+        }
+        Request::RemoveRun { run } => {
+            with_session(|s| s.remove_run(run));
+            post_state();
+            post_summaries(true);
+        }
+        Request::Clear => {
+            let jobs: Vec<u32> = JOBS.with(|jobs| jobs.borrow().keys().copied().collect());
+            for job in jobs {
+                cancel(job);
+            }
+            with_session(Session::clear);
+            post_state();
+            post_summaries(true);
+        }
+        Request::Rows { id, query } => {
+            let page = with_session(|s| s.rows(&query));
+            post(&Event::Reply {
+                id,
+                reply: Reply::Rows { page },
+            });
+        }
+        Request::Detail { id, key } => {
+            let detail = with_session(|s| s.detail(&key));
+            post(&Event::Reply {
+                id,
+                reply: Reply::Detail { detail },
+            });
+        }
+        Request::Chart { id, query } => {
+            let reply = match with_session(|s| s.chart(&query)) {
+                Ok(spec) => Reply::Chart { spec },
+                Err(message) => Reply::Error { message },
+            };
+            post(&Event::Reply { id, reply });
+        }
+        Request::Export { id, kind, run } => {
+            let reply = match with_session(|s| s.export(kind, run)) {
+                Ok(export) => Reply::Export { export },
+                Err(message) => Reply::Error { message },
+            };
+            post(&Event::Reply { id, reply });
+        }
+    }
+}
+
+fn cancel(job: u32) {
+    if let Some(handle) = JOBS.with(|jobs| jobs.borrow_mut().remove(&job)) {
+        handle.cancelled.set(true);
+        if let Some(abort) = handle.abort {
+            abort.abort();
+        }
+    }
+    if with_session(|s| s.cancel(job)) {
+        post(&Event::Cancelled { job });
+    }
+}
+
+async fn load(job: u32, source: Source, file: Option<File>) {
+    let cancelled = Rc::new(Cell::new(false));
+    let abort = AbortController::new().ok();
+    JOBS.with(|jobs| {
+        jobs.borrow_mut().insert(
+            job,
+            Job {
+                cancelled: cancelled.clone(),
+                abort: abort.clone(),
+            },
+        )
+    });
+    let opened = match (&source, file) {
+        (Source::File { name, .. }, Some(file)) => {
+            ByteStream::from_file(&file).map_err(|e| format!("{name}: {e}"))
+        }
+        (Source::File { name, .. }, None) => Err(format!("{name}: the file did not arrive")),
+        (Source::Url { url }, _) => match &abort {
+            Some(abort) => ByteStream::from_url(&scope(), url, abort).await,
+            None => Err(format!("{url}: the browser cannot abort requests")),
+        },
+    };
+    let stream = match opened {
+        Ok(stream) => stream,
+        Err(message) => return fail(job, &cancelled, message),
+    };
+    let mut last_post = 0.0;
+    loop {
+        if cancelled.get() {
+            stream.cancel();
+            return;
+        }
+        match stream.next().await {
+            Ok(Some(chunk)) => {
+                let Some(progress) = with_session(|s| s.push(job, &chunk)) else {
+                    stream.cancel();
+                    return; // cancelled meanwhile
+                };
+                if now() - last_post >= PROGRESS_MS {
+                    last_post = now();
+                    post(&Event::Progress {
+                        job,
+                        progress,
+                        total_bytes: stream.total_bytes,
+                    });
+                }
+            }
+            Ok(None) => break,
+            Err(message) => {
+                return fail(job, &cancelled, format!("{}: {message}", source.name()));
+            }
+        }
+    }
+    if cancelled.get() {
+        return;
+    }
+    JOBS.with(|jobs| jobs.borrow_mut().remove(&job));
+    match with_session(|s| s.finish(job)) {
+        Ok(report) => post(&Event::Loaded { job, report }),
+        Err(message) => post(&Event::Failed { job, message }),
+    }
+    post_state();
+    ensure_scoring();
+}
+
+fn fail(job: u32, cancelled: &Cell<bool>, message: String) {
+    JOBS.with(|jobs| jobs.borrow_mut().remove(&job));
+    with_session(|s| s.cancel(job));
+    if !cancelled.get() {
+        post(&Event::Failed { job, message });
+    }
+}
+
+fn post_state() {
+    let event = with_session(|s| Event::State {
+        runs: s.run_infos(),
+        references: s.references(),
+        reference_sources: s.reference_sources().to_vec(),
+        typed_samples: s.typed_samples(),
+        memory_bytes: memory_bytes(),
+    });
+    post(&event);
+}
+
+/// The size of this worker's wasm memory (it only grows).
+fn memory_bytes() -> u64 {
+    wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .ok()
+        .and_then(|m| m.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
+        .map_or(0, |b| u64::from(b.byte_length()))
+}
+
+fn post_summaries(intervals: bool) {
+    let runs = with_session(|s| s.summaries(intervals));
+    post(&Event::Summaries { runs, intervals });
+}
+
+fn ensure_scoring() {
+    if !SCORING.with(Cell::get) {
+        SCORING.with(|s| s.set(true));
+        spawn_local(score_loop());
+    }
+}
+
+/// Resolves on the next turn of the event loop, so queued messages are handled.
+async fn yield_now() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let _ = scope().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+async fn score_loop() {
+    loop {
+        let started = now();
+        while now() - started < SLICE_MS {
+            let scored = SESSION.with(|session| {
+                SCORER.with(|scorer| {
+                    session
+                        .borrow_mut()
+                        .score_step(&mut scorer.borrow_mut(), 64)
+                })
+            });
+            if scored == 0 {
+                break;
+            }
+        }
+        let (pending, total) = with_session(|s| (s.pending(), s.total_predictions()));
+        post(&Event::Scoring {
+            scored: total - pending,
+            total,
+        });
+        if pending == 0 {
+            break;
+        }
+        yield_now().await;
+    }
+    SCORING.with(|s| s.set(false));
+    post_state();
+    post_summaries(false);
+    yield_now().await;
+    // Intervals take longer on big runs; if new work arrived meanwhile, its own pass sends them.
+    if with_session(|s| s.pending()) == 0 && !SCORING.with(Cell::get) {
+        post_summaries(true);
+    }
+}

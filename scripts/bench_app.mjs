@@ -1,0 +1,132 @@
+// Benchmark of the built page (dist/) in headless Chromium, printed side by side in one run:
+//   1. first-load size of the page's wasm and of the scoring worker's wasm (raw and gzip);
+//   2. time from dropping the two LLaVA-Med judge-eval files (2,238 rows) to the first chart;
+//   3. a synthetic 1,000,000-row results file scored in the page: time, the longest main-thread
+//      task (PerformanceObserver 'longtask'), the main thread's JS heap and the worker's memory.
+// Usage: node scripts/bench_app.mjs [--rows N] [--runs N]   (after `trunk build --release`)
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { DIST, serve, launch, sharedFile, waitForSummary } from '../tests/e2e/harness.mjs';
+
+const args = process.argv.slice(2);
+const option = (name, fallback) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const ROWS = option('--rows', 1_000_000);
+const RUNS = option('--runs', 3);
+
+function sizes() {
+  const files = fs.readdirSync(DIST).filter((f) => f.endsWith('.wasm'));
+  return files.map((f) => {
+    const bytes = fs.readFileSync(path.join(DIST, f));
+    return { file: f, raw: bytes.length, gzip: zlib.gzipSync(bytes, { level: 9 }).length };
+  });
+}
+
+/** A results file in the official prediction format plus `gpt4_answer`, from a fixed seed. */
+function synthetic(rows) {
+  const file = path.join(os.tmpdir(), `medhall-bench-${rows}.negative.jsonl`);
+  if (fs.existsSync(file)) return file;
+  const words = ('the left lower lobe shows a small consolidation with air bronchograms no pleural effusion ' +
+    'is seen mass lesion nodule enhancing cortex medulla fracture displaced cardiac silhouette normal ' +
+    'ct mri ultrasound biopsy tumor cells nuclei stain positive negative region image scan patient ' +
+    'there is evidence of mild moderate severe findings consistent with infection edema hemorrhage').split(' ');
+  let state = 12345n;
+  const rand = (n) => {
+    state = (state * 6364136223846793005n + 1442695040888963407n) & 0xffffffffffffffffn;
+    return Number((state >> 33n) % BigInt(n));
+  };
+  const sentence = (len) => Array.from({ length: len }, () => words[rand(words.length)]).join(' ');
+  const out = fs.openSync(file, 'w');
+  let chunk = [];
+  for (let i = 0; i < rows; i += 1) {
+    chunk.push(JSON.stringify({ question_id: i, question: `${sentence(8)}?`, answer: `${sentence(10 + rand(12))}.`, gpt4_answer: `${sentence(12 + rand(10))}.` }));
+    if (chunk.length === 10_000) {
+      fs.writeSync(out, chunk.join('\n') + '\n');
+      chunk = [];
+    }
+  }
+  if (chunk.length) fs.writeSync(out, chunk.join('\n') + '\n');
+  fs.closeSync(out);
+  return file;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+
+async function observedPage(browser, base) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.addInitScript(() => {
+    window.__longtasks = [];
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) window.__longtasks.push(entry.duration);
+    }).observe({ type: 'longtask', buffered: true });
+  });
+  await page.goto(base);
+  await page.waitForSelector('#results-input', { state: 'attached', timeout: 60_000 });
+  return { context, page };
+}
+
+async function main() {
+  const wasm = sizes();
+  const { server, base } = await serve();
+  const browser = await launch();
+  const results = [];
+
+  const pos = sharedFile('llava-med-v1.5-7b.positive.gpt4o-eval.jsonl');
+  const neg = sharedFile('llava-med-v1.5-7b.negative.gpt4o-eval.jsonl');
+  if (pos && neg) {
+    const times = [];
+    for (let i = 0; i < RUNS; i += 1) {
+      const { context, page } = await observedPage(browser, base);
+      const start = Date.now();
+      await page.setInputFiles('#results-input', [pos, neg]);
+      await page.waitForSelector('.chart svg rect.hit', { timeout: 120_000 });
+      times.push(Date.now() - start);
+      await context.close();
+    }
+    results.push(['drop -> first chart, 2,238 rows (2 files), median of ' + RUNS, `${median(times)} ms`, `runs: ${times.join(', ')} ms`]);
+  } else {
+    results.push(['drop -> first chart, 2,238 rows', 'skipped', '../shared/medhalltune is absent']);
+  }
+
+  if (ROWS > 0) {
+    const file = synthetic(ROWS);
+    const { context, page } = await observedPage(browser, base);
+    const start = Date.now();
+    await page.setInputFiles('#results-input', [file]);
+    await waitForSummary(page, 1, 1_800_000);
+    const elapsed = Date.now() - start;
+    const report = await page.evaluate(() => ({
+      longtasks: window.__longtasks,
+      heap: performance.memory ? performance.memory.usedJSHeapSize : null,
+      worker: Number(document.querySelector('#worker-memory')?.dataset.bytes || 0),
+    }));
+    const longest = report.longtasks.length ? Math.max(...report.longtasks) : 0;
+    const mb = (b) => `${(b / 1048576).toFixed(1)} MB`;
+    results.push([`${ROWS.toLocaleString('en')}-row results file: drop -> means in the table`, `${(elapsed / 1000).toFixed(1)} s`, `${(fs.statSync(file).size / 1048576).toFixed(0)} MB file`]);
+    results.push(['  longest main-thread task (target < 200 ms)', `${longest.toFixed(0)} ms`, `${report.longtasks.length} tasks over 50 ms`]);
+    results.push(['  memory: main-thread JS heap / worker wasm memory', `${report.heap ? mb(report.heap) : 'n/a'} / ${mb(report.worker)}`, '']);
+    await context.close();
+  }
+
+  await browser.close();
+  server.close();
+
+  console.log('\nwasm sizes (dist/)');
+  for (const w of wasm) {
+    const role = w.file.startsWith('medhall-worker') ? 'scoring worker (loads after first paint)' : 'page, first load (target gzip <= 500 KB)';
+    console.log(`  ${w.file.padEnd(40)} ${(w.raw / 1024).toFixed(0).padStart(7)} KB raw ${(w.gzip / 1024).toFixed(0).padStart(7)} KB gzip   ${role}`);
+  }
+  console.log('\npage benchmarks');
+  for (const [what, value, note] of results) console.log(`  ${what.padEnd(62)} ${String(value).padStart(16)}   ${note}`);
+  console.log(`\nmachine: ${os.cpus().length} cores, headless Chromium`);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

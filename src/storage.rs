@@ -1,0 +1,195 @@
+//! Local persistence in IndexedDB: every dropped file (as the browser's own `Blob`, so nothing is
+//! copied into wasm memory), every URL the user loaded, and the run names. A reload replays them
+//! into the worker. Failures, storage-quota ones above all, come back as messages for the page.
+
+use js_sys::{Array, Promise, Reflect};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{File, IdbDatabase, IdbRequest, IdbTransaction, IdbTransactionMode};
+
+const DB_NAME: &str = "medhall-lens";
+const STORE: &str = "items";
+
+/// What one stored item restores.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Stored {
+    Run {
+        run: u32,
+        name: String,
+        source: String,
+        url: Option<String>,
+    },
+    Shard {
+        source: String,
+        url: Option<String>,
+    },
+    TypeMap {
+        source: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredItem {
+    pub id: String,
+    /// Replay order (a timestamp).
+    pub seq: f64,
+    pub item: Stored,
+}
+
+fn describe(error: &JsValue) -> String {
+    if let Some(exception) = error.dyn_ref::<web_sys::DomException>() {
+        let name = exception.name();
+        if name == "QuotaExceededError" {
+            return "the browser's storage quota is full: this file is scored now but will not be \
+                    restored after a reload (free space or clear local data)"
+                .to_owned();
+        }
+        return format!("{name}: {}", exception.message());
+    }
+    error.as_string().unwrap_or_else(|| format!("{error:?}"))
+}
+
+/// Resolves with the request's result once it succeeds.
+async fn done(request: &IdbRequest) -> Result<JsValue, String> {
+    let promise = Promise::new(&mut |resolve, reject| {
+        let ok_request = request.clone();
+        let on_success = Closure::once_into_js(move |_: web_sys::Event| {
+            let result = ok_request.result().unwrap_or(JsValue::UNDEFINED);
+            let _ = resolve.call1(&JsValue::NULL, &result);
+        });
+        let error_request = request.clone();
+        let on_error = Closure::once_into_js(move |_: web_sys::Event| {
+            let error = error_request
+                .error()
+                .ok()
+                .flatten()
+                .map_or(JsValue::from_str("request failed"), JsValue::from);
+            let _ = reject.call1(&JsValue::NULL, &error);
+        });
+        request.set_onsuccess(Some(on_success.unchecked_ref()));
+        request.set_onerror(Some(on_error.unchecked_ref()));
+    });
+    JsFuture::from(promise).await.map_err(|e| describe(&e))
+}
+
+/// Resolves when a write transaction has committed (quota errors surface here, at commit).
+async fn committed(transaction: &IdbTransaction) -> Result<(), String> {
+    let promise = Promise::new(&mut |resolve, reject| {
+        let on_complete = Closure::once_into_js(move |_: web_sys::Event| {
+            let _ = resolve.call0(&JsValue::NULL);
+        });
+        let failed = transaction.clone();
+        let reject_error = reject.clone();
+        let on_abort = Closure::once_into_js(move |_: web_sys::Event| {
+            let error = failed
+                .error()
+                .map_or(JsValue::from_str("the write was aborted"), JsValue::from);
+            let _ = reject_error.call1(&JsValue::NULL, &error);
+        });
+        transaction.set_oncomplete(Some(on_complete.unchecked_ref()));
+        transaction.set_onabort(Some(on_abort.unchecked_ref()));
+        let _ = reject;
+    });
+    JsFuture::from(promise)
+        .await
+        .map(|_| ())
+        .map_err(|e| describe(&e))
+}
+
+pub async fn open() -> Result<IdbDatabase, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let factory = window
+        .indexed_db()
+        .map_err(|e| describe(&e))?
+        .ok_or("this browser has no IndexedDB: nothing will be restored after a reload")?;
+    let request = factory
+        .open_with_u32(DB_NAME, 1)
+        .map_err(|e| describe(&e))?;
+    let upgrade = Closure::once_into_js({
+        let request = request.clone();
+        move |_: web_sys::Event| {
+            if let Ok(result) = request.result() {
+                let db: IdbDatabase = result.unchecked_into();
+                let parameters = web_sys::IdbObjectStoreParameters::new();
+                parameters.set_key_path(&JsValue::from_str("id"));
+                let _ = db.create_object_store_with_optional_parameters(STORE, &parameters);
+            }
+        }
+    });
+    request.set_onupgradeneeded(Some(upgrade.unchecked_ref()));
+    let db = done(&request).await?;
+    Ok(db.unchecked_into())
+}
+
+fn store(
+    db: &IdbDatabase,
+    mode: IdbTransactionMode,
+) -> Result<(IdbTransaction, web_sys::IdbObjectStore), String> {
+    let transaction = db
+        .transaction_with_str_and_mode(STORE, mode)
+        .map_err(|e| describe(&e))?;
+    let store = transaction.object_store(STORE).map_err(|e| describe(&e))?;
+    Ok((transaction, store))
+}
+
+/// Saves an item, with its file when it came from a drop.
+pub async fn put(db: &IdbDatabase, item: &StoredItem, file: Option<&File>) -> Result<(), String> {
+    let meta = serde_json::to_string(item).map_err(|e| e.to_string())?;
+    let record = js_sys::Object::new();
+    let _ = Reflect::set(&record, &"id".into(), &JsValue::from_str(&item.id));
+    let _ = Reflect::set(&record, &"meta".into(), &JsValue::from_str(&meta));
+    if let Some(file) = file {
+        let _ = Reflect::set(&record, &"file".into(), file);
+    }
+    let (transaction, store) = store(db, IdbTransactionMode::Readwrite)?;
+    store.put(&record).map_err(|e| describe(&e))?;
+    committed(&transaction).await
+}
+
+pub async fn delete(db: &IdbDatabase, id: &str) -> Result<(), String> {
+    let (transaction, store) = store(db, IdbTransactionMode::Readwrite)?;
+    store
+        .delete(&JsValue::from_str(id))
+        .map_err(|e| describe(&e))?;
+    committed(&transaction).await
+}
+
+pub async fn clear(db: &IdbDatabase) -> Result<(), String> {
+    let (transaction, store) = store(db, IdbTransactionMode::Readwrite)?;
+    store.clear().map_err(|e| describe(&e))?;
+    committed(&transaction).await
+}
+
+/// Everything stored, in replay order. Records that cannot be read are reported, not dropped
+/// silently: their ids come back in the error list.
+pub async fn all(
+    db: &IdbDatabase,
+) -> Result<(Vec<(StoredItem, Option<File>)>, Vec<String>), String> {
+    let (_, store) = store(db, IdbTransactionMode::Readonly)?;
+    let request = store.get_all().map_err(|e| describe(&e))?;
+    let values: Array = done(&request).await?.unchecked_into();
+    let mut items = Vec::new();
+    let mut unreadable = Vec::new();
+    for value in values.iter() {
+        let meta = Reflect::get(&value, &"meta".into())
+            .ok()
+            .and_then(|m| m.as_string());
+        let file = Reflect::get(&value, &"file".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<File>().ok());
+        match meta.map(|m| serde_json::from_str::<StoredItem>(&m)) {
+            Some(Ok(item)) => items.push((item, file)),
+            _ => unreadable.push(
+                Reflect::get(&value, &"id".into())
+                    .ok()
+                    .and_then(|i| i.as_string())
+                    .unwrap_or_default(),
+            ),
+        }
+    }
+    items.sort_by(|(a, _), (b, _)| a.seq.total_cmp(&b.seq));
+    Ok((items, unreadable))
+}

@@ -1,0 +1,207 @@
+//! The shareable view: everything that changes what the page shows lives in the URL query, so
+//! a link reproduces the view and `?embed=<chart>` renders one chart for an iframe.
+
+use medhall_core::sample::{SampleKey, Split};
+
+pub const CHART_KINDS: [&str; 5] = ["by-type", "judge", "distribution", "gap", "paired"];
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ViewState {
+    pub chart: String,
+    pub metric: String,
+    /// Shard set of the manifest to load (the demo, or the upstream validation split).
+    pub set: Option<String>,
+    /// `Some(chart)` renders only that chart.
+    pub embed: Option<String>,
+    pub search: String,
+    pub split: Option<Split>,
+    pub type_value: Option<String>,
+    pub run: Option<String>,
+    pub sample: Option<SampleKey>,
+    pub image_base: Option<String>,
+}
+
+impl Default for ViewState {
+    fn default() -> Self {
+        Self {
+            chart: "by-type".to_owned(),
+            metric: "meteor".to_owned(),
+            set: None,
+            embed: None,
+            search: String::new(),
+            split: None,
+            type_value: None,
+            run: None,
+            sample: None,
+            image_base: None,
+        }
+    }
+}
+
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn sample_key(text: &str) -> Option<SampleKey> {
+    let (split, id) = text.split_once(':')?;
+    Some(SampleKey {
+        split: Split::parse(split)?,
+        question_id: id.to_owned(),
+    })
+}
+
+impl ViewState {
+    /// Reads `?a=b&…` (with or without the `?`). Unknown keys and bad values are ignored.
+    pub fn from_query(query: &str) -> ViewState {
+        let mut state = ViewState::default();
+        for pair in query.trim_start_matches('?').split('&') {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = decode(value);
+            match key {
+                "chart" if CHART_KINDS.contains(&value.as_str()) => state.chart = value,
+                "metric" if !value.is_empty() => state.metric = value,
+                "set" if !value.is_empty() => state.set = Some(value),
+                "embed" if CHART_KINDS.contains(&value.as_str()) => state.embed = Some(value),
+                "q" => state.search = value,
+                "split" => state.split = Split::parse(&value),
+                "type" if !value.is_empty() => state.type_value = Some(value),
+                "run" if !value.is_empty() => state.run = Some(value),
+                "sample" => state.sample = sample_key(&value),
+                "images" if !value.is_empty() => state.image_base = Some(value),
+                _ => {}
+            }
+        }
+        state
+    }
+
+    /// The query string (starting with `?`, or empty) that [`ViewState::from_query`] reads back.
+    pub fn to_query(&self) -> String {
+        let defaults = ViewState::default();
+        let mut parts = Vec::new();
+        let mut add = |key: &str, value: &str| parts.push(format!("{key}={}", encode(value)));
+        if let Some(embed) = &self.embed {
+            add("embed", embed);
+        }
+        if self.chart != defaults.chart {
+            add("chart", &self.chart);
+        }
+        if self.metric != defaults.metric {
+            add("metric", &self.metric);
+        }
+        if let Some(set) = &self.set {
+            add("set", set);
+        }
+        if !self.search.is_empty() {
+            add("q", &self.search);
+        }
+        if let Some(split) = self.split {
+            add("split", split.as_str());
+        }
+        if let Some(value) = &self.type_value {
+            add("type", value);
+        }
+        if let Some(run) = &self.run {
+            add("run", run);
+        }
+        if let Some(key) = &self.sample {
+            add("sample", &format!("{}:{}", key.split, key.question_id));
+        }
+        if let Some(base) = &self.image_base {
+            add("images", base);
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", parts.join("&"))
+        }
+    }
+
+    /// The query of an embed of the current chart.
+    pub fn embed_query(&self) -> String {
+        ViewState {
+            embed: Some(self.chart.clone()),
+            search: String::new(),
+            sample: None,
+            ..self.clone()
+        }
+        .to_query()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_through_the_query() {
+        let state = ViewState {
+            chart: "gap".to_owned(),
+            metric: "rougeL".to_owned(),
+            set: Some("demo".to_owned()),
+            embed: None,
+            search: "left lung & <b>".to_owned(),
+            split: Some(Split::Negative),
+            type_value: Some("object manipulation".to_owned()),
+            run: Some("model a.jsonl".to_owned()),
+            sample: Some(SampleKey {
+                split: Split::Positive,
+                question_id: "12".to_owned(),
+            }),
+            image_base: Some("https://example.org/img/".to_owned()),
+        };
+        let query = state.to_query();
+        assert!(!query.contains(' ') && !query.contains('<'));
+        assert_eq!(ViewState::from_query(&query), state);
+        assert_eq!(ViewState::default().to_query(), "");
+    }
+
+    #[test]
+    fn bad_values_fall_back_to_defaults() {
+        let state = ViewState::from_query("?chart=pie&embed=nope&split=maybe&sample=x&%zz=1");
+        assert_eq!(state, ViewState::default());
+        assert_eq!(decode("a%2"), "a%2");
+        assert_eq!(decode("%C3%A9+x"), "é x");
+    }
+
+    #[test]
+    fn embed_query_names_the_chart() {
+        let state = ViewState {
+            chart: "judge".to_owned(),
+            set: Some("demo".to_owned()),
+            ..ViewState::default()
+        };
+        assert_eq!(state.embed_query(), "?embed=judge&chart=judge&set=demo");
+    }
+}

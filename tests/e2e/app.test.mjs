@@ -1,0 +1,174 @@
+// End-to-end tests of the built page (dist/) in headless Chromium, served under a sub-path.
+// Run by scripts/test.sh after the Trunk build: node --test tests/e2e/
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ROOT, serve, launch, summaryMeans, waitForSummary, sharedFile } from './harness.mjs';
+
+const POSITIVE = 'llava-med-v1.5-7b.positive.gpt4o-eval.jsonl';
+const NEGATIVE = 'llava-med-v1.5-7b.negative.gpt4o-eval.jsonl';
+const require_data = process.env.MEDHALL_REQUIRE_REFERENCE === '1';
+
+let server;
+let browser;
+let context;
+const requests = [];
+const dialogs = [];
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'medhall-e2e-'));
+
+before(async () => {
+  server = await serve();
+  browser = await launch();
+  // One context for the whole file: IndexedDB persists between its pages, as in one browser.
+  context = await browser.newContext();
+  context.on('request', (request) => requests.push(request.url()));
+});
+
+after(async () => {
+  await browser?.close();
+  server?.server.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+async function openPage(query = '') {
+  const page = await context.newPage();
+  page.on('dialog', async (dialog) => {
+    dialogs.push(dialog.message());
+    await dialog.dismiss();
+  });
+  page.on('pageerror', (error) => console.error('page error:', error.message));
+  await page.goto(server.base + query);
+  await page.waitForSelector('#results-input', { state: 'attached', timeout: 60_000 });
+  return page;
+}
+
+function medhallSummary(file) {
+  const bin = process.env.MEDHALL_BIN || path.join(ROOT, 'target/release/medhall');
+  const out = path.join(tmp, `${path.basename(file)}.summary.json`);
+  execFileSync(bin, ['score', '--summary', out, file], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return JSON.parse(fs.readFileSync(out, 'utf8'));
+}
+
+function skipWithoutData(t) {
+  if (sharedFile(POSITIVE) && sharedFile(NEGATIVE)) return false;
+  if (require_data) assert.fail('SKIPPED is not allowed: ../shared/medhalltune is absent');
+  console.log('SKIPPED: ../shared/medhalltune is absent; the real-data e2e tests need it');
+  t.skip('../shared/medhalltune is absent');
+  return true;
+}
+
+test('dropped judge-eval files: means equal medhall score, charts render, reload keeps runs, embed shows one chart', async (t) => {
+  if (skipWithoutData(t)) return;
+  const files = [sharedFile(POSITIVE), sharedFile(NEGATIVE)];
+  const page = await openPage();
+  await page.setInputFiles('#results-input', files);
+  await waitForSummary(page, 2);
+
+  // Every split-level mean against the CLI's, to 1e-9.
+  const cells = await summaryMeans(page);
+  let compared = 0;
+  for (const file of files) {
+    const summary = medhallSummary(file);
+    const name = path.basename(file);
+    for (const group of summary.groups.filter((g) => g.value === undefined)) {
+      for (const metric of group.metrics) {
+        const cell = cells.find((c) => c.run === name && c.split === group.split && c.metric === metric.metric);
+        assert.ok(cell, `no cell for ${name} ${group.split} ${metric.metric}`);
+        assert.ok(Math.abs(cell.value - metric.mean) <= 1e-9, `${name} ${metric.metric}: page ${cell.value}, CLI ${metric.mean}`);
+        compared += 1;
+      }
+    }
+  }
+  assert.equal(compared, 18, 'nine metrics for each of the two splits');
+  console.log(`e2e: ${compared} page means equal medhall score's to 1e-9`);
+
+  // Charts: an SVG with one hit area per bar.
+  await page.waitForSelector('.chart svg rect.hit', { timeout: 60_000 });
+  const bars = await page.$$eval('.chart svg rect.hit', (r) => r.length);
+  assert.ok(bars >= 2, `expected bars, found ${bars}`);
+  for (const kind of ['judge', 'distribution', 'gap']) {
+    await page.selectOption('#chart-kind', kind);
+    await page.waitForFunction((k) => location.search.includes(`chart=${k}`), kind);
+    await page.waitForSelector('.chart svg rect.hit, .chart-error', { timeout: 60_000 });
+    assert.equal(await page.$$eval('.chart-error', (e) => e.length), 0, `${kind} chart failed`);
+  }
+  await page.selectOption('#chart-kind', 'by-type');
+
+  // Reload: runs come back from IndexedDB, with the same means.
+  await page.reload();
+  await waitForSummary(page, 2);
+  const reloaded = await summaryMeans(page);
+  assert.deepEqual(
+    reloaded.map((c) => `${c.run}|${c.split}|${c.metric}|${c.value}`).sort(),
+    cells.map((c) => `${c.run}|${c.split}|${c.metric}|${c.value}`).sort(),
+  );
+  await page.close();
+
+  // An embed URL renders just one chart (data from this browser's local store).
+  const embed = await context.newPage();
+  await embed.goto(`${server.base}?embed=judge`);
+  await embed.waitForSelector('.chart svg rect.hit', { timeout: 120_000 });
+  assert.equal(await embed.$$eval('svg', (s) => s.length), 1);
+  assert.equal(await embed.$$eval('#summary, #samples, #results-input', (s) => s.length), 0);
+  await embed.close();
+});
+
+test('broken lines are counted with their line numbers and the rest loads', async () => {
+  const lines = [];
+  for (let i = 0; i < 8; i += 1) {
+    lines.push(JSON.stringify({ question_id: i, question: `Question ${i}?`, answer: `Answer ${i}.`, gpt4_answer: `Reference answer ${i}.` }));
+  }
+  lines.splice(2, 0, '{"question_id": 99, "answer": ');
+  lines.splice(6, 0, 'not json at all');
+  const file = path.join(tmp, 'broken.negative.jsonl');
+  fs.writeFileSync(file, lines.join('\n') + '\n');
+
+  const page = await openPage();
+  await page.setInputFiles('#results-input', [file]);
+  await page.waitForFunction(() => [...document.querySelectorAll('.job.done .status')].some((s) => s.textContent.includes('malformed')), null, { timeout: 60_000 });
+  const status = await page.$$eval('.job.done .status', (s) => s.map((x) => x.textContent).join(' | '));
+  assert.match(status, /2 malformed lines \(3, 7\)/);
+  await waitForSummary(page, 1);
+  const rows = await page.$$eval('table.runs tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent || td.querySelector('input')?.value)));
+  const row = rows.find((r) => r.some((v) => v === '8'));
+  assert.ok(row, `a run with 8 samples: ${JSON.stringify(rows)}`);
+  await page.close();
+});
+
+test('an answer holding HTML is shown as text, never run', async () => {
+  const evil = '<img src=x onerror=alert(1)>';
+  const file = path.join(tmp, 'evil.positive.jsonl');
+  fs.writeFileSync(file, JSON.stringify({ question_id: 5, question: 'Is it safe?', answer: evil, gpt4_answer: 'It is safe.' }) + '\n');
+  const page = await openPage();
+  await page.setInputFiles('#results-input', [file]);
+  await page.fill('#sample-search', 'onerror');
+  await page.waitForSelector('.sample-row', { timeout: 60_000 });
+  await page.click('.sample-row');
+  await page.waitForSelector('.answer-text', { timeout: 30_000 });
+  const texts = await page.$$eval('.answer-text', (p) => p.map((x) => x.textContent));
+  assert.ok(texts.includes(evil), `answer shown as text: ${JSON.stringify(texts)}`);
+  assert.equal(await page.$$eval('img[src="x"]', (i) => i.length), 0);
+  await page.waitForTimeout(300);
+  assert.deepEqual(dialogs, []);
+  await page.close();
+});
+
+test('the bundled demo loads offline', async () => {
+  const page = await openPage();
+  await page.click('[data-set="demo"] button.load-set');
+  await page.waitForFunction(() => document.querySelectorAll('td[data-metric="meteor"][data-value]:not([data-type])').length >= 4, null, { timeout: 60_000 });
+  const cells = await summaryMeans(page);
+  assert.ok(cells.some((c) => c.run.startsWith('demo-model-a')));
+  await page.close();
+});
+
+test('no request went to a host outside the manifest', () => {
+  const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'public/datasets.json'), 'utf8'));
+  const allowed = new Set([new URL(server.origin).host, ...manifest.allowed_hosts]);
+  const outside = requests.filter((u) => !u.startsWith('data:') && !u.startsWith('blob:') && !allowed.has(new URL(u).host));
+  assert.deepEqual(outside, []);
+  assert.ok(requests.length > 5, 'requests were observed');
+});
