@@ -15,8 +15,8 @@ step "rustfmt"
 cargo fmt --all -- --check
 step "clippy (native)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-step "clippy (wasm32: core and app, with the wasm bans)"
-CLIPPY_CONF_DIR=scripts/clippy_wasm cargo clippy --locked --target wasm32-unknown-unknown -p medhall-core -p medhall-lens -- -D warnings -D clippy::disallowed_methods
+step "clippy (wasm32: core, charts, app and worker, with the wasm bans)"
+CLIPPY_CONF_DIR=scripts/clippy_wasm cargo clippy --locked --target wasm32-unknown-unknown -p medhall-core -p medhall-charts -p medhall-lens -p medhall-worker -- -D warnings -D clippy::disallowed_methods
 step "core's dependency rule"
 bash scripts/check-core-deps.sh
 step "tests (optimised profile: the parity tests score thousands of samples)"
@@ -30,5 +30,18 @@ step "app build (trunk, release, offline)"
 trunk build --release --offline >/dev/null
 test -s dist/index.html && ls dist/*.wasm >/dev/null
 echo "app build: dist/ ok ($(du -sh dist | cut -f1))" >&2
+step "end-to-end tests (built dist/ under a sub-path, headless Chromium)"
+e2e_log=$(mktemp)
+trap 'rm -f "$log" "$e2e_log"' EXIT
+e2e_status=0
+MEDHALL_BIN="$PWD/target/test-fast/medhall" node --test tests/e2e/ 2>&1 | tee "$e2e_log" || e2e_status=$?
+e2e_pass=$(grep -oE '^# pass [0-9]+' "$e2e_log" | awk '{s += $3} END {print s + 0}')
+e2e_fail=$(grep -oE '^# fail [0-9]+' "$e2e_log" | awk '{s += $3} END {print s + 0}')
+e2e_skip=$(grep -oE '^# skipped [0-9]+' "$e2e_log" | awk '{s += $3} END {print s + 0}')
+passed=$((passed + e2e_pass))
+failed=$((failed + e2e_fail))
+skipped=$((skipped + e2e_skip))
+if [ "$e2e_status" -ne 0 ] && [ "$e2e_fail" -eq 0 ]; then failed=$((failed + 1)); fi
 # One closing line for the whole run (cargo's last line is a doc-test summary with no tests).
 echo "tests: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

@@ -334,6 +334,8 @@ fn load_url(state: AppState, url: String, run_name: Option<String>) {
 }
 
 fn load_set(state: AppState, set: &ShardSet) {
+    // The view names the set, so links and embeds of this view load the same data.
+    state.view.update(|v| v.set = Some(set.id.clone()));
     for shard in &set.shards {
         load_url(state, shard.url.clone(), None);
     }
@@ -563,9 +565,9 @@ pub fn App() -> impl IntoView {
             split: view.split,
             type_value: view.type_value.clone(),
             run,
-            metric: None,
-            min: None,
-            max: None,
+            metric: (view.min.is_some() || view.max.is_some()).then(|| view.metric.clone()),
+            min: view.min,
+            max: view.max,
             offset: first,
             limit: VISIBLE_ROWS + 8,
         };
@@ -1128,7 +1130,16 @@ fn SamplePanel(state: AppState) -> impl IntoView {
                     <option value="">"all runs"</option>
                     {move || state.runs.get().into_iter().map(|r| view! { <option value=r.name.clone()>{r.name.clone()}</option> }).collect_view()}
                 </select>
-                <button on:click=move |_| { state.view.update(|v| { v.search.clear(); v.split = None; v.type_value = None; v.run = None; }); state.first_row.set(0); }>"Clear filters"</button>
+                <label class="note">{move || format!("{} from ", state.view.with(|v| v.metric.clone()))}
+                    <input type="number" step="any" class="range" id="metric-min"
+                        prop:value=move || state.view.with(|v| v.min.map(|x| x.to_string()).unwrap_or_default())
+                        on:change=move |ev| { let value = event_target_value(&ev); state.view.update(|v| v.min = value.trim().parse().ok()); state.first_row.set(0); }/>
+                    " to "
+                    <input type="number" step="any" class="range" id="metric-max"
+                        prop:value=move || state.view.with(|v| v.max.map(|x| x.to_string()).unwrap_or_default())
+                        on:change=move |ev| { let value = event_target_value(&ev); state.view.update(|v| v.max = value.trim().parse().ok()); state.first_row.set(0); }/>
+                </label>
+                <button on:click=move |_| { state.view.update(|v| { v.search.clear(); v.split = None; v.type_value = None; v.run = None; v.min = None; v.max = None; }); state.first_row.set(0); }>"Clear filters"</button>
             </div>
             <p class="note">{move || state.rows.with(|r| r.as_ref().map(|p| format!("{} matching rows", p.total)).unwrap_or_default())}</p>
             <div class="sample-head"><span class="c-run">"run"</span><span class="c-split">"split"</span><span class="c-id">"id"</span><span class="c-type">"type"</span><span class="c-text">"question"</span><span class="c-text">"answer"</span><span class="c-num">"METEOR"</span><span class="c-num">"ROUGE-L"</span><span class="c-num">"accuracy"</span></div>

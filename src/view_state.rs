@@ -19,6 +19,9 @@ pub struct ViewState {
     pub run: Option<String>,
     pub sample: Option<SampleKey>,
     pub image_base: Option<String>,
+    /// Range of the chart's metric that the sample table keeps.
+    pub min: Option<f64>,
+    pub max: Option<f64>,
 }
 
 impl Default for ViewState {
@@ -34,6 +37,8 @@ impl Default for ViewState {
             run: None,
             sample: None,
             image_base: None,
+            min: None,
+            max: None,
         }
     }
 }
@@ -100,6 +105,8 @@ impl ViewState {
                 "run" if !value.is_empty() => state.run = Some(value),
                 "sample" => state.sample = sample_key(&value),
                 "images" if !value.is_empty() => state.image_base = Some(value),
+                "min" => state.min = value.parse().ok().filter(|x: &f64| x.is_finite()),
+                "max" => state.max = value.parse().ok().filter(|x: &f64| x.is_finite()),
                 _ => {}
             }
         }
@@ -141,6 +148,12 @@ impl ViewState {
         if let Some(base) = &self.image_base {
             add("images", base);
         }
+        if let Some(min) = self.min {
+            add("min", &min.to_string());
+        }
+        if let Some(max) = self.max {
+            add("max", &max.to_string());
+        }
         if parts.is_empty() {
             String::new()
         } else {
@@ -154,6 +167,8 @@ impl ViewState {
             embed: Some(self.chart.clone()),
             search: String::new(),
             sample: None,
+            min: None,
+            max: None,
             ..self.clone()
         }
         .to_query()
@@ -180,6 +195,8 @@ mod tests {
                 question_id: "12".to_owned(),
             }),
             image_base: Some("https://example.org/img/".to_owned()),
+            min: Some(0.25),
+            max: None,
         };
         let query = state.to_query();
         assert!(!query.contains(' ') && !query.contains('<'));
