@@ -4,6 +4,7 @@
 //! This binary owns argument parsing, file reading, threads and printing; every rule about data
 //! lives in `medhall-core`.
 
+mod report;
 mod score;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +25,8 @@ struct Cli {
 enum Command {
     /// Score predictions or judge-eval files against references.
     Score(score::ScoreArgs),
+    /// Write the app's charts as SVG, with summary.json/csv and an index.html (each FILE a run).
+    Report(report::ReportArgs),
 }
 
 #[global_allocator]
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Score(args) => score::run(&args),
+        Command::Report(args) => report::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

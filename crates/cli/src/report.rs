@@ -1,0 +1,219 @@
+//! `medhall report`: the web app's charts as static files (SVG, a summary and an index.html) for
+//! a project site. Each FILE is one run, as in the app; the same core session and the same
+//! renderer draw them, so the numbers and the pictures are the app's.
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use medhall_charts::{escape, render_svg};
+use medhall_core::chart::ChartKind;
+use medhall_core::metrics::lexical::LexicalScorer;
+use medhall_core::metrics::wordnet::WordNet;
+use medhall_core::protocol::ChartQuery;
+use medhall_core::sample::Split;
+use medhall_core::session::{ExportKind, LoadTarget, Session};
+use medhall_core::summary::Metric;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+const WIDTH: u32 = 760;
+const HEIGHT: u32 = 420;
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// Reference shard(s); without them each file's own `gpt4_answer` is used.
+    #[arg(long = "references", value_name = "FILE")]
+    references: Vec<PathBuf>,
+    /// Split of files whose name says neither positive nor negative.
+    #[arg(long, value_name = "positive|negative", value_parser = parse_split)]
+    split: Option<Split>,
+    /// CSV `split,question_id,type` giving each question's hallucination type.
+    #[arg(long = "type-map", value_name = "FILE")]
+    type_map: Option<PathBuf>,
+    /// Directory to write the SVGs, summary.json, summary.csv and index.html into.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Results files: each one is a run (JSONL, JSON or CSV).
+    #[arg(value_name = "FILE", required = true)]
+    files: Vec<PathBuf>,
+}
+
+fn parse_split(text: &str) -> Result<Split, String> {
+    Split::parse(text).ok_or_else(|| format!("`{text}` is not a split: use positive or negative"))
+}
+
+fn load(
+    session: &mut Session,
+    job: u32,
+    target: LoadTarget,
+    path: &Path,
+    split: Option<Split>,
+) -> Result<()> {
+    let name = path.display().to_string();
+    let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {name}"))?;
+    session.begin(job, target, &name, split);
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = file
+            .read(&mut buffer)
+            .with_context(|| format!("cannot read {name}"))?;
+        if read == 0 {
+            break;
+        }
+        session.push(job, &buffer[..read]);
+    }
+    let report = session.finish(job).map_err(anyhow::Error::msg)?;
+    let issues = report.issues.total();
+    if issues > 0 {
+        eprintln!(
+            "medhall: {name}: {issues} issue(s); first: {}",
+            report
+                .issues
+                .first
+                .first()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// The charts of a report: (file stem, chart kind, metric).
+fn charts() -> Vec<(String, ChartKind, Metric)> {
+    let mut list = Vec::new();
+    for metric in [Metric::Meteor, Metric::RougeL, Metric::Bleu] {
+        list.push((
+            format!("by-type-{}", metric.name()),
+            ChartKind::ByType,
+            metric,
+        ));
+    }
+    list.push((
+        "judge".to_owned(),
+        ChartKind::Judge,
+        Metric::ClinicalAccuracy,
+    ));
+    list.push((
+        "distribution-meteor".to_owned(),
+        ChartKind::Distribution,
+        Metric::Meteor,
+    ));
+    list.push(("gap-meteor".to_owned(), ChartKind::Gap, Metric::Meteor));
+    list.push(("paired".to_owned(), ChartKind::Paired, Metric::Meteor));
+    list
+}
+
+pub fn run(args: &ReportArgs) -> Result<()> {
+    let mut session = Session::default();
+    let mut job = 1;
+    for path in &args.references {
+        load(&mut session, job, LoadTarget::Shard, path, args.split)?;
+        job += 1;
+    }
+    if let Some(path) = &args.type_map {
+        load(&mut session, job, LoadTarget::TypeMap, path, args.split)?;
+        job += 1;
+    }
+    for (run, path) in args.files.iter().enumerate() {
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let target = LoadTarget::Run {
+            run: u32::try_from(run).unwrap_or(u32::MAX),
+            name,
+        };
+        load(&mut session, job, target, path, args.split)?;
+        job += 1;
+    }
+    let mut scorer = LexicalScorer::new(WordNet::embedded());
+    while session.score_step(&mut scorer, 4096) > 0 {}
+
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let write = |name: &str, text: &str| {
+        let path = args.out.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+    };
+    let mut figures = Vec::new();
+    for (stem, kind, metric) in charts() {
+        let query = ChartQuery {
+            kind: kind.name().to_owned(),
+            metric: metric.name().to_owned(),
+            runs: Vec::new(),
+        };
+        match session.chart(&query) {
+            Ok(spec) => {
+                let svg = render_svg(&spec, WIDTH, HEIGHT)?;
+                let file = format!("{stem}.svg");
+                write(&file, &svg)?;
+                figures.push(file);
+            }
+            // A paired chart needs two runs on the same questions: not an error for one run.
+            Err(reason) => eprintln!("medhall: no {stem} chart: {reason}"),
+        }
+    }
+    if figures.is_empty() {
+        bail!("nothing to chart: no file could be scored");
+    }
+    let summary = session
+        .export(ExportKind::SummaryJson, None)
+        .map_err(anyhow::Error::msg)?;
+    write("summary.json", &summary.text)?;
+    let csv = session
+        .export(ExportKind::SummaryCsv, None)
+        .map_err(anyhow::Error::msg)?;
+    write("summary.csv", &csv.text)?;
+    write("index.html", &index_html(&session, &figures))?;
+    println!(
+        "wrote {} chart(s), summary.json, summary.csv and index.html to {}",
+        figures.len(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// A static page: the means table and the charts, everything escaped.
+fn index_html(session: &Session, figures: &[String]) -> String {
+    let mut rows = String::new();
+    for summary in session.summaries(true) {
+        for group in summary.groups.iter().filter(|g| g.value.is_none()) {
+            rows.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td>",
+                escape(&summary.name),
+                group.split,
+                group.samples
+            ));
+            for metric in Metric::ALL {
+                let cell = group
+                    .metrics
+                    .iter()
+                    .find(|m| m.metric == metric.name())
+                    .map_or_else(|| "–".to_owned(), |m| format!("{:.4}", m.mean));
+                rows.push_str(&format!("<td>{cell}</td>"));
+            }
+            rows.push_str("</tr>\n");
+        }
+    }
+    let header: String = Metric::ALL
+        .iter()
+        .map(|m| format!("<th>{}</th>", m.name()))
+        .collect();
+    let images: String = figures
+        .iter()
+        .map(|f| {
+            format!(
+                "<figure><img src=\"{0}\" alt=\"{0}\" width=\"{WIDTH}\"></figure>\n",
+                escape(f)
+            )
+        })
+        .collect();
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>MedHall Lens report</title>\n\
+<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src 'self'; style-src 'unsafe-inline'\">\n\
+<style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto}}td,th{{border:1px solid #ccd;padding:.2rem .5rem}}table{{border-collapse:collapse;font-size:.85rem}}img{{max-width:100%}}</style></head>\n\
+<body><h1>MedHall Lens report</h1>\n<p>Means per run and split (95% bootstrap intervals in summary.json and summary.csv).</p>\n\
+<table><tr><th>run</th><th>split</th><th>n</th>{header}</tr>\n{rows}</table>\n{images}\
+<p><small>signature: {}</small></p>\n</body></html>\n",
+        escape(&session.signature())
+    )
+}
