@@ -79,6 +79,9 @@ struct JobView {
     records: u64,
     total_bytes: Option<u64>,
     status: JobStatus,
+    /// The IndexedDB item that restores this load; dropped when the load fails or is cancelled,
+    /// so a reload does not repeat it.
+    stored: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -123,6 +126,24 @@ impl AppState {
         });
     }
 
+    fn forget_stored(&self, job: u32) {
+        let stored = self.jobs.with_untracked(|jobs| {
+            jobs.iter()
+                .find(|j| j.job == job)
+                .and_then(|j| j.stored.clone())
+        });
+        let Some(id) = stored else { return };
+        let state = *self;
+        spawn_local(async move {
+            let Some(db) = DB.with(|d| d.borrow().clone()) else {
+                return;
+            };
+            if let Err(error) = storage::delete(&db, &id).await {
+                state.message(format!("Could not remove the local copy: {error}"));
+            }
+        });
+    }
+
     fn on_event(&self, event: Event) {
         match event {
             Event::Ready { .. } => {}
@@ -141,9 +162,13 @@ impl AppState {
                 j.status = JobStatus::Done(report);
             }),
             Event::Failed { job, message } => {
-                self.update_job(job, |j| j.status = JobStatus::Failed(message))
+                self.update_job(job, |j| j.status = JobStatus::Failed(message));
+                self.forget_stored(job);
             }
-            Event::Cancelled { job } => self.update_job(job, |j| j.status = JobStatus::Cancelled),
+            Event::Cancelled { job } => {
+                self.update_job(job, |j| j.status = JobStatus::Cancelled);
+                self.forget_stored(job);
+            }
             Event::Scoring { scored, total } => self.scoring.set(Some((scored, total))),
             Event::State {
                 runs,
@@ -206,6 +231,7 @@ fn start_load(state: AppState, target: LoadTarget, source: Source, file: Option<
                 Source::Url { .. } => None,
             },
             status: JobStatus::Running,
+            stored: None,
         })
     });
     send(
@@ -221,10 +247,11 @@ fn start_load(state: AppState, target: LoadTarget, source: Source, file: Option<
 }
 
 /// Saves what restores a load after a reload (not in embed mode: an embed only reads).
-fn persist(state: AppState, id: String, item: Stored, file: Option<File>) {
+fn persist(state: AppState, job: u32, id: String, item: Stored, file: Option<File>) {
     if state.embedded {
         return;
     }
+    state.update_job(job, |j| j.stored = Some(id.clone()));
     let seq = next_seq();
     spawn_local(async move {
         let Some(db) = DB.with(|d| d.borrow().clone()) else {
@@ -248,9 +275,10 @@ fn load_results_file(state: AppState, file: File) {
         run,
         name: name.clone(),
     };
-    start_load(state, target, source, Some(file.clone()));
+    let job = start_load(state, target, source, Some(file.clone()));
     persist(
         state,
+        job,
         format!("run:{run}"),
         Stored::Run {
             run,
@@ -287,8 +315,8 @@ fn load_reference_file(state: AppState, file: File, type_map: bool) {
             },
         )
     };
-    start_load(state, target, source, Some(file.clone()));
-    persist(state, id, item, Some(file));
+    let job = start_load(state, target, source, Some(file.clone()));
+    persist(state, job, id, item, Some(file));
 }
 
 fn load_url(state: AppState, url: String, run_name: Option<String>) {
@@ -296,7 +324,7 @@ fn load_url(state: AppState, url: String, run_name: Option<String>) {
     match run_name {
         Some(name) => {
             let run = next(&NEXT_RUN);
-            start_load(
+            let job = start_load(
                 state,
                 LoadTarget::Run {
                     run,
@@ -307,6 +335,7 @@ fn load_url(state: AppState, url: String, run_name: Option<String>) {
             );
             persist(
                 state,
+                job,
                 format!("run:{run}"),
                 Stored::Run {
                     run,
@@ -319,9 +348,10 @@ fn load_url(state: AppState, url: String, run_name: Option<String>) {
         }
         None => {
             let seq = next(&SEQ_COUNTER);
-            start_load(state, LoadTarget::Shard, source, None);
+            let job = start_load(state, LoadTarget::Shard, source, None);
             persist(
                 state,
+                job,
                 format!("shard:{}-{seq}", js_sys::Date::now()),
                 Stored::Shard {
                     source: url.clone(),
@@ -367,7 +397,8 @@ async fn restore(state: AppState, db: &IdbDatabase) {
         ));
     }
     for (stored, file) in items {
-        match stored.item {
+        let stored_id = stored.id.clone();
+        let job = match stored.item {
             Stored::Run {
                 run,
                 name,
@@ -386,7 +417,7 @@ async fn restore(state: AppState, db: &IdbDatabase) {
                         continue;
                     }
                 };
-                start_load(state, LoadTarget::Run { run, name }, source, file);
+                start_load(state, LoadTarget::Run { run, name }, source, file)
             }
             Stored::Shard { source, url } => {
                 let source = match url {
@@ -396,7 +427,7 @@ async fn restore(state: AppState, db: &IdbDatabase) {
                         size: file.as_ref().map_or(0, |f| f.size() as u64),
                     },
                 };
-                start_load(state, LoadTarget::Shard, source, file);
+                start_load(state, LoadTarget::Shard, source, file)
             }
             Stored::TypeMap { source } => {
                 let size = file.as_ref().map_or(0, |f| f.size() as u64);
@@ -405,9 +436,10 @@ async fn restore(state: AppState, db: &IdbDatabase) {
                     LoadTarget::TypeMap,
                     Source::File { name: source, size },
                     file,
-                );
+                )
             }
-        }
+        };
+        state.update_job(job, |j| j.stored = Some(stored_id));
     }
 }
 

@@ -30,6 +30,17 @@ export async function serve() {
       return;
     }
     let rel = decodeURIComponent(url.pathname.slice(SUB_PATH.length)) || 'index.html';
+    if (rel === '__slow.negative.jsonl') {
+      // A shard that never ends: a line every 100 ms, to test progress and cancel.
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      let i = 0;
+      const timer = setInterval(() => {
+        i += 1;
+        res.write(JSON.stringify({ question_id: i, text: `Question ${i}?`, gpt4_answer: `Answer ${i}.` }) + '\n');
+      }, 100);
+      req.on('close', () => clearInterval(timer));
+      return;
+    }
     const file = path.join(DIST, rel);
     if (!file.startsWith(DIST) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
       res.writeHead(404).end('not found');
