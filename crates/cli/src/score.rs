@@ -17,7 +17,7 @@ use medhall_core::summary::{
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::io::{BufWriter, Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 #[derive(Args)]
@@ -177,15 +177,20 @@ fn summarize_parallel(
 }
 
 /// Scores on all cores natively; each thread has its own caches. Threads take small batches
-/// from a shared counter, so a split with longer answers does not leave one core idle.
-fn score_all(joined: &[medhall_core::dataset::JoinedSample<'_>]) -> Vec<ScoredSample> {
+/// from a shared counter, so a split with longer answers does not leave one core idle. With
+/// `lines`, each batch is also written out as `--per-sample` JSON lines on its thread.
+fn score_all(
+    joined: &[medhall_core::dataset::JoinedSample<'_>],
+    lines: bool,
+) -> (Vec<ScoredSample>, Vec<u8>) {
     const BATCH: usize = 32;
     let wordnet = WordNet::embedded();
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(8);
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut batches: Vec<(usize, Vec<ScoredSample>)> = std::thread::scope(|scope| {
+    type Batch = (usize, Vec<ScoredSample>, Vec<u8>);
+    let mut batches: Vec<Batch> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 let next = &next;
@@ -201,8 +206,18 @@ fn score_all(joined: &[medhall_core::dataset::JoinedSample<'_>]) -> Vec<ScoredSa
                         if part.is_empty() {
                             break;
                         }
-                        let scored = part.iter().map(|j| score_sample(j, &mut scorer));
-                        done.push((start, scored.collect::<Vec<_>>()));
+                        let scored: Vec<ScoredSample> =
+                            part.iter().map(|j| score_sample(j, &mut scorer)).collect();
+                        let mut text = Vec::new();
+                        if lines {
+                            for sample in &scored {
+                                // Writing JSON into a Vec cannot fail.
+                                let _ =
+                                    serde_json::to_writer(&mut text, &PerSampleLine::from(sample));
+                                text.push(b'\n');
+                            }
+                        }
+                        done.push((start, scored, text));
                     }
                     // The caches die with the process, which is about to end (see `run`).
                     std::mem::forget(scorer);
@@ -215,20 +230,18 @@ fn score_all(joined: &[medhall_core::dataset::JoinedSample<'_>]) -> Vec<ScoredSa
             .flat_map(|h| join_thread(h.join()))
             .collect()
     });
-    batches.sort_unstable_by_key(|(start, _)| *start);
-    batches.into_iter().flat_map(|(_, part)| part).collect()
+    batches.sort_unstable_by_key(|(start, _, _)| *start);
+    let mut scored = Vec::with_capacity(joined.len());
+    let mut text = Vec::new();
+    for (_, part, lines) in batches {
+        scored.extend(part);
+        text.extend_from_slice(&lines);
+    }
+    (scored, text)
 }
 
-fn write_per_sample(path: &Path, scored: &[ScoredSample]) -> Result<()> {
-    let file =
-        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let mut out = BufWriter::new(file);
-    for sample in scored {
-        serde_json::to_writer(&mut out, &PerSampleLine::from(sample))?;
-        out.write_all(b"\n")?;
-    }
-    out.flush()
-        .with_context(|| format!("cannot write {}", path.display()))
+fn write_per_sample(path: &Path, lines: &[u8]) -> Result<()> {
+    std::fs::write(path, lines).with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[derive(Serialize)]
@@ -364,7 +377,7 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
     timings.mark("parse");
     let joined = join(&run, &references, &types, &mut issues);
     timings.mark("join");
-    let scored = score_all(&joined);
+    let (scored, lines) = score_all(&joined, args.per_sample.is_some());
     timings.mark("score");
     let stats = StatsConfig {
         bootstrap_resamples: args.resamples,
@@ -392,7 +405,7 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
     };
 
     if let Some(path) = &args.per_sample {
-        write_per_sample(path, &scored)?;
+        write_per_sample(path, &lines)?;
     }
     if let Some(path) = &args.summary {
         let summary = SummaryOut {

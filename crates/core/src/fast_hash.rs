@@ -68,8 +68,9 @@ pub fn fast_map_with_capacity<K, V>(capacity: usize) -> FastMap<K, V> {
     FastMap::with_capacity_and_hasher(capacity, BuildHasherDefault::default())
 }
 
-/// Vocabulary size the interning maps start with: more than a benchmark split's distinct words.
-pub const VOCABULARY_HINT: usize = 1 << 14;
+/// Entries the interning maps start with. A scoring thread sees a few thousand distinct words on
+/// the benchmark; much larger tables cost more in fresh memory pages than growing costs.
+pub const VOCABULARY_HINT: usize = 1 << 12;
 
 #[cfg(test)]
 mod tests {

@@ -45,6 +45,8 @@ struct Scratch {
     hyp_stems: Vec<u32>,
     ref_stems: Vec<u32>,
     synonyms: Vec<WordId>,
+    ref_keys: Vec<(u64, usize)>,
+    taken: Vec<bool>,
     head: Vec<u32>,
     next: Vec<u32>,
 }
@@ -243,25 +245,62 @@ impl<'w> MeteorScorer<'w> {
             for k in 0..s.ref_free.len() {
                 self.ensure_key(s.ref_stems[s.ref_free[k]]);
             }
+            // The free reference stems by key, sorted (key, position): a hypothesis word's
+            // synonym list (sorted too) is intersected with it by merging, not by a binary
+            // search per reference word.
+            s.ref_keys.clear();
+            for &r in &s.ref_free {
+                let key = self.words[s.ref_stems[r] as usize].key.unwrap_or(u64::MAX);
+                s.ref_keys.push((key, r));
+            }
+            s.ref_keys.sort_unstable();
+            s.taken.clear();
+            s.taken.resize(reference_length, false);
             let mut i = s.hyp_free.len();
             while i > 0 {
                 i -= 1;
                 let h = s.hyp_free[i];
                 let word = s.hyp_stems[h];
                 self.ensure_synonyms(word, &mut s.synonyms);
-                let words = &self.words;
-                let own_key = words[word as usize].key;
-                let synonyms = words[word as usize].synonyms.as_deref().unwrap_or(&[]);
-                // The last remaining reference position whose word is a synonym.
-                let found = s.ref_free.iter().rposition(|&r| {
-                    let key = words[s.ref_stems[r] as usize].key;
-                    key == own_key
-                        || key.is_some_and(|k| {
-                            k >> 32 == 0 && synonyms.binary_search(&(k as WordId)).is_ok()
-                        })
-                });
-                if let Some(k) = found {
-                    s.matches.push((h, s.ref_free.remove(k)));
+                let entry = &self.words[word as usize];
+                let synonyms = entry.synonyms.as_deref().unwrap_or(&[]);
+                // The last remaining reference position whose word is this one or a synonym.
+                let mut best: Option<usize> = None;
+                let mut consider = |start: usize, keys: &[(u64, usize)], taken: &[bool]| {
+                    let key = keys[start].0;
+                    let run = keys[start..].iter().take_while(|e| e.0 == key);
+                    if let Some(&(_, r)) = run.filter(|e| !taken[e.1]).last() {
+                        best = Some(best.map_or(r, |b| b.max(r)));
+                    }
+                };
+                if let Some(own) = entry.key {
+                    let start = s.ref_keys.partition_point(|e| e.0 < own);
+                    if s.ref_keys.get(start).is_some_and(|e| e.0 == own) {
+                        consider(start, &s.ref_keys, &s.taken);
+                    }
+                }
+                let (mut a, mut b) = (0, 0);
+                while a < synonyms.len() && b < s.ref_keys.len() {
+                    let synonym = u64::from(synonyms[a]);
+                    let key = s.ref_keys[b].0;
+                    if key >> 32 != 0 {
+                        break; // the rest are words WordNet does not know
+                    }
+                    match synonym.cmp(&key) {
+                        std::cmp::Ordering::Less => a += 1,
+                        std::cmp::Ordering::Greater => b += 1,
+                        std::cmp::Ordering::Equal => {
+                            consider(b, &s.ref_keys, &s.taken);
+                            a += 1;
+                            while b < s.ref_keys.len() && s.ref_keys[b].0 == key {
+                                b += 1;
+                            }
+                        }
+                    }
+                }
+                if let Some(r) = best {
+                    s.taken[r] = true;
+                    s.matches.push((h, r));
                     s.hyp_free.remove(i);
                 }
             }
