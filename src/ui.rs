@@ -555,10 +555,22 @@ pub fn App() -> impl IntoView {
                 .set(ChartView::Waiting("No scored run yet.".to_owned()));
             return;
         }
+        // The paired chart compares the two runs the view names (else the first two that share
+        // questions).
+        let pair = state.view.with(|v| v.pair.clone());
+        let runs = match (&pair, chart.as_str()) {
+            (Some((a, b)), "paired") => state.runs.with(|runs| {
+                [a, b]
+                    .iter()
+                    .filter_map(|name| runs.iter().find(|r| &r.name == *name).map(|r| r.id))
+                    .collect()
+            }),
+            _ => Vec::new(),
+        };
         let query = ChartQuery {
             kind: chart,
             metric,
-            runs: Vec::new(),
+            runs,
         };
         ask(
             move |id| Request::Chart { id, query },
@@ -1087,6 +1099,9 @@ fn ChartPanel(state: AppState) -> impl IntoView {
                         {metric_options()}
                     </select>
                 </label>
+                <Show when=move || state.view.with(|v| v.chart == "paired")>
+                    <PairPicker state=state/>
+                </Show>
                 <button on:click=download_svg>"Download SVG"</button>
                 <button on:click=download_png_click>"Download PNG"</button>
             </div>
@@ -1095,6 +1110,46 @@ fn ChartPanel(state: AppState) -> impl IntoView {
                 <textarea readonly id="embed-snippet" prop:value=embed_snippet></textarea>
             </label>
         </section>
+    }
+}
+
+/// Run A and run B of the paired chart.
+#[component]
+fn PairPicker(state: AppState) -> impl IntoView {
+    let options = move || {
+        state
+            .runs
+            .get()
+            .into_iter()
+            .map(|r| view! { <option value=r.name.clone()>{r.name.clone()}</option> })
+            .collect_view()
+    };
+    let initial = state
+        .view
+        .with_untracked(|v| v.pair.clone())
+        .unwrap_or_default();
+    let first = RwSignal::new(initial.0);
+    let second = RwSignal::new(initial.1);
+    // The view (and the URL) takes the pair once both sides are chosen.
+    let commit = move || {
+        let (a, b) = (first.get_untracked(), second.get_untracked());
+        state.view.update(|v| {
+            v.pair = (!a.is_empty() && !b.is_empty()).then_some((a, b));
+        });
+    };
+    view! {
+        <label>"A "
+            <select id="pair-a" prop:value=first on:change=move |ev| { first.set(event_target_value(&ev)); commit(); }>
+                <option value="">"(first run)"</option>
+                {options}
+            </select>
+        </label>
+        <label>" minus B "
+            <select id="pair-b" prop:value=second on:change=move |ev| { second.set(event_target_value(&ev)); commit(); }>
+                <option value="">"(second run)"</option>
+                {options}
+            </select>
+        </label>
     }
 }
 

@@ -19,6 +19,8 @@ pub struct ViewState {
     pub run: Option<String>,
     pub sample: Option<SampleKey>,
     pub image_base: Option<String>,
+    /// The two runs of the paired chart (A minus B), by name.
+    pub pair: Option<(String, String)>,
     /// Range of the chart's metric that the sample table keeps.
     pub min: Option<f64>,
     pub max: Option<f64>,
@@ -37,6 +39,7 @@ impl Default for ViewState {
             run: None,
             sample: None,
             image_base: None,
+            pair: None,
             min: None,
             max: None,
         }
@@ -105,6 +108,12 @@ impl ViewState {
                 "run" if !value.is_empty() => state.run = Some(value),
                 "sample" => state.sample = sample_key(&value),
                 "images" if !value.is_empty() => state.image_base = Some(value),
+                "pair" => {
+                    state.pair = value
+                        .split_once('|')
+                        .filter(|(a, b)| !a.is_empty() && !b.is_empty())
+                        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+                }
                 "min" => state.min = value.parse().ok().filter(|x: &f64| x.is_finite()),
                 "max" => state.max = value.parse().ok().filter(|x: &f64| x.is_finite()),
                 _ => {}
@@ -147,6 +156,9 @@ impl ViewState {
         }
         if let Some(base) = &self.image_base {
             add("images", base);
+        }
+        if let Some((a, b)) = &self.pair {
+            add("pair", &format!("{a}|{b}"));
         }
         if let Some(min) = self.min {
             add("min", &min.to_string());
@@ -195,6 +207,7 @@ mod tests {
                 question_id: "12".to_owned(),
             }),
             image_base: Some("https://example.org/img/".to_owned()),
+            pair: Some(("run a".to_owned(), "run|b".to_owned())),
             min: Some(0.25),
             max: None,
         };

@@ -145,8 +145,10 @@ test('an answer holding HTML is shown as text, never run', async () => {
   const page = await openPage();
   await page.setInputFiles('#results-input', [file]);
   await page.fill('#sample-search', 'onerror');
-  await page.waitForSelector('.sample-row', { timeout: 60_000 });
-  await page.click('.sample-row');
+  // Rows of runs restored from earlier tests may show first: wait for the filtered page.
+  const row = page.locator('.sample-row', { hasText: 'onerror' }).first();
+  await row.waitFor({ timeout: 60_000 });
+  await row.click();
   await page.waitForSelector('.answer-text', { timeout: 30_000 });
   const texts = await page.$$eval('.answer-text', (p) => p.map((x) => x.textContent));
   assert.ok(texts.includes(evil), `answer shown as text: ${JSON.stringify(texts)}`);
@@ -168,6 +170,15 @@ test('the bundled demo loads offline', async () => {
   const judged = cells.filter((c) => c.run.startsWith('demo-model-b') && c.metric === 'clinical_accuracy');
   assert.equal(judged.length, 2, 'model B carries judge scores on both splits');
   assert.ok(cells.every((c) => Number.isFinite(c.value)));
+
+  // The paired chart compares the two runs picked, A minus B, on their shared questions.
+  await page.selectOption('#chart-kind', 'paired');
+  await page.selectOption('#pair-a', 'demo-model-b.positive');
+  await page.selectOption('#pair-b', 'demo-model-a.positive');
+  await page.waitForFunction(() => location.search.includes('pair=') && document.querySelector('.chart svg')?.textContent.includes('demo-model-b.positive minus demo-model-a.positive'), null, { timeout: 60_000 });
+  const titles = await page.$$eval('.chart svg rect.hit title', (t) => t.map((x) => x.textContent));
+  assert.equal(titles.length, 5, 'the five lexical metrics (model A has no judge scores)');
+  assert.ok(titles.every((t) => /p = [0-9.]+, n = 20/.test(t)), titles.join(' | '));
   await page.close();
 });
 

@@ -753,11 +753,16 @@ impl Session {
             .ok_or_else(|| format!("unknown chart `{}`", query.kind))?;
         let metric = Metric::from_name(&query.metric)
             .ok_or_else(|| format!("unknown metric `{}`", query.metric))?;
-        let selected: Vec<&RunState> = self
-            .runs
-            .iter()
-            .filter(|r| r.complete() && (query.runs.is_empty() || query.runs.contains(&r.id)))
-            .collect();
+        // The query's runs in the query's order (the paired chart is "first minus second").
+        let selected: Vec<&RunState> = if query.runs.is_empty() {
+            self.runs.iter().filter(|r| r.complete()).collect()
+        } else {
+            query
+                .runs
+                .iter()
+                .filter_map(|id| self.runs.iter().find(|r| r.id == *id && r.complete()))
+                .collect()
+        };
         if selected.is_empty() {
             return Err("no completely scored run to chart yet".to_owned());
         }
