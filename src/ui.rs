@@ -32,6 +32,7 @@ thread_local! {
     /// restored cannot take a stored run's id.
     static NEXT_RUN: Cell<u32> = Cell::new((js_sys::Math::random() * 1e9) as u32 + 1);
     static SEQ_COUNTER: Cell<u32> = const { Cell::new(0) };
+    static LAST_ROWS_REFRESH: Cell<f64> = const { Cell::new(0.0) };
 }
 
 fn send(request: &Request, file: Option<File>) {
@@ -110,6 +111,8 @@ struct AppState {
     detail: RwSignal<Option<SampleDetail>>,
     /// Bumped whenever the worker's data changed, so queries are asked again.
     revision: RwSignal<u32>,
+    /// Bumped at most twice a second while scoring, so the table fills as results arrive.
+    scored_revision: RwSignal<u32>,
     embedded: bool,
 }
 
@@ -169,7 +172,14 @@ impl AppState {
                 self.update_job(job, |j| j.status = JobStatus::Cancelled);
                 self.forget_stored(job);
             }
-            Event::Scoring { scored, total } => self.scoring.set(Some((scored, total))),
+            Event::Scoring { scored, total } => {
+                self.scoring.set(Some((scored, total)));
+                let now = js_sys::Date::now();
+                if now - LAST_ROWS_REFRESH.with(Cell::get) >= 500.0 {
+                    LAST_ROWS_REFRESH.with(|c| c.set(now));
+                    self.scored_revision.update(|r| *r += 1);
+                }
+            }
             Event::State {
                 runs,
                 references,
@@ -503,6 +513,7 @@ pub fn App() -> impl IntoView {
         first_row: RwSignal::new(0),
         detail: RwSignal::new(None),
         revision: RwSignal::new(0),
+        scored_revision: RwSignal::new(0),
         embedded,
     };
 
@@ -598,6 +609,7 @@ pub fn App() -> impl IntoView {
         let view = state.view.get();
         let first = state.first_row.get();
         state.revision.track();
+        state.scored_revision.track();
         state.runs.track();
         let run = view.run.as_ref().and_then(|name| {
             state
@@ -1030,6 +1042,43 @@ fn EmbedView(state: AppState) -> impl IntoView {
     }
 }
 
+/// Copies text with the asynchronous clipboard API; a refusal is reported, and the snippet stays
+/// selectable in its text box.
+fn copy_text(state: AppState, text: &str) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let clipboard = js_sys::Reflect::get(&window.navigator(), &"clipboard".into()).ok();
+    let write = clipboard.as_ref().and_then(|c| {
+        js_sys::Reflect::get(c, &"writeText".into())
+            .ok()?
+            .dyn_into::<js_sys::Function>()
+            .ok()
+    });
+    let (Some(clipboard), Some(write)) = (clipboard, write) else {
+        state.message(
+            "This browser gives the page no clipboard: copy the snippet from its box.".to_owned(),
+        );
+        return;
+    };
+    match write.call1(&clipboard, &wasm_bindgen::JsValue::from_str(text)) {
+        Ok(promise) => {
+            let promise: js_sys::Promise = promise.unchecked_into();
+            spawn_local(async move {
+                if wasm_bindgen_futures::JsFuture::from(promise).await.is_err() {
+                    state.message(
+                        "The browser refused the clipboard: copy the snippet from its box."
+                            .to_owned(),
+                    );
+                }
+            });
+        }
+        Err(_) => state.message(
+            "The browser refused the clipboard: copy the snippet from its box.".to_owned(),
+        ),
+    }
+}
+
 fn page_url() -> String {
     web_sys::window()
         .and_then(|w| {
@@ -1109,6 +1158,7 @@ fn ChartPanel(state: AppState) -> impl IntoView {
             <label class="note">"Embed snippet "
                 <textarea readonly id="embed-snippet" prop:value=embed_snippet></textarea>
             </label>
+            <button id="copy-embed" on:click=move |_| copy_text(state, &embed_snippet())>"Copy embed snippet"</button>
         </section>
     }
 }

@@ -190,6 +190,27 @@ test('a streaming shard shows progress and can be cancelled', async () => {
   const job = page.locator('.job', { hasText: '__slow' });
   await job.locator('button', { hasText: 'Cancel' }).click();
   await page.waitForFunction(() => [...document.querySelectorAll('.job')].some((j) => j.textContent.includes('__slow') && j.querySelector('.status')?.textContent === 'cancelled'), null, { timeout: 30_000 });
+
+  // A missing shard is a clear error naming the URL and the HTTP status.
+  await page.fill('input[type="url"]', `${server.base}missing.negative.jsonl`);
+  await page.click('text=Load URL');
+  const failed = page.locator('.job.failed', { hasText: 'missing.negative.jsonl' });
+  await failed.waitFor({ timeout: 30_000 });
+  assert.match(await failed.textContent(), /HTTP 404/);
+  await page.close();
+});
+
+test('a dropped type map labels samples by hallucination type; others stay unlabelled', async () => {
+  const run = path.join(tmp, 'typed.negative.jsonl');
+  fs.writeFileSync(run, [1, 2, 3].map((i) => JSON.stringify({ question_id: 100 + i, question: `Q${i}?`, answer: `The lesion ${i} is here.`, gpt4_answer: `No lesion ${i} is present.` })).join('\n') + '\n');
+  const map = path.join(tmp, 'types.csv');
+  fs.writeFileSync(map, 'split,question_id,type\nnegative,101,nonexistent object\nnegative,102,nonexistent object\n');
+  const page = await openPage();
+  await page.setInputFiles('#type-map', [map]);
+  await page.setInputFiles('#results-input', [run]);
+  await page.waitForFunction(() => document.querySelector('td[data-run="typed.negative.jsonl"][data-type="nonexistent object"][data-metric="meteor"]'), null, { timeout: 60_000 });
+  const groups = await page.$$eval('td[data-run="typed.negative.jsonl"][data-metric="meteor"][data-type]', (cells) => cells.map((c) => c.dataset.type).sort());
+  assert.deepEqual(groups, ['nonexistent object', 'unlabelled']);
   await page.close();
 });
 
