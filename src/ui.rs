@@ -274,30 +274,34 @@ fn persist(state: AppState, job: u32, id: String, item: Stored, file: Option<Fil
     });
 }
 
-fn load_results_file(state: AppState, file: File) {
+/// Starts a run (a dropped file or a URL) and saves what restores it.
+fn load_run(state: AppState, name: String, source: Source, file: Option<File>) {
     let run = next(&NEXT_RUN);
-    let name = file.name();
-    let source = Source::File {
-        name: name.clone(),
-        size: file.size() as u64,
+    let url = match &source {
+        Source::Url { url } => Some(url.clone()),
+        Source::File { .. } => None,
     };
+    let stored_source = source.name().to_owned();
     let target = LoadTarget::Run {
         run,
         name: name.clone(),
     };
-    let job = start_load(state, target, source, Some(file.clone()));
-    persist(
-        state,
-        job,
-        format!("run:{run}"),
-        Stored::Run {
-            run,
-            name: name.clone(),
-            source: name,
-            url: None,
-        },
-        Some(file),
-    );
+    let job = start_load(state, target, source, file.clone());
+    let item = Stored::Run {
+        run,
+        name,
+        source: stored_source,
+        url,
+    };
+    persist(state, job, format!("run:{run}"), item, file);
+}
+
+fn load_results_file(state: AppState, file: File) {
+    let source = Source::File {
+        name: file.name(),
+        size: file.size() as u64,
+    };
+    load_run(state, file.name(), source, Some(file));
 }
 
 fn load_reference_file(state: AppState, file: File, type_map: bool) {
@@ -332,30 +336,7 @@ fn load_reference_file(state: AppState, file: File, type_map: bool) {
 fn load_url(state: AppState, url: String, run_name: Option<String>) {
     let source = Source::Url { url: url.clone() };
     match run_name {
-        Some(name) => {
-            let run = next(&NEXT_RUN);
-            let job = start_load(
-                state,
-                LoadTarget::Run {
-                    run,
-                    name: name.clone(),
-                },
-                source,
-                None,
-            );
-            persist(
-                state,
-                job,
-                format!("run:{run}"),
-                Stored::Run {
-                    run,
-                    name,
-                    source: url.clone(),
-                    url: Some(url),
-                },
-                None,
-            );
-        }
+        Some(name) => load_run(state, name, source, None),
         None => {
             let seq = next(&SEQ_COUNTER);
             let job = start_load(state, LoadTarget::Shard, source, None);

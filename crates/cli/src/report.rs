@@ -12,7 +12,6 @@ use medhall_core::protocol::ChartQuery;
 use medhall_core::sample::Split;
 use medhall_core::session::{ExportKind, LoadTarget, Session};
 use medhall_core::summary::Metric;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 const WIDTH: u32 = 760;
@@ -24,7 +23,7 @@ pub struct ReportArgs {
     #[arg(long = "references", value_name = "FILE")]
     references: Vec<PathBuf>,
     /// Split of files whose name says neither positive nor negative.
-    #[arg(long, value_name = "positive|negative", value_parser = parse_split)]
+    #[arg(long, value_name = "positive|negative", value_parser = crate::score::parse_split)]
     split: Option<Split>,
     /// CSV `split,question_id,type` giving each question's hallucination type.
     #[arg(long = "type-map", value_name = "FILE")]
@@ -37,10 +36,6 @@ pub struct ReportArgs {
     files: Vec<PathBuf>,
 }
 
-fn parse_split(text: &str) -> Result<Split, String> {
-    Split::parse(text).ok_or_else(|| format!("`{text}` is not a split: use positive or negative"))
-}
-
 fn load(
     session: &mut Session,
     job: u32,
@@ -49,18 +44,10 @@ fn load(
     split: Option<Split>,
 ) -> Result<()> {
     let name = path.display().to_string();
-    let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {name}"))?;
     session.begin(job, target, &name, split);
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let read = file
-            .read(&mut buffer)
-            .with_context(|| format!("cannot read {name}"))?;
-        if read == 0 {
-            break;
-        }
-        session.push(job, &buffer[..read]);
-    }
+    crate::score::for_each_chunk(path, |chunk| {
+        session.push(job, chunk);
+    })?;
     let report = session.finish(job).map_err(anyhow::Error::msg)?;
     let issues = report.issues.total();
     if issues > 0 {

@@ -64,7 +64,7 @@ pub struct ScoreArgs {
     files: Vec<PathBuf>,
 }
 
-fn parse_split(text: &str) -> Result<Split, String> {
+pub(crate) fn parse_split(text: &str) -> Result<Split, String> {
     Split::parse(text).ok_or_else(|| format!("`{text}` is not a split: use positive or negative"))
 }
 
@@ -75,25 +75,30 @@ fn parse_file(
     issues: &mut Vec<Issue>,
     mut on_record: impl FnMut(SampleRecord, &mut Vec<Issue>),
 ) -> Result<u64> {
-    let name = path.display().to_string();
-    let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {name}"))?;
-    let mut parser = RecordParser::new(name.clone(), columns.clone());
-    let mut buffer = vec![0u8; 1 << 20];
+    let mut parser = RecordParser::new(path.display().to_string(), columns.clone());
     let mut sink = |item: Result<SampleRecord, _>| match item {
         Ok(record) => on_record(record, issues),
         Err(error) => issues.push(Issue::from(error)),
     };
+    for_each_chunk(path, |chunk| parser.push(chunk, &mut sink))?;
+    let summary = parser.finish(&mut sink);
+    Ok(summary.records)
+}
+
+/// Reads a file in 1 MiB chunks (memory stays constant whatever the file's size).
+pub(crate) fn for_each_chunk(path: &Path, mut on_chunk: impl FnMut(&[u8])) -> Result<()> {
+    let name = path.display();
+    let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {name}"))?;
+    let mut buffer = vec![0u8; 1 << 20];
     loop {
         let read = file
             .read(&mut buffer)
             .with_context(|| format!("cannot read {name}"))?;
         if read == 0 {
-            break;
+            return Ok(());
         }
-        parser.push(&buffer[..read], &mut sink);
+        on_chunk(&buffer[..read]);
     }
-    let summary = parser.finish(&mut sink);
-    Ok(summary.records)
 }
 
 fn column_map(args: &ScoreArgs) -> ColumnMap {

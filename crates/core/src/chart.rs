@@ -445,28 +445,10 @@ pub fn paired_differences(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::judge::JudgeScores;
-    use crate::metrics::lexical::LexicalScores;
-    use crate::sample::SampleKey;
 
     fn sample(split: Split, id: u32, meteor: f64, kind: Option<&str>) -> ScoredSample {
-        ScoredSample {
-            key: SampleKey {
-                split,
-                question_id: id.to_string(),
-            },
-            lexical: Some(LexicalScores {
-                rouge1: meteor,
-                rouge2: meteor,
-                rouge_l: meteor,
-                meteor,
-                bleu: meteor,
-            }),
-            judge: Some(JudgeScores::from_array([7.0, 8.0, 6.0, f64::from(id % 10)])),
-            fields: kind
-                .map(|k| vec![("hallucination_type".to_owned(), k.to_owned())])
-                .unwrap_or_default(),
-        }
+        let judge = [7.0, 8.0, 6.0, f64::from(id % 10)];
+        crate::summary::test_support::scored(split, id, meteor, Some(judge), kind)
     }
 
     fn samples() -> Vec<ScoredSample> {

@@ -261,6 +261,39 @@ pub fn score_sample(
     }
 }
 
+/// Samples with every lexical metric equal to one value, for tests here and in `chart`.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+    use crate::sample::SampleKey;
+
+    pub fn scored(
+        split: Split,
+        id: u32,
+        lexical: f64,
+        judge: Option<[f64; 4]>,
+        kind: Option<&str>,
+    ) -> ScoredSample {
+        ScoredSample {
+            key: SampleKey {
+                split,
+                question_id: id.to_string(),
+            },
+            lexical: Some(LexicalScores {
+                rouge1: lexical,
+                rouge2: lexical,
+                rouge_l: lexical,
+                meteor: lexical,
+                bleu: lexical,
+            }),
+            judge: judge.map(JudgeScores::from_array),
+            fields: kind
+                .map(|k| vec![("hallucination_type".to_owned(), k.to_owned())])
+                .unwrap_or_default(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,23 +305,7 @@ mod tests {
         judge: Option<f64>,
         kind: Option<&str>,
     ) -> ScoredSample {
-        ScoredSample {
-            key: SampleKey {
-                split,
-                question_id: id.to_string(),
-            },
-            lexical: Some(LexicalScores {
-                rouge1: meteor,
-                rouge2: meteor,
-                rouge_l: meteor,
-                meteor,
-                bleu: meteor,
-            }),
-            judge: judge.map(|j| JudgeScores::from_array([j; 4])),
-            fields: kind
-                .map(|k| vec![("hallucination_type".to_owned(), k.to_owned())])
-                .unwrap_or_default(),
-        }
+        test_support::scored(split, id, meteor, judge.map(|j| [j; 4]), kind)
     }
 
     #[test]
