@@ -136,6 +136,14 @@ fn bar_of(group: &GroupSummary, metric: Metric, filter: BarFilter) -> Option<Bar
     })
 }
 
+/// A run's summary groups (from [`summarize`] with `group_by` = the chart's field), for charts
+/// drawn from summaries already computed.
+#[derive(Clone, Copy, Debug)]
+pub struct RunGroups<'a> {
+    pub name: &'a str,
+    pub groups: &'a [GroupSummary],
+}
+
 /// Means of `metric` per value of `field` (hallucination type), one series per run and split.
 pub fn by_type(
     runs: &[RunScores<'_>],
@@ -143,11 +151,32 @@ pub fn by_type(
     field: &str,
     config: &StatsConfig,
 ) -> BarChart {
+    let groups: Vec<Vec<GroupSummary>> = runs
+        .iter()
+        .map(|run| summarize(run.samples, Some(field), config))
+        .collect();
+    let runs: Vec<RunGroups<'_>> = runs
+        .iter()
+        .zip(&groups)
+        .map(|(run, groups)| RunGroups {
+            name: run.name,
+            groups,
+        })
+        .collect();
+    by_type_from(&runs, metric, field)
+}
+
+/// [`by_type`] from summaries already computed (grouped by `field`).
+pub fn by_type_from(runs: &[RunGroups<'_>], metric: Metric, field: &str) -> BarChart {
     let mut categories: Vec<String> = Vec::new();
     let mut per_series: Vec<(String, String, Split, Vec<GroupSummary>)> = Vec::new();
     for run in runs {
-        let groups = summarize(run.samples, Some(field), config);
-        for split in splits_of(run.samples) {
+        let groups = run.groups;
+        let splits: Vec<Split> = Split::ALL
+            .into_iter()
+            .filter(|s| groups.iter().any(|g| g.split == *s))
+            .collect();
+        for split in splits {
             let typed: Vec<GroupSummary> = groups
                 .iter()
                 .filter(|g| g.split == split && g.value.is_some())
@@ -209,11 +238,27 @@ pub fn by_type(
 
 /// The four judge scores, one series per run and split.
 pub fn judge_scores(runs: &[RunScores<'_>], config: &StatsConfig) -> BarChart {
+    let groups: Vec<Vec<GroupSummary>> = runs
+        .iter()
+        .map(|run| summarize(run.samples, None, config))
+        .collect();
+    let runs: Vec<RunGroups<'_>> = runs
+        .iter()
+        .zip(&groups)
+        .map(|(run, groups)| RunGroups {
+            name: run.name,
+            groups,
+        })
+        .collect();
+    judge_scores_from(&runs)
+}
+
+/// [`judge_scores`] from summaries already computed (their split-level groups are used).
+pub fn judge_scores_from(runs: &[RunGroups<'_>]) -> BarChart {
     let categories = Metric::JUDGE.iter().map(|m| m.name().to_owned()).collect();
     let mut series = Vec::new();
     for run in runs {
-        let groups = summarize(run.samples, None, config);
-        for group in groups {
+        for group in run.groups.iter().filter(|g| g.value.is_none()) {
             let filter = BarFilter {
                 run: Some(run.name.to_owned()),
                 split: Some(group.split),
@@ -222,7 +267,7 @@ pub fn judge_scores(runs: &[RunScores<'_>], config: &StatsConfig) -> BarChart {
             };
             let bars: Vec<Option<Bar>> = Metric::JUDGE
                 .iter()
-                .map(|m| bar_of(&group, *m, filter.clone()))
+                .map(|m| bar_of(group, *m, filter.clone()))
                 .collect();
             if bars.iter().any(Option::is_some) {
                 series.push(BarSeries {
@@ -550,6 +595,26 @@ mod tests {
         );
         let bleu = paired.series[0].bars[1].as_ref().expect("bleu");
         assert_eq!(bleu.value, 0.0);
+    }
+
+    #[test]
+    fn charts_from_cached_summaries_equal_computed_ones() {
+        let data = samples();
+        let config = StatsConfig::default();
+        let runs = [RunScores {
+            name: "m",
+            samples: &data,
+        }];
+        let groups = summarize(&data, Some(FIELD), &config);
+        let cached = [RunGroups {
+            name: "m",
+            groups: &groups,
+        }];
+        assert_eq!(
+            by_type_from(&cached, Metric::Meteor, FIELD),
+            by_type(&runs, Metric::Meteor, FIELD, &config)
+        );
+        assert_eq!(judge_scores_from(&cached), judge_scores(&runs, &config));
     }
 
     #[test]

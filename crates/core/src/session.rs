@@ -6,7 +6,7 @@
 //! out. The WordNet table is not here either: callers pass a [`LexicalScorer`], so code that only
 //! reads summaries (the app's main thread) never links the table.
 
-use crate::chart::{self, ChartKind, ChartSpec, RunScores};
+use crate::chart::{self, ChartKind, ChartSpec, RunGroups, RunScores};
 use crate::dataset::{
     Issue, IssueKind, Prediction, ReferenceSet, Run, SourceContext, TYPE_FIELD, TypeMap,
     add_type_record, join_one, missing_predictions, no_reference_issue, type_map_columns,
@@ -19,6 +19,7 @@ use crate::signature::signature;
 use crate::stats::StatsConfig;
 use crate::summary::{GroupSummary, Metric, PerSampleLine, ScoredSample, summarize};
 use serde::{Deserialize, Serialize};
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -140,11 +141,19 @@ struct RunState {
     load_issues: IssueReport,
     /// Issues found when joining with the references (no reference, no prediction).
     join_issues: IssueReport,
+    /// Means and intervals per split and type, computed once per scoring (the bootstrap is the
+    /// slow part on big runs, and several charts and exports use the same numbers).
+    summary: OnceCell<Vec<GroupSummary>>,
 }
 
 impl RunState {
     fn complete(&self) -> bool {
         self.scored.len() == self.run.len()
+    }
+
+    fn summary(&self, stats: &StatsConfig) -> &[GroupSummary] {
+        self.summary
+            .get_or_init(|| summarize(&self.scored, Some(TYPE_FIELD), stats))
     }
 }
 
@@ -420,6 +429,7 @@ impl Session {
                     scored: Vec::new(),
                     load_issues: report.clone(),
                     join_issues: IssueReport::default(),
+                    summary: OnceCell::new(),
                 });
             }
             Destination::Shard(set) => {
@@ -454,6 +464,7 @@ impl Session {
         for run in &mut self.runs {
             run.scored.clear();
             run.join_issues = IssueReport::default();
+            run.summary = OnceCell::new();
         }
         self.rows_cache = None;
     }
@@ -489,6 +500,7 @@ impl Session {
                     fields,
                 });
                 done += 1;
+                state.summary = OnceCell::new();
                 if state.complete() {
                     let mut missing = Vec::new();
                     missing_predictions(&state.run, &self.references, &mut missing);
@@ -598,13 +610,9 @@ impl Session {
     /// Means per split and per hallucination type for every completely scored run. With
     /// `intervals` false the bootstrap is skipped (a quick first answer for big runs).
     pub fn summaries(&self, intervals: bool) -> Vec<RunSummary> {
-        let stats = if intervals {
-            self.stats
-        } else {
-            StatsConfig {
-                bootstrap_resamples: 0,
-                ..self.stats
-            }
+        let quick = StatsConfig {
+            bootstrap_resamples: 0,
+            ..self.stats
         };
         self.runs
             .iter()
@@ -613,7 +621,11 @@ impl Session {
                 run: r.id,
                 name: r.name.clone(),
                 model: model_name(&r.name),
-                groups: summarize(&r.scored, Some(TYPE_FIELD), &stats),
+                groups: if intervals {
+                    r.summary(&self.stats).to_vec()
+                } else {
+                    summarize(&r.scored, Some(TYPE_FIELD), &quick)
+                },
             })
             .collect()
     }
@@ -773,11 +785,17 @@ impl Session {
                 samples: &r.scored,
             })
             .collect();
+        // By-type and judge charts reuse each run's cached summary (same numbers as the table).
+        let grouped: Vec<RunGroups<'_>> = selected
+            .iter()
+            .map(|r| RunGroups {
+                name: &r.name,
+                groups: r.summary(&self.stats),
+            })
+            .collect();
         Ok(match kind {
-            ChartKind::ByType => {
-                ChartSpec::Bars(chart::by_type(&runs, metric, TYPE_FIELD, &self.stats))
-            }
-            ChartKind::Judge => ChartSpec::Bars(chart::judge_scores(&runs, &self.stats)),
+            ChartKind::ByType => ChartSpec::Bars(chart::by_type_from(&grouped, metric, TYPE_FIELD)),
+            ChartKind::Judge => ChartSpec::Bars(chart::judge_scores_from(&grouped)),
             ChartKind::Distribution => ChartSpec::Histogram(chart::distribution(&runs, metric, 20)),
             ChartKind::Gap => {
                 let mut models: Vec<(String, Vec<ScoredSample>)> = Vec::new();
