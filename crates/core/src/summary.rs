@@ -234,12 +234,19 @@ pub fn summarize_split(
             .push(sample);
     }
     for (value, members) in by_value {
+        // One value for the whole split (typically all "unlabelled"): the same samples in the
+        // same order, so the same draws and numbers as the split's row; no second bootstrap.
+        let metrics = if members.len() == in_split.len() {
+            groups[0].metrics.clone()
+        } else {
+            summarize_group(&members, config)
+        };
         groups.push(GroupSummary {
             split,
             field: Some(field.to_owned()),
             value: Some(value.to_owned()),
             samples: members.len(),
-            metrics: summarize_group(&members, config),
+            metrics,
         });
     }
     groups
@@ -297,6 +304,21 @@ pub(crate) mod test_support {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_single_value_group_repeats_the_split_row_exactly() {
+        let samples: Vec<ScoredSample> = (0..40)
+            .map(|i| test_support::scored(Split::Negative, i, f64::from(i % 7) / 7.0, None, None))
+            .collect();
+        let config = StatsConfig::default();
+        let groups = summarize(&samples, Some("hallucination_type"), &config);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[1].value.as_deref(), Some(UNLABELLED));
+        assert_eq!(groups[1].metrics, groups[0].metrics);
+        // And it is what a separate bootstrap of the same samples gives.
+        let refs: Vec<&ScoredSample> = samples.iter().collect();
+        assert_eq!(summarize_group(&refs, &config), groups[1].metrics);
+    }
 
     fn sample(
         split: Split,
