@@ -214,6 +214,26 @@ test('a dropped type map labels samples by hallucination type; others stay unlab
   await page.close();
 });
 
+test('an embed URL naming a shard set renders its chart in a fresh browser, storing nothing', async () => {
+  const fresh = await browser.newContext();
+  fresh.on('request', (request) => requests.push(request.url()));
+  const page = await fresh.newPage();
+  await page.goto(`${server.base}?embed=by-type&set=demo&metric=rougeL`);
+  await page.waitForSelector('.chart svg rect.hit', { timeout: 60_000 });
+  assert.equal(await page.$$eval('svg', (s) => s.length), 1);
+  assert.ok((await page.textContent('.chart svg')).includes('rougeL by hallucination type'));
+  const stored = await page.evaluate(() => new Promise((resolve) => {
+    const open = indexedDB.open('medhall-lens', 1);
+    open.onsuccess = () => {
+      const request = open.result.transaction('items').objectStore('items').count();
+      request.onsuccess = () => resolve(request.result);
+    };
+    open.onerror = () => resolve(-1);
+  }));
+  assert.equal(stored, 0, 'an embed stores nothing locally');
+  await fresh.close();
+});
+
 test('no request went to a host outside the manifest', () => {
   const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'public/datasets.json'), 'utf8'));
   const allowed = new Set([new URL(server.origin).host, ...manifest.allowed_hosts]);
