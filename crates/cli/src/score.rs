@@ -131,7 +131,8 @@ fn load_type_map(path: &Path, issues: &mut Vec<Issue>) -> Result<TypeMap> {
 fn parse_files(
     paths: &[PathBuf],
     columns: &ColumnMap,
-) -> Vec<Result<(Vec<SampleRecord>, Vec<Issue>)>> {
+    split: Option<Split>,
+) -> Vec<Result<(Run, u64, Vec<Issue>)>> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let mut out = Vec::with_capacity(paths.len());
     for batch in paths.chunks(threads.max(1)) {
@@ -140,10 +141,15 @@ fn parse_files(
                 .iter()
                 .map(|path| {
                     scope.spawn(move || {
+                        // Records become predictions as they are read (keys, verdicts), so no
+                        // file is held twice in memory.
+                        let source = SourceContext::new(path.display().to_string(), split);
                         let mut issues = Vec::new();
-                        let mut records = Vec::new();
-                        parse_file(path, columns, &mut issues, |record, _| records.push(record))?;
-                        Ok((records, issues))
+                        let mut run = Run::default();
+                        let records = parse_file(path, columns, &mut issues, |record, issues| {
+                            run.add_record(&source, record, issues)
+                        })?;
+                        Ok((run, records, issues))
                     })
                 })
                 .collect();
@@ -360,16 +366,14 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
         None => TypeMap::new(),
     };
     let mut run = Run::default();
-    for (path, parsed) in args.files.iter().zip(parse_files(&args.files, &columns)) {
-        let (records, file_issues) = parsed?;
+    let parsed = parse_files(&args.files, &columns, args.split);
+    for (path, parsed) in args.files.iter().zip(parsed) {
+        let (file_run, records, file_issues) = parsed?;
         issues.extend(file_issues);
-        if records.is_empty() {
+        if records == 0 {
             bail!("{} holds no readable record", path.display());
         }
-        let source = SourceContext::new(path.display().to_string(), args.split);
-        for record in records {
-            run.add_record(&source, record, &mut issues);
-        }
+        run.absorb(file_run, &mut issues);
     }
     if run.is_empty() {
         let first = issues

@@ -181,6 +181,33 @@ impl<T: Located> Keyed<T> {
         true
     }
 
+    /// Moves `other`'s items in, in order; keys already here are reported as duplicates.
+    fn absorb(&mut self, other: Keyed<T>, issues: &mut Vec<Issue>) {
+        if self.items.is_empty() {
+            *self = other;
+            return;
+        }
+        for item in other.items {
+            if let Some(&first) = self.index.get(item.key()) {
+                let (earlier_source, earlier_line) = self.items[first].origin();
+                let (source, line) = item.origin();
+                let source = SourceContext {
+                    name: source.to_owned(),
+                    split: None,
+                };
+                issues.push(duplicate(
+                    &source,
+                    line,
+                    item.key(),
+                    earlier_source,
+                    earlier_line,
+                ));
+            } else {
+                self.insert(item);
+            }
+        }
+    }
+
     fn insert(&mut self, item: T) {
         self.index.insert(item.key().clone(), self.items.len());
         self.items.push(item);
@@ -282,24 +309,7 @@ impl ReferenceSet {
     /// Adds another set's references (a shard loaded on its own), reporting keys already here
     /// as duplicates at the newcomer's line and keeping the first.
     pub fn absorb(&mut self, other: ReferenceSet, issues: &mut Vec<Issue>) {
-        for item in other.entries.items {
-            if let Some(&first) = self.entries.index.get(&item.key) {
-                let earlier = &self.entries.items[first];
-                let source = SourceContext {
-                    name: item.source.clone(),
-                    split: None,
-                };
-                issues.push(duplicate(
-                    &source,
-                    item.line,
-                    &item.key,
-                    &earlier.source,
-                    earlier.line,
-                ));
-            } else {
-                self.entries.insert(item);
-            }
-        }
+        self.entries.absorb(other.entries, issues);
     }
 }
 
@@ -420,6 +430,12 @@ impl Run {
             source: source.name.clone(),
             line: record.line,
         });
+    }
+
+    /// Adds another run's predictions (a file read on its own), reporting keys already here as
+    /// duplicates at the newcomer's line and keeping the first, as reading both in one go would.
+    pub fn absorb(&mut self, other: Run, issues: &mut Vec<Issue>) {
+        self.predictions.absorb(other.predictions, issues);
     }
 
     pub fn predictions(&self) -> &[Prediction] {
@@ -633,6 +649,38 @@ mod tests {
                 .to_string()
                 .contains("duplicate of val.negative.references.jsonl:1")
         );
+    }
+
+    #[test]
+    fn runs_read_apart_merge_like_one_read() {
+        let first = SourceContext::new("a.negative.jsonl", None);
+        let second = SourceContext::new("b.negative.jsonl", None);
+        let mut issues = Vec::new();
+        let mut run = Run::default();
+        run.add_record(&first, record(1, "7", None, Some("kept")), &mut issues);
+        let mut other = Run::default();
+        other.add_record(&second, record(4, "7", None, Some("dropped")), &mut issues);
+        other.add_record(&second, record(5, "8", None, Some("new")), &mut issues);
+        run.absorb(other, &mut issues);
+        let answers: Vec<&str> = run
+            .predictions()
+            .iter()
+            .map(|p| p.answer.as_str())
+            .collect();
+        assert_eq!(answers, ["kept", "new"]);
+        assert_eq!(issues.len(), 1);
+        assert_eq!((issues[0].kind, issues[0].line), (IssueKind::Duplicate, 4));
+        assert!(issues[0].to_string().starts_with("b.negative.jsonl:4: "));
+        assert!(
+            issues[0]
+                .to_string()
+                .contains("duplicate of a.negative.jsonl:1")
+        );
+        let key = SampleKey {
+            split: Split::Negative,
+            question_id: "8".to_owned(),
+        };
+        assert!(run.get(&key).is_some(), "the index covers absorbed items");
     }
 
     #[test]
