@@ -722,6 +722,12 @@ fn DataPanel(state: AppState) -> impl IntoView {
                 <button on:click=move |_| {
                     let text = url.get_untracked().trim().to_owned();
                     if text.is_empty() { return; }
+                    let origin = web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default();
+                    if text.starts_with("http://") && !text.starts_with(&format!("{origin}/")) {
+                        // The page's Content-Security-Policy allows https only (and this site).
+                        state.message(format!("{text}: only https:// URLs can be loaded (or a path on this site)."));
+                        return;
+                    }
                     let name = url_is_run.get_untracked().then(|| {
                         text.rsplit('/').next().unwrap_or(&text).to_owned()
                     });

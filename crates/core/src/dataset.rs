@@ -8,6 +8,7 @@ use crate::sample::{SampleKey, Split};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -104,13 +105,21 @@ pub struct SourceContext {
     /// The split for records that do not carry one: the command line's `--split`, else the
     /// split the file name states.
     pub split: Option<Split>,
+    /// The name once more, shared by every record of the file (a million rows need not hold a
+    /// million copies of it).
+    shared: Arc<str>,
 }
 
 impl SourceContext {
     pub fn new(name: impl Into<String>, split_override: Option<Split>) -> Self {
         let name = name.into();
         let split = split_override.or_else(|| Split::from_file_name(&name));
-        Self { name, split }
+        let shared = Arc::from(name.as_str());
+        Self {
+            name,
+            split,
+            shared,
+        }
     }
 }
 
@@ -191,10 +200,7 @@ impl<T: Located> Keyed<T> {
             if let Some(&first) = self.index.get(item.key()) {
                 let (earlier_source, earlier_line) = self.items[first].origin();
                 let (source, line) = item.origin();
-                let source = SourceContext {
-                    name: source.to_owned(),
-                    split: None,
-                };
+                let source = SourceContext::new(source, None);
                 issues.push(duplicate(
                     &source,
                     line,
@@ -226,7 +232,7 @@ pub struct Reference {
     pub question: Option<String>,
     pub image: Option<String>,
     pub fields: Vec<(String, String)>,
-    pub source: String,
+    pub source: Arc<str>,
     pub line: u64,
 }
 
@@ -285,7 +291,7 @@ impl ReferenceSet {
             question: record.question,
             image: record.image,
             fields: record.fields,
-            source: source.name.clone(),
+            source: source.shared.clone(),
             line: record.line,
         });
     }
@@ -326,7 +332,7 @@ pub struct Prediction {
     /// The judge's full text (rationale included), kept to be shown as text.
     pub judge_text: Option<String>,
     pub fields: Vec<(String, String)>,
-    pub source: String,
+    pub source: Arc<str>,
     pub line: u64,
 }
 
@@ -427,7 +433,7 @@ impl Run {
             image: record.image,
             judge_text: record.judge_text,
             fields: record.fields,
-            source: source.name.clone(),
+            source: source.shared.clone(),
             line: record.line,
         });
     }
