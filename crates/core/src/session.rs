@@ -105,10 +105,18 @@ struct Load {
     parser: RecordParser,
     destination: Destination,
     progress: LoadProgress,
+    /// Issues of the chunk being read; moved into `report` after every chunk, so a file of a
+    /// million broken lines keeps counts and the first few, not a million messages.
     issues: Vec<Issue>,
+    report: IssueReport,
 }
 
 impl Load {
+    fn tally(&mut self) {
+        self.report.extend(self.issues.drain(..));
+        self.progress.issues = self.report.total();
+    }
+
     fn accept(&mut self, item: Result<SampleRecord, crate::formats::RecordError>) {
         match item {
             Ok(record) => {
@@ -367,6 +375,7 @@ impl Session {
                 destination,
                 progress: LoadProgress::default(),
                 issues: Vec::new(),
+                report: IssueReport::default(),
             },
         );
     }
@@ -381,7 +390,7 @@ impl Session {
         );
         parser.push(chunk, &mut |item| load.accept(item));
         load.parser = parser;
-        load.progress.issues = load.issues.len() as u64;
+        load.tally();
         Some(load.progress)
     }
 
@@ -403,12 +412,11 @@ impl Session {
         );
         let format = parser.format().map(|f| f.as_str().to_owned());
         let summary = parser.finish(&mut |item| load.accept(item));
-        load.progress.issues = load.issues.len() as u64;
-        let mut report = IssueReport::default();
+        load.tally();
+        let mut report = std::mem::take(&mut load.report);
         let source = load.context.name.clone();
         match load.destination {
             Destination::Run(run) => {
-                report.extend(load.issues);
                 if run.is_empty() {
                     return Err(match report.first.first() {
                         Some(first) => {
@@ -433,7 +441,7 @@ impl Session {
                 });
             }
             Destination::Shard(set) => {
-                let mut issues = load.issues;
+                let mut issues = Vec::new();
                 if set.is_empty() && summary.records == 0 {
                     return Err(format!("{source} holds no record"));
                 }
@@ -444,7 +452,6 @@ impl Session {
                 self.rescore_all();
             }
             Destination::TypeMap(types) => {
-                report.extend(load.issues);
                 self.source_issues.extend(report.first.iter().cloned());
                 self.types.extend(types);
                 self.rescore_all();
@@ -1105,6 +1112,30 @@ mod tests {
         assert!(session.cancel(3));
         assert!(session.push(3, b"x").is_none());
         assert_eq!(session.references(), 2);
+    }
+
+    #[test]
+    fn a_million_broken_lines_keep_counts_not_messages() {
+        let mut session = Session::default();
+        let run = LoadTarget::Run {
+            run: 1,
+            name: "x.negative.jsonl".to_owned(),
+        };
+        session.begin(1, run, "x.negative.jsonl", None);
+        session.push(1, RUN.as_bytes());
+        let broken = "{broken\n".repeat(10_000);
+        let mut last = LoadProgress::default();
+        for _ in 0..100 {
+            last = session.push(1, broken.as_bytes()).expect("load under way");
+        }
+        assert_eq!(last.issues, 1 + 1_000_000);
+        let report = session.finish(1).expect("the good rows load");
+        assert_eq!(
+            report.issues.counts.get(&IssueKind::Malformed),
+            Some(&1_000_001)
+        );
+        assert_eq!(report.issues.first.len(), ISSUES_KEPT_PER_KIND);
+        assert_eq!(session.run_infos()[0].predictions, 3);
     }
 
     #[test]
