@@ -103,6 +103,8 @@ struct AppState {
     scoring: RwSignal<Option<(usize, usize)>>,
     references: RwSignal<(usize, usize)>,
     worker_memory: RwSignal<u64>,
+    /// The metric signature the worker scores with.
+    signature: RwSignal<String>,
     manifest: RwSignal<Option<Result<Manifest, String>>>,
     messages: RwSignal<Vec<String>>,
     chart: RwSignal<ChartView>,
@@ -149,7 +151,7 @@ impl AppState {
 
     fn on_event(&self, event: Event) {
         match event {
-            Event::Ready { .. } => {}
+            Event::Ready { signature, .. } => self.signature.set(signature),
             Event::Progress {
                 job,
                 progress,
@@ -487,6 +489,7 @@ pub fn App() -> impl IntoView {
         scoring: RwSignal::new(None),
         references: RwSignal::new((0, 0)),
         worker_memory: RwSignal::new(0),
+        signature: RwSignal::new(String::new()),
         manifest: RwSignal::new(None),
         messages: RwSignal::new(Vec::new()),
         chart: RwSignal::new(ChartView::Waiting("No scored run yet.".to_owned())),
@@ -1371,7 +1374,7 @@ fn ExportPanel(state: AppState) -> impl IntoView {
                     view! { <button on:click=move |_| export(state, ExportKind::PerSample, Some(id))>{format!("Per-sample scores: {}", run.name)}</button> }
                 }).collect_view()}
             </div>
-            <p class="note">"Every number carries the metric signature in the exports."</p>
+            <p class="note signature">"Metric signature (in every export): " {move || state.signature.get()}</p>
             <button class="danger" id="clear-local" on:click=clear>"Clear local data"</button>
             <p class="note">"Removes every stored file, URL and run from this browser."</p>
         </section>
