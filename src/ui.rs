@@ -859,7 +859,24 @@ fn RunsPanel(state: AppState) -> impl IntoView {
                     } else {
                         format!("{} issue(s)", run.issues.total())
                     };
-                    let details = run.issues.first.iter().take(20).map(|i| i.to_string()).collect::<Vec<_>>().join("\n");
+                    let listed: Vec<String> = run.issues.first.iter().map(ToString::to_string).collect();
+                    let shown = listed.len() as u64;
+                    let total = run.issues.total();
+                    let issue_cell = if total == 0 {
+                        view! { <span>{issues}</span> }.into_any()
+                    } else {
+                        view! {
+                            <details>
+                                <summary>{issues}</summary>
+                                <ul class="issue-list">
+                                    {listed.into_iter().map(|line| view! { <li>{line}</li> }).collect_view()}
+                                </ul>
+                                {(total > shown).then(|| view! {
+                                    <p class="note">{format!("The first {shown} are listed (up to 50 of each kind), out of {total}.")}</p>
+                                })}
+                            </details>
+                        }.into_any()
+                    };
                     view! {
                         <tr data-run-id=id>
                             <td><input class="run-name" prop:value=run.name.clone()
@@ -871,7 +888,7 @@ fn RunsPanel(state: AppState) -> impl IntoView {
                             <td>{run.predictions}</td>
                             <td>{run.scored}</td>
                             <td>{run.with_judge}</td>
-                            <td class="issues" title=details>{issues}</td>
+                            <td class="issues">{issue_cell}</td>
                             <td><button on:click=move |_| remove_run(state, id)>"Remove"</button></td>
                         </tr>
                     }

@@ -135,6 +135,12 @@ test('broken lines are counted with their line numbers and the rest loads', asyn
   const rows = await page.$$eval('table.runs tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent || td.querySelector('input')?.value)));
   const row = rows.find((r) => r.some((v) => v === '8'));
   assert.ok(row, `a run with 8 samples: ${JSON.stringify(rows)}`);
+  // The run's issue list names file and line of each broken row.
+  const issues = await page.$$eval('tr', (trs) => trs
+    .filter((tr) => tr.querySelector('input.run-name')?.value === 'broken.negative.jsonl')
+    .flatMap((tr) => [...tr.querySelectorAll('.issue-list li')].map((li) => li.textContent)));
+  assert.ok(issues.some((i) => i.startsWith('broken.negative.jsonl:3: ')), JSON.stringify(issues));
+  assert.ok(issues.some((i) => i.startsWith('broken.negative.jsonl:7: ')), JSON.stringify(issues));
   await page.close();
 });
 
