@@ -2,12 +2,15 @@
 //! [`Issue`] that names the file, line and field. Nothing is dropped silently: a record that
 //! cannot be used is reported and counted, and the rest of the file still loads.
 
+use crate::fast_hash::FxHasher;
 use crate::formats::{ColumnMap, RecordError, Role, SampleRecord};
 use crate::judge::{JudgeScores, VerdictRule, parse_verdict};
 use crate::sample::{SampleKey, Split};
+use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasher, BuildHasherDefault};
 use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -152,20 +155,30 @@ fn key_of(
 }
 
 /// Items keyed by (split, question_id), in file order; a second item for a key is reported as
-/// a duplicate and the first one kept.
-#[derive(Debug)]
+/// a duplicate and the first one kept. The index holds positions only and compares against the
+/// items' own keys: a million rows do not keep a second copy of every key.
 struct Keyed<T> {
     items: Vec<T>,
-    index: HashMap<SampleKey, usize>,
+    index: HashTable<usize>,
+}
+
+impl<T: fmt::Debug> fmt::Debug for Keyed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keyed").field("items", &self.items).finish()
+    }
 }
 
 impl<T> Default for Keyed<T> {
     fn default() -> Self {
         Self {
             items: Vec::new(),
-            index: HashMap::new(),
+            index: HashTable::new(),
         }
     }
+}
+
+fn key_hash(key: &SampleKey) -> u64 {
+    BuildHasherDefault::<FxHasher>::default().hash_one(key)
 }
 
 /// Where an item was read from, for duplicate reports.
@@ -175,6 +188,12 @@ trait Located {
 }
 
 impl<T: Located> Keyed<T> {
+    fn position(&self, key: &SampleKey) -> Option<usize> {
+        self.index
+            .find(key_hash(key), |&i| self.items[i].key() == key)
+            .copied()
+    }
+
     fn contains(
         &self,
         key: &SampleKey,
@@ -182,7 +201,7 @@ impl<T: Located> Keyed<T> {
         line: u64,
         issues: &mut Vec<Issue>,
     ) -> bool {
-        let Some(&first) = self.index.get(key) else {
+        let Some(first) = self.position(key) else {
             return false;
         };
         let (earlier_source, earlier_line) = self.items[first].origin();
@@ -197,7 +216,7 @@ impl<T: Located> Keyed<T> {
             return;
         }
         for item in other.items {
-            if let Some(&first) = self.index.get(item.key()) {
+            if let Some(first) = self.position(item.key()) {
                 let (earlier_source, earlier_line) = self.items[first].origin();
                 let (source, line) = item.origin();
                 let source = SourceContext::new(source, None);
@@ -214,13 +233,17 @@ impl<T: Located> Keyed<T> {
         }
     }
 
+    /// Adds an item whose key is not here yet (callers check with `contains`).
     fn insert(&mut self, item: T) {
-        self.index.insert(item.key().clone(), self.items.len());
-        self.items.push(item);
+        let Keyed { items, index } = self;
+        index.insert_unique(key_hash(item.key()), items.len(), |&i| {
+            key_hash(items[i].key())
+        });
+        items.push(item);
     }
 
     fn get(&self, key: &SampleKey) -> Option<&T> {
-        self.index.get(key).map(|&i| &self.items[i])
+        self.position(key).map(|i| &self.items[i])
     }
 }
 
