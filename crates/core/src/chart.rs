@@ -151,9 +151,21 @@ pub fn by_type(
     field: &str,
     config: &StatsConfig,
 ) -> BarChart {
+    with_groups(runs, Some(field), config, |runs| {
+        by_type_from(runs, metric, field)
+    })
+}
+
+/// Summarizes each run (grouped by `group_by`) and draws from the groups.
+fn with_groups(
+    runs: &[RunScores<'_>],
+    group_by: Option<&str>,
+    config: &StatsConfig,
+    draw: impl FnOnce(&[RunGroups<'_>]) -> BarChart,
+) -> BarChart {
     let groups: Vec<Vec<GroupSummary>> = runs
         .iter()
-        .map(|run| summarize(run.samples, Some(field), config))
+        .map(|run| summarize(run.samples, group_by, config))
         .collect();
     let runs: Vec<RunGroups<'_>> = runs
         .iter()
@@ -163,7 +175,7 @@ pub fn by_type(
             groups,
         })
         .collect();
-    by_type_from(&runs, metric, field)
+    draw(&runs)
 }
 
 /// [`by_type`] from summaries already computed (grouped by `field`).
@@ -238,19 +250,7 @@ pub fn by_type_from(runs: &[RunGroups<'_>], metric: Metric, field: &str) -> BarC
 
 /// The four judge scores, one series per run and split.
 pub fn judge_scores(runs: &[RunScores<'_>], config: &StatsConfig) -> BarChart {
-    let groups: Vec<Vec<GroupSummary>> = runs
-        .iter()
-        .map(|run| summarize(run.samples, None, config))
-        .collect();
-    let runs: Vec<RunGroups<'_>> = runs
-        .iter()
-        .zip(&groups)
-        .map(|(run, groups)| RunGroups {
-            name: run.name,
-            groups,
-        })
-        .collect();
-    judge_scores_from(&runs)
+    with_groups(runs, None, config, judge_scores_from)
 }
 
 /// [`judge_scores`] from summaries already computed (their split-level groups are used).
