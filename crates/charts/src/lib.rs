@@ -47,12 +47,16 @@ pub fn escape(text: &str) -> String {
             '&' => out.push_str("&amp;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            // Characters XML 1.0 forbids become a replacement character.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{fffd}'),
+            c if xml_forbidden(c) => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }
     out
+}
+
+/// Characters XML 1.0 does not allow in a document, even escaped.
+fn xml_forbidden(c: char) -> bool {
+    ((c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{fffe}' | '\u{ffff}')
 }
 
 /// A bar's hover title and click filter, placed over it after plotters' drawing.
@@ -119,10 +123,16 @@ fn style<'a>(size: f64, color: &'a RGBColor, h: HPos, v: VPos) -> TextStyle<'a> 
 }
 
 /// Shortens a label to about `chars` characters for the axis (the hover title has it whole).
+/// Every text handed to plotters passes here: plotters escapes markup but keeps control
+/// characters, which would make the SVG ill-formed XML.
 fn short(label: &str, chars: usize) -> String {
+    let label: String = label
+        .chars()
+        .map(|c| if xml_forbidden(c) { '\u{fffd}' } else { c })
+        .collect();
     match label.char_indices().nth(chars) {
         Some((cut, _)) => format!("{}…", &label[..cut]),
-        None => label.to_owned(),
+        None => label,
     }
 }
 
@@ -285,15 +295,6 @@ fn format_value(value: f64) -> String {
 
 fn render_bars(chart: &BarChart, width: u32, height: u32) -> Result<String, ChartError> {
     let mut svg = String::new();
-    let has_bars = chart.series.iter().any(|s| {
-        s.bars
-            .iter()
-            .any(|b| b.as_ref().is_some_and(|b| b.value.is_finite()))
-    });
-    if chart.categories.is_empty() || !has_bars {
-        empty_chart(&mut svg, &chart.title, width, height)?;
-        return Ok(svg);
-    }
     let (w, h) = (width as i32, height as i32);
     let legend: Vec<String> = chart.series.iter().map(|s| s.name.clone()).collect();
     let mut hits = Vec::new();
@@ -360,7 +361,10 @@ fn render_bars(chart: &BarChart, width: u32, height: u32) -> Result<String, Char
                     category,
                     format_value(bar.value)
                 );
-                if let Some([low, high]) = bar.ci95 {
+                if let Some([low, high]) = bar.ci95
+                    && low.is_finite()
+                    && high.is_finite()
+                {
                     title.push_str(&format!("\n95% CI = [{low}, {high}]"));
                 }
                 title.push_str(&format!("\nn = {}", bar.n));
@@ -389,15 +393,6 @@ fn render_bars(chart: &BarChart, width: u32, height: u32) -> Result<String, Char
 fn render_histogram(chart: &Histogram, width: u32, height: u32) -> Result<String, ChartError> {
     let mut svg = String::new();
     let bins = chart.edges.len().saturating_sub(1);
-    if bins == 0
-        || chart
-            .series
-            .iter()
-            .all(|s| s.counts.iter().all(|&c| c == 0))
-    {
-        empty_chart(&mut svg, &chart.title, width, height)?;
-        return Ok(svg);
-    }
     // Shares per series, so runs of different sizes compare.
     let shares: Vec<Vec<f64>> = chart
         .series
@@ -502,10 +497,16 @@ fn with_hits(mut svg: String, hits: &[Hit]) -> String {
     svg
 }
 
-/// The chart as a standalone SVG document of `width` x `height` pixels.
+/// The chart as a standalone SVG document of `width` x `height` pixels; a spec with nothing to
+/// draw ([`ChartSpec::is_empty`]) gives its title and "No data for this chart yet."
 pub fn render_svg(spec: &ChartSpec, width: u32, height: u32) -> Result<String, ChartError> {
     if width < 200 || height < 150 {
         return Err(ChartError::TooSmall(width, height));
+    }
+    if spec.is_empty() {
+        let mut svg = String::new();
+        empty_chart(&mut svg, spec.title(), width, height)?;
+        return Ok(svg);
     }
     match spec {
         ChartSpec::Bars(chart) => render_bars(chart, width, height),
@@ -516,8 +517,14 @@ pub fn render_svg(spec: &ChartSpec, width: u32, height: u32) -> Result<String, C
 #[cfg(test)]
 mod tests {
     use super::*;
-    use medhall_core::chart::{Bar, BarSeries, HistogramSeries};
-    use medhall_core::sample::Split;
+    use medhall_core::chart::{self, Bar, BarSeries, ChartKind, HistogramSeries, RunScores};
+    use medhall_core::judge::JudgeScores;
+    use medhall_core::metrics::lexical::LexicalScores;
+    use medhall_core::sample::{SampleKey, Split};
+    use medhall_core::stats::StatsConfig;
+    use medhall_core::summary::{Metric, ScoredSample};
+
+    const FIELD: &str = "hallucination_type";
 
     const EVIL: &str = "<img src=x onerror=alert(1)> & \"q\"";
 
@@ -666,5 +673,182 @@ mod tests {
         assert_eq!(tick_step(1.0), 0.2);
         assert_eq!(tick_step(10.0), 2.0);
         assert_eq!(tick_step(0.37), 0.1);
+    }
+
+    fn scored(split: Split, id: u32, meteor: f64, judge: Option<f64>, kind: &str) -> ScoredSample {
+        ScoredSample {
+            key: SampleKey {
+                split,
+                question_id: id.to_string(),
+            },
+            lexical: Some(LexicalScores {
+                rouge1: meteor,
+                rouge2: meteor,
+                rouge_l: meteor,
+                meteor,
+                bleu: meteor,
+            }),
+            judge: judge.map(|j| JudgeScores::from_array([j; 4])),
+            fields: vec![("hallucination_type".to_owned(), kind.to_owned())],
+        }
+    }
+
+    fn hits(svg: &str) -> Vec<(Option<String>, String)> {
+        let document = parse(svg);
+        document
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("hit"))
+            .map(|n| {
+                let title = n
+                    .first_element_child()
+                    .and_then(|t| t.text())
+                    .unwrap_or_default()
+                    .to_owned();
+                (n.attribute("data-run").map(str::to_owned), title)
+            })
+            .collect()
+    }
+
+    fn present(chart: &BarChart) -> usize {
+        chart
+            .series
+            .iter()
+            .flat_map(|s| s.bars.iter().flatten())
+            .count()
+    }
+
+    #[test]
+    fn every_chart_kind_renders_from_built_specs() {
+        let a: Vec<ScoredSample> = (0..6)
+            .flat_map(|i| {
+                let kind = if i % 2 == 0 {
+                    "object manipulation"
+                } else {
+                    EVIL
+                };
+                [
+                    scored(
+                        Split::Positive,
+                        i,
+                        0.5 + f64::from(i) / 20.0,
+                        Some(8.0),
+                        kind,
+                    ),
+                    scored(
+                        Split::Negative,
+                        i,
+                        0.2 + f64::from(i) / 40.0,
+                        Some(4.0),
+                        kind,
+                    ),
+                ]
+            })
+            .collect();
+        let b: Vec<ScoredSample> = a
+            .iter()
+            .filter(|s| s.key.split == Split::Positive)
+            .map(|s| {
+                scored(
+                    s.key.split,
+                    s.key.question_id.parse().unwrap_or(0),
+                    0.3,
+                    None,
+                    "x",
+                )
+            })
+            .collect();
+        let runs = [
+            RunScores {
+                name: EVIL,
+                samples: &a,
+            },
+            RunScores {
+                name: "b",
+                samples: &b,
+            },
+        ];
+        let config = StatsConfig::default();
+        let mut rendered = 0;
+        for kind in ChartKind::ALL {
+            let spec = match kind {
+                ChartKind::ByType => {
+                    ChartSpec::Bars(chart::by_type(&runs, Metric::Meteor, FIELD, &config))
+                }
+                ChartKind::Judge => ChartSpec::Bars(chart::judge_scores(&runs, &config)),
+                ChartKind::Distribution => {
+                    ChartSpec::Histogram(chart::distribution(&runs, Metric::Meteor, 10))
+                }
+                ChartKind::Gap => {
+                    ChartSpec::Bars(chart::split_gap(&runs, Metric::Meteor, FIELD, &config))
+                }
+                ChartKind::Paired => ChartSpec::Bars(chart::paired_differences(
+                    runs[0],
+                    runs[1],
+                    &Metric::ALL,
+                    &config,
+                )),
+            };
+            let svg = render_svg(&spec, 760, 420).expect("renders");
+            assert!(!svg.contains("<img"), "{kind:?}: user text escaped");
+            assert!(!svg.contains("NaN"), "{kind:?}");
+            let hits = hits(&svg);
+            let expected = match &spec {
+                ChartSpec::Bars(chart) => present(chart),
+                ChartSpec::Histogram(chart) => chart.series.len() * (chart.edges.len() - 1),
+            };
+            assert!(expected > 0, "{kind:?} has something to draw");
+            assert_eq!(hits.len(), expected, "{kind:?}: one hit per bar");
+            match (kind, &spec) {
+                (ChartKind::ByType, ChartSpec::Bars(chart)) => {
+                    // Series: (EVIL, positive), (EVIL, negative), (b, positive).
+                    assert_eq!(chart.series.len(), 3);
+                    let bar = chart.series[0].bars[0].as_ref().expect("first bar");
+                    let title = &hits[0].1;
+                    assert!(title.contains(&format!("mean = {}", bar.value)), "{title}");
+                    let [low, high] = bar.ci95.expect("interval");
+                    assert!(
+                        title.contains(&format!("95% CI = [{low}, {high}]")),
+                        "{title}"
+                    );
+                    assert!(title.contains(&format!("n = {}", bar.n)));
+                    assert_eq!(hits[0].0.as_deref(), Some(EVIL));
+                }
+                (ChartKind::Judge, ChartSpec::Bars(chart)) => {
+                    assert_eq!(chart.series.len(), 2, "b has no judge scores");
+                    assert!(hits[0].1.contains("mean = 8"));
+                }
+                (ChartKind::Paired, ChartSpec::Bars(chart)) => {
+                    assert_eq!(present(chart), 5, "five lexical metrics shared");
+                    let bar = chart.series[0].bars[0].as_ref().expect("rouge1");
+                    let note = bar.note.as_deref().expect("p-value note");
+                    assert!(hits[0].1.contains(note) && note.contains("n = 6"));
+                }
+                _ => {}
+            }
+            rendered += 1;
+        }
+        assert_eq!(rendered, 5);
+    }
+
+    #[test]
+    fn control_characters_in_user_text_keep_the_svg_well_formed() {
+        let mut chart = bars();
+        chart.title = "bell \u{7} title".to_owned();
+        chart.series[1].name = "nul \u{0} run \u{ffff}".to_owned();
+        chart.categories[0] = "tab\tand \u{1b}[31m".to_owned();
+        chart.series[1].bars[0] = bar(0.4, "run \u{1}");
+        let svg = render_svg(&ChartSpec::Bars(chart), 760, 420).expect("renders");
+        parse(&svg);
+        assert!(svg.contains("nul \u{fffd} run \u{fffd}"));
+        assert_eq!(escape("a\u{0}b"), "a\u{fffd}b");
+    }
+
+    #[test]
+    fn an_empty_built_spec_renders_its_empty_state() {
+        let spec = ChartSpec::Histogram(chart::distribution(&[], Metric::Meteor, 10));
+        let svg = render_svg(&spec, 400, 200).expect("renders");
+        parse(&svg);
+        assert!(svg.contains("No data") && svg.contains("Distribution of meteor"));
+        assert!(hits(&svg).is_empty());
     }
 }

@@ -1,17 +1,21 @@
 //! `medhall report`: the web app's charts as static files (SVG, a summary and an index.html) for
-//! a project site. Each FILE is one run, as in the app; the same core session and the same
-//! renderer draw them, so the numbers and the pictures are the app's.
+//! a project site. Files are read and scored by the app's core session (each FILE a run, as in
+//! the app's run list and in summary.json); the charts gather a model's positive and negative
+//! files into one model (`chart::models`, as `medhall score` takes a model's files together) and
+//! are drawn by the app's chart builders and renderer, so the numbers and pictures are the app's.
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use medhall_charts::{escape, render_svg};
-use medhall_core::chart::ChartKind;
+use medhall_core::chart::{self, ChartKind, ChartSpec, ModelSamples, RunScores};
+use medhall_core::dataset::TYPE_FIELD;
 use medhall_core::metrics::lexical::LexicalScorer;
 use medhall_core::metrics::wordnet::WordNet;
-use medhall_core::protocol::ChartQuery;
-use medhall_core::sample::Split;
+use medhall_core::sample::{SampleKey, Split};
 use medhall_core::session::{ExportKind, LoadTarget, Session};
+use medhall_core::stats::StatsConfig;
 use medhall_core::summary::Metric;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 const WIDTH: u32 = 760;
@@ -28,10 +32,14 @@ pub struct ReportArgs {
     /// CSV `split,question_id,type` giving each question's hallucination type.
     #[arg(long = "type-map", value_name = "FILE")]
     type_map: Option<PathBuf>,
+    /// Field whose values the by-type and gap charts break down by.
+    #[arg(long = "group-by", value_name = "FIELD", default_value = TYPE_FIELD)]
+    group_by: String,
     /// Directory to write the SVGs, summary.json, summary.csv and index.html into.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// Results files: each one is a run (JSONL, JSON or CSV).
+    /// Results files (JSONL, JSON or CSV): each one is a run; a model's positive and negative
+    /// files (same name but for the split word) are one model in the charts.
     #[arg(value_name = "FILE", required = true)]
     files: Vec<PathBuf>,
 }
@@ -64,33 +72,54 @@ fn load(
     Ok(())
 }
 
-/// The charts of a report: (file stem, chart kind, metric).
-fn charts() -> Vec<(String, ChartKind, Metric)> {
+/// The report's charts over the models, each with its file stem `<kind>[-<metric>]`.
+fn charts(models: &[RunScores<'_>], field: &str, stats: &StatsConfig) -> Vec<(String, ChartSpec)> {
+    let stem = |kind: ChartKind, metric: Metric| format!("{}-{}", kind.name(), metric.name());
     let mut list = Vec::new();
     for metric in [Metric::Meteor, Metric::RougeL, Metric::Bleu] {
         list.push((
-            format!("by-type-{}", metric.name()),
-            ChartKind::ByType,
-            metric,
+            stem(ChartKind::ByType, metric),
+            ChartSpec::Bars(chart::by_type(models, metric, field, stats)),
         ));
     }
     list.push((
-        "judge".to_owned(),
-        ChartKind::Judge,
-        Metric::ClinicalAccuracy,
+        ChartKind::Judge.name().to_owned(),
+        ChartSpec::Bars(chart::judge_scores(models, stats)),
     ));
-    list.push((
-        "distribution-meteor".to_owned(),
-        ChartKind::Distribution,
-        Metric::Meteor,
-    ));
-    list.push(("gap-meteor".to_owned(), ChartKind::Gap, Metric::Meteor));
-    list.push(("paired".to_owned(), ChartKind::Paired, Metric::Meteor));
+    for metric in [Metric::Meteor, Metric::RougeL] {
+        list.push((
+            stem(ChartKind::Distribution, metric),
+            ChartSpec::Histogram(chart::distribution(models, metric, 20)),
+        ));
+    }
+    for metric in [Metric::Meteor, Metric::RougeL] {
+        list.push((
+            stem(ChartKind::Gap, metric),
+            ChartSpec::Bars(chart::split_gap(models, metric, field, stats)),
+        ));
+    }
+    // The first two models that answered some of the same questions.
+    let keys: Vec<HashSet<&SampleKey>> = models
+        .iter()
+        .map(|m| m.samples.iter().map(|s| &s.key).collect())
+        .collect();
+    let pair = (0..models.len()).find_map(|i| {
+        (i + 1..models.len())
+            .find(|&j| !keys[i].is_disjoint(&keys[j]))
+            .map(|j| (models[i], models[j]))
+    });
+    if let Some((a, b)) = pair {
+        list.push((
+            ChartKind::Paired.name().to_owned(),
+            ChartSpec::Bars(chart::paired_differences(a, b, &Metric::ALL, stats)),
+        ));
+    }
     list
 }
 
 pub fn run(args: &ReportArgs) -> Result<()> {
     let mut session = Session::default();
+    session.keep_field(&args.group_by);
     let mut job = 1;
     for path in &args.references {
         load(&mut session, job, LoadTarget::Shard, path, args.split)?;
@@ -121,23 +150,31 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         let path = args.out.join(name);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
     };
+    let runs: Vec<RunScores<'_>> = session
+        .all_scored()
+        .into_iter()
+        .map(|(_, name, samples)| RunScores { name, samples })
+        .collect();
+    let models = chart::models(&runs);
+    let model_scores: Vec<RunScores<'_>> = models.iter().map(ModelSamples::scores).collect();
+    let specs = charts(&model_scores, &args.group_by, &session.stats());
+    if !specs
+        .iter()
+        .any(|(stem, _)| stem == ChartKind::Paired.name())
+    {
+        eprintln!("medhall: no paired chart: it needs two models that answered the same questions");
+    }
     let mut figures = Vec::new();
-    for (stem, kind, metric) in charts() {
-        let query = ChartQuery {
-            kind: kind.name().to_owned(),
-            metric: metric.name().to_owned(),
-            runs: Vec::new(),
-        };
-        match session.chart(&query) {
-            Ok(spec) => {
-                let svg = render_svg(&spec, WIDTH, HEIGHT)?;
-                let file = format!("{stem}.svg");
-                write(&file, &svg)?;
-                figures.push(file);
-            }
-            // A paired chart needs two runs on the same questions: not an error for one run.
-            Err(reason) => eprintln!("medhall: no {stem} chart: {reason}"),
+    for (stem, spec) in specs {
+        // Judge scores of files without verdicts, say: no chart rather than an empty one.
+        if spec.is_empty() {
+            eprintln!("medhall: no {stem} chart: nothing to draw");
+            continue;
         }
+        let svg = render_svg(&spec, WIDTH, HEIGHT)?;
+        let file = format!("{stem}.svg");
+        write(&file, &svg)?;
+        figures.push((file, spec.title().to_owned()));
     }
     if figures.is_empty() {
         bail!("nothing to chart: no file could be scored");
@@ -150,7 +187,10 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         .export(ExportKind::SummaryCsv, None)
         .map_err(anyhow::Error::msg)?;
     write("summary.csv", &csv.text)?;
-    write("index.html", &index_html(&session, &figures))?;
+    write(
+        "index.html",
+        &index_html(&session, &figures, &args.group_by),
+    )?;
     println!(
         "wrote {} chart(s), summary.json, summary.csv and index.html to {}",
         figures.len(),
@@ -160,7 +200,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
 }
 
 /// A static page: the means table and the charts, everything escaped.
-fn index_html(session: &Session, figures: &[String]) -> String {
+fn index_html(session: &Session, figures: &[(String, String)], group_by: &str) -> String {
     let mut rows = String::new();
     for summary in session.summaries(true) {
         for group in summary.groups.iter().filter(|g| g.value.is_none()) {
@@ -187,10 +227,12 @@ fn index_html(session: &Session, figures: &[String]) -> String {
         .collect();
     let images: String = figures
         .iter()
-        .map(|f| {
+        .map(|(file, title)| {
             format!(
-                "<figure><img src=\"{0}\" alt=\"{0}\" width=\"{WIDTH}\"></figure>\n",
-                escape(f)
+                "<figure><img src=\"{}\" alt=\"{}\" width=\"{WIDTH}\"><figcaption>{}</figcaption></figure>\n",
+                escape(file),
+                escape(title),
+                escape(title)
             )
         })
         .collect();
@@ -199,8 +241,10 @@ fn index_html(session: &Session, figures: &[String]) -> String {
 <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src 'self'; style-src 'unsafe-inline'\">\n\
 <style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto}}td,th{{border:1px solid #ccd;padding:.2rem .5rem}}table{{border-collapse:collapse;font-size:.85rem}}img{{max-width:100%}}</style></head>\n\
 <body><h1>MedHall Lens report</h1>\n<p>Means per run and split (95% bootstrap intervals in summary.json and summary.csv).</p>\n\
-<table><tr><th>run</th><th>split</th><th>n</th>{header}</tr>\n{rows}</table>\n{images}\
+<table><tr><th>run</th><th>split</th><th>n</th>{header}</tr>\n{rows}</table>\n\
+<p>Charts break down by <code>{}</code>; a model's positive and negative files are one model.</p>\n{images}\
 <p><small>signature: {}</small></p>\n</body></html>\n",
+        escape(group_by),
         escape(&session.signature())
     )
 }

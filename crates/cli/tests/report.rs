@@ -39,14 +39,14 @@ fn report_writes_charts_summary_and_an_escaped_index() {
     let read = |name: &str| std::fs::read_to_string(out.join(name)).expect(name);
     // Judge scores: model B's two runs have them, the predictions file not: 2 series x 4 bars.
     assert_eq!(hits(&read("judge.svg")), 8);
-    // METEOR by type: series per run and split (3), bars where the type occurs in that split.
+    // METEOR by type: series per model and split (3), bars where the type occurs in that split.
     let by_type = read("by-type-meteor.svg");
     assert!(hits(&by_type) >= 4, "{}", hits(&by_type));
     assert!(by_type.contains("data-value=\"object manipulation\""));
     // Distribution: 20 bins for each of the 3 series.
     assert_eq!(hits(&read("distribution-meteor.svg")), 60);
-    // Paired: model B positive against the renamed model A file, on the positive questions
-    // they share: the five lexical metrics (model A has no judge scores to compare).
+    // Paired: model B (its two files together) against the renamed model A file, on the
+    // positive questions they share: the five lexical metrics (model A has no judge scores).
     assert_eq!(hits(&read("paired.svg")), 5);
     let summary: serde_json::Value =
         serde_json::from_str(&read("summary.json")).expect("summary.json is JSON");
@@ -76,4 +76,138 @@ fn report_without_usable_files_fails_clearly() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("bad.negative.jsonl"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The small committed fixtures: two models (X: predictions, Y: judge-eval), 3 + 3 questions.
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/report")
+        .join(name)
+}
+
+/// Runs `medhall report` on the fixtures with `extra` arguments and these result files.
+fn report(out: &Path, extra: &[&str], files: &[&str]) -> std::process::Output {
+    let _ = std::fs::remove_dir_all(out);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_medhall"));
+    command
+        .arg("report")
+        .arg("--references")
+        .arg(fixture("refs.positive.jsonl"))
+        .arg("--references")
+        .arg(fixture("refs.negative.jsonl"))
+        .arg("--type-map")
+        .arg(fixture("types.csv"))
+        .arg("--out")
+        .arg(out)
+        .args(extra);
+    for file in files {
+        command.arg(fixture(file));
+    }
+    command.output().expect("medhall runs")
+}
+
+const ALL_FILES: [&str; 4] = [
+    "model-x.positive.predictions.jsonl",
+    "model-x.negative.predictions.jsonl",
+    "model-y.positive.judge-eval.jsonl",
+    "model-y.negative.judge-eval.jsonl",
+];
+
+#[test]
+fn report_on_fixtures_draws_every_chart_per_model() {
+    let out = std::env::temp_dir().join(format!("medhall-report-fx-{}", std::process::id()));
+    let output = report(&out, &[], &ALL_FILES);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).expect(name);
+    // Series per model and split: X and Y, positive and negative (4). Positives are unlabelled
+    // (1 bar each), negatives have two types each (2 bars each).
+    for metric in ["meteor", "rougeL", "bleu"] {
+        let svg = read(&format!("by-type-{metric}.svg"));
+        assert_eq!(hits(&svg), 6, "by-type-{metric}");
+        assert_eq!(svg.matches("data-value=\"nonexistent object\"").count(), 2);
+        assert_eq!(svg.matches("data-value=\"unlabelled\"").count(), 2);
+        assert_eq!(
+            svg.matches("data-run=\"model-x-predictions\"").count(),
+            3,
+            "a model's two files are one model"
+        );
+    }
+    // Judge: only Y has verdicts: 2 splits x 4 scores. Positive clinical accuracy (6+2+9)/3.
+    let judge = read("judge.svg");
+    assert_eq!(hits(&judge), 8);
+    assert!(judge.contains("mean = 5.666666666666667"), "{judge}");
+    assert!(!judge.contains("model-x"));
+    // Distributions: 20 bins for each of the 4 series.
+    assert_eq!(hits(&read("distribution-meteor.svg")), 80);
+    assert_eq!(hits(&read("distribution-rougeL.svg")), 80);
+    // Gap: no type occurs in both splits, so only "all", one bar per model.
+    let gap = read("gap-meteor.svg");
+    assert_eq!(hits(&gap), 2);
+    assert!(gap.contains("positive n = 3, negative n = 3"));
+    assert_eq!(hits(&read("gap-rougeL.svg")), 2);
+    // Paired: X minus Y on all six shared questions; X has no judge scores, so the five
+    // lexical metrics only.
+    let paired = read("paired.svg");
+    assert_eq!(hits(&paired), 5);
+    assert_eq!(paired.matches(", n = 6").count(), 5, "p-value notes");
+    let summary: serde_json::Value =
+        serde_json::from_str(&read("summary.json")).expect("summary.json is JSON");
+    assert_eq!(
+        summary["runs"].as_array().map(Vec::len),
+        Some(4),
+        "one per file"
+    );
+    let index = read("index.html");
+    for figure in [
+        "by-type-meteor",
+        "by-type-rougeL",
+        "judge",
+        "distribution-meteor",
+        "gap-meteor",
+        "paired",
+    ] {
+        assert!(
+            index.contains(&format!("<img src=\"{figure}.svg\"")),
+            "{figure}"
+        );
+    }
+    assert!(index.contains("signature: medhall-lens:"));
+    assert!(index.contains("<code>hallucination_type</code>"));
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn report_groups_by_another_field() {
+    let out = std::env::temp_dir().join(format!("medhall-report-by-{}", std::process::id()));
+    let output = report(&out, &["--group-by", "modality"], &ALL_FILES);
+    assert!(output.status.success());
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).expect(name);
+    // Positives: ct, xray; negatives: ct, xray, mri; for each of the two models.
+    let by_type = read("by-type-meteor.svg");
+    assert_eq!(hits(&by_type), 10);
+    assert!(by_type.contains("data-field=\"modality\" data-value=\"mri\""));
+    // Gap: all, ct and xray (mri has negatives only), per model.
+    let gap = read("gap-meteor.svg");
+    assert_eq!(hits(&gap), 6);
+    assert!(!gap.contains("data-value=\"mri\""));
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn report_of_one_model_skips_paired_and_empty_charts() {
+    let out = std::env::temp_dir().join(format!("medhall-report-one-{}", std::process::id()));
+    let output = report(&out, &[], &ALL_FILES[..2]);
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no paired chart"), "{stderr}");
+    assert!(stderr.contains("no judge chart"), "{stderr}");
+    assert!(!out.join("paired.svg").exists() && !out.join("judge.svg").exists());
+    assert!(out.join("by-type-meteor.svg").exists() && out.join("index.html").exists());
+    let index = std::fs::read_to_string(out.join("index.html")).expect("index");
+    assert!(!index.contains("judge.svg"));
+    let _ = std::fs::remove_dir_all(&out);
 }

@@ -3,6 +3,7 @@
 //! seeded: a spec depends only on the samples and the [`StatsConfig`].
 
 use crate::sample::Split;
+use crate::session::model_name;
 use crate::stats::{StatsConfig, bootstrap_difference_ci, mean, paired_comparison};
 use crate::summary::{GroupSummary, Metric, ScoredSample, UNLABELLED, summarize};
 use serde::{Deserialize, Serialize};
@@ -65,6 +66,36 @@ pub enum ChartSpec {
     Histogram(Histogram),
 }
 
+impl ChartSpec {
+    pub fn title(&self) -> &str {
+        match self {
+            ChartSpec::Bars(chart) => &chart.title,
+            ChartSpec::Histogram(chart) => &chart.title,
+        }
+    }
+
+    /// Nothing to draw: no bar with a finite value, or no sample in any bin.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            ChartSpec::Bars(chart) => {
+                chart.categories.is_empty()
+                    || !chart
+                        .series
+                        .iter()
+                        .flat_map(|s| s.bars.iter().flatten())
+                        .any(|b| b.value.is_finite())
+            }
+            ChartSpec::Histogram(chart) => {
+                chart.edges.len() < 2
+                    || chart
+                        .series
+                        .iter()
+                        .all(|s| s.counts.iter().all(|&c| c == 0))
+            }
+        }
+    }
+}
+
 /// The chart kinds, with the names URLs use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ChartKind {
@@ -104,6 +135,53 @@ impl ChartKind {
 pub struct RunScores<'a> {
     pub name: &'a str,
     pub samples: &'a [ScoredSample],
+}
+
+/// A model's samples: its runs' samples together (see [`models`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelSamples {
+    pub name: String,
+    pub samples: Vec<ScoredSample>,
+}
+
+impl ModelSamples {
+    pub fn scores(&self) -> RunScores<'_> {
+        RunScores {
+            name: &self.name,
+            samples: &self.samples,
+        }
+    }
+}
+
+/// Runs gathered into models by [`model_name`] (a model's positive and negative files), in
+/// first-seen order. A run joins an earlier model only when they share no split, so no sample
+/// is counted twice; otherwise (two positive files that name the same model) it stays apart
+/// under its own name.
+pub fn models(runs: &[RunScores<'_>]) -> Vec<ModelSamples> {
+    let mut models: Vec<(ModelSamples, Vec<Split>)> = Vec::new();
+    for run in runs {
+        let splits = splits_of(run.samples);
+        let model = model_name(run.name);
+        let joins = models
+            .iter_mut()
+            .find(|(m, taken)| m.name == model && !splits.iter().any(|s| taken.contains(s)));
+        match joins {
+            Some((joined, taken)) => {
+                joined.samples.extend_from_slice(run.samples);
+                taken.extend(splits);
+            }
+            None => {
+                let name = if models.iter().any(|(m, _)| m.name == model) {
+                    run.name.to_owned()
+                } else {
+                    model
+                };
+                let samples = run.samples.to_vec();
+                models.push((ModelSamples { name, samples }, splits));
+            }
+        }
+    }
+    models.into_iter().map(|(m, _)| m).collect()
 }
 
 fn splits_of(samples: &[ScoredSample]) -> Vec<Split> {
@@ -623,5 +701,191 @@ mod tests {
             assert_eq!(ChartKind::from_name(kind.name()), Some(kind));
         }
         assert_eq!(ChartKind::from_name("pie"), None);
+    }
+
+    fn with_field(mut sample: ScoredSample, name: &str, value: &str) -> ScoredSample {
+        sample.fields.push((name.to_owned(), value.to_owned()));
+        sample
+    }
+
+    #[test]
+    fn gap_keeps_categories_with_both_splits_and_filters_by_value() {
+        let data = vec![
+            with_field(sample(Split::Positive, 0, 0.9, None), "modality", "ct"),
+            with_field(sample(Split::Positive, 1, 0.7, None), "modality", "ct"),
+            with_field(sample(Split::Positive, 2, 0.5, None), "modality", "xray"),
+            with_field(sample(Split::Negative, 0, 0.2, None), "modality", "ct"),
+            with_field(sample(Split::Negative, 1, 0.4, None), "modality", "ct"),
+            // Only negatives are MRI: no gap there.
+            with_field(sample(Split::Negative, 2, 0.1, None), "modality", "mri"),
+        ];
+        let runs = [RunScores {
+            name: "m",
+            samples: &data,
+        }];
+        let config = StatsConfig::default();
+        let gap = split_gap(&runs, Metric::Meteor, "modality", &config);
+        // "xray" has positives only and "mri" negatives only: both skipped.
+        assert_eq!(gap.categories, ["all", "ct"]);
+        assert_eq!(gap.series.len(), 1);
+        assert_eq!(gap.series[0].name, "m");
+        let all = gap.series[0].bars[0].as_ref().expect("all");
+        assert!(
+            (all.value - (0.7 - 0.7 / 3.0)).abs() < 1e-12,
+            "{}",
+            all.value
+        );
+        assert_eq!(all.n, 6);
+        assert_eq!(all.filter.field, None);
+        let ct = gap.series[0].bars[1].as_ref().expect("ct");
+        assert!((ct.value - (0.8 - 0.3)).abs() < 1e-12);
+        assert_eq!(ct.n, 4);
+        assert_eq!(ct.note.as_deref(), Some("positive n = 2, negative n = 2"));
+        assert_eq!(
+            ct.filter,
+            BarFilter {
+                run: Some("m".to_owned()),
+                split: None,
+                field: Some("modality".to_owned()),
+                value: Some("ct".to_owned()),
+            }
+        );
+        let [low, high] = ct.ci95.expect("two values a side");
+        assert!(low <= ct.value && ct.value <= high);
+        assert_eq!(
+            split_gap(&runs, Metric::Meteor, "modality", &config),
+            gap,
+            "seeded"
+        );
+        // Nothing with both splits: no categories at all.
+        let positives = &data[..3];
+        let lonely = split_gap(
+            &[RunScores {
+                name: "p",
+                samples: positives,
+            }],
+            Metric::Meteor,
+            "modality",
+            &config,
+        );
+        assert!(lonely.categories.is_empty());
+        assert!(ChartSpec::Bars(lonely).is_empty());
+    }
+
+    #[test]
+    fn paired_uses_only_shared_samples_with_both_values() {
+        let a = samples();
+        // B answered three of A's five questions (and one A did not), without judge scores.
+        let b: Vec<ScoredSample> = vec![
+            crate::summary::test_support::scored(Split::Positive, 0, 0.5, None, None),
+            crate::summary::test_support::scored(Split::Negative, 1, 0.1, None, None),
+            crate::summary::test_support::scored(Split::Negative, 2, 0.1, None, None),
+            crate::summary::test_support::scored(Split::Negative, 9, 0.9, None, None),
+        ];
+        let chart = paired_differences(
+            RunScores {
+                name: "a",
+                samples: &a,
+            },
+            RunScores {
+                name: "b",
+                samples: &b,
+            },
+            &[Metric::Meteor, Metric::ClinicalAccuracy],
+            &StatsConfig::default(),
+        );
+        assert_eq!(chart.categories, ["meteor", "clinical_accuracy"]);
+        assert_eq!(chart.series.len(), 1);
+        assert_eq!(chart.series[0].name, "a − b");
+        let meteor = chart.series[0].bars[0].as_ref().expect("meteor");
+        // (0.8 - 0.5) + (0.2 - 0.1) + (0.4 - 0.1), over 3.
+        assert!((meteor.value - 0.7 / 3.0).abs() < 1e-12, "{}", meteor.value);
+        assert_eq!(meteor.n, 3);
+        assert!(meteor.note.as_deref().is_some_and(|n| n.ends_with("n = 3")));
+        assert!(chart.series[0].bars[1].is_none(), "B has no judge scores");
+    }
+
+    #[test]
+    fn distribution_bins_judge_scores_on_integers_and_filters_by_run_and_split() {
+        let data: Vec<ScoredSample> = [1.0, 5.0, 5.0, 10.0]
+            .into_iter()
+            .enumerate()
+            .map(|(i, score)| {
+                let id = u32::try_from(i).unwrap_or(0);
+                crate::summary::test_support::scored(
+                    Split::Negative,
+                    id,
+                    1.0,
+                    Some([score; 4]),
+                    None,
+                )
+            })
+            .collect();
+        let runs = [RunScores {
+            name: "m",
+            samples: &data,
+        }];
+        let judge = distribution(&runs, Metric::ClinicalAccuracy, 20);
+        assert_eq!(judge.edges.first(), Some(&0.5));
+        assert_eq!(judge.edges.last(), Some(&10.5));
+        assert_eq!(judge.series.len(), 1);
+        assert_eq!(judge.series[0].counts, [1, 0, 0, 0, 2, 0, 0, 0, 0, 1]);
+        assert_eq!(judge.series[0].filter.run.as_deref(), Some("m"));
+        assert_eq!(judge.series[0].filter.split, Some(Split::Negative));
+        // A lexical score of exactly 1 lands in the last bin, not past it.
+        let lexical = distribution(&runs, Metric::Meteor, 4);
+        assert_eq!(lexical.edges, [0.0, 0.25, 0.5, 0.75, 1.0]);
+        assert_eq!(lexical.series[0].counts, [0, 0, 0, 4]);
+        // No samples: no series, an empty spec.
+        let none = distribution(&[], Metric::Meteor, 4);
+        assert!(none.series.is_empty() && ChartSpec::Histogram(none).is_empty());
+    }
+
+    #[test]
+    fn runs_gather_into_models_without_repeating_a_split() {
+        let positive = vec![sample(Split::Positive, 0, 0.8, None)];
+        let negative = vec![sample(Split::Negative, 1, 0.2, None)];
+        let other = vec![sample(Split::Positive, 0, 0.5, None)];
+        let runs = [
+            RunScores {
+                name: "llava.positive.jsonl",
+                samples: &positive,
+            },
+            RunScores {
+                name: "gpt.positive.eval.jsonl",
+                samples: &other,
+            },
+            RunScores {
+                name: "llava.negative.jsonl",
+                samples: &negative,
+            },
+            // The same model's positive file again (another folder): kept apart.
+            RunScores {
+                name: "copy/llava.positive.jsonl",
+                samples: &positive,
+            },
+        ];
+        let grouped = models(&runs);
+        let names: Vec<&str> = grouped.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["llava", "gpt-eval", "copy/llava.positive.jsonl"]);
+        assert_eq!(grouped[0].samples.len(), 2);
+        assert_eq!(grouped[0].scores().samples.len(), 2);
+        assert_eq!(grouped[2].samples, positive);
+    }
+
+    #[test]
+    fn empty_specs_say_so() {
+        let empty = by_type(&[], Metric::Meteor, FIELD, &StatsConfig::default());
+        assert!(empty.categories.is_empty());
+        let spec = ChartSpec::Bars(empty);
+        assert!(spec.is_empty());
+        assert!(spec.title().starts_with("meteor by hallucination type"));
+        let data = samples();
+        let runs = [RunScores {
+            name: "m",
+            samples: &data,
+        }];
+        let judge = ChartSpec::Bars(judge_scores(&runs, &StatsConfig::default()));
+        assert!(!judge.is_empty());
     }
 }

@@ -328,6 +328,8 @@ pub struct Session {
     /// Issues of shard and type-map loads, kept for the app's issue list.
     source_issues: IssueReport,
     rows_cache: Option<(RowQuery, Vec<(usize, usize)>)>,
+    /// Fields scored samples keep besides the type (see [`Session::keep_field`]).
+    kept_fields: Vec<String>,
 }
 
 impl Default for Session {
@@ -347,6 +349,17 @@ impl Session {
             loads: BTreeMap::new(),
             source_issues: IssueReport::default(),
             rows_cache: None,
+            kept_fields: Vec::new(),
+        }
+    }
+
+    /// Scored samples keep only the hallucination type of their fields (memory); this keeps
+    /// `name` too, for charts grouped by another field (`medhall report --group-by`). Runs
+    /// already scored are scored again.
+    pub fn keep_field(&mut self, name: &str) {
+        if name != TYPE_FIELD && !self.kept_fields.iter().any(|f| f == name) {
+            self.kept_fields.push(name.to_owned());
+            self.rescore_all();
         }
     }
 
@@ -495,10 +508,10 @@ impl Session {
                 if reference.is_none() {
                     state.join_issues.add(no_reference_issue(prediction));
                 }
-                // Only the grouping field is kept: captions and the like stay in the run.
+                // Only the grouping fields are kept: captions and the like stay in the run.
                 let fields = fields
                     .into_iter()
-                    .filter(|(name, _)| name == TYPE_FIELD)
+                    .filter(|(name, _)| name == TYPE_FIELD || self.kept_fields.contains(name))
                     .collect();
                 state.scored.push(ScoredSample {
                     key: prediction.key.clone(),
@@ -595,7 +608,9 @@ impl Session {
 
     /// Forgets everything: runs, shards, types and loads under way.
     pub fn clear(&mut self) {
+        let kept_fields = std::mem::take(&mut self.kept_fields);
         *self = Session::new(self.stats);
+        self.kept_fields = kept_fields;
     }
 
     /// Scored samples of a run (complete or not), for charts.
@@ -805,18 +820,9 @@ impl Session {
             ChartKind::Judge => ChartSpec::Bars(chart::judge_scores_from(&grouped)),
             ChartKind::Distribution => ChartSpec::Histogram(chart::distribution(&runs, metric, 20)),
             ChartKind::Gap => {
-                let mut models: Vec<(String, Vec<ScoredSample>)> = Vec::new();
-                for run in &selected {
-                    let model = model_name(&run.name);
-                    match models.iter_mut().find(|(name, _)| *name == model) {
-                        Some((_, samples)) => samples.extend(run.scored.iter().cloned()),
-                        None => models.push((model, run.scored.clone())),
-                    }
-                }
-                let models: Vec<RunScores<'_>> = models
-                    .iter()
-                    .map(|(name, samples)| RunScores { name, samples })
-                    .collect();
+                // A model's positive and negative files together (never two files of a split).
+                let models = chart::models(&runs);
+                let models: Vec<RunScores<'_>> = models.iter().map(|m| m.scores()).collect();
                 ChartSpec::Bars(chart::split_gap(&models, metric, TYPE_FIELD, &self.stats))
             }
             ChartKind::Paired => {
@@ -1150,6 +1156,53 @@ mod tests {
         let error = session.finish(1).expect_err("nothing usable");
         assert!(error.contains("x.positive.jsonl") && error.contains(":1"));
         assert!(session.run_infos().is_empty());
+    }
+
+    #[test]
+    fn a_kept_field_stays_on_scored_samples() {
+        let mut session = Session::default();
+        let refs = concat!(
+            r#"{"question_id": 1, "gpt4_answer": "No mass.", "modality": "ct", "fig_caption": "c"}"#,
+            "\n"
+        );
+        load(
+            &mut session,
+            1,
+            LoadTarget::Shard,
+            "refs.negative.jsonl",
+            refs,
+        );
+        let run = LoadTarget::Run {
+            run: 3,
+            name: "m.negative.jsonl".to_owned(),
+        };
+        load(&mut session, 2, run, "m.negative.jsonl", RUN);
+        let mut scorer = LexicalScorer::new(WordNet::embedded());
+        while session.score_step(&mut scorer, 8) > 0 {}
+        let modality = |session: &Session| {
+            session.scored(3).map(|(_, samples)| {
+                samples
+                    .iter()
+                    .map(|s| s.field("modality").map(str::to_owned))
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(modality(&session), Some(vec![None, None, None]));
+        // Keeping a field scores the run again, now with the field.
+        session.keep_field("modality");
+        while session.score_step(&mut scorer, 8) > 0 {}
+        assert_eq!(
+            modality(&session),
+            Some(vec![Some("ct".to_owned()), None, None])
+        );
+        let first = session.scored(3).map(|(_, s)| s[0].fields.clone());
+        assert_eq!(
+            first,
+            Some(vec![("modality".to_owned(), "ct".to_owned())]),
+            "captions are still dropped"
+        );
+        session.clear();
+        assert_eq!(session.kept_fields, ["modality"]);
     }
 
     #[test]
