@@ -146,7 +146,10 @@ impl Idefics3Config {
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
         };
-        if !text.num_attention_heads.is_multiple_of(text.num_key_value_heads) {
+        if !text
+            .num_attention_heads
+            .is_multiple_of(text.num_key_value_heads)
+        {
             return Err(r.error(
                 "text_config.num_key_value_heads",
                 "must divide num_attention_heads (grouped-query attention)",
