@@ -82,16 +82,14 @@ async fn committed(transaction: &IdbTransaction) -> Result<(), String> {
             let _ = resolve.call0(&JsValue::NULL);
         });
         let failed = transaction.clone();
-        let reject_error = reject.clone();
         let on_abort = Closure::once_into_js(move |_: web_sys::Event| {
             let error = failed
                 .error()
                 .map_or(JsValue::from_str("the write was aborted"), JsValue::from);
-            let _ = reject_error.call1(&JsValue::NULL, &error);
+            let _ = reject.call1(&JsValue::NULL, &error);
         });
         transaction.set_oncomplete(Some(on_complete.unchecked_ref()));
         transaction.set_onabort(Some(on_abort.unchecked_ref()));
-        let _ = reject;
     });
     JsFuture::from(promise)
         .await

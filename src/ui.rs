@@ -3,11 +3,12 @@
 use crate::download::{download_png, download_text};
 use crate::manifest::{Manifest, ShardSet};
 use crate::storage::{self, Stored, StoredItem};
-use crate::view_state::{CHART_KINDS, ViewState};
+use crate::view_state::ViewState;
 use crate::worker_client::WorkerClient;
 use crate::{describe_lines, format_mean};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use medhall_core::chart::ChartKind;
 use medhall_core::protocol::{ChartQuery, Event, Reply, Request, Source};
 use medhall_core::sample::Split;
 use medhall_core::session::{
@@ -1101,9 +1102,9 @@ fn page_url() -> String {
 
 #[component]
 fn ChartPanel(state: AppState) -> impl IntoView {
-    let kinds = CHART_KINDS
+    let kinds = ChartKind::ALL
         .iter()
-        .map(|k| view! { <option value=*k>{*k}</option> })
+        .map(|k| view! { <option value=k.name()>{k.name()}</option> })
         .collect_view();
     let embed_snippet = move || {
         let query = state.view.with(|v| v.embed_query());
@@ -1210,7 +1211,12 @@ fn PairPicker(state: AppState) -> impl IntoView {
     }
 }
 
-fn metric_cell(value: Option<f64>) -> String {
+/// A row's value of `metric` (rows carry the metrics in `Metric::ALL` order).
+fn metric_cell(row: &RowView, metric: Metric) -> String {
+    let value = Metric::ALL
+        .iter()
+        .position(|m| *m == metric)
+        .and_then(|i| row.metrics.get(i).copied().flatten());
     value.map_or_else(|| "–".to_owned(), |v| format!("{v:.3}"))
 }
 
@@ -1247,9 +1253,9 @@ fn SamplePanel(state: AppState) -> impl IntoView {
                 <span class="c-type">{row.type_value.clone().unwrap_or_else(|| "unlabelled".to_owned())}</span>
                 <span class="c-text">{row.question.clone()}</span>
                 <span class="c-text">{row.answer.clone()}</span>
-                <span class="c-num">{metric_cell(row.metrics.get(3).copied().flatten())}</span>
-                <span class="c-num">{metric_cell(row.metrics.get(2).copied().flatten())}</span>
-                <span class="c-num">{metric_cell(row.metrics.get(5).copied().flatten())}</span>
+                <span class="c-num">{metric_cell(&row, Metric::Meteor)}</span>
+                <span class="c-num">{metric_cell(&row, Metric::RougeL)}</span>
+                <span class="c-num">{metric_cell(&row, Metric::ClinicalAccuracy)}</span>
             </div>
         }
     };

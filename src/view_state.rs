@@ -1,9 +1,12 @@
 //! The shareable view: everything that changes what the page shows lives in the URL query, so
 //! a link reproduces the view and `?embed=<chart>` renders one chart for an iframe.
 
+use medhall_core::chart::ChartKind;
 use medhall_core::sample::{SampleKey, Split};
 
-pub const CHART_KINDS: [&str; 5] = ["by-type", "judge", "distribution", "gap", "paired"];
+fn is_chart(name: &str) -> bool {
+    ChartKind::from_name(name).is_some()
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ViewState {
@@ -98,10 +101,10 @@ impl ViewState {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let value = decode(value);
             match key {
-                "chart" if CHART_KINDS.contains(&value.as_str()) => state.chart = value,
+                "chart" if is_chart(&value) => state.chart = value,
                 "metric" if !value.is_empty() => state.metric = value,
                 "set" if !value.is_empty() => state.set = Some(value),
-                "embed" if CHART_KINDS.contains(&value.as_str()) => state.embed = Some(value),
+                "embed" if is_chart(&value) => state.embed = Some(value),
                 "q" => state.search = value,
                 "split" => state.split = Split::parse(&value),
                 "type" if !value.is_empty() => state.type_value = Some(value),

@@ -289,10 +289,6 @@ fn value_range(chart: &BarChart) -> (f64, f64) {
     (if low < 0.0 { low - pad } else { 0.0 }, high + pad)
 }
 
-fn format_value(value: f64) -> String {
-    format!("{value}")
-}
-
 fn render_bars(chart: &BarChart, width: u32, height: u32) -> Result<String, ChartError> {
     let mut svg = String::new();
     let (w, h) = (width as i32, height as i32);
@@ -356,10 +352,7 @@ fn render_bars(chart: &BarChart, width: u32, height: u32) -> Result<String, Char
                 }
                 let mut title = format!(
                     "{}\n{}: {}\nmean = {}",
-                    series.name,
-                    chart.y_label,
-                    category,
-                    format_value(bar.value)
+                    series.name, chart.y_label, category, bar.value
                 );
                 if let Some([low, high]) = bar.ci95
                     && low.is_finite()

@@ -5,38 +5,9 @@
 //! (no lowercasing), as the official evaluation passes them.
 
 use super::ngram::{NgramScratch, clipped_overlaps};
-use crate::fast_hash::FastMap;
 
 const MAX_ORDER: usize = 4;
 const EPSILON: f64 = 0.1;
-
-/// Interns whitespace tokens so n-grams can be compared as integers.
-#[derive(Default)]
-pub struct BleuTokenizer {
-    ids: FastMap<Box<str>, u32>,
-}
-
-impl BleuTokenizer {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Python's `text.split()`, as ids.
-    pub fn tokenize(&mut self, text: &str, out: &mut Vec<u32>) {
-        out.clear();
-        for token in crate::text::python_split(text) {
-            let id = match self.ids.get(token) {
-                Some(&id) => id,
-                None => {
-                    let id = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
-                    self.ids.insert(token.into(), id);
-                    id
-                }
-            };
-            out.push(id);
-        }
-    }
-}
 
 /// `sentence_bleu` with method1 smoothing, on token ids.
 pub fn sentence_bleu(reference: &[u32], hypothesis: &[u32], scratch: &mut NgramScratch) -> f64 {
@@ -123,12 +94,22 @@ pub fn fsum(values: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fast_hash::FastMap;
+
+    /// Python's `text.split()` as ids (the scorer gets them from `LexicalScorer`).
+    fn ids(text: &str, vocabulary: &mut FastMap<String, u32>) -> Vec<u32> {
+        crate::text::python_split(text)
+            .map(|token| {
+                let next = vocabulary.len() as u32;
+                *vocabulary.entry(token.to_owned()).or_insert(next)
+            })
+            .collect()
+    }
 
     fn bleu(reference: &str, hypothesis: &str) -> f64 {
-        let mut tokenizer = BleuTokenizer::new();
-        let (mut r, mut h) = (Vec::new(), Vec::new());
-        tokenizer.tokenize(reference, &mut r);
-        tokenizer.tokenize(hypothesis, &mut h);
+        let mut vocabulary = FastMap::default();
+        let r = ids(reference, &mut vocabulary);
+        let h = ids(hypothesis, &mut vocabulary);
         sentence_bleu(&r, &h, &mut Default::default())
     }
 

@@ -8,7 +8,7 @@
 use super::porter;
 use super::wordnet::{WordId, WordNet};
 use crate::fast_hash::{FastMap, VOCABULARY_HINT, fast_map_with_capacity};
-use crate::text::{python_lower, python_split};
+use crate::text::python_lower;
 
 const ALPHA: f64 = 0.9;
 const BETA: f64 = 3.0;
@@ -28,8 +28,7 @@ struct Word {
 /// METEOR with caches: each distinct word is lowercased, stemmed and looked up in WordNet once.
 pub struct MeteorScorer<'w> {
     wordnet: &'w WordNet,
-    /// Raw token to word, and lowercased text to word ("CT" and "ct" are one word).
-    ids: FastMap<Box<str>, u32>,
+    /// Lowercased text to word.
     lowered_ids: FastMap<Box<str>, u32>,
     words: Vec<Word>,
     scratch: Scratch,
@@ -64,23 +63,13 @@ impl<'w> MeteorScorer<'w> {
     pub fn new(wordnet: &'w WordNet) -> Self {
         Self {
             wordnet,
-            ids: FastMap::default(),
             lowered_ids: fast_map_with_capacity(VOCABULARY_HINT),
             words: Vec::new(),
             scratch: Scratch::default(),
         }
     }
 
-    fn intern(&mut self, token: &str) -> u32 {
-        if let Some(&id) = self.ids.get(token) {
-            return id;
-        }
-        let id = self.lowered_word(token);
-        self.ids.insert(token.into(), id);
-        id
-    }
-
-    /// The word of `token` lowercased, without remembering `token` itself.
+    /// The word of `token` lowercased ("CT" and "ct" are one word).
     fn lowered_word(&mut self, token: &str) -> u32 {
         let lowered = python_lower(token);
         if let Some(&id) = self.lowered_ids.get(lowered.as_ref()) {
@@ -103,7 +92,7 @@ impl<'w> MeteorScorer<'w> {
             return stem;
         }
         let stemmed = porter::stem(&self.words[word as usize].text);
-        let stem = self.intern(&stemmed);
+        let stem = self.lowered_word(&stemmed);
         self.words[word as usize].stem = Some(stem);
         stem
     }
@@ -133,25 +122,20 @@ impl<'w> MeteorScorer<'w> {
         self.lowered_word(token)
     }
 
-    /// `single_meteor_score(reference.split(), hypothesis.split())`.
+    /// `single_meteor_score(reference.split(), hypothesis.split())` (for tests; the scorer
+    /// proper gets word ids from `LexicalScorer`).
+    #[cfg(test)]
     pub fn score(&mut self, reference: &str, hypothesis: &str) -> f64 {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.hypothesis.clear();
-        scratch.reference.clear();
-        for token in python_split(hypothesis) {
-            let id = self.intern(token);
-            scratch.hypothesis.push(id);
-        }
-        for token in python_split(reference) {
-            let id = self.intern(token);
-            scratch.reference.push(id);
-        }
-        let score = self.align_and_score(&mut scratch);
-        self.scratch = scratch;
-        score
+        let words = |scorer: &mut Self, text: &str| -> Vec<u32> {
+            crate::text::python_split(text)
+                .map(|t| scorer.word(t))
+                .collect()
+        };
+        let (reference, hypothesis) = (words(self, reference), words(self, hypothesis));
+        self.score_words(&reference, &hypothesis)
     }
 
-    /// [`MeteorScorer::score`] on tokens already turned into ids by [`MeteorScorer::word`].
+    /// `single_meteor_score` on tokens turned into ids by [`MeteorScorer::word`].
     pub fn score_words(&mut self, reference: &[u32], hypothesis: &[u32]) -> f64 {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.hypothesis.clear();

@@ -33,7 +33,9 @@ impl RougeTokenizer {
         }
     }
 
-    /// `rouge_score.tokenize.tokenize(text, PorterStemmer())`, as token ids in `out`.
+    /// `rouge_score.tokenize.tokenize(text, PorterStemmer())`, as token ids in `out` (for
+    /// tests; `LexicalScorer` tokenizes word by word and caches the ids).
+    #[cfg(test)]
     pub fn tokenize(&mut self, text: &str, out: &mut Vec<u32>) {
         out.clear();
         // Python whitespace is outside [a-z0-9] after lowercasing, so it always separates:
@@ -183,27 +185,23 @@ impl Default for RougeTokenizer {
 /// Scratch buffers reused across samples.
 #[derive(Default)]
 pub struct RougeScratch {
-    target: Vec<u32>,
-    prediction: Vec<u32>,
     ngrams: NgramScratch,
     lcs: LcsScratch,
 }
 
-/// The three scores for `reference` (rouge_score's target) and `answer` (its prediction).
+/// The three scores for `reference` (rouge_score's target) and `answer` (its prediction), from
+/// text (for tests; `LexicalScorer` calls [`rouge_tokens`]).
+#[cfg(test)]
 pub fn rouge(
     tokenizer: &mut RougeTokenizer,
     scratch: &mut RougeScratch,
     reference: &str,
     answer: &str,
 ) -> RougeScores {
-    let mut target = std::mem::take(&mut scratch.target);
-    let mut prediction = std::mem::take(&mut scratch.prediction);
+    let (mut target, mut prediction) = (Vec::new(), Vec::new());
     tokenizer.tokenize(reference, &mut target);
     tokenizer.tokenize(answer, &mut prediction);
-    let scores = rouge_tokens(scratch, &target, &prediction);
-    scratch.target = target;
-    scratch.prediction = prediction;
-    scores
+    rouge_tokens(scratch, &target, &prediction)
 }
 
 /// The three scores from token ids of one [`RougeTokenizer`].
