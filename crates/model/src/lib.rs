@@ -1,18 +1,27 @@
 //! The vision-language model of MedHall Lens' quick model check: SmolVLM (Idefics3: a SigLIP
 //! vision encoder, a pixel-shuffle connector, a Llama-style decoder) with a PEFT LoRA adapter.
 //!
-//! What exists so far is what every later part stands on, tested against checkpoints written by
-//! Hugging Face transformers and peft (`tests/fixtures`, made by `scripts/gen_model_fixtures.py`):
-//! reading `config.json` in both the transformers 4 and 5 layouts, the explicit list of tensors
-//! (names and shapes) a configuration implies, validating a safetensors checkpoint against it
-//! from its bytes (the browser hands bytes, not paths), and validating a LoRA adapter against
-//! its base model. The burn modules, quantization, tokenizer and generation are not written yet.
+//! Written once against burn's tensors on a runtime `Device` (`Device::flex()` on the CPU,
+//! natively and in wasm; wgpu natively and WebGPU in the browser with the `wgpu` feature), and
+//! tested against checkpoints and reference logits written by Hugging Face transformers and peft
+//! (`tests/fixtures`, made by `scripts/gen_model_fixtures.py`):
+//! - [`config`]: `config.json` in the transformers 4 and 5 layouts and the explicit tensor name
+//!   and shape map; [`safetensors`] and [`weights`]: checkpoints from bytes (the browser hands
+//!   bytes, not paths), f32/bf16/f16;
+//! - [`vision`], [`text`], [`vlm`]: the SigLIP encoder, pixel-shuffle connector and Llama decoder
+//!   with its KV cache; [`adapter`] and [`nn`]: PEFT LoRA adapters, unmerged (switchable) or
+//!   merged, and burn's block quantization of the linear weights.
 //!
 //! It must not depend on web crates: the worker that runs it in the browser is glue around it.
 
 pub mod adapter;
 pub mod config;
+pub mod nn;
 pub mod safetensors;
+pub mod text;
+pub mod vision;
+pub mod vlm;
+pub mod weights;
 
 /// Everything that can be wrong with a model's files, each naming the file and what is wrong.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -38,4 +47,6 @@ pub enum ModelError {
     },
     #[error("{file}: {message}")]
     Adapter { file: String, message: String },
+    #[error("{0}")]
+    Input(String),
 }

@@ -1,0 +1,265 @@
+//! The Llama-style decoder (SmolLM2): RMS norm, rotary position embeddings, grouped-query
+//! attention with a KV cache, SiLU-gated MLP; as transformers' `LlamaModel` computes it.
+
+use burn::prelude::*;
+
+use crate::ModelError;
+use crate::config::TextConfig;
+use crate::nn::{Linear, RmsNorm, attention, merge_heads, split_heads, upload};
+use crate::vision::Reader;
+
+struct DecoderLayer {
+    input_layernorm: RmsNorm,
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    o_proj: Linear,
+    post_attention_layernorm: RmsNorm,
+    gate_proj: Linear,
+    up_proj: Linear,
+    down_proj: Linear,
+}
+
+impl DecoderLayer {
+    fn linears_mut(&mut self) -> [(&'static str, &mut Linear); 7] {
+        [
+            ("self_attn.q_proj", &mut self.q_proj),
+            ("self_attn.k_proj", &mut self.k_proj),
+            ("self_attn.v_proj", &mut self.v_proj),
+            ("self_attn.o_proj", &mut self.o_proj),
+            ("mlp.gate_proj", &mut self.gate_proj),
+            ("mlp.up_proj", &mut self.up_proj),
+            ("mlp.down_proj", &mut self.down_proj),
+        ]
+    }
+}
+
+/// Keys and values of every layer for the tokens seen so far, `[kv_heads, tokens, head_dim]`.
+#[derive(Clone, Default)]
+pub struct KvCache {
+    layers: Vec<(Tensor<3>, Tensor<3>)>,
+}
+
+impl KvCache {
+    /// Tokens held.
+    pub fn len(&self) -> usize {
+        self.layers.first().map_or(0, |(k, _)| k.dims()[1])
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+pub struct Text {
+    embed_tokens: Tensor<2>,
+    layers: Vec<DecoderLayer>,
+    norm: RmsNorm,
+    /// `None` when the output projection is tied to the embeddings.
+    lm_head: Option<Linear>,
+    config: TextConfig,
+    /// `1 / theta^(2i / d)` for the rotary embedding, as f32 (what transformers computes).
+    inv_freq: Vec<f32>,
+}
+
+impl Text {
+    pub fn load(config: &TextConfig, r: &Reader<'_, '_>) -> Result<Text, ModelError> {
+        let t = config;
+        let tp = "model.text_model";
+        let (h, eps) = (t.hidden_size, t.rms_norm_eps);
+        let (q, kv) = (
+            t.num_attention_heads * t.head_dim,
+            t.num_key_value_heads * t.head_dim,
+        );
+        let mut layers = Vec::with_capacity(t.num_hidden_layers);
+        for i in 0..t.num_hidden_layers {
+            let l = format!("{tp}.layers.{i}");
+            let norm = |name: &str| -> Result<RmsNorm, ModelError> {
+                Ok(RmsNorm::new(
+                    r.host(&format!("{l}.{name}.weight"), &[h])?,
+                    eps,
+                    r.device,
+                ))
+            };
+            layers.push(DecoderLayer {
+                input_layernorm: norm("input_layernorm")?,
+                q_proj: r.linear(&format!("{l}.self_attn.q_proj"), q, h, false)?,
+                k_proj: r.linear(&format!("{l}.self_attn.k_proj"), kv, h, false)?,
+                v_proj: r.linear(&format!("{l}.self_attn.v_proj"), kv, h, false)?,
+                o_proj: r.linear(&format!("{l}.self_attn.o_proj"), h, q, false)?,
+                post_attention_layernorm: norm("post_attention_layernorm")?,
+                gate_proj: r.linear(
+                    &format!("{l}.mlp.gate_proj"),
+                    t.intermediate_size,
+                    h,
+                    false,
+                )?,
+                up_proj: r.linear(&format!("{l}.mlp.up_proj"), t.intermediate_size, h, false)?,
+                down_proj: r.linear(
+                    &format!("{l}.mlp.down_proj"),
+                    h,
+                    t.intermediate_size,
+                    false,
+                )?,
+            });
+        }
+        let embed = r.host(&format!("{tp}.embed_tokens.weight"), &[t.vocab_size, h])?;
+        let lm_head = if t.tie_word_embeddings {
+            None
+        } else {
+            Some(r.linear("lm_head", t.vocab_size, h, false)?)
+        };
+        let d = t.head_dim;
+        let inv_freq = (0..d / 2)
+            .map(|i| {
+                let exponent = (2 * i) as f32 / d as f32;
+                1.0 / (t.rope_theta as f32).powf(exponent)
+            })
+            .collect();
+        Ok(Text {
+            embed_tokens: upload(embed, r.device),
+            layers,
+            norm: RmsNorm::new(r.host(&format!("{tp}.norm.weight"), &[h])?, eps, r.device),
+            lm_head,
+            config: t.clone(),
+            inv_freq,
+        })
+    }
+
+    /// Every linear layer with its module name under `model.text_model.layers.N.`, for the
+    /// adapter loader.
+    pub fn named_linears_mut(&mut self) -> impl Iterator<Item = (String, &mut Linear)> {
+        self.layers.iter_mut().enumerate().flat_map(|(i, layer)| {
+            layer
+                .linears_mut()
+                .into_iter()
+                .map(move |(name, linear)| (format!("model.text_model.layers.{i}.{name}"), linear))
+        })
+    }
+
+    pub fn lm_head_mut(&mut self) -> Option<&mut Linear> {
+        self.lm_head.as_mut()
+    }
+
+    pub fn bytes(&self) -> usize {
+        let linears: usize = self
+            .layers
+            .iter()
+            .flat_map(|l| {
+                [
+                    &l.q_proj,
+                    &l.k_proj,
+                    &l.v_proj,
+                    &l.o_proj,
+                    &l.gate_proj,
+                    &l.up_proj,
+                    &l.down_proj,
+                ]
+            })
+            .chain(self.lm_head.iter())
+            .map(Linear::bytes)
+            .sum();
+        let norms = self.config.hidden_size * (2 * self.layers.len() + 1);
+        linears + (self.embed_tokens.shape().num_elements() + norms) * 4
+    }
+
+    /// Token embeddings `[tokens, hidden]`.
+    pub fn embed(&self, ids: &[u32], device: &Device) -> Tensor<2> {
+        let ids: Vec<i64> = ids.iter().map(|&i| i64::from(i)).collect();
+        let n = ids.len();
+        let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [n]), device);
+        self.embed_tokens.clone().select(0, ids)
+    }
+
+    /// `cos` and `sin` `[tokens, head_dim]` for positions `start..start + tokens`.
+    fn rotary(&self, start: usize, tokens: usize, device: &Device) -> (Tensor<2>, Tensor<2>) {
+        let d = self.config.head_dim;
+        let mut cos = Vec::with_capacity(tokens * d);
+        let mut sin = Vec::with_capacity(tokens * d);
+        for p in start..start + tokens {
+            let row: Vec<f32> = self.inv_freq.iter().map(|&f| p as f32 * f).collect();
+            for _ in 0..2 {
+                cos.extend(row.iter().map(|a| a.cos()));
+                sin.extend(row.iter().map(|a| a.sin()));
+            }
+        }
+        (
+            Tensor::from_data(TensorData::new(cos, [tokens, d]), device),
+            Tensor::from_data(TensorData::new(sin, [tokens, d]), device),
+        )
+    }
+
+    /// Runs `embeds` `[tokens, hidden]` (positions after the cache's), appends their keys and
+    /// values to `cache`, and returns the logits `[tokens, vocab]`.
+    pub fn forward(&self, embeds: Tensor<2>, cache: &mut KvCache) -> Tensor<2> {
+        let t = &self.config;
+        let device = embeds.device();
+        let [tokens, _] = embeds.dims();
+        let past = cache.len();
+        let (cos, sin) = self.rotary(past, tokens, &device);
+        let (cos, sin) = (cos.unsqueeze_dim::<3>(0), sin.unsqueeze_dim::<3>(0));
+        let rope = |x: Tensor<3>| -> Tensor<3> {
+            let half = t.head_dim / 2;
+            let x1 = x.clone().narrow(2, 0, half);
+            let x2 = x.clone().narrow(2, half, half);
+            let rotated = Tensor::cat(vec![x2.neg(), x1], 2);
+            x.mul(cos.clone()).add(rotated.mul(sin.clone()))
+        };
+        // Causal mask over [past + tokens] keys; none needed for a single new token.
+        let mask = (tokens > 1).then(|| {
+            let total = past + tokens;
+            let values: Vec<f32> = (0..tokens)
+                .flat_map(|i| {
+                    (0..total).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 })
+                })
+                .collect();
+            Tensor::<2>::from_data(TensorData::new(values, [tokens, total]), &device)
+        });
+        let groups = t.num_attention_heads / t.num_key_value_heads;
+        let mut x = embeds;
+        let fresh = cache.layers.is_empty();
+        for (i, layer) in self.layers.iter().enumerate() {
+            let h = layer.input_layernorm.forward(x.clone());
+            let q = rope(split_heads(
+                layer.q_proj.forward(h.clone()),
+                t.num_attention_heads,
+                t.head_dim,
+            ));
+            let k = rope(split_heads(
+                layer.k_proj.forward(h.clone()),
+                t.num_key_value_heads,
+                t.head_dim,
+            ));
+            let v = split_heads(layer.v_proj.forward(h), t.num_key_value_heads, t.head_dim);
+            let (k, v) = if fresh {
+                cache.layers.push((k.clone(), v.clone()));
+                (k, v)
+            } else {
+                let (ck, cv) = &cache.layers[i];
+                let k = Tensor::cat(vec![ck.clone(), k], 1);
+                let v = Tensor::cat(vec![cv.clone(), v], 1);
+                cache.layers[i] = (k.clone(), v.clone());
+                (k, v)
+            };
+            let repeat = |x: Tensor<3>| -> Tensor<3> {
+                if groups == 1 {
+                    return x;
+                }
+                let [kvh, s, d] = x.dims();
+                x.unsqueeze_dim::<4>(1)
+                    .repeat_dim(1, groups)
+                    .reshape([kvh * groups, s, d])
+            };
+            let attended = attention(q, repeat(k), repeat(v), mask.clone(), t.head_dim);
+            x = x.add(layer.o_proj.forward(merge_heads(attended)));
+            let h = layer.post_attention_layernorm.forward(x.clone());
+            let gate = burn::tensor::activation::silu(layer.gate_proj.forward(h.clone()));
+            x = x.add(layer.down_proj.forward(gate.mul(layer.up_proj.forward(h))));
+        }
+        let x = self.norm.forward(x);
+        match &self.lm_head {
+            Some(head) => head.forward(x),
+            None => x.matmul(self.embed_tokens.clone().transpose()),
+        }
+    }
+}

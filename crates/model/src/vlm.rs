@@ -1,0 +1,249 @@
+//! Idefics3 (SmolVLM) put together: loading from `config.json` and safetensors bytes, an
+//! optional PEFT LoRA adapter (unmerged and switchable, or merged), quantization on load, and
+//! the forward passes generation needs (prefill with an image, then one token at a time).
+
+use burn::prelude::*;
+
+use crate::ModelError;
+use crate::adapter::{LoraConfig, check_adapter};
+use crate::config::Idefics3Config;
+use crate::nn::{Lora, Quantization};
+use crate::safetensors::SafeTensors;
+use crate::text::{KvCache, Text};
+use crate::vision::{Reader, Vision};
+use crate::weights::HostTensor;
+
+/// A model's files as bytes (the browser hands bytes; the CLI reads them from a folder).
+pub struct ModelFiles<'a> {
+    pub config: &'a [u8],
+    pub weights: &'a [u8],
+}
+
+/// An adapter's files as bytes.
+pub struct AdapterFiles<'a> {
+    pub config: &'a [u8],
+    pub weights: &'a [u8],
+}
+
+/// How to apply an adapter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdapterMode {
+    /// Kept as separate low-rank factors; [`Idefics3::set_adapter_enabled`] switches it.
+    Unmerged,
+    /// Folded into the base weights before quantization; cannot be switched off.
+    Merged,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadOptions {
+    pub quantization: Quantization,
+}
+
+pub struct Idefics3 {
+    pub config: Idefics3Config,
+    vision: Vision,
+    text: Text,
+    device: Device,
+    adapter: Option<AdapterMode>,
+}
+
+impl Idefics3 {
+    /// Loads the base model, then the adapter if any, then quantizes the linear weights.
+    pub fn load(
+        files: &ModelFiles<'_>,
+        adapter: Option<(&AdapterFiles<'_>, AdapterMode)>,
+        options: LoadOptions,
+        device: &Device,
+    ) -> Result<Idefics3, ModelError> {
+        let config = Idefics3Config::from_json("config.json", files.config)?;
+        let file = "model.safetensors";
+        let checkpoint = SafeTensors::parse(file, files.weights)?;
+        let reader = Reader {
+            file,
+            checkpoint: &checkpoint,
+            device,
+        };
+        let mut model = Idefics3 {
+            vision: Vision::load(&config, &reader)?,
+            text: Text::load(&config.text, &reader)?,
+            config,
+            device: device.clone(),
+            adapter: None,
+        };
+        if let Some((files, mode)) = adapter {
+            model.attach_adapter(files, mode)?;
+        }
+        model.quantize(options.quantization);
+        Ok(model)
+    }
+
+    fn attach_adapter(
+        &mut self,
+        files: &AdapterFiles<'_>,
+        mode: AdapterMode,
+    ) -> Result<(), ModelError> {
+        let file = "adapter_model.safetensors";
+        let lora = LoraConfig::from_json("adapter_config.json", files.config)?;
+        let weights = SafeTensors::parse(file, files.weights)?;
+        let layers = check_adapter(file, &weights, &lora, &self.config.tensors())?;
+        let scaling = lora.scaling() as f32;
+        let mut attached = 0;
+        for (module, linear) in self.text.named_linears_mut() {
+            let base_weight = format!("{module}.weight");
+            let Some(layer) = layers.iter().find(|l| l.base_weight == base_weight) else {
+                continue;
+            };
+            let a_shape = weights.tensors[&layer.lora_a].shape.clone();
+            let b_shape = weights.tensors[&layer.lora_b].shape.clone();
+            let a = HostTensor::read(file, &weights, &layer.lora_a, &a_shape)?;
+            let b = HostTensor::read(file, &weights, &layer.lora_b, &b_shape)?;
+            linear.attach(Lora::new(a, b, scaling, &self.device));
+            if mode == AdapterMode::Merged {
+                linear.merge();
+            }
+            attached += 1;
+        }
+        if attached != layers.len() {
+            return Err(ModelError::Adapter {
+                file: file.to_owned(),
+                message: format!(
+                    "{} of its {} adapted layers are outside the text model's linear layers, which this loader adapts",
+                    layers.len() - attached,
+                    layers.len()
+                ),
+            });
+        }
+        self.adapter = Some(mode);
+        Ok(())
+    }
+
+    fn quantize(&mut self, quantization: Quantization) {
+        if quantization == Quantization::None {
+            return;
+        }
+        for linear in self.vision.linears_mut() {
+            linear.quantize(quantization);
+        }
+        for (_, linear) in self.text.named_linears_mut() {
+            linear.quantize(quantization);
+        }
+        if let Some(head) = self.text.lm_head_mut() {
+            head.quantize(quantization);
+        }
+    }
+
+    pub fn adapter(&self) -> Option<AdapterMode> {
+        self.adapter
+    }
+
+    /// Switches an unmerged adapter on or off (a merged one cannot be switched off).
+    pub fn set_adapter_enabled(&mut self, enabled: bool) -> bool {
+        if self.adapter != Some(AdapterMode::Unmerged) {
+            return false;
+        }
+        for (_, linear) in self.text.named_linears_mut() {
+            if linear.has_adapter() {
+                linear.lora_enabled = enabled;
+            }
+        }
+        true
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Bytes the weights take as stored on the device.
+    pub fn bytes(&self) -> usize {
+        self.vision.bytes() + self.text.bytes()
+    }
+
+    /// The vision encoder's last hidden state `[patches, hidden]` for one preprocessed image
+    /// `[channels, size, size]` (values as the image processor leaves them).
+    pub fn encode_image(&self, pixels: Tensor<3>) -> Tensor<2> {
+        self.vision.encode(pixels)
+    }
+
+    /// Image features in the text model's width `[image_tokens, hidden]`.
+    pub fn image_features(&self, pixels: Tensor<3>) -> Tensor<2> {
+        self.vision.connect(self.vision.encode(pixels))
+    }
+
+    /// The text embeddings of `ids` with every `<image>` token replaced, in order, by a row of
+    /// `features` (transformers' `inputs_merger`).
+    pub fn merge_inputs(
+        &self,
+        ids: &[u32],
+        features: Option<Tensor<2>>,
+    ) -> Result<Tensor<2>, ModelError> {
+        let image_token = self.config.image_token_id;
+        let slots = ids.iter().filter(|&&i| i == image_token).count();
+        let available = features.as_ref().map_or(0, |f| f.dims()[0]);
+        if slots != available {
+            return Err(ModelError::Input(format!(
+                "the prompt has {slots} image tokens but the images give {available} features"
+            )));
+        }
+        let text = self.text.embed(ids, &self.device);
+        let Some(features) = features else {
+            return Ok(text);
+        };
+        let mut parts = Vec::new();
+        let (mut start, mut used) = (0, 0);
+        while start < ids.len() {
+            let is_image = ids[start] == image_token;
+            let len = ids[start..]
+                .iter()
+                .take_while(|&&i| (i == image_token) == is_image)
+                .count();
+            parts.push(if is_image {
+                used += len;
+                features.clone().narrow(0, used - len, len)
+            } else {
+                text.clone().narrow(0, start, len)
+            });
+            start += len;
+        }
+        Ok(Tensor::cat(parts, 0))
+    }
+
+    /// Runs `embeds` through the decoder after what `cache` holds; logits `[tokens, vocab]`.
+    pub fn forward_embeds(&self, embeds: Tensor<2>, cache: &mut KvCache) -> Tensor<2> {
+        self.text.forward(embeds, cache)
+    }
+
+    /// Prefill: the prompt `ids` with the image `pixels` (if the prompt has image tokens).
+    pub fn prefill(
+        &self,
+        ids: &[u32],
+        pixels: Option<Tensor<3>>,
+        cache: &mut KvCache,
+    ) -> Result<Tensor<2>, ModelError> {
+        if ids.is_empty() {
+            return Err(ModelError::Input("the prompt is empty".to_owned()));
+        }
+        if let Some(&bad) = ids
+            .iter()
+            .find(|&&i| i as usize >= self.config.text.vocab_size)
+        {
+            return Err(ModelError::Input(format!(
+                "token id {bad} is outside the vocabulary ({})",
+                self.config.text.vocab_size
+            )));
+        }
+        let features = pixels.map(|p| self.image_features(p));
+        let embeds = self.merge_inputs(ids, features)?;
+        Ok(self.text.forward(embeds, cache))
+    }
+
+    /// One decode step: the logits `[1, vocab]` after `token`.
+    pub fn decode(&self, token: u32, cache: &mut KvCache) -> Result<Tensor<2>, ModelError> {
+        if token as usize >= self.config.text.vocab_size {
+            return Err(ModelError::Input(format!(
+                "token id {token} is outside the vocabulary"
+            )));
+        }
+        let embeds = self.text.embed(&[token], &self.device);
+        Ok(self.text.forward(embeds, cache))
+    }
+}
