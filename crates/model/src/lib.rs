@@ -10,13 +10,19 @@
 //!   bytes, not paths), f32/bf16/f16;
 //! - [`vision`], [`text`], [`vlm`]: the SigLIP encoder, pixel-shuffle connector and Llama decoder
 //!   with its KV cache; [`adapter`] and [`nn`]: PEFT LoRA adapters, unmerged (switchable) or
-//!   merged, and burn's block quantization of the linear weights.
+//!   merged, and burn's block quantization of the linear weights;
+//! - [`image`] and [`prompt`]: the Idefics3 image processor (Pillow's resize, bit for bit) and
+//!   the tokenizer with SmolVLM's chat template; [`generate`]: greedy or seeded sampling with a
+//!   KV cache, stop tokens, streaming callback and timings.
 //!
 //! It must not depend on web crates: the worker that runs it in the browser is glue around it.
 
 pub mod adapter;
 pub mod config;
+pub mod generate;
+pub mod image;
 pub mod nn;
+pub mod prompt;
 pub mod safetensors;
 pub mod text;
 pub mod vision;
@@ -49,4 +55,6 @@ pub enum ModelError {
     Adapter { file: String, message: String },
     #[error("{0}")]
     Input(String),
+    #[error("{file}: not a usable image: {message}")]
+    Image { file: String, message: String },
 }

@@ -45,7 +45,7 @@ impl Quantization {
             Quantization::Q4 => QuantValue::Q4S,
         };
         let scheme = QuantScheme::default().with_value(value);
-        Some(if out % BLOCK == 0 {
+        Some(if out.is_multiple_of(BLOCK) {
             scheme.per_block([BLOCK as u8], ScaleDtype::F32)
         } else {
             scheme.per_tensor(ScaleDtype::F32)
@@ -55,7 +55,11 @@ impl Quantization {
     /// Bytes one weight of `[input, out]` takes in this storage (values plus scales).
     pub fn weight_bytes(self, input: usize, out: usize) -> usize {
         let n = input * out;
-        let scales = if out % BLOCK == 0 { n / BLOCK } else { 1 } * 4;
+        let scales = if out.is_multiple_of(BLOCK) {
+            n / BLOCK
+        } else {
+            1
+        } * 4;
         match self {
             Quantization::None => n * 4,
             Quantization::Q8 => n + scales,

@@ -203,13 +203,11 @@ fn an_image_token_count_mismatch_is_an_error_not_a_panic() {
     let mut cache = KvCache::default();
     let err = model
         .prefill(&ids, Some(reference.pixels(model.device())), &mut cache)
-        .err()
-        .expect("15 image tokens for 16 features");
+        .expect_err("15 image tokens for 16 features");
     assert!(err.to_string().contains("15 image tokens"), "{err}");
     let err = model
         .prefill(&[1, 9999], None, &mut cache)
-        .err()
-        .expect("an id past the vocabulary");
+        .expect_err("an id past the vocabulary");
     assert!(err.to_string().contains("9999"), "{err}");
     assert!(model.prefill(&[], None, &mut cache).is_err());
 }

@@ -1,0 +1,211 @@
+//! From image bytes and a question to generated tokens, against the processor, tokenizer and
+//! `generate` outputs transformers recorded for the tiny fixture.
+
+use burn::prelude::*;
+use medhall_model::generate::{GenerationOptions, Sampling, StopReason, generate};
+use medhall_model::image::{ImageSettings, decode, preprocess};
+use medhall_model::nn::Quantization;
+use medhall_model::prompt::Prompter;
+use medhall_model::safetensors::SafeTensors;
+use medhall_model::vlm::{Idefics3, LoadOptions, ModelFiles};
+use medhall_model::weights::HostTensor;
+use std::path::PathBuf;
+
+fn fixture(path: &str) -> Vec<u8> {
+    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path);
+    std::fs::read(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
+
+fn reference_json() -> serde_json::Value {
+    serde_json::from_slice(&fixture("reference.json")).expect("reference.json")
+}
+
+fn ids(json: &serde_json::Value, pointer: &str) -> Vec<u32> {
+    json.pointer(pointer)
+        .and_then(|v| v.as_array())
+        .unwrap_or_else(|| panic!("{pointer}"))
+        .iter()
+        .map(|v| v.as_u64().expect("id") as u32)
+        .collect()
+}
+
+fn settings() -> ImageSettings {
+    ImageSettings::from_json(
+        "processor_config.json",
+        &fixture("tiny-idefics3/processor_config.json"),
+    )
+    .expect("processor settings")
+}
+
+fn prompter() -> Prompter {
+    Prompter::new(
+        &fixture("tiny-idefics3/tokenizer.json"),
+        &fixture("tiny-idefics3/processor_config.json"),
+        Some(&fixture("tiny-idefics3/generation_config.json")),
+        Some(&fixture("tiny-idefics3/chat_template.jinja")),
+    )
+    .expect("prompter")
+}
+
+#[test]
+fn image_preprocessing_reproduces_the_pil_processor() {
+    let image = decode("fixture-image.png", &fixture("fixture-image.png")).expect("png");
+    assert_eq!((image.width, image.height), (40, 30));
+    let ours = preprocess(&image, &settings());
+    let bytes = fixture("reference.safetensors");
+    let st = SafeTensors::parse("reference.safetensors", &bytes).expect("parses");
+    let expected = HostTensor::read(
+        "reference.safetensors",
+        &st,
+        "pixel_values",
+        &[1, 1, 3, 64, 64],
+    )
+    .expect("pixel_values");
+    assert_eq!(ours.len(), expected.values.len());
+    let differing = ours
+        .iter()
+        .zip(&expected.values)
+        .filter(|(a, b)| a != b)
+        .count();
+    assert_eq!(differing, 0, "pixels differing from the processor's");
+}
+
+#[test]
+fn the_chat_prompt_tokenizes_as_the_processor_does() {
+    let json = reference_json();
+    let p = prompter();
+    assert!(p.template_matches());
+    assert_eq!(p.image_seq_len, 16);
+    let question = json
+        .pointer("/input/messages/0/content/1/text")
+        .and_then(|v| v.as_str())
+        .expect("question");
+    assert_eq!(
+        Prompter::chat(question, true),
+        json["input"]["prompt"].as_str().expect("prompt")
+    );
+    assert_eq!(
+        p.encode_question(question, true).expect("encodes"),
+        ids(&json, "/input/input_ids")
+    );
+    assert!(p.stop_ids.contains(&339), "<end_of_utterance> stops");
+}
+
+#[test]
+fn greedy_generation_from_bytes_gives_transformers_tokens() {
+    let json = reference_json();
+    let config = fixture("tiny-idefics3/config.json");
+    let weights = fixture("tiny-idefics3/model.safetensors");
+    let model = Idefics3::load(
+        &ModelFiles {
+            config: &config,
+            weights: &weights,
+        },
+        None,
+        LoadOptions {
+            quantization: Quantization::None,
+        },
+        &Device::flex(),
+    )
+    .expect("loads");
+    let p = prompter();
+    let image = decode("fixture-image.png", &fixture("fixture-image.png")).expect("png");
+    let pixels = preprocess(&image, &settings());
+    let pixels = Tensor::<3>::from_data(TensorData::new(pixels, [3, 64, 64]), model.device());
+    let prompt = p
+        .encode_question("What is shown in this image?", true)
+        .expect("ids");
+    let mut streamed = Vec::new();
+    // A clock that advances 10 ms per reading: start, first token, end.
+    let ticks = std::cell::Cell::new(0.0);
+    let clock = || {
+        ticks.set(ticks.get() + 10.0);
+        ticks.get()
+    };
+    let generation = pollster::block_on(generate(
+        &model,
+        &prompt,
+        Some(pixels.clone()),
+        &p.stop_ids,
+        GenerationOptions {
+            max_new_tokens: 4,
+            sampling: Sampling::Greedy,
+        },
+        &clock,
+        &mut |t| {
+            streamed.push(t);
+            true
+        },
+    ))
+    .expect("generates");
+    assert_eq!(generation.tokens, ids(&json, "/results/base/greedy_tokens"));
+    assert_eq!(streamed, generation.tokens);
+    assert_eq!(generation.stop, StopReason::MaxTokens);
+    assert_eq!(generation.prompt_tokens, 44);
+    assert_eq!(generation.time_to_first_token_ms, 10.0);
+    assert_eq!(generation.total_ms, 20.0);
+    // 3 tokens after the first in 10 ms.
+    assert_eq!(generation.decode_tokens_per_s, Some(300.0));
+
+    // Sampling: seeded, so repeatable; a callback returning false cancels.
+    let sample = |seed| {
+        pollster::block_on(generate(
+            &model,
+            &prompt,
+            Some(pixels.clone()),
+            &p.stop_ids,
+            GenerationOptions {
+                max_new_tokens: 6,
+                sampling: Sampling::Sample {
+                    temperature: 1.0,
+                    top_k: 0,
+                    top_p: 1.0,
+                    seed,
+                },
+            },
+            &|| 0.0,
+            &mut |_| true,
+        ))
+        .expect("samples")
+        .tokens
+    };
+    assert_eq!(sample(5), sample(5));
+    let cancelled = pollster::block_on(generate(
+        &model,
+        &prompt,
+        Some(pixels),
+        &p.stop_ids,
+        GenerationOptions::default(),
+        &|| 0.0,
+        &mut |_| false,
+    ))
+    .expect("runs");
+    assert_eq!(cancelled.stop, StopReason::Cancelled);
+    assert_eq!(cancelled.tokens.len(), 1);
+}
+
+#[test]
+fn corrupt_images_and_settings_are_errors() {
+    let png = fixture("fixture-image.png");
+    let err = decode("scan.png", &png[..png.len() / 2]).expect_err("truncated png");
+    assert!(
+        err.to_string().starts_with("scan.png: not a usable image"),
+        "{err}"
+    );
+    assert!(decode("x.jpg", b"not an image").is_err());
+    assert!(decode("empty", b"").is_err());
+    let err = ImageSettings::from_json("processor_config.json", br#"{"image_processor": {}}"#)
+        .expect_err("no sizes");
+    assert!(
+        err.to_string()
+            .starts_with("processor_config.json: missing or unusable field"),
+        "{err}"
+    );
+    let no_size = br#"{"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}"#;
+    let err = ImageSettings::from_json("preprocessor_config.json", no_size).expect_err("no size");
+    assert!(err.to_string().contains("`size`"), "{err}");
+    assert!(ImageSettings::from_json("p.json", b"{").is_err());
+    assert!(Prompter::new(b"{}", b"{}", None, None).is_err());
+}
