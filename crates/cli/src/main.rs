@@ -4,6 +4,7 @@
 //! This binary owns argument parsing, file reading, threads and printing; every rule about data
 //! lives in `medhall-core`.
 
+mod model;
 mod report;
 mod score;
 
@@ -27,6 +28,10 @@ enum Command {
     Score(score::ScoreArgs),
     /// Write the app's charts as SVG, with summary.json/csv and an index.html (each FILE a run).
     Report(report::ReportArgs),
+    /// Answer one question about one image with the quick-check VLM (SmolVLM + LoRA).
+    Generate(model::GenerateArgs),
+    /// Answer a questions file with the quick-check VLM; writes the official prediction JSONL.
+    Answer(model::AnswerArgs),
 }
 
 #[global_allocator]
@@ -37,6 +42,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Score(args) => score::run(&args),
         Command::Report(args) => report::run(&args),
+        Command::Generate(args) => model::run_generate(&args),
+        Command::Answer(args) => model::run_answer(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

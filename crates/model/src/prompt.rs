@@ -22,12 +22,14 @@ pub struct Prompter {
 }
 
 impl Prompter {
-    /// From `tokenizer.json`, the processor config (for `image_seq_len`), optionally
-    /// `generation_config.json` and the model's chat template text (`chat_template.jinja`, or the
-    /// `chat_template` string of `chat_template.json`).
+    /// From `tokenizer.json`, the processor config (`processor_config.json`, for
+    /// `image_seq_len`; without it, or without that key, `default_image_seq_len`, which the
+    /// model's config implies), optionally `generation_config.json` and the model's chat
+    /// template text (`chat_template.jinja`, or `chat_template.json`).
     pub fn new(
         tokenizer_json: &[u8],
-        processor_config: &[u8],
+        processor_config: Option<&[u8]>,
+        default_image_seq_len: usize,
         generation_config: Option<&[u8]>,
         chat_template: Option<&[u8]>,
     ) -> Result<Prompter, ModelError> {
@@ -35,21 +37,24 @@ impl Prompter {
             file: "tokenizer.json".to_owned(),
             message: e.to_string(),
         })?;
-        let processor: Value =
-            serde_json::from_slice(processor_config).map_err(|e| ModelError::Json {
+        let mut image_seq_len = default_image_seq_len;
+        if let Some(bytes) = processor_config {
+            let processor: Value = serde_json::from_slice(bytes).map_err(|e| ModelError::Json {
                 file: "processor_config.json".to_owned(),
                 message: e.to_string(),
             })?;
-        let image_seq_len = processor
-            .get("image_seq_len")
-            .and_then(Value::as_u64)
-            .and_then(|n| usize::try_from(n).ok())
-            .filter(|&n| n > 0)
-            .ok_or_else(|| ModelError::Field {
-                file: "processor_config.json".to_owned(),
-                field: "image_seq_len".to_owned(),
-                message: "needs a positive integer".to_owned(),
-            })?;
+            if let Some(value) = processor.get("image_seq_len") {
+                image_seq_len = value
+                    .as_u64()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| ModelError::Field {
+                        file: "processor_config.json".to_owned(),
+                        field: "image_seq_len".to_owned(),
+                        message: "needs a positive integer".to_owned(),
+                    })?;
+            }
+        }
         let mut stop_ids = Vec::new();
         if let Some(bytes) = generation_config {
             let generation: Value =

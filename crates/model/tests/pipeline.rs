@@ -42,7 +42,8 @@ fn settings() -> ImageSettings {
 fn prompter() -> Prompter {
     Prompter::new(
         &fixture("tiny-idefics3/tokenizer.json"),
-        &fixture("tiny-idefics3/processor_config.json"),
+        Some(&fixture("tiny-idefics3/processor_config.json")),
+        16,
         Some(&fixture("tiny-idefics3/generation_config.json")),
         Some(&fixture("tiny-idefics3/chat_template.jinja")),
     )
@@ -207,5 +208,15 @@ fn corrupt_images_and_settings_are_errors() {
     let err = ImageSettings::from_json("preprocessor_config.json", no_size).expect_err("no size");
     assert!(err.to_string().contains("`size`"), "{err}");
     assert!(ImageSettings::from_json("p.json", b"{").is_err());
-    assert!(Prompter::new(b"{}", b"{}", None, None).is_err());
+    assert!(Prompter::new(b"{}", None, 16, None, None).is_err());
+    let tokenizer = fixture("tiny-idefics3/tokenizer.json");
+    let err = Prompter::new(&tokenizer, Some(br#"{"image_seq_len": 0}"#), 16, None, None)
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        err.as_deref(),
+        Some(
+            "processor_config.json: missing or unusable field `image_seq_len`: needs a positive integer"
+        )
+    );
 }

@@ -1,0 +1,370 @@
+//! `medhall generate` and `medhall answer`: the quick-check VLM (SmolVLM with an optional LoRA
+//! adapter) from a terminal. `answer` writes the official prediction format, so its output goes
+//! straight into `medhall score`.
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::*;
+use clap::Args;
+use medhall_model::generate::{Generation, GenerationOptions, Sampling, generate};
+use medhall_model::image::{ImageSettings, decode, preprocess};
+use medhall_model::nn::Quantization;
+use medhall_model::prompt::Prompter;
+use medhall_model::vlm::{AdapterFiles, AdapterMode, Idefics3, LoadOptions, ModelFiles};
+use serde_json::Value;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Args)]
+pub struct ModelArgs {
+    /// Model folder: config.json, model.safetensors, tokenizer.json, processor_config.json
+    /// and/or preprocessor_config.json, optionally generation_config.json and the chat template.
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    /// PEFT LoRA adapter folder: adapter_config.json and adapter_model.safetensors.
+    #[arg(long, value_name = "DIR")]
+    adapter: Option<PathBuf>,
+    /// Fold the adapter into the weights instead of applying it separately.
+    #[arg(long, requires = "adapter")]
+    merge: bool,
+    /// Store the linear weights quantized (blocks of 32).
+    #[arg(long, value_name = "q8|q4|none", default_value = "none", value_parser = parse_quantization)]
+    quantize: Quantization,
+    /// Where to run: cpu (burn's flex backend) or wgpu (Vulkan natively; lavapipe without a
+    /// GPU; needs a build with `--features wgpu`).
+    #[arg(long, value_name = "cpu|wgpu", default_value = "cpu")]
+    device: String,
+    /// Most tokens to generate per answer.
+    #[arg(long, default_value_t = 128)]
+    max_new_tokens: usize,
+    /// Sample with this temperature instead of greedy decoding.
+    #[arg(long)]
+    temperature: Option<f32>,
+    /// With --temperature: keep only the k most likely tokens (0: all).
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    /// With --temperature: keep the most likely tokens up to this cumulative probability.
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    /// With --temperature: the sampler's seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The image (PNG or JPEG).
+    #[arg(long, value_name = "FILE")]
+    image: PathBuf,
+    /// The question about it.
+    #[arg(long)]
+    question: String,
+}
+
+#[derive(Args)]
+pub struct AnswerArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Questions JSONL (`question_id`, `image`, `question`, as the benchmark's question files).
+    #[arg(long, value_name = "FILE")]
+    questions: PathBuf,
+    /// Folder holding the questions' image files.
+    #[arg(long, value_name = "DIR")]
+    images: PathBuf,
+    /// Predictions JSONL to write (`question_id`, `image`, `question`, `answer`).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Answer only the first N questions.
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+fn parse_quantization(text: &str) -> Result<Quantization, String> {
+    Quantization::parse(text).ok_or_else(|| format!("`{text}` is not one of q8, q4, none"))
+}
+
+struct Loaded {
+    model: Idefics3,
+    prompter: Prompter,
+    image_settings: ImageSettings,
+    options: GenerationOptions,
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
+    if path.exists() {
+        read(path).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+fn device(name: &str) -> Result<Device> {
+    match name {
+        "cpu" => Ok(Device::flex()),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => Ok(Device::wgpu(Default::default())),
+        #[cfg(not(feature = "wgpu"))]
+        "wgpu" => bail!("this medhall was built without wgpu: rebuild with `--features wgpu`"),
+        other => bail!("--device `{other}` is not cpu or wgpu"),
+    }
+}
+
+fn load(args: &ModelArgs) -> Result<Loaded> {
+    let dir = &args.model;
+    let context = |name: &str| format!("{}", dir.join(name).display());
+    let config = read(&dir.join("config.json"))?;
+    let weights = read(&dir.join("model.safetensors"))?;
+    let adapter = match &args.adapter {
+        Some(a) => Some((
+            read(&a.join("adapter_config.json"))?,
+            read(&a.join("adapter_model.safetensors"))?,
+        )),
+        None => None,
+    };
+    let adapter_files = adapter
+        .as_ref()
+        .map(|(config, weights)| AdapterFiles { config, weights });
+    let mode = if args.merge {
+        AdapterMode::Merged
+    } else {
+        AdapterMode::Unmerged
+    };
+    let device = device(&args.device)?;
+    let model = Idefics3::load(
+        &ModelFiles {
+            config: &config,
+            weights: &weights,
+        },
+        adapter_files.as_ref().map(|f| (f, mode)),
+        LoadOptions {
+            quantization: args.quantize,
+        },
+        &device,
+    )
+    .with_context(|| format!("loading {}", dir.display()))?;
+    let processor = read_optional(&dir.join("processor_config.json"))?;
+    let preprocessor = read_optional(&dir.join("preprocessor_config.json"))?;
+    // transformers 5 keeps the image settings in processor_config.json; older snapshots in
+    // preprocessor_config.json.
+    let image_settings = match (&processor, &preprocessor) {
+        (Some(p), _)
+            if serde_json::from_slice::<Value>(p)
+                .is_ok_and(|v| v.get("image_processor").is_some()) =>
+        {
+            ImageSettings::from_json(&context("processor_config.json"), p)?
+        }
+        (_, Some(p)) => ImageSettings::from_json(&context("preprocessor_config.json"), p)?,
+        _ => bail!(
+            "{}: no image-processor settings (processor_config.json with `image_processor`, or preprocessor_config.json)",
+            dir.display()
+        ),
+    };
+    let template = match read_optional(&dir.join("chat_template.jinja"))? {
+        Some(t) => Some(t),
+        None => read_optional(&dir.join("chat_template.json"))?,
+    };
+    let prompter = Prompter::new(
+        &read(&dir.join("tokenizer.json"))?,
+        processor.as_deref(),
+        model.config.image_tokens(),
+        read_optional(&dir.join("generation_config.json"))?.as_deref(),
+        template.as_deref(),
+    )?;
+    if !prompter.template_matches() {
+        eprintln!(
+            "medhall: note: {}'s chat template is not SmolVLM's; prompts use SmolVLM's",
+            dir.display()
+        );
+    }
+    let sampling = match args.temperature {
+        Some(temperature) => Sampling::Sample {
+            temperature,
+            top_k: args.top_k,
+            top_p: args.top_p,
+            seed: args.seed,
+        },
+        None => Sampling::Greedy,
+    };
+    Ok(Loaded {
+        model,
+        prompter,
+        image_settings,
+        options: GenerationOptions {
+            max_new_tokens: args.max_new_tokens,
+            sampling,
+        },
+    })
+}
+
+impl Loaded {
+    /// Answers `question` about the image in `image_bytes`, streaming tokens to `on_text`.
+    fn answer(
+        &self,
+        image_name: &str,
+        image_bytes: &[u8],
+        question: &str,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<(String, Generation)> {
+        let image = decode(image_name, image_bytes)?;
+        let size = self.image_settings.max_image_size;
+        let pixels = Tensor::<3>::from_data(
+            TensorData::new(preprocess(&image, &self.image_settings), [3, size, size]),
+            self.model.device(),
+        );
+        let ids = self.prompter.encode_question(question, true)?;
+        let start = Instant::now();
+        let clock = || start.elapsed().as_secs_f64() * 1000.0;
+        let mut tokens = Vec::new();
+        let mut shown = 0;
+        let generation = pollster::block_on(generate(
+            &self.model,
+            &ids,
+            Some(pixels),
+            &self.prompter.stop_ids,
+            self.options,
+            &clock,
+            &mut |token| {
+                tokens.push(token);
+                if let Ok(text) = self.prompter.decode(&tokens)
+                    && text.len() > shown
+                    && text.is_char_boundary(shown)
+                {
+                    on_text(&text[shown..]);
+                    shown = text.len();
+                }
+                true
+            },
+        ))?;
+        let text = self.prompter.decode(&generation.tokens)?;
+        Ok((text.trim().to_owned(), generation))
+    }
+}
+
+fn timing(generation: &Generation) -> String {
+    let rate = generation
+        .decode_tokens_per_s
+        .map_or("n/a".to_owned(), |r| format!("{r:.2} tokens/s"));
+    format!(
+        "{} prompt tokens, {} generated ({:?}); time to first token {:.0} ms, decoding {rate}",
+        generation.prompt_tokens,
+        generation.tokens.len(),
+        generation.stop,
+        generation.time_to_first_token_ms,
+    )
+}
+
+pub fn run_generate(args: &GenerateArgs) -> Result<()> {
+    let started = Instant::now();
+    let loaded = load(&args.model)?;
+    eprintln!(
+        "medhall: loaded {} ({} weights, {:.1} MB) in {:.1} s",
+        args.model.model.display(),
+        args.model.quantize.name(),
+        loaded.model.bytes() as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    let bytes = read(&args.image)?;
+    let mut stdout = std::io::stdout();
+    let (_, generation) = loaded.answer(
+        &args.image.display().to_string(),
+        &bytes,
+        &args.question,
+        &mut |piece| {
+            let _ = write!(stdout, "{piece}");
+            let _ = stdout.flush();
+        },
+    )?;
+    println!();
+    eprintln!("medhall: {}", timing(&generation));
+    Ok(())
+}
+
+/// The question text without LLaVA's `<image>` marker (the chat template places the image).
+fn clean_question(question: &str) -> String {
+    question
+        .replace("\n<image>", "")
+        .replace("<image>", "")
+        .trim()
+        .to_owned()
+}
+
+pub fn run_answer(args: &AnswerArgs) -> Result<()> {
+    let loaded = load(&args.model)?;
+    let file = std::fs::File::open(&args.questions)
+        .with_context(|| format!("cannot read {}", args.questions.display()))?;
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&args.out)
+            .with_context(|| format!("cannot write {}", args.out.display()))?,
+    );
+    let name = args.questions.display().to_string();
+    let (mut answered, mut failed) = (0usize, 0usize);
+    for (index, line) in std::io::BufReader::new(file).lines().enumerate() {
+        if args.limit.is_some_and(|limit| answered + failed >= limit) {
+            break;
+        }
+        let line_no = index + 1;
+        let line = line.with_context(|| format!("{name}: line {line_no}"))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut fail = |message: String| {
+            eprintln!("medhall: {name}: line {line_no}: {message}");
+            failed += 1;
+        };
+        let row: Value = match serde_json::from_str(&line) {
+            Ok(row) => row,
+            Err(e) => {
+                fail(format!("not JSON: {e}"));
+                continue;
+            }
+        };
+        let field = |key: &str| row.get(key).filter(|v| !v.is_null());
+        let (Some(id), Some(image), Some(question)) = (
+            field("question_id"),
+            field("image").and_then(Value::as_str),
+            field("question")
+                .or_else(|| field("text"))
+                .and_then(Value::as_str),
+        ) else {
+            fail("needs `question_id`, `image` and `question` (or `text`)".to_owned());
+            continue;
+        };
+        let image_path = args.images.join(image);
+        let bytes = match std::fs::read(&image_path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                fail(format!("field `image`: {}: {e}", image_path.display()));
+                continue;
+            }
+        };
+        match loaded.answer(image, &bytes, &clean_question(question), &mut |_| {}) {
+            Ok((answer, generation)) => {
+                let record = serde_json::json!({
+                    "question_id": id,
+                    "image": image,
+                    "question": question,
+                    "answer": answer,
+                });
+                writeln!(out, "{record}")?;
+                answered += 1;
+                eprintln!("medhall: {name}: line {line_no}: {}", timing(&generation));
+            }
+            Err(e) => fail(format!("{e:#}")),
+        }
+    }
+    out.flush()?;
+    eprintln!(
+        "medhall: wrote {answered} answers to {}; {failed} questions failed",
+        args.out.display()
+    );
+    if answered == 0 && failed > 0 {
+        bail!("no question could be answered");
+    }
+    Ok(())
+}
