@@ -5,6 +5,7 @@
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use clap::Args;
+use medhall_core::model_protocol::question_text;
 use medhall_model::generate::{Generation, GenerationOptions, Sampling, generate};
 use medhall_model::image::{ImageSettings, decode, preprocess};
 use medhall_model::nn::Quantization;
@@ -343,7 +344,7 @@ pub fn run_answer(args: &AnswerArgs) -> Result<()> {
                 continue;
             }
         };
-        match loaded.answer(image, &bytes, &clean_question(question), &mut |_| {}) {
+        match loaded.answer(image, &bytes, &question_text(question), &mut |_| {}) {
             Ok((answer, generation)) => {
                 let record = serde_json::json!({
                     "question_id": id,

@@ -11,6 +11,7 @@ pub mod fast_hash;
 pub mod formats;
 pub mod judge;
 pub mod metrics;
+pub mod model_protocol;
 pub mod protocol;
 pub mod sample;
 pub mod session;

@@ -36,30 +36,29 @@ impl Quantization {
         }
     }
 
-    /// The scheme for a weight whose last (output) dimension is `out`: blocks of 32 along it,
-    /// or one scale for the whole tensor when 32 does not divide it.
+    /// The scheme for a weight whose last (output) dimension is `out`: blocks of 32 along it.
+    /// A weight whose output size 32 does not divide stays f32 (burn packs quantized values
+    /// into u32 words along that dimension and cannot pack a ragged end).
     fn scheme(self, out: usize) -> Option<QuantScheme> {
         let value = match self {
             Quantization::None => return None,
             Quantization::Q8 => QuantValue::Q8S,
             Quantization::Q4 => QuantValue::Q4S,
         };
-        let scheme = QuantScheme::default().with_value(value);
-        Some(if out.is_multiple_of(BLOCK) {
-            scheme.per_block([BLOCK as u8], ScaleDtype::F32)
-        } else {
-            scheme.per_tensor(ScaleDtype::F32)
+        out.is_multiple_of(BLOCK).then(|| {
+            QuantScheme::default()
+                .with_value(value)
+                .per_block([BLOCK as u8], ScaleDtype::F32)
         })
     }
 
     /// Bytes one weight of `[input, out]` takes in this storage (values plus scales).
     pub fn weight_bytes(self, input: usize, out: usize) -> usize {
         let n = input * out;
-        let scales = if out.is_multiple_of(BLOCK) {
-            n / BLOCK
-        } else {
-            1
-        } * 4;
+        if self.scheme(out).is_none() {
+            return n * 4;
+        }
+        let scales = n / BLOCK * 4;
         match self {
             Quantization::None => n * 4,
             Quantization::Q8 => n + scales,
@@ -161,7 +160,16 @@ impl Linear {
     }
 
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let mut y = x.clone().matmul(self.weight.clone());
+        let [rows, _] = x.dims();
+        // burn 0.22's 4-bit matmul on wgpu panics with more than one row (burn #4492): such
+        // products go through an explicitly dequantized weight (what the CPU backend does for
+        // every quantized matmul anyway). Decoding (one row) keeps the in-kernel path.
+        let weight = if self.quantization == Quantization::Q4 && rows > 1 {
+            self.weight.clone().dequantize()
+        } else {
+            self.weight.clone()
+        };
+        let mut y = x.clone().matmul(weight);
         if let Some(bias) = &self.bias {
             y = y.add(bias.clone().unsqueeze_dim(0));
         }

@@ -12,6 +12,17 @@ use std::path::PathBuf;
 
 const TOLERANCE: f32 = 1e-4;
 
+/// The device under test: burn's CPU backend, or with `MEDHALL_TEST_DEVICE=wgpu` (and the
+/// `wgpu` feature) the wgpu backend (Vulkan; lavapipe without a GPU).
+fn device() -> Device {
+    match std::env::var("MEDHALL_TEST_DEVICE").as_deref() {
+        #[cfg(feature = "wgpu")]
+        Ok("wgpu") => Device::wgpu(Default::default()),
+        Ok("cpu") | Err(_) => Device::flex(),
+        Ok(other) => panic!("MEDHALL_TEST_DEVICE={other}: not cpu or wgpu (or no wgpu feature)"),
+    }
+}
+
 fn fixture(path: &str) -> Vec<u8> {
     let full = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
@@ -100,7 +111,7 @@ fn load(adapter: Option<AdapterMode>, quantization: Quantization) -> Idefics3 {
         },
         adapter.map(|mode| (&adapter_files, mode)),
         LoadOptions { quantization },
-        &Device::flex(),
+        &device(),
     )
     .expect("the tiny model loads")
 }
