@@ -54,6 +54,30 @@ def build(model_dir: Path):
     }, indent=2))
 
 
+SPECIAL = {
+    "<|endoftext|>": 0, "<|im_start|>": 1, "<|im_end|>": 2, "<global-img>": 49152,
+    "<fake_token_around_image>": 49189, "<image>": 49190, "<end_of_utterance>": 49279,
+}
+
+
+def write_tokenizer(model_dir: Path, vocab_size: int):
+    """A synthetic word-level tokenizer (SmolVLM's real one cannot be downloaded here) with
+    SmolVLM's special tokens at their ids, so the browser benchmark can run the real prompt path:
+    words are `w<id>`; unknown words map to <|endoftext|>."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
+
+    vocab = {f"w{i}": i for i in range(vocab_size)}
+    for token, i in SPECIAL.items():
+        del vocab[f"w{i}"]
+        vocab[token] = i
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<|endoftext|>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.decoder = decoders.WordPiece(prefix="##")
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL])
+    tok.save(str(model_dir / "tokenizer.json"))
+    (model_dir / "generation_config.json").write_text(json.dumps({"bos_token_id": 1, "eos_token_id": 49279}))
+
+
 def inputs(config: dict):
     import torch
 
@@ -85,6 +109,8 @@ def main():
         build(model_dir)
         print(f"built {model_dir} in {time.perf_counter() - t:.1f} s", file=sys.stderr)
     config = json.loads((model_dir / "config.json").read_text())
+    if not (model_dir / "tokenizer.json").exists():
+        write_tokenizer(model_dir, config["text_config"]["vocab_size"])
     input_ids, pixel_values = inputs(config)
 
     t = time.perf_counter()

@@ -2,6 +2,7 @@
 
 use crate::download::{download_png, download_text};
 use crate::manifest::{Manifest, ShardSet};
+use crate::model_check::{Host, ModelPanel};
 use crate::storage::{self, Stored, StoredItem};
 use crate::view_state::ViewState;
 use crate::worker_client::WorkerClient;
@@ -50,6 +51,10 @@ fn ask(make: impl FnOnce(u32) -> Request, on_reply: impl FnOnce(Reply) + 'static
             worker.ask(make, on_reply);
         }
     });
+}
+
+fn ask_boxed(make: Box<dyn FnOnce(u32) -> Request>, on_reply: Box<dyn FnOnce(Reply)>) {
+    ask(make, on_reply);
 }
 
 /// Replay order of stored items: time first, so items of earlier visits come first.
@@ -659,6 +664,11 @@ pub fn App() -> impl IntoView {
         <ChartPanel state=state/>
         <SamplePanel state=state/>
         <ExportPanel state=state/>
+        <ModelPanel host=Host {
+            ask: ask_boxed,
+            add_run: Callback::new(move |file| load_results_file(state, file)),
+            image_base: Signal::derive(move || state.view.with(|v| v.image_base.clone())),
+        }/>
     }
     .into_any()
 }

@@ -19,7 +19,15 @@ const TYPES = {
   '.json': 'application/json',
   '.jsonl': 'application/x-ndjson',
   '.svg': 'image/svg+xml',
+  '.png': 'image/png',
 };
+
+/** Where the tiny fixture model is served from (tests only; not part of dist/). */
+export const MODEL_FIXTURES = path.join(ROOT, 'crates/model/tests/fixtures');
+export const FIXTURE_PREFIX = '__fixtures/model/';
+export const BENCH_PREFIX = '__bench/model/';
+/** Every path requested under FIXTURE_PREFIX, in order (the model tests count downloads). */
+export const fixtureRequests = [];
 
 /** Serves DIST under SUB_PATH on 127.0.0.1 and a free port. */
 export async function serve() {
@@ -41,8 +49,21 @@ export async function serve() {
       req.on('close', () => clearInterval(timer));
       return;
     }
-    const file = path.join(DIST, rel);
-    if (!file.startsWith(DIST) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+    let root = DIST;
+    // Any image name under __fixtures/images/ is the fixture image (the model-check panel test
+    // reads the demo questions' images from there).
+    if (rel.startsWith('__fixtures/images/')) rel = `${FIXTURE_PREFIX}fixture-image.png`;
+    if (rel.startsWith(BENCH_PREFIX)) {
+      // The real-size random-weight model of scripts/bench_model.sh (benchmarks only).
+      rel = rel.slice(BENCH_PREFIX.length);
+      root = path.join(ROOT, 'target/bench-model');
+    } else if (rel.startsWith(FIXTURE_PREFIX)) {
+      rel = rel.slice(FIXTURE_PREFIX.length);
+      root = MODEL_FIXTURES;
+      fixtureRequests.push(rel);
+    }
+    const file = path.join(root, rel);
+    if (!file.startsWith(root) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
       res.writeHead(404).end('not found');
       return;
     }
@@ -58,10 +79,12 @@ export async function serve() {
   return { server, origin: `http://127.0.0.1:${port}`, base: `http://127.0.0.1:${port}${SUB_PATH}` };
 }
 
-export async function launch() {
+export async function launch({ webgpu = false } = {}) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: [
+      // WebGPU without a GPU: SwiftShader (TOOLCHAIN.md).
+      ...(webgpu ? ['--enable-unsafe-webgpu'] : []),
       '--no-sandbox',
       '--disable-background-networking',
       '--disable-component-update',

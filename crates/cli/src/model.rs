@@ -286,15 +286,6 @@ pub fn run_generate(args: &GenerateArgs) -> Result<()> {
     Ok(())
 }
 
-/// The question text without LLaVA's `<image>` marker (the chat template places the image).
-fn clean_question(question: &str) -> String {
-    question
-        .replace("\n<image>", "")
-        .replace("<image>", "")
-        .trim()
-        .to_owned()
-}
-
 pub fn run_answer(args: &AnswerArgs) -> Result<()> {
     let loaded = load(&args.model)?;
     let file = std::fs::File::open(&args.questions)

@@ -51,6 +51,11 @@ pub enum ModelRequest {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ModelEvent {
+    /// Posted once the worker's code has loaded: requests sent before it are lost, so the page
+    /// waits for it.
+    Started {
+        version: u32,
+    },
     Ready {
         version: u32,
         /// "webgpu" or "cpu".
@@ -139,7 +144,10 @@ mod tests {
 
     #[test]
     fn the_image_marker_is_removed_from_questions() {
-        assert_eq!(question_text("Is there a mass?\n<image>"), "Is there a mass?");
+        assert_eq!(
+            question_text("Is there a mass?\n<image>"),
+            "Is there a mass?"
+        );
         assert_eq!(question_text("<image>\nDescribe it. "), "Describe it.");
         assert_eq!(question_text("No marker"), "No marker");
     }
@@ -165,7 +173,13 @@ mod tests {
             r#"{"type":"answer","job":1,"answer":"<b>x</b>","prompt_tokens":90,"generated_tokens":3,"time_to_first_token_ms":12.5,"tokens_per_s":null}"#,
         )
         .expect("parses");
-        assert!(matches!(event, ModelEvent::Answer { tokens_per_s: None, .. }));
+        assert!(matches!(
+            event,
+            ModelEvent::Answer {
+                tokens_per_s: None,
+                ..
+            }
+        ));
         assert!(serde_json::from_str::<ModelRequest>(r#"{"type":"nope"}"#).is_err());
     }
 }

@@ -4,8 +4,8 @@
 
 use crate::sample::{SampleKey, Split};
 use crate::session::{
-    Export, ExportKind, LoadProgress, LoadReport, LoadTarget, RowQuery, RowsPage, RunInfo,
-    RunSummary, SampleDetail,
+    Export, ExportKind, LoadProgress, LoadReport, LoadTarget, QuestionItem, RowQuery, RowsPage,
+    RunInfo, RunSummary, SampleDetail,
 };
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +70,13 @@ pub enum Request {
         id: u32,
         kind: ExportKind,
         run: Option<u32>,
+    },
+    /// Questions for the model check, answered with `Reply::Questions`.
+    Questions {
+        id: u32,
+        count: usize,
+        seed: u64,
+        split: Option<Split>,
     },
 }
 
@@ -152,6 +159,7 @@ pub enum Reply {
     Detail { detail: Option<SampleDetail> },
     Chart { spec: crate::chart::ChartSpec },
     Export { export: Export },
+    Questions { questions: Vec<QuestionItem> },
     Error { message: String },
 }
 

@@ -239,6 +239,14 @@ pub struct RowsPage {
     pub rows: Vec<RowView>,
 }
 
+/// A question for the model check: its key, text (as the shard has it) and image file name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuestionItem {
+    pub key: SampleKey,
+    pub question: String,
+    pub image: String,
+}
+
 /// Everything known about one question, with every run's answer side by side.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SampleDetail {
@@ -741,6 +749,32 @@ impl Session {
         }
     }
 
+    /// `count` loaded reference questions that have an image, picked at random with `seed`
+    /// (the same seed and shards give the same questions), optionally from one split only; for
+    /// the model check.
+    pub fn questions(&self, count: usize, seed: u64, split: Option<Split>) -> Vec<QuestionItem> {
+        let mut pool: Vec<&crate::dataset::Reference> = self
+            .references
+            .iter()
+            .filter(|r| split.is_none_or(|s| r.key.split == s))
+            .filter(|r| r.image.is_some() && r.question.is_some())
+            .collect();
+        let mut rng = crate::stats::SplitMix64::new(seed);
+        let take = count.min(pool.len());
+        for i in 0..take {
+            let j = i + rng.below(pool.len() - i);
+            pool.swap(i, j);
+        }
+        pool[..take]
+            .iter()
+            .map(|r| QuestionItem {
+                key: r.key.clone(),
+                question: r.question.clone().unwrap_or_default(),
+                image: r.image.clone().unwrap_or_default(),
+            })
+            .collect()
+    }
+
     pub fn detail(&self, key: &SampleKey) -> Option<SampleDetail> {
         let shard = self.references.get(key);
         let mut detail = SampleDetail {
@@ -1203,6 +1237,49 @@ mod tests {
         );
         session.clear();
         assert_eq!(session.kept_fields, ["modality"]);
+    }
+
+    #[test]
+    fn model_check_questions_are_seeded_and_need_an_image() {
+        let mut session = Session::default();
+        let refs: String = (1..=30)
+            .map(|i| {
+                let image = if i % 10 == 0 {
+                    String::new()
+                } else {
+                    format!(r#", "image": "img{i}.jpg""#)
+                };
+                format!(
+                    "{{\"question_id\": {i}, \"text\": \"Q{i}?\\n<image>\", \"gpt4_answer\": \"A{i}.\"{image}}}\n"
+                )
+            })
+            .collect();
+        load(
+            &mut session,
+            1,
+            LoadTarget::Shard,
+            "val.positive.jsonl",
+            &refs,
+        );
+        let picked = session.questions(5, 42, None);
+        assert_eq!(picked.len(), 5);
+        assert_eq!(
+            picked,
+            session.questions(5, 42, None),
+            "same seed, same questions"
+        );
+        assert_ne!(picked, session.questions(5, 43, None));
+        let all = session.questions(100, 1, Some(Split::Positive));
+        assert_eq!(
+            all.len(),
+            27,
+            "the three questions without an image are left out"
+        );
+        assert!(
+            all.iter()
+                .all(|q| q.image.starts_with("img") && q.question.starts_with('Q'))
+        );
+        assert!(session.questions(3, 1, Some(Split::Negative)).is_empty());
     }
 
     #[test]

@@ -99,8 +99,9 @@ pub struct Linear {
     weight: Tensor<2>,
     bias: Option<Tensor<1>>,
     lora: Option<Lora>,
-    /// Whether the (unmerged) adapter is applied; switchable at run time.
-    pub lora_enabled: bool,
+    /// Whether the (unmerged) adapter is applied; switchable at run time through a shared
+    /// reference (a loaded model is shared by the requests of a worker).
+    pub lora_enabled: std::cell::Cell<bool>,
     input: usize,
     out: usize,
     quantization: Quantization,
@@ -114,7 +115,7 @@ impl Linear {
             weight: upload(weight.transposed(), device),
             bias: bias.map(|b| upload(b, device)),
             lora: None,
-            lora_enabled: false,
+            lora_enabled: std::cell::Cell::new(false),
             input,
             out,
             quantization: Quantization::None,
@@ -124,7 +125,7 @@ impl Linear {
     /// Attaches an adapter, applied unmerged (and enabled).
     pub fn attach(&mut self, lora: Lora) {
         self.lora = Some(lora);
-        self.lora_enabled = true;
+        self.lora_enabled.set(true);
     }
 
     /// Folds the adapter into the weight (`W += A · B · scaling`), as PEFT's `merge_and_unload`.
@@ -134,7 +135,7 @@ impl Linear {
             let delta = lora.a.matmul(lora.b).mul_scalar(lora.scaling);
             self.weight = self.weight.clone().add(delta);
         }
-        self.lora_enabled = false;
+        self.lora_enabled.set(false);
     }
 
     /// Stores the weight quantized (burn's block quantization; LoRA factors and biases stay f32).
@@ -173,7 +174,7 @@ impl Linear {
         if let Some(bias) = &self.bias {
             y = y.add(bias.clone().unsqueeze_dim(0));
         }
-        if let (Some(lora), true) = (&self.lora, self.lora_enabled) {
+        if let (Some(lora), true) = (&self.lora, self.lora_enabled.get()) {
             let delta = x.matmul(lora.a.clone()).matmul(lora.b.clone());
             y = y.add(delta.mul_scalar(lora.scaling));
         }

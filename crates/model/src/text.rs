@@ -137,6 +137,24 @@ impl Text {
         })
     }
 
+    /// Every adapted linear layer.
+    pub fn adapted(&self) -> impl Iterator<Item = &Linear> {
+        self.layers
+            .iter()
+            .flat_map(|l| {
+                [
+                    &l.q_proj,
+                    &l.k_proj,
+                    &l.v_proj,
+                    &l.o_proj,
+                    &l.gate_proj,
+                    &l.up_proj,
+                    &l.down_proj,
+                ]
+            })
+            .filter(|l| l.has_adapter())
+    }
+
     pub fn lm_head_mut(&mut self) -> Option<&mut Linear> {
         self.lm_head.as_mut()
     }

@@ -137,14 +137,12 @@ impl Idefics3 {
     }
 
     /// Switches an unmerged adapter on or off (a merged one cannot be switched off).
-    pub fn set_adapter_enabled(&mut self, enabled: bool) -> bool {
+    pub fn set_adapter_enabled(&self, enabled: bool) -> bool {
         if self.adapter != Some(AdapterMode::Unmerged) {
             return false;
         }
-        for (_, linear) in self.text.named_linears_mut() {
-            if linear.has_adapter() {
-                linear.lora_enabled = enabled;
-            }
+        for linear in self.text.adapted() {
+            linear.lora_enabled.set(enabled);
         }
         true
     }

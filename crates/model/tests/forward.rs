@@ -186,7 +186,7 @@ fn base_logits_match_transformers_prefill_and_cached_decode() {
 #[test]
 fn unmerged_adapter_matches_peft_and_switches_off_to_the_base() {
     let reference = Reference::load();
-    let mut model = load(Some(AdapterMode::Unmerged), Quantization::None);
+    let model = load(Some(AdapterMode::Unmerged), Quantization::None);
     check_logits(&model, &reference, "lora_unmerged");
     assert!(model.set_adapter_enabled(false));
     check_logits(&model, &reference, "base");
@@ -197,7 +197,7 @@ fn unmerged_adapter_matches_peft_and_switches_off_to_the_base() {
 #[test]
 fn merged_adapter_matches_peft_merge_and_unload() {
     let reference = Reference::load();
-    let mut model = load(Some(AdapterMode::Merged), Quantization::None);
+    let model = load(Some(AdapterMode::Merged), Quantization::None);
     check_logits(&model, &reference, "lora_merged");
     assert!(
         !model.set_adapter_enabled(false),

@@ -149,6 +149,18 @@ fn handle(request: Request, file: Option<File>) {
             };
             post(&Event::Reply { id, reply });
         }
+        Request::Questions {
+            id,
+            count,
+            seed,
+            split,
+        } => {
+            let questions = with_session(|s| s.questions(count, seed, split));
+            post(&Event::Reply {
+                id,
+                reply: Reply::Questions { questions },
+            });
+        }
     }
 }
 

@@ -1,0 +1,468 @@
+//! The message loop: requests in, events out, the model in between.
+
+use crate::fetch::{clear_cache, fetch_cached, open_cache};
+use burn::prelude::*;
+use js_sys::{Reflect, Uint8Array};
+use medhall_core::model_protocol::{
+    ADAPTER_FILES, MODEL_FILES, MODEL_PROTOCOL_VERSION, ModelEvent, ModelRequest, ModelSource,
+};
+use medhall_model::generate::{GenerationOptions, Sampling, generate, read_row};
+use medhall_model::image::{ImageSettings, decode, preprocess};
+use medhall_model::nn::Quantization;
+use medhall_model::prompt::Prompter;
+use medhall_model::text::KvCache;
+use medhall_model::vlm::{AdapterFiles, AdapterMode, Idefics3, LoadOptions, ModelFiles};
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::spawn_local;
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+
+struct Loaded {
+    model: Idefics3,
+    prompter: Prompter,
+    image_settings: ImageSettings,
+}
+
+thread_local! {
+    static DEVICE: RefCell<Option<Device>> = const { RefCell::new(None) };
+    static MODEL: RefCell<Option<Rc<Loaded>>> = const { RefCell::new(None) };
+    static CANCELLED: RefCell<BTreeMap<u32, Rc<Cell<bool>>>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+fn scope() -> DedicatedWorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
+
+fn now() -> f64 {
+    js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("performance"))
+        .ok()
+        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
+        .map_or_else(js_sys::Date::now, |p| p.now())
+}
+
+fn post(event: &ModelEvent) {
+    if let Ok(text) = serde_json::to_string(event) {
+        let _ = scope().post_message(&JsValue::from_str(&text));
+    }
+}
+
+fn fail(job: Option<u32>, message: String) {
+    post(&ModelEvent::Error { job, message });
+}
+
+pub fn start() {
+    console_error_panic_hook::set_once();
+    let handler = Closure::<dyn FnMut(MessageEvent)>::new(on_message);
+    scope().set_onmessage(Some(handler.as_ref().unchecked_ref()));
+    handler.forget();
+    post(&ModelEvent::Started {
+        version: MODEL_PROTOCOL_VERSION,
+    });
+}
+
+fn on_message(event: MessageEvent) {
+    let data = event.data();
+    let text = Reflect::get(&data, &JsValue::from_str("msg"))
+        .ok()
+        .and_then(|v| v.as_string());
+    let bytes = Reflect::get(&data, &JsValue::from_str("bytes"))
+        .ok()
+        .and_then(|v| v.dyn_into::<Uint8Array>().ok())
+        .map(|a| a.to_vec());
+    let Some(text) = text else {
+        return fail(None, "a message without `msg` text".to_owned());
+    };
+    let request = match serde_json::from_str::<ModelRequest>(&text) {
+        Ok(request) => request,
+        Err(e) => return fail(None, format!("an unreadable request: {e}")),
+    };
+    match request {
+        ModelRequest::Init { prefer_gpu } => spawn_local(init(prefer_gpu)),
+        ModelRequest::Load {
+            job,
+            model,
+            adapter,
+            quantization,
+            merge,
+        } => spawn_local(async move {
+            if let Err(message) = load(job, model, adapter, &quantization, merge).await {
+                fail(Some(job), message);
+            }
+        }),
+        ModelRequest::Generate {
+            job,
+            question,
+            image_name,
+            max_new_tokens,
+            adapter_enabled,
+        } => {
+            let cancelled = Rc::new(Cell::new(false));
+            CANCELLED.with(|c| c.borrow_mut().insert(job, cancelled.clone()));
+            spawn_local(async move {
+                let result = answer(
+                    job,
+                    &question,
+                    &image_name,
+                    bytes.unwrap_or_default(),
+                    max_new_tokens,
+                    adapter_enabled,
+                    cancelled,
+                )
+                .await;
+                CANCELLED.with(|c| c.borrow_mut().remove(&job));
+                if let Err(message) = result {
+                    fail(Some(job), message);
+                }
+            });
+        }
+        ModelRequest::Logits { job, question } => spawn_local(async move {
+            if let Err(message) = logits(job, &question, bytes.unwrap_or_default()).await {
+                fail(Some(job), message);
+            }
+        }),
+        ModelRequest::Cancel { job } => CANCELLED.with(|c| {
+            if let Some(flag) = c.borrow().get(&job) {
+                flag.set(true);
+            }
+        }),
+        ModelRequest::ClearCache => spawn_local(async {
+            match clear_cache().await {
+                Ok(files) => post(&ModelEvent::CacheCleared { files }),
+                Err(message) => fail(None, message),
+            }
+        }),
+    }
+}
+
+fn has_webgpu() -> bool {
+    let navigator = scope().navigator();
+    Reflect::get(&navigator, &JsValue::from_str("gpu")).is_ok_and(|gpu| !gpu.is_undefined())
+}
+
+async fn init(prefer_gpu: bool) {
+    let (device, backend, info, reason) = if !prefer_gpu {
+        (
+            Device::flex(),
+            "cpu",
+            None,
+            Some("the CPU backend was asked for".to_owned()),
+        )
+    } else if !has_webgpu() {
+        (
+            Device::flex(),
+            "cpu",
+            None,
+            Some("this browser offers no WebGPU (navigator.gpu is missing)".to_owned()),
+        )
+    } else {
+        match Device::wgpu_options().init_with_setup_async().await {
+            Ok((device, setup)) => {
+                let i = setup.adapter.get_info();
+                let info = format!(
+                    "{} ({:?}, {:?}{}{})",
+                    i.name,
+                    i.backend,
+                    i.device_type,
+                    if i.driver.is_empty() { "" } else { ", " },
+                    i.driver
+                );
+                (device, "webgpu", Some(info), None)
+            }
+            Err(e) => (
+                Device::flex(),
+                "cpu",
+                None,
+                Some(format!("WebGPU could not start: {e}")),
+            ),
+        }
+    };
+    DEVICE.with(|d| *d.borrow_mut() = Some(device));
+    post(&ModelEvent::Ready {
+        version: MODEL_PROTOCOL_VERSION,
+        backend: backend.to_owned(),
+        adapter_info: info,
+        fallback_reason: reason,
+    });
+}
+
+fn device() -> Result<Device, String> {
+    DEVICE
+        .with(|d| d.borrow().clone())
+        .ok_or_else(|| "the worker was not initialised (send `init` first)".to_owned())
+}
+
+struct Files {
+    files: BTreeMap<&'static str, Vec<u8>>,
+    network: u32,
+    cached: u32,
+    cache_error: Option<String>,
+}
+
+async fn fetch_folder(
+    job: u32,
+    source: &ModelSource,
+    names: &[(&'static str, bool)],
+) -> Result<Files, String> {
+    let cache = open_cache().await.ok();
+    let base = if source.base_url.ends_with('/') {
+        source.base_url.clone()
+    } else {
+        format!("{}/", source.base_url)
+    };
+    let mut out = Files {
+        files: BTreeMap::new(),
+        network: 0,
+        cached: 0,
+        cache_error: cache
+            .is_none()
+            .then(|| "the Cache API is not available here; files will download again".to_owned()),
+    };
+    for &(name, optional) in names {
+        let url = format!("{base}{name}");
+        let mut last = 0.0;
+        let fetched = fetch_cached(
+            cache.as_ref(),
+            &url,
+            optional,
+            &mut |loaded, total, cached| {
+                let t = now();
+                if t - last > 100.0 || total == Some(loaded) {
+                    last = t;
+                    post(&ModelEvent::Progress {
+                        job,
+                        file: name.to_owned(),
+                        loaded,
+                        total,
+                        cached,
+                    });
+                }
+            },
+        )
+        .await?;
+        if let Some(fetched) = fetched {
+            if fetched.cached {
+                out.cached += 1;
+            } else {
+                out.network += 1;
+            }
+            if out.cache_error.is_none() {
+                out.cache_error = fetched.cache_error;
+            }
+            out.files.insert(name, fetched.bytes);
+        }
+    }
+    Ok(out)
+}
+
+async fn load(
+    job: u32,
+    source: ModelSource,
+    adapter: Option<ModelSource>,
+    quantization: &str,
+    merge: bool,
+) -> Result<(), String> {
+    let device = device()?;
+    let quantization = Quantization::parse(quantization)
+        .ok_or_else(|| format!("quantization `{quantization}` is not none, q8 or q4"))?;
+    let start = now();
+    MODEL.with(|m| *m.borrow_mut() = None);
+    let mut model_files = fetch_folder(job, &source, MODEL_FILES).await?;
+    let adapter_files = match &adapter {
+        Some(a) => Some(fetch_folder(job, a, ADAPTER_FILES).await?),
+        None => None,
+    };
+    let file = |files: &Files, name: &str| -> Result<Vec<u8>, String> {
+        files
+            .files
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("{name} is missing"))
+    };
+    let weights = model_files
+        .files
+        .remove("model.safetensors")
+        .ok_or("model.safetensors is missing")?;
+    let config = file(&model_files, "config.json")?;
+    let adapter_bytes = match &adapter_files {
+        Some(f) => Some((
+            file(f, "adapter_config.json")?,
+            file(f, "adapter_model.safetensors")?,
+        )),
+        None => None,
+    };
+    let adapter_refs = adapter_bytes
+        .as_ref()
+        .map(|(config, weights)| AdapterFiles { config, weights });
+    let mode = if merge {
+        AdapterMode::Merged
+    } else {
+        AdapterMode::Unmerged
+    };
+    let model = Idefics3::load(
+        &ModelFiles {
+            config: &config,
+            weights: &weights,
+        },
+        adapter_refs.as_ref().map(|a| (a, mode)),
+        LoadOptions { quantization },
+        &device,
+    )
+    .map_err(|e| e.to_string())?;
+    drop(weights);
+    let processor = model_files.files.get("processor_config.json");
+    let settings =
+        match (processor, model_files.files.get("preprocessor_config.json")) {
+            (Some(p), _)
+                if serde_json::from_slice::<serde_json::Value>(p)
+                    .is_ok_and(|v| v.get("image_processor").is_some()) =>
+            {
+                ImageSettings::from_json("processor_config.json", p)
+            }
+            (_, Some(p)) => ImageSettings::from_json("preprocessor_config.json", p),
+            _ => return Err(
+                "no image-processor settings (processor_config.json or preprocessor_config.json)"
+                    .to_owned(),
+            ),
+        }
+        .map_err(|e| e.to_string())?;
+    let template = model_files
+        .files
+        .get("chat_template.jinja")
+        .or_else(|| model_files.files.get("chat_template.json"));
+    let prompter = Prompter::new(
+        &file(&model_files, "tokenizer.json")?,
+        processor.map(Vec::as_slice),
+        model.config.image_tokens(),
+        model_files
+            .files
+            .get("generation_config.json")
+            .map(Vec::as_slice),
+        template.map(Vec::as_slice),
+    )
+    .map_err(|e| e.to_string())?;
+    let weight_bytes = model.bytes() as u64;
+    let (network, cached) = (
+        model_files.network + adapter_files.as_ref().map_or(0, |f| f.network),
+        model_files.cached + adapter_files.as_ref().map_or(0, |f| f.cached),
+    );
+    let cache_error = model_files
+        .cache_error
+        .take()
+        .or_else(|| adapter_files.and_then(|f| f.cache_error));
+    MODEL.with(|m| {
+        *m.borrow_mut() = Some(Rc::new(Loaded {
+            model,
+            prompter,
+            image_settings: settings,
+        }))
+    });
+    post(&ModelEvent::Loaded {
+        job,
+        weight_bytes,
+        load_ms: now() - start,
+        network_files: network,
+        cached_files: cached,
+        cache_error,
+    });
+    Ok(())
+}
+
+fn loaded() -> Result<Rc<Loaded>, String> {
+    MODEL
+        .with(|m| m.borrow().clone())
+        .ok_or_else(|| "no model is loaded".to_owned())
+}
+
+fn pixels(loaded: &Loaded, name: &str, bytes: &[u8]) -> Result<Tensor<3>, String> {
+    let image = decode(name, bytes).map_err(|e| e.to_string())?;
+    let size = loaded.image_settings.max_image_size;
+    let values = preprocess(&image, &loaded.image_settings);
+    Ok(Tensor::from_data(
+        TensorData::new(values, [3, size, size]),
+        loaded.model.device(),
+    ))
+}
+
+async fn answer(
+    job: u32,
+    question: &str,
+    image_name: &str,
+    image: Vec<u8>,
+    max_new_tokens: u32,
+    adapter_enabled: bool,
+    cancelled: Rc<Cell<bool>>,
+) -> Result<(), String> {
+    let loaded = loaded()?;
+    let pixels = pixels(&loaded, image_name, &image)?;
+    let ids = loaded
+        .prompter
+        .encode_question(question, true)
+        .map_err(|e| e.to_string())?;
+    loaded.model.set_adapter_enabled(adapter_enabled);
+    let model = &loaded.model;
+    let mut tokens = Vec::new();
+    let mut shown = 0;
+    let generation = generate(
+        model,
+        &ids,
+        Some(pixels),
+        &loaded.prompter.stop_ids,
+        GenerationOptions {
+            max_new_tokens: max_new_tokens as usize,
+            sampling: Sampling::Greedy,
+        },
+        &now,
+        &mut |token| {
+            tokens.push(token);
+            if let Ok(text) = loaded.prompter.decode(&tokens)
+                && text.len() > shown
+                && text.is_char_boundary(shown)
+            {
+                post(&ModelEvent::Token {
+                    job,
+                    text: text[shown..].to_owned(),
+                });
+                shown = text.len();
+            }
+            !cancelled.get()
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let answer = loaded
+        .prompter
+        .decode(&generation.tokens)
+        .map_err(|e| e.to_string())?;
+    post(&ModelEvent::Answer {
+        job,
+        answer: answer.trim().to_owned(),
+        prompt_tokens: generation.prompt_tokens as u32,
+        generated_tokens: generation.tokens.len() as u32,
+        time_to_first_token_ms: generation.time_to_first_token_ms,
+        tokens_per_s: generation.decode_tokens_per_s,
+    });
+    Ok(())
+}
+
+async fn logits(job: u32, question: &str, image: Vec<u8>) -> Result<(), String> {
+    let loaded = loaded()?;
+    let pixels = pixels(&loaded, "image", &image)?;
+    let ids = loaded
+        .prompter
+        .encode_question(question, true)
+        .map_err(|e| e.to_string())?;
+    let mut cache = KvCache::default();
+    let all = loaded
+        .model
+        .prefill(&ids, Some(pixels), &mut cache)
+        .map_err(|e| e.to_string())?;
+    let [rows, vocab] = all.dims();
+    let values = read_row(all.reshape([1, rows * vocab]))
+        .await
+        .map_err(|e| e.to_string())?;
+    post(&ModelEvent::Logits { job, ids, values });
+    Ok(())
+}

@@ -1,0 +1,74 @@
+// Browser benchmark of the model check (issue 6): the real-size random-weight SmolVLM-256M built by
+// scripts/bench_model.sh (target/bench-model/, with its synthetic tokenizer) answers one question in
+// the model worker in headless Chromium, on WebGPU (SwiftShader: a CPU implementation of WebGPU,
+// so these are not GPU figures) and on the CPU fallback (burn flex in wasm, one thread), q8 and
+// f32; prints time to first token and tokens/s side by side, and the worker wasm's size.
+// Usage: node scripts/bench_model_browser.mjs [TOKENS]   (after trunk build --release)
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { serve, launch, DIST, ROOT, BENCH_PREFIX, MODEL_FIXTURES } from '../tests/e2e/harness.mjs';
+
+const TOKENS = Number(process.argv[2] || 8);
+const modelDir = path.join(ROOT, 'target/bench-model/smolvlm-256m-random');
+if (!fs.existsSync(path.join(modelDir, 'tokenizer.json'))) {
+  console.error('bench_model_browser: run scripts/bench_model.sh first (it builds target/bench-model/)');
+  process.exit(1);
+}
+const wasm = fs.readdirSync(DIST).find((f) => f.startsWith('medhall-model-worker') && f.endsWith('.wasm'));
+const wasmBytes = fs.readFileSync(path.join(DIST, wasm));
+
+const { server, base } = await serve();
+const browser = await launch({ webgpu: true });
+const png = [...fs.readFileSync(path.join(MODEL_FIXTURES, 'fixture-image.png'))];
+const rows = [];
+for (const backend of ['webgpu', 'cpu']) {
+  for (const quantization of ['q8', 'none']) {
+    const page = await browser.newPage();
+    await page.goto(base);
+    const result = await page.evaluate(
+      async ({ modelUrl, preferGpu, quantization, png, tokens }) => {
+        const worker = new Worker('./medhall-model-worker_loader.js');
+        const events = [];
+        const until = (match) => new Promise((resolve) => {
+          const check = () => {
+            const e = events.find(match);
+            if (e) resolve(e); else setTimeout(check, 50);
+          };
+          check();
+        });
+        worker.onmessage = (e) => events.push(JSON.parse(e.data));
+        const send = (msg, bytes) => worker.postMessage({ msg: JSON.stringify(msg), bytes });
+        await until((e) => e.type === 'started');
+        send({ type: 'init', prefer_gpu: preferGpu });
+        const ready = await until((e) => e.type === 'ready');
+        send({ type: 'load', job: 1, model: { base_url: modelUrl }, adapter: null, quantization, merge: false });
+        const loaded = await until((e) => (e.type === 'loaded' || e.type === 'error') && e.job === 1);
+        if (loaded.type === 'error') return { ready, error: loaded.message };
+        send({ type: 'generate', job: 2, question: 'What is shown in this image?', image_name: 'fixture-image.png', max_new_tokens: tokens, adapter_enabled: false }, new Uint8Array(png));
+        const answer = await until((e) => (e.type === 'answer' || e.type === 'error') && e.job === 2);
+        worker.terminate();
+        return { ready, loaded, answer };
+      },
+      { modelUrl: `${base}${BENCH_PREFIX}smolvlm-256m-random/`, preferGpu: backend === 'webgpu', quantization, png, tokens: TOKENS },
+    );
+    await page.close();
+    rows.push({ backend, quantization, ...result });
+    const a = result.answer;
+    console.error(`${backend} ${quantization}: ${result.error || a.message || `TTFT ${a.time_to_first_token_ms.toFixed(0)} ms, ${a.tokens_per_s?.toFixed(2)} tokens/s`}`);
+  }
+}
+await browser.close();
+server.close();
+
+console.log(`\nReal-size random-weight SmolVLM-256M in headless Chromium (${TOKENS} new tokens; prompt = chat template + 64 image tokens)`);
+console.log(`model worker wasm: ${(wasmBytes.length / 1e6).toFixed(1)} MB raw, ${(zlib.gzipSync(wasmBytes).length / 1e6).toFixed(2)} MB gzip (${wasm})`);
+console.log(`${'backend'.padEnd(44)} ${'weights'.padEnd(8)} ${'load s'.padStart(8)} ${'TTFT ms'.padStart(9)} ${'tokens/s'.padStart(9)}`);
+for (const r of rows) {
+  const name = r.backend === 'webgpu' ? `WebGPU (${r.ready.adapter_info || '?'})` : `CPU fallback (${r.ready.fallback_reason || 'flex'})`;
+  if (r.error || r.answer.type === 'error') {
+    console.log(`${name.slice(0, 44).padEnd(44)} ${r.quantization.padEnd(8)} error: ${r.error || r.answer.message}`);
+    continue;
+  }
+  console.log(`${name.slice(0, 44).padEnd(44)} ${r.quantization.padEnd(8)} ${(r.loaded.load_ms / 1000).toFixed(1).padStart(8)} ${r.answer.time_to_first_token_ms.toFixed(0).padStart(9)} ${(r.answer.tokens_per_s ?? NaN).toFixed(2).padStart(9)}`);
+}

@@ -1,0 +1,554 @@
+//! The quick model check panel: a small VLM (SmolVLM + an optional LoRA adapter) answers benchmark
+//! questions in the model worker (WebGPU, or the CPU backend without it), token by token; the
+//! answers become a results file that is scored and charted like any dropped file.
+//!
+//! The model worker (`crates/model-worker`) is started only when the panel is opened, so its
+//! wasm is not part of the page's first load.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use medhall_core::model_protocol::{
+    MODEL_PROTOCOL_VERSION, ModelEvent, ModelRequest, ModelSource, question_text,
+};
+use medhall_core::protocol::{Reply, Request};
+use medhall_core::sample::Split;
+use medhall_core::session::QuestionItem;
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{MessageEvent, Worker, WorkerOptions};
+
+/// Trunk writes this loader next to the page (see index.html's model-worker link).
+const MODEL_WORKER_SCRIPT: &str = "./medhall-model-worker_loader.js";
+/// SmolVLM-256M-Instruct's files on the Hugging Face Hub.
+pub const DEFAULT_MODEL_URL: &str =
+    "https://huggingface.co/HuggingFaceTB/SmolVLM-256M-Instruct/resolve/main/";
+
+type MakeRequest = Box<dyn FnOnce(u32) -> Request>;
+type OnReply = Box<dyn FnOnce(Reply)>;
+type Listener = Rc<RefCell<Option<Box<dyn FnMut(ModelEvent)>>>>;
+
+/// What the page needs from the rest of the app.
+#[derive(Clone, Copy)]
+pub struct Host {
+    /// Asks the scoring worker.
+    pub ask: fn(MakeRequest, OnReply),
+    /// Loads a results file as a run.
+    pub add_run: Callback<web_sys::File>,
+    /// The image base URL the user set, if any.
+    pub image_base: Signal<Option<String>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Answered {
+    item: Option<QuestionItem>,
+    answer: String,
+    ttft_ms: f64,
+    tokens_per_s: Option<f64>,
+}
+
+#[derive(Clone, Copy)]
+struct Panel {
+    backend: RwSignal<Option<String>>,
+    status: RwSignal<String>,
+    error: RwSignal<Option<String>>,
+    loaded: RwSignal<Option<String>>,
+    streaming: RwSignal<String>,
+    answers: RwSignal<Vec<Answered>>,
+    running: RwSignal<bool>,
+}
+
+struct Client {
+    worker: Worker,
+    /// Requests made before the worker said `Started` (they would be lost).
+    queue: RefCell<Option<Vec<JsValue>>>,
+    /// The handler of the event stream, replaced per step of a run.
+    listener: Listener,
+}
+
+thread_local! {
+    static CLIENT: RefCell<Option<Rc<Client>>> = const { RefCell::new(None) };
+    static NEXT: RefCell<u32> = const { RefCell::new(1) };
+}
+
+fn next_job() -> u32 {
+    NEXT.with(|n| {
+        let mut n = n.borrow_mut();
+        *n += 1;
+        *n
+    })
+}
+
+fn message(request: &ModelRequest, bytes: Option<&[u8]>) -> JsValue {
+    let object = js_sys::Object::new();
+    let text = serde_json::to_string(request).unwrap_or_default();
+    let _ = js_sys::Reflect::set(&object, &"msg".into(), &JsValue::from_str(&text));
+    if let Some(bytes) = bytes {
+        let _ = js_sys::Reflect::set(&object, &"bytes".into(), &js_sys::Uint8Array::from(bytes));
+    }
+    object.into()
+}
+
+fn client() -> Option<Rc<Client>> {
+    CLIENT.with(|c| c.borrow().clone())
+}
+
+fn send(request: &ModelRequest, bytes: Option<&[u8]>) {
+    if let Some(client) = client() {
+        let message = message(request, bytes);
+        if let Some(queue) = client.queue.borrow_mut().as_mut() {
+            queue.push(message);
+            return;
+        }
+        let _ = client.worker.post_message(&message);
+    }
+}
+
+/// Starts the model worker (once) and routes its events to `panel` and the current listener.
+fn start(panel: Panel) -> Result<(), String> {
+    if client().is_some() {
+        return Ok(());
+    }
+    let options = WorkerOptions::new();
+    options.set_name("medhall-model");
+    let worker = Worker::new_with_options(MODEL_WORKER_SCRIPT, &options)
+        .map_err(|e| format!("cannot start the model worker: {e:?}"))?;
+    let listener: Listener = Rc::new(RefCell::new(None));
+    let routed = listener.clone();
+    let handler = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        let Some(text) = event.data().as_string() else {
+            return;
+        };
+        let event = match serde_json::from_str::<ModelEvent>(&text) {
+            Ok(event) => event,
+            Err(e) => ModelEvent::Error {
+                job: None,
+                message: format!("unreadable model-worker message: {e}"),
+            },
+        };
+        match &event {
+            ModelEvent::Started { .. } => {
+                if let Some(client) = client() {
+                    let queued = client.queue.borrow_mut().take().unwrap_or_default();
+                    for message in queued {
+                        let _ = client.worker.post_message(&message);
+                    }
+                }
+            }
+            ModelEvent::Ready {
+                version,
+                backend,
+                adapter_info,
+                fallback_reason,
+            } => {
+                if *version != MODEL_PROTOCOL_VERSION {
+                    panel.error.set(Some(format!(
+                        "the model worker speaks protocol {version}, this page {MODEL_PROTOCOL_VERSION}: reload the page"
+                    )));
+                }
+                let mut text = match adapter_info {
+                    Some(info) => format!("{backend}: {info}"),
+                    None => backend.clone(),
+                };
+                if let Some(reason) = fallback_reason {
+                    text.push_str(&format!(" (CPU fallback: {reason})"));
+                }
+                panel.backend.set(Some(text));
+            }
+            ModelEvent::Progress {
+                file,
+                loaded,
+                total,
+                cached,
+                ..
+            } => {
+                let of = total.map_or(String::new(), |t| format!(" of {:.1} MB", t as f64 / 1e6));
+                let from = if *cached { "cache" } else { "network" };
+                panel.status.set(format!(
+                    "{file}: {:.1} MB{of} (from the {from})",
+                    *loaded as f64 / 1e6
+                ));
+            }
+            ModelEvent::Token { text, .. } => panel.streaming.update(|s| s.push_str(text)),
+            ModelEvent::CacheCleared { files } => panel
+                .status
+                .set(format!("Deleted {files} cached model files.")),
+            _ => {}
+        }
+        if let Some(listener) = routed.borrow_mut().as_mut() {
+            listener(event);
+        }
+    });
+    worker.set_onmessage(Some(handler.as_ref().unchecked_ref()));
+    handler.forget();
+    CLIENT.with(|c| {
+        *c.borrow_mut() = Some(Rc::new(Client {
+            worker,
+            queue: RefCell::new(Some(Vec::new())),
+            listener,
+        }))
+    });
+    send(&ModelRequest::Init { prefer_gpu: true }, None);
+    Ok(())
+}
+
+fn listen(f: impl FnMut(ModelEvent) + 'static) {
+    if let Some(client) = client() {
+        *client.listener.borrow_mut() = Some(Box::new(f));
+    }
+}
+
+async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let response = JsFuture::from(window.fetch_with_str(url))
+        .await
+        .map_err(|e| format!("{url}: the request failed ({e:?})"))?
+        .dyn_into::<web_sys::Response>()
+        .map_err(|_| format!("{url}: not a response"))?;
+    if !response.ok() {
+        return Err(format!("{url}: HTTP {}", response.status()));
+    }
+    let buffer = JsFuture::from(
+        response
+            .array_buffer()
+            .map_err(|e| format!("{url}: {e:?}"))?,
+    )
+    .await
+    .map_err(|e| format!("{url}: {e:?}"))?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
+/// The official prediction format, one object a line, with the split and the check's settings.
+fn predictions_jsonl(answers: &[Answered], settings: &serde_json::Value) -> String {
+    answers
+        .iter()
+        .filter_map(|a| {
+            let item = a.item.as_ref()?;
+            let line = serde_json::json!({
+                "question_id": item.key.question_id,
+                "split": item.key.split.as_str(),
+                "image": item.image,
+                "question": item.question,
+                "answer": a.answer,
+                "model_check": settings,
+            });
+            Some(format!("{line}\n"))
+        })
+        .collect()
+}
+
+#[component]
+pub fn ModelPanel(host: Host) -> impl IntoView {
+    let panel = Panel {
+        backend: RwSignal::new(None),
+        status: RwSignal::new(String::new()),
+        error: RwSignal::new(None),
+        loaded: RwSignal::new(None),
+        streaming: RwSignal::new(String::new()),
+        answers: RwSignal::new(Vec::new()),
+        running: RwSignal::new(false),
+    };
+    let model_url = RwSignal::new(DEFAULT_MODEL_URL.to_owned());
+    let adapter_url = RwSignal::new(String::new());
+    let quantization = RwSignal::new("q8".to_owned());
+    let count = RwSignal::new(20usize);
+    let seed = RwSignal::new(1u64);
+    let max_tokens = RwSignal::new(64u32);
+    let adapter_on = RwSignal::new(true);
+    let split = RwSignal::new(String::new());
+    let last_jsonl = RwSignal::new(String::new());
+
+    let on_toggle = move |ev: leptos::ev::Event| {
+        let open = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlDetailsElement>().ok())
+            .is_some_and(|d| d.open());
+        if open && let Err(e) = start(panel) {
+            panel.error.set(Some(e));
+        }
+    };
+
+    let load = move |_| {
+        panel.error.set(None);
+        panel.loaded.set(None);
+        let job = next_job();
+        let adapter = adapter_url.get_untracked();
+        let request = ModelRequest::Load {
+            job,
+            model: ModelSource {
+                base_url: model_url.get_untracked(),
+            },
+            adapter: (!adapter.trim().is_empty()).then(|| ModelSource {
+                base_url: adapter.trim().to_owned(),
+            }),
+            quantization: quantization.get_untracked(),
+            merge: false,
+        };
+        listen(move |event| match event {
+            ModelEvent::Loaded {
+                job: j,
+                weight_bytes,
+                load_ms,
+                network_files,
+                cached_files,
+                cache_error,
+            } if j == job => {
+                panel.loaded.set(Some(format!(
+                    "Loaded: {:.1} MB of weights in {:.1} s ({network_files} files downloaded, {cached_files} from the cache).",
+                    weight_bytes as f64 / 1e6,
+                    load_ms / 1000.0
+                )));
+                panel.status.set(String::new());
+                if let Some(e) = cache_error {
+                    panel.error.set(Some(e));
+                }
+            }
+            ModelEvent::Error { message, .. } => panel.error.set(Some(message)),
+            _ => {}
+        });
+        send(&request, None);
+    };
+
+    let run = move |_| {
+        panel.error.set(None);
+        let Some(base) = host.image_base.get_untracked() else {
+            panel.error.set(Some(
+                "Set an image base URL (sample table) so the questions' images can be read."
+                    .to_owned(),
+            ));
+            return;
+        };
+        let split = match split.get_untracked().as_str() {
+            "positive" => Some(Split::Positive),
+            "negative" => Some(Split::Negative),
+            _ => None,
+        };
+        let (n, s) = (count.get_untracked(), seed.get_untracked());
+        panel.running.set(true);
+        panel.answers.set(Vec::new());
+        (host.ask)(
+            Box::new(move |id| Request::Questions {
+                id,
+                count: n,
+                seed: s,
+                split,
+            }),
+            Box::new(move |reply| {
+                let Reply::Questions { questions } = reply else {
+                    panel.running.set(false);
+                    return;
+                };
+                if questions.is_empty() {
+                    panel.error.set(Some(
+                        "No loaded reference question has an image: load reference shards first."
+                            .to_owned(),
+                    ));
+                    panel.running.set(false);
+                    return;
+                }
+                spawn_local(run_questions(
+                    panel,
+                    questions,
+                    base,
+                    max_tokens.get_untracked(),
+                    adapter_on.get_untracked(),
+                    move |answers| {
+                        let settings = serde_json::json!({
+                            "model": model_url.get_untracked(),
+                            "adapter": adapter_url.get_untracked(),
+                            "adapter_enabled": adapter_on.get_untracked(),
+                            "quantization": quantization.get_untracked(),
+                            "backend": panel.backend.get_untracked(),
+                            "seed": s,
+                            "max_new_tokens": max_tokens.get_untracked(),
+                        });
+                        let jsonl = predictions_jsonl(answers, &settings);
+                        last_jsonl.set(jsonl.clone());
+                        let name = format!(
+                            "model-check {} n{} seed{}.jsonl",
+                            quantization.get_untracked(),
+                            answers.len(),
+                            s
+                        );
+                        let parts = js_sys::Array::of1(&JsValue::from_str(&jsonl));
+                        match web_sys::File::new_with_str_sequence(&parts, &name) {
+                            Ok(file) => host.add_run.run(file),
+                            Err(e) => panel.error.set(Some(format!("{e:?}"))),
+                        }
+                    },
+                ));
+            }),
+        );
+    };
+
+    view! {
+        <section id="model-check">
+            <h2>"Quick model check"</h2>
+            <details on:toggle=on_toggle>
+                <summary>"Run a small VLM (SmolVLM + LoRA) on benchmark questions in this browser"</summary>
+                <p class="note">"The model runs on your GPU through WebGPU (or on the CPU, slowly, without it). "
+                    "Model files are downloaded once from the URLs below and kept in this browser's cache."</p>
+                <p class="note model-backend">{move || panel.backend.get().map_or("Starting the model worker…".to_owned(), |b| format!("Backend: {b}"))}</p>
+                <label>"Model folder URL " <input type="url" class="model-url" prop:value=model_url on:change=move |ev| model_url.set(event_target_value(&ev))/></label>
+                <label>"LoRA adapter folder URL (optional) " <input type="url" class="adapter-url" prop:value=adapter_url on:change=move |ev| adapter_url.set(event_target_value(&ev))/></label>
+                <label>"Weights "
+                    <select class="quantization" on:change=move |ev| quantization.set(event_target_value(&ev))>
+                        <option value="q8" selected=true>"q8 (SmolVLM-256M: about 375 MB)"</option>
+                        <option value="q4">"q4 (about 261 MB)"</option>
+                        <option value="none">"f32 (about 1,026 MB)"</option>
+                    </select>
+                </label>
+                <button class="model-load" on:click=load>"Load model"</button>
+                <button class="model-clear-cache" on:click=move |_| send(&ModelRequest::ClearCache, None)>"Delete cached models"</button>
+                <p class="note model-status">{move || panel.status.get()}</p>
+                <p class="note model-loaded">{move || panel.loaded.get()}</p>
+                <div class="model-run">
+                    <label>"Questions " <input type="number" class="model-count" min="1" prop:value=move || count.get().to_string() on:change=move |ev| count.set(event_target_value(&ev).parse().unwrap_or(20))/></label>
+                    <label>"Seed " <input type="number" class="model-seed" prop:value=move || seed.get().to_string() on:change=move |ev| seed.set(event_target_value(&ev).parse().unwrap_or(1))/></label>
+                    <label>"Split "
+                        <select class="model-split" on:change=move |ev| split.set(event_target_value(&ev))>
+                            <option value="">"both"</option>
+                            <option value="positive">"positive"</option>
+                            <option value="negative">"negative"</option>
+                        </select>
+                    </label>
+                    <label>"Max tokens " <input type="number" min="1" prop:value=move || max_tokens.get().to_string() on:change=move |ev| max_tokens.set(event_target_value(&ev).parse().unwrap_or(64))/></label>
+                    <label><input type="checkbox" prop:checked=adapter_on on:change=move |ev| adapter_on.set(event_target_checked(&ev))/>" adapter on"</label>
+                    <button class="model-run-button" disabled=move || panel.running.get() || panel.loaded.get().is_none() on:click=run>"Run"</button>
+                    <button on:click=move |_| {
+                        let jsonl = last_jsonl.get_untracked();
+                        if !jsonl.is_empty() {
+                            let _ = crate::download::download_text("model-check.predictions.jsonl", "application/x-ndjson", &jsonl);
+                        }
+                    }>"Download predictions (official format)"</button>
+                </div>
+                {move || panel.error.get().map(|e| view! { <p class="error model-error">{e}</p> })}
+                <p class="model-streaming">{move || panel.streaming.get()}</p>
+                <ol class="model-answers">
+                    {move || panel.answers.get().into_iter().map(|a| {
+                        let question = a.item.as_ref().map(|i| question_text(&i.question)).unwrap_or_default();
+                        let rate = a.tokens_per_s.map_or("–".to_owned(), |r| format!("{r:.1}"));
+                        view! {
+                            <li>
+                                <p class="q">{question}</p>
+                                <p class="a">{a.answer.clone()}</p>
+                                <p class="note">{format!("time to first token {:.0} ms, {rate} tokens/s", a.ttft_ms)}</p>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ol>
+            </details>
+        </section>
+    }
+}
+
+/// Answers `questions` one by one (each image fetched from `base`), then hands the answers on.
+async fn run_questions(
+    panel: Panel,
+    questions: Vec<QuestionItem>,
+    base: String,
+    max_new_tokens: u32,
+    adapter_enabled: bool,
+    done: impl Fn(&[Answered]) + 'static,
+) {
+    let mut answers = Vec::new();
+    for item in questions {
+        panel.streaming.set(String::new());
+        panel.status.set(format!(
+            "Answering {} {} ({} of the run)…",
+            item.key.split.as_str(),
+            item.key.question_id,
+            answers.len() + 1
+        ));
+        let image = match fetch_bytes(&format!("{base}{}", item.image)).await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                panel.error.set(Some(e));
+                continue;
+            }
+        };
+        let job = next_job();
+        let (sender, receiver) = futures_channel();
+        let sender = RefCell::new(Some(sender));
+        listen(move |event| {
+            let finished = match event {
+                ModelEvent::Answer {
+                    job: j,
+                    answer,
+                    time_to_first_token_ms,
+                    tokens_per_s,
+                    ..
+                } if j == job => Some(Ok((answer, time_to_first_token_ms, tokens_per_s))),
+                ModelEvent::Error {
+                    job: Some(j),
+                    message,
+                } if j == job => Some(Err(message)),
+                _ => None,
+            };
+            if let (Some(result), Some(sender)) = (finished, sender.borrow_mut().take()) {
+                sender(result);
+            }
+        });
+        send(
+            &ModelRequest::Generate {
+                job,
+                question: question_text(&item.question),
+                image_name: item.image.clone(),
+                max_new_tokens,
+                adapter_enabled,
+            },
+            Some(&image),
+        );
+        match receiver.await {
+            Ok((answer, ttft_ms, tokens_per_s)) => {
+                let answered = Answered {
+                    item: Some(item),
+                    answer,
+                    ttft_ms,
+                    tokens_per_s,
+                };
+                panel.answers.update(|a| a.push(answered.clone()));
+                answers.push(answered);
+            }
+            Err(message) => panel.error.set(Some(message)),
+        }
+    }
+    panel
+        .status
+        .set(format!("Answered {} questions.", answers.len()));
+    panel.running.set(false);
+    if !answers.is_empty() {
+        done(&answers);
+    }
+}
+
+type AnswerResult = Result<(String, f64, Option<f64>), String>;
+
+/// A one-shot channel on a JS promise: the sender resolves it.
+fn futures_channel() -> (
+    Box<dyn FnOnce(AnswerResult)>,
+    impl std::future::Future<Output = AnswerResult>,
+) {
+    let slot: Rc<RefCell<Option<AnswerResult>>> = Rc::new(RefCell::new(None));
+    let resolve_slot: Rc<RefCell<Option<js_sys::Function>>> = Rc::new(RefCell::new(None));
+    let promise = {
+        let resolve_slot = resolve_slot.clone();
+        js_sys::Promise::new(&mut |resolve, _| *resolve_slot.borrow_mut() = Some(resolve))
+    };
+    let writer = slot.clone();
+    let sender: Box<dyn FnOnce(AnswerResult)> = Box::new(move |result| {
+        *writer.borrow_mut() = Some(result);
+        if let Some(resolve) = resolve_slot.borrow_mut().take() {
+            let _ = resolve.call0(&JsValue::NULL);
+        }
+    });
+    let future = async move {
+        let _ = JsFuture::from(promise).await;
+        slot.borrow_mut()
+            .take()
+            .unwrap_or_else(|| Err("the model worker stopped".to_owned()))
+    };
+    (sender, future)
+}
