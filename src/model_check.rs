@@ -414,7 +414,7 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                             <option value="negative">"negative"</option>
                         </select>
                     </label>
-                    <label>"Max tokens " <input type="number" min="1" prop:value=move || max_tokens.get().to_string() on:change=move |ev| max_tokens.set(event_target_value(&ev).parse().unwrap_or(64))/></label>
+                    <label>"Max tokens " <input type="number" class="model-max-tokens" min="1" prop:value=move || max_tokens.get().to_string() on:change=move |ev| max_tokens.set(event_target_value(&ev).parse().unwrap_or(64))/></label>
                     <label><input type="checkbox" prop:checked=adapter_on on:change=move |ev| adapter_on.set(event_target_checked(&ev))/>" adapter on"</label>
                     <button class="model-run-button" disabled=move || panel.running.get() || panel.loaded.get().is_none() on:click=run>"Run"</button>
                     <button on:click=move |_| {
@@ -487,7 +487,10 @@ async fn run_questions(
                 } if j == job => Some(Err(message)),
                 _ => None,
             };
-            if let (Some(result), Some(sender)) = (finished, sender.borrow_mut().take()) {
+            // Only a finishing event takes the sender (a token must not consume it).
+            if let Some(result) = finished
+                && let Some(sender) = sender.borrow_mut().take()
+            {
                 sender(result);
             }
         });
