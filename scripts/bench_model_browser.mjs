@@ -3,7 +3,8 @@
 // the model worker in headless Chromium, on WebGPU (SwiftShader: a CPU implementation of WebGPU,
 // so these are not GPU figures) and on the CPU fallback (burn flex in wasm, one thread), q8 and
 // f32; prints time to first token and tokens/s side by side, and the worker wasm's size.
-// Usage: node scripts/bench_model_browser.mjs [TOKENS]   (after trunk build --release)
+// Usage: node scripts/bench_model_browser.mjs [TOKENS] [BACKENDS] [QUANTIZATIONS]
+//   e.g. `8 cpu none,q8` (defaults: 8 webgpu,cpu q8,none); after trunk build --release.
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -22,8 +23,11 @@ const { server, base } = await serve();
 const browser = await launch({ webgpu: true });
 const png = [...fs.readFileSync(path.join(MODEL_FIXTURES, 'fixture-image.png'))];
 const rows = [];
-for (const backend of ['webgpu', 'cpu']) {
-  for (const quantization of ['q8', 'none']) {
+const BACKENDS = (process.argv[3] || 'webgpu,cpu').split(',');
+const QUANTIZATIONS = (process.argv[4] || 'q8,none').split(',');
+for (const backend of BACKENDS) {
+  for (const quantization of QUANTIZATIONS) {
+    console.error(`${backend} ${quantization}: running…`);
     const page = await browser.newPage();
     await page.goto(base);
     const result = await page.evaluate(
