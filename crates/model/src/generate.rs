@@ -10,6 +10,7 @@ use burn::prelude::*;
 use crate::ModelError;
 use crate::text::KvCache;
 use crate::vlm::Idefics3;
+pub use medhall_core::stats::SplitMix64;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Sampling {
@@ -72,7 +73,7 @@ pub async fn generate(
     on_token: &mut dyn FnMut(u32) -> bool,
 ) -> Result<Generation, ModelError> {
     let start = clock();
-    let mut rng = SplitMix64(match options.sampling {
+    let mut rng = SplitMix64::new(match options.sampling {
         Sampling::Sample { seed, .. } => seed,
         Sampling::Greedy => 0,
     });
@@ -180,24 +181,6 @@ pub fn argmax(row: &[f32]) -> u32 {
     best as u32
 }
 
-/// A small seeded generator (SplitMix64), the same on every platform.
-pub struct SplitMix64(pub u64);
-
-impl SplitMix64 {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,7 +188,7 @@ mod tests {
     #[test]
     fn greedy_takes_the_first_maximum() {
         assert_eq!(argmax(&[0.1, 3.0, 3.0, -1.0]), 1);
-        let mut rng = SplitMix64(1);
+        let mut rng = SplitMix64::new(1);
         assert_eq!(choose(&[0.0, 5.0, 1.0], Sampling::Greedy, &mut rng), 1);
     }
 
@@ -219,7 +202,7 @@ mod tests {
             seed,
         };
         let draw = |seed: u64| {
-            let mut rng = SplitMix64(seed);
+            let mut rng = SplitMix64::new(seed);
             (0..200)
                 .map(|_| choose(&logits, sampling(seed), &mut rng))
                 .collect::<Vec<_>>()
@@ -230,7 +213,7 @@ mod tests {
         assert!(a.iter().all(|&t| t == 2 || t == 4), "only the top 2");
         assert!(a.contains(&2) && a.contains(&4));
         // top_p small enough keeps only the most likely token.
-        let mut rng = SplitMix64(3);
+        let mut rng = SplitMix64::new(3);
         let only = Sampling::Sample {
             temperature: 1.0,
             top_k: 0,

@@ -21,6 +21,18 @@ struct DecoderLayer {
 }
 
 impl DecoderLayer {
+    fn linears(&self) -> [&Linear; 7] {
+        [
+            &self.q_proj,
+            &self.k_proj,
+            &self.v_proj,
+            &self.o_proj,
+            &self.gate_proj,
+            &self.up_proj,
+            &self.down_proj,
+        ]
+    }
+
     fn linears_mut(&mut self) -> [(&'static str, &mut Linear); 7] {
         [
             ("self_attn.q_proj", &mut self.q_proj),
@@ -141,17 +153,7 @@ impl Text {
     pub fn adapted(&self) -> impl Iterator<Item = &Linear> {
         self.layers
             .iter()
-            .flat_map(|l| {
-                [
-                    &l.q_proj,
-                    &l.k_proj,
-                    &l.v_proj,
-                    &l.o_proj,
-                    &l.gate_proj,
-                    &l.up_proj,
-                    &l.down_proj,
-                ]
-            })
+            .flat_map(DecoderLayer::linears)
             .filter(|l| l.has_adapter())
     }
 
@@ -163,17 +165,7 @@ impl Text {
         let linears: usize = self
             .layers
             .iter()
-            .flat_map(|l| {
-                [
-                    &l.q_proj,
-                    &l.k_proj,
-                    &l.v_proj,
-                    &l.o_proj,
-                    &l.gate_proj,
-                    &l.up_proj,
-                    &l.down_proj,
-                ]
-            })
+            .flat_map(DecoderLayer::linears)
             .chain(self.lm_head.iter())
             .map(Linear::bytes)
             .sum();

@@ -224,7 +224,7 @@ fn an_image_token_count_mismatch_is_an_error_not_a_panic() {
 }
 
 #[test]
-fn quantized_models_keep_the_greedy_tokens_close() {
+fn quantized_models_are_smaller_and_stay_close_to_f32() {
     let reference = Reference::load();
     let ids = reference.ids("/input/input_ids");
     let f32_model = load(None, Quantization::None);
