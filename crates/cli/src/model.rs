@@ -5,7 +5,9 @@
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use clap::Args;
+use medhall_core::image_files::ImageIndex;
 use medhall_core::model_protocol::question_text;
+use medhall_core::zip::{ZipEntry, read_directory, read_entry};
 use medhall_model::generate::{Generation, GenerationOptions, Sampling, generate};
 use medhall_model::image::{ImageSettings, decode, preprocess};
 use medhall_model::nn::Quantization;
@@ -71,8 +73,10 @@ pub struct AnswerArgs {
     /// Questions JSONL (`question_id`, `image`, `question`, as the benchmark's question files).
     #[arg(long, value_name = "FILE")]
     questions: PathBuf,
-    /// Folder holding the questions' image files.
-    #[arg(long, value_name = "DIR")]
+    /// The questions' images: a folder (each row's `image` is a path under it), or a zip archive
+    /// (any file: each row's `image` is looked up by path, then under a folder, then by file
+    /// name; entries are read one at a time, never the whole archive).
+    #[arg(long, value_name = "DIR|ZIP")]
     images: PathBuf,
     /// Predictions JSONL to write (`question_id`, `image`, `question`, `answer`).
     #[arg(long, value_name = "FILE")]
@@ -80,6 +84,60 @@ pub struct AnswerArgs {
     /// Answer only the first N questions.
     #[arg(long)]
     limit: Option<usize>,
+}
+
+/// Where `answer` reads the questions' images.
+enum Images {
+    Folder(PathBuf),
+    Zip {
+        path: PathBuf,
+        file: std::fs::File,
+        index: ImageIndex<ZipEntry>,
+    },
+}
+
+impl Images {
+    /// A regular file is read as a zip archive (its directory, once); anything else as a folder.
+    fn open(path: &Path) -> Result<Self> {
+        if !path.is_file() {
+            return Ok(Self::Folder(path.to_owned()));
+        }
+        let mut file =
+            std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let entries =
+            read_directory(&mut file).with_context(|| format!("--images {}", path.display()))?;
+        let index = ImageIndex::new(
+            entries
+                .into_iter()
+                .filter(|entry| !entry.is_dir())
+                .map(|entry| (entry.name.clone(), entry)),
+        );
+        Ok(Self::Zip {
+            path: path.to_owned(),
+            file,
+            index,
+        })
+    }
+
+    /// The bytes of a row's `image` and the name to report it by; the error names the file.
+    fn read(&mut self, image: &str) -> Result<(String, Vec<u8>), String> {
+        match self {
+            Self::Folder(dir) => {
+                let path = dir.join(image);
+                std::fs::read(&path)
+                    .map(|bytes| (image.to_owned(), bytes))
+                    .map_err(|e| format!("{}: {e}", path.display()))
+            }
+            Self::Zip { path, file, index } => {
+                let entry = index
+                    .find(image)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                read_entry(file, entry)
+                    .map(|bytes| (entry.name.clone(), bytes))
+                    .map_err(|e| format!("{}: {e}", path.display()))
+            }
+        }
+    }
 }
 
 fn parse_quantization(text: &str) -> Result<Quantization, String> {
@@ -287,6 +345,7 @@ pub fn run_generate(args: &GenerateArgs) -> Result<()> {
 }
 
 pub fn run_answer(args: &AnswerArgs) -> Result<()> {
+    let mut images = Images::open(&args.images)?;
     let loaded = load(&args.model)?;
     let file = std::fs::File::open(&args.questions)
         .with_context(|| format!("cannot read {}", args.questions.display()))?;
@@ -327,15 +386,14 @@ pub fn run_answer(args: &AnswerArgs) -> Result<()> {
             fail("needs `question_id`, `image` and `question` (or `text`)".to_owned());
             continue;
         };
-        let image_path = args.images.join(image);
-        let bytes = match std::fs::read(&image_path) {
-            Ok(bytes) => bytes,
+        let (image_name, bytes) = match images.read(image) {
+            Ok(read) => read,
             Err(e) => {
-                fail(format!("field `image`: {}: {e}", image_path.display()));
+                fail(format!("field `image`: {e}"));
                 continue;
             }
         };
-        match loaded.answer(image, &bytes, &question_text(question), &mut |_| {}) {
+        match loaded.answer(&image_name, &bytes, &question_text(question), &mut |_| {}) {
             Ok((answer, generation)) => {
                 let record = serde_json::json!({
                     "question_id": id,

@@ -129,6 +129,146 @@ fn answer_writes_predictions_that_score_reads_and_reports_bad_lines() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// CRC-32 (IEEE), bit by bit: enough for a test archive.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A zip archive of stored (uncompressed) entries.
+fn stored_zip(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let (mut archive, mut central) = (Vec::new(), Vec::new());
+    for (name, data) in files {
+        let size = u32::try_from(data.len()).expect("small file");
+        let name_len = u16::try_from(name.len()).expect("short name");
+        // Version needed, flags, method, time, date, CRC, sizes, name and extra lengths.
+        let mut common = Vec::new();
+        common.extend(20u16.to_le_bytes());
+        common.extend([0u8; 8]);
+        common.extend(crc32(data).to_le_bytes());
+        common.extend(size.to_le_bytes());
+        common.extend(size.to_le_bytes());
+        common.extend(name_len.to_le_bytes());
+        common.extend(0u16.to_le_bytes());
+        let offset = u32::try_from(archive.len()).expect("small archive");
+        archive.extend(0x0403_4b50u32.to_le_bytes());
+        archive.extend(&common);
+        archive.extend(name.as_bytes());
+        archive.extend(*data);
+        central.extend(0x0201_4b50u32.to_le_bytes());
+        central.extend(20u16.to_le_bytes());
+        central.extend(&common);
+        // Comment length, disk, internal and external attributes.
+        central.extend([0u8; 10]);
+        central.extend(offset.to_le_bytes());
+        central.extend(name.as_bytes());
+    }
+    let count = u16::try_from(files.len()).expect("few files");
+    let central_offset = u32::try_from(archive.len()).expect("small archive");
+    let central_size = u32::try_from(central.len()).expect("small directory");
+    archive.extend(central);
+    archive.extend(0x0605_4b50u32.to_le_bytes());
+    archive.extend([0u8; 4]);
+    archive.extend(count.to_le_bytes());
+    archive.extend(count.to_le_bytes());
+    archive.extend(central_size.to_le_bytes());
+    archive.extend(central_offset.to_le_bytes());
+    archive.extend(0u16.to_le_bytes());
+    archive
+}
+
+#[test]
+fn answer_reads_images_from_a_zip_as_from_a_folder() {
+    let dir = std::env::temp_dir().join(format!("medhall-answer-zip-{}", std::process::id()));
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).expect("temp dir");
+    let png = std::fs::read(fixtures().join("fixture-image.png")).expect("fixture image");
+    std::fs::write(images.join("scan.png"), &png).expect("image");
+    // The folder as a zip tool writes it: a folder entry, the image under a folder, and macOS
+    // metadata that must not count as an image.
+    let zip = dir.join("MedHallTune.zip");
+    std::fs::write(
+        &zip,
+        stored_zip(&[
+            ("MedHallTune/images/", b""),
+            ("MedHallTune/images/scan.png", &png),
+            (
+                "__MACOSX/MedHallTune/images/._scan.png",
+                b"\x00\x05\x16\x07",
+            ),
+        ]),
+    )
+    .expect("zip");
+    let questions = dir.join("val.positive.questions.jsonl");
+    std::fs::write(
+        &questions,
+        concat!(
+            "{\"question_id\": 11, \"image\": \"scan.png\", \"question\": \"What is shown?\\n<image>\"}\n",
+            "{\"question_id\": 12, \"image\": \"gone.png\", \"question\": \"And here?\"}\n",
+            "{\"question_id\": 13, \"image\": \"scan.png\", \"question\": \"Any lesion?\"}\n",
+        ),
+    )
+    .expect("questions");
+    let model = fixtures().join("tiny-idefics3");
+    let run = |images: &Path, out: &Path| {
+        medhall(&[
+            "answer",
+            "--model",
+            path(&model),
+            "--questions",
+            path(&questions),
+            "--images",
+            path(images),
+            "--out",
+            path(out),
+            "--max-new-tokens",
+            "6",
+        ])
+    };
+    let from_folder = dir.join("folder.positive.predictions.jsonl");
+    let output = run(&images, &from_folder);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let from_zip = dir.join("zip.positive.predictions.jsonl");
+    let output = run(&zip, &from_zip);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "line 2: field `image`: {}: no file named gone.png among the 1 images given",
+            zip.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("wrote 2 answers"), "{stderr}");
+    let rows = std::fs::read_to_string(&from_zip).expect("zip predictions");
+    assert_eq!(rows.lines().count(), 2);
+    assert_eq!(
+        rows,
+        std::fs::read_to_string(&from_folder).expect("folder predictions")
+    );
+    // A file that is not a zip archive fails before the model loads, naming the file.
+    let output = run(&questions, &from_zip);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("not a zip archive"), "{stderr}");
+    assert!(stderr.contains("val.positive.questions.jsonl"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn generate_streams_an_answer_and_bad_inputs_fail_with_a_reason() {
     let model = fixtures().join("tiny-idefics3");
