@@ -46,7 +46,7 @@ for (const backend of BACKENDS) {
         await until((e) => e.type === 'started');
         send({ type: 'init', prefer_gpu: preferGpu });
         const ready = await until((e) => e.type === 'ready');
-        send({ type: 'load', job: 1, model: { base_url: modelUrl }, adapter: null, quantization, merge: false });
+        send({ type: 'load', job: 1, model: { from: 'url', base_url: modelUrl }, adapter: null, quantization, merge: false });
         const loaded = await until((e) => (e.type === 'loaded' || e.type === 'error') && e.job === 1);
         if (loaded.type === 'error') return { ready, error: loaded.message };
         send({ type: 'generate', job: 2, question: 'What is shown in this image?', image_name: 'fixture-image.png', max_new_tokens: tokens, adapter_enabled: false }, new Uint8Array(png));

@@ -7,18 +7,21 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use medhall_core::image_files::ImageIndex;
 use medhall_core::model_protocol::{
     MODEL_PROTOCOL_VERSION, ModelEvent, ModelRequest, ModelSource, question_text,
 };
 use medhall_core::protocol::{Reply, Request};
 use medhall_core::sample::Split;
 use medhall_core::session::QuestionItem;
+use medhall_core::zip::{self, DirectoryLookup, ZipEntry};
 use std::cell::RefCell;
+use std::ops::Range;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{MessageEvent, Worker, WorkerOptions};
+use web_sys::{File, MessageEvent, Worker, WorkerOptions};
 
 /// Trunk writes this loader next to the page (see index.html's model-worker link).
 const MODEL_WORKER_SCRIPT: &str = "./medhall-model-worker_loader.js";
@@ -58,6 +61,9 @@ struct Panel {
     streaming: RwSignal<String>,
     answers: RwSignal<Vec<Answered>>,
     running: RwSignal<bool>,
+    /// The question being answered, so that "Stop" can cancel it.
+    current_job: RwSignal<Option<u32>>,
+    stop: RwSignal<bool>,
 }
 
 struct Client {
@@ -81,12 +87,16 @@ fn next_job() -> u32 {
     })
 }
 
-fn message(request: &ModelRequest, bytes: Option<&[u8]>) -> JsValue {
+fn message(request: &ModelRequest, bytes: Option<&[u8]>, files: &[js_sys::Uint8Array]) -> JsValue {
     let object = js_sys::Object::new();
     let text = serde_json::to_string(request).unwrap_or_default();
     let _ = js_sys::Reflect::set(&object, &"msg".into(), &JsValue::from_str(&text));
     if let Some(bytes) = bytes {
         let _ = js_sys::Reflect::set(&object, &"bytes".into(), &js_sys::Uint8Array::from(bytes));
+    }
+    if !files.is_empty() {
+        let array: js_sys::Array = files.iter().collect();
+        let _ = js_sys::Reflect::set(&object, &"files".into(), &array);
     }
     object.into()
 }
@@ -96,8 +106,12 @@ fn client() -> Option<Rc<Client>> {
 }
 
 fn send(request: &ModelRequest, bytes: Option<&[u8]>) {
+    send_with_files(request, bytes, &[]);
+}
+
+fn send_with_files(request: &ModelRequest, bytes: Option<&[u8]>, files: &[js_sys::Uint8Array]) {
     if let Some(client) = client() {
-        let message = message(request, bytes);
+        let message = message(request, bytes, files);
         if let Some(queue) = client.queue.borrow_mut().as_mut() {
             queue.push(message);
             return;
@@ -220,6 +234,228 @@ async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
+/// The questions' images the user gave instead of an image base URL: a picked or dropped folder,
+/// or a zip archive whose entries are read one at a time (only its central directory and the
+/// entries asked for are read, never the whole archive).
+enum GivenImages {
+    Files {
+        label: String,
+        index: ImageIndex<File>,
+    },
+    Zip {
+        archive: File,
+        index: ImageIndex<ZipEntry>,
+    },
+}
+
+impl GivenImages {
+    fn describe(&self) -> String {
+        match self {
+            GivenImages::Files { label, index } => format!("{} files from {label}", index.len()),
+            GivenImages::Zip { archive, index } => {
+                format!("{} files in {}", index.len(), archive.name())
+            }
+        }
+    }
+
+    async fn read(&self, image: &str) -> Result<Vec<u8>, String> {
+        match self {
+            GivenImages::Files { index, .. } => {
+                let file = index.find(image).map_err(|e| e.to_string())?;
+                read_blob(file, None).await.map(|a| a.to_vec())
+            }
+            GivenImages::Zip { archive, index } => {
+                let name = archive.name();
+                let entry = index.find(image).map_err(|e| format!("{name}: {e}"))?;
+                let in_zip = |e: zip::ZipError| format!("{name}: {}: {e}", entry.name);
+                let header = read_blob(archive, Some(entry.header_range())).await?;
+                let data_range = entry.data_range(&header.to_vec()).map_err(in_zip)?;
+                let data = read_blob(archive, Some(data_range)).await?;
+                entry.extract(&data.to_vec()).map_err(in_zip)
+            }
+        }
+    }
+}
+
+/// A file's bytes, or a byte range of them (`Blob.slice`: only that part is read).
+async fn read_blob(
+    blob: &web_sys::Blob,
+    range: Option<Range<u64>>,
+) -> Result<js_sys::Uint8Array, String> {
+    let name = blob
+        .dyn_ref::<File>()
+        .map_or_else(|| "a file".to_owned(), File::name);
+    let part = match range {
+        Some(r) => blob
+            .slice_with_f64_and_f64(r.start as f64, r.end as f64)
+            .map_err(|e| format!("{name}: cannot read bytes {}..{}: {e:?}", r.start, r.end))?,
+        None => blob.clone().unchecked_into(),
+    };
+    let buffer = JsFuture::from(part.array_buffer())
+        .await
+        .map_err(|e| format!("{name}: cannot be read ({e:?})"))?;
+    Ok(js_sys::Uint8Array::new(&buffer))
+}
+
+/// Reads a zip's central directory (its tail, then the directory itself).
+async fn open_zip(archive: File) -> Result<GivenImages, String> {
+    let name = archive.name();
+    let in_zip = |e: zip::ZipError| format!("{name}: {e}");
+    let len = archive.size() as u64;
+    let tail_range = zip::tail_range(len);
+    let tail = read_blob(&archive, Some(tail_range.clone()))
+        .await?
+        .to_vec();
+    let directory = match zip::find_directory(&tail, tail_range.start).map_err(in_zip)? {
+        DirectoryLookup::Found(directory) => directory,
+        DirectoryLookup::NeedZip64Record(range) => {
+            let record = read_blob(&archive, Some(range)).await?.to_vec();
+            zip::parse_zip64_record(&record).map_err(in_zip)?
+        }
+    };
+    let end = directory
+        .offset
+        .checked_add(directory.size)
+        .ok_or_else(|| format!("{name}: the central directory's size overflows"))?;
+    let bytes = read_blob(&archive, Some(directory.offset..end))
+        .await?
+        .to_vec();
+    let entries = zip::parse_directory(&bytes, &directory).map_err(in_zip)?;
+    let index = ImageIndex::new(
+        entries
+            .into_iter()
+            .filter(|e| !e.is_dir())
+            .map(|e| (e.name.clone(), e)),
+    );
+    if index.is_empty() {
+        return Err(format!("{name}: the archive holds no files"));
+    }
+    Ok(GivenImages::Zip { archive, index })
+}
+
+/// A picked file's path inside the picked folder (`webkitRelativePath`), else its name.
+fn relative_path(file: &File) -> String {
+    js_sys::Reflect::get(file, &"webkitRelativePath".into())
+        .ok()
+        .and_then(|v| v.as_string())
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| file.name())
+}
+
+fn is_zip(file: &File) -> bool {
+    file.name().to_ascii_lowercase().ends_with(".zip")
+}
+
+/// What the user gave as images: one zip, or any number of files (a folder's).
+async fn given_images(files: Vec<(String, File)>, label: String) -> Result<GivenImages, String> {
+    match files.as_slice() {
+        [] => Err("no files were given".to_owned()),
+        [(_, file)] if is_zip(file) => open_zip(file.clone()).await,
+        _ => {
+            let index = ImageIndex::new(files);
+            if index.is_empty() {
+                return Err(format!("{label} holds no image files"));
+            }
+            Ok(GivenImages::Files { label, index })
+        }
+    }
+}
+
+/// A callback-style browser API as a future: `start` gets the resolve and reject functions.
+async fn callback_future(
+    start: impl FnOnce(&js_sys::Function, &js_sys::Function),
+) -> Result<JsValue, JsValue> {
+    let mut start = Some(start);
+    let promise = js_sys::Promise::new(&mut |resolve, reject| {
+        if let Some(start) = start.take() {
+            start(&resolve, &reject);
+        }
+    });
+    JsFuture::from(promise).await
+}
+
+fn call_method(target: &JsValue, name: &str, args: &[&JsValue]) -> Result<JsValue, JsValue> {
+    let method: js_sys::Function = js_sys::Reflect::get(target, &name.into())?.dyn_into()?;
+    let args: js_sys::Array = args.iter().copied().collect();
+    method.apply(target, &args)
+}
+
+fn flag(target: &JsValue, name: &str) -> bool {
+    js_sys::Reflect::get(target, &name.into()).is_ok_and(|v| v.is_truthy())
+}
+
+/// The files of a drop, with their paths; dropped folders are walked with the File System
+/// Entries API (`webkitGetAsEntry`), which must be asked during the drop event itself: `entries`
+/// are those, taken then.
+async fn walk_entries(entries: Vec<JsValue>) -> Result<Vec<(String, File)>, String> {
+    let mut stack = entries;
+    let mut files = Vec::new();
+    let failed = |e: JsValue| format!("the dropped files cannot be read ({e:?})");
+    while let Some(entry) = stack.pop() {
+        if flag(&entry, "isFile") {
+            let file = callback_future(|resolve, reject| {
+                let _ = call_method(&entry, "file", &[resolve, reject]);
+            })
+            .await
+            .map_err(failed)?;
+            let path = js_sys::Reflect::get(&entry, &"fullPath".into())
+                .ok()
+                .and_then(|v| v.as_string())
+                .unwrap_or_default();
+            if let Ok(file) = file.dyn_into::<File>() {
+                let path = path.trim_start_matches('/').to_owned();
+                files.push((if path.is_empty() { file.name() } else { path }, file));
+            }
+        } else if flag(&entry, "isDirectory") {
+            let reader = call_method(&entry, "createReader", &[]).map_err(failed)?;
+            // readEntries answers in batches; an empty batch ends the folder.
+            loop {
+                let batch = callback_future(|resolve, reject| {
+                    let _ = call_method(&reader, "readEntries", &[resolve, reject]);
+                })
+                .await
+                .map_err(failed)?;
+                let batch = js_sys::Array::from(&batch);
+                if batch.length() == 0 {
+                    break;
+                }
+                stack.extend(batch.iter());
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// The entries of a drop (folders included), read during the drop event.
+fn drop_entries(ev: &leptos::ev::DragEvent) -> Vec<JsValue> {
+    let Some(transfer) = ev.data_transfer() else {
+        return Vec::new();
+    };
+    let Ok(items) = js_sys::Reflect::get(&transfer, &"items".into()) else {
+        return Vec::new();
+    };
+    let length = js_sys::Reflect::get(&items, &"length".into())
+        .ok()
+        .and_then(|v| v.as_f64())
+        .unwrap_or(0.0) as u32;
+    (0..length)
+        .filter_map(|i| js_sys::Reflect::get_u32(&items, i).ok())
+        .filter_map(|item| call_method(&item, "webkitGetAsEntry", &[]).ok())
+        .filter(|entry| !entry.is_null() && !entry.is_undefined())
+        .collect()
+}
+
+fn input_files(ev: &leptos::ev::Event) -> Vec<File> {
+    let Some(list) = ev
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+        .and_then(|i| i.files())
+    else {
+        return Vec::new();
+    };
+    (0..list.length()).filter_map(|i| list.get(i)).collect()
+}
+
 /// The official prediction format, one object a line, with the split and the check's settings.
 fn predictions_jsonl(answers: &[Answered], settings: &serde_json::Value) -> String {
     answers
@@ -249,9 +485,13 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
         streaming: RwSignal::new(String::new()),
         answers: RwSignal::new(Vec::new()),
         running: RwSignal::new(false),
+        current_job: RwSignal::new(None),
+        stop: RwSignal::new(false),
     };
     let model_url = RwSignal::new(DEFAULT_MODEL_URL.to_owned());
     let adapter_url = RwSignal::new(String::new());
+    let adapter_files: RwSignal<Vec<File>, LocalStorage> = RwSignal::new_local(Vec::new());
+    let images: RwSignal<Option<Rc<GivenImages>>, LocalStorage> = RwSignal::new_local(None);
     let quantization = RwSignal::new("q8".to_owned());
     let count = RwSignal::new(20usize);
     let seed = RwSignal::new(1u64);
@@ -274,15 +514,27 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
         panel.error.set(None);
         panel.loaded.set(None);
         let job = next_job();
-        let adapter = adapter_url.get_untracked();
+        let url = adapter_url.get_untracked().trim().to_owned();
+        let files = adapter_files.get_untracked();
+        if !url.is_empty() && !files.is_empty() {
+            panel.error.set(Some(
+                "Give the adapter as a URL or as files, not both: clear one of them.".to_owned(),
+            ));
+            return;
+        }
+        let adapter = if !files.is_empty() {
+            Some(ModelSource::Files {
+                names: files.iter().map(relative_path).collect(),
+            })
+        } else {
+            (!url.is_empty()).then_some(ModelSource::Url { base_url: url })
+        };
         let request = ModelRequest::Load {
             job,
-            model: ModelSource {
+            model: ModelSource::Url {
                 base_url: model_url.get_untracked(),
             },
-            adapter: (!adapter.trim().is_empty()).then(|| ModelSource {
-                base_url: adapter.trim().to_owned(),
-            }),
+            adapter,
             quantization: quantization.get_untracked(),
             merge: false,
         };
@@ -308,18 +560,52 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
             ModelEvent::Error { message, .. } => panel.error.set(Some(message)),
             _ => {}
         });
-        send(&request, None);
+        spawn_local(async move {
+            let mut bytes = Vec::new();
+            for file in &files {
+                match read_blob(file, None).await {
+                    Ok(b) => bytes.push(b),
+                    Err(e) => return panel.error.set(Some(format!("adapter: {e}"))),
+                }
+            }
+            send_with_files(&request, None, &bytes);
+        });
+    };
+
+    let take_images = move |files: Vec<(String, File)>, label: String| {
+        panel.error.set(None);
+        spawn_local(async move {
+            match given_images(files, label).await {
+                Ok(given) => images.set(Some(Rc::new(given))),
+                Err(e) => panel.error.set(Some(format!("Images: {e}"))),
+            }
+        });
+    };
+    let on_images_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        let entries = drop_entries(&ev);
+        spawn_local(async move {
+            match walk_entries(entries).await {
+                Ok(files) => take_images(files, "the dropped folder".to_owned()),
+                Err(e) => panel.error.set(Some(format!("Images: {e}"))),
+            }
+        });
     };
 
     let run = move |_| {
         panel.error.set(None);
-        let Some(base) = host.image_base.get_untracked() else {
-            panel.error.set(Some(
-                "Set an image base URL (sample table) so the questions' images can be read."
-                    .to_owned(),
-            ));
-            return;
+        let source = match (images.get_untracked(), host.image_base.get_untracked()) {
+            (Some(given), _) => ImageSource::Given(given),
+            (None, Some(base)) => ImageSource::Url(base),
+            (None, None) => {
+                panel.error.set(Some(
+                    "Give the questions' images: drop a folder or a zip of them here, or set an image base URL (sample table)."
+                        .to_owned(),
+                ));
+                return;
+            }
         };
+        let images_used = source.describe();
         let split = match split.get_untracked().as_str() {
             "positive" => Some(Split::Positive),
             "negative" => Some(Split::Negative),
@@ -327,6 +613,7 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
         };
         let (n, s) = (count.get_untracked(), seed.get_untracked());
         panel.running.set(true);
+        panel.stop.set(false);
         panel.answers.set(Vec::new());
         (host.ask)(
             Box::new(move |id| Request::Questions {
@@ -351,13 +638,28 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                 spawn_local(run_questions(
                     panel,
                     questions,
-                    base,
+                    source,
                     max_tokens.get_untracked(),
                     adapter_on.get_untracked(),
                     move |answers| {
+                        let adapter = adapter_files.with_untracked(|files| {
+                            if files.is_empty() {
+                                adapter_url.get_untracked()
+                            } else {
+                                format!(
+                                    "given files: {}",
+                                    files
+                                        .iter()
+                                        .map(relative_path)
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                )
+                            }
+                        });
                         let settings = serde_json::json!({
                             "model": model_url.get_untracked(),
-                            "adapter": adapter_url.get_untracked(),
+                            "adapter": adapter,
+                            "images": images_used.clone(),
                             "adapter_enabled": adapter_on.get_untracked(),
                             "quantization": quantization.get_untracked(),
                             "backend": panel.backend.get_untracked(),
@@ -393,6 +695,10 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                 <p class="note model-backend">{move || panel.backend.get().map_or("Starting the model worker…".to_owned(), |b| format!("Backend: {b}"))}</p>
                 <label>"Model folder URL " <input type="url" class="model-url" prop:value=model_url on:change=move |ev| model_url.set(event_target_value(&ev))/></label>
                 <label>"LoRA adapter folder URL (optional) " <input type="url" class="adapter-url" prop:value=adapter_url on:change=move |ev| adapter_url.set(event_target_value(&ev))/></label>
+                <label>" or its files (adapter_config.json and adapter_model.safetensors; pick or drop them) "
+                    <input type="file" class="adapter-files" multiple accept=".json,.safetensors"
+                        on:change=move |ev| adapter_files.set(input_files(&ev))/>
+                </label>
                 <label>"Weights "
                     <select class="quantization" on:change=move |ev| quantization.set(event_target_value(&ev))>
                         <option value="q8" selected=true>"q8 (SmolVLM-256M: about 375 MB)"</option>
@@ -404,6 +710,22 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                 <button class="model-clear-cache" on:click=move |_| send(&ModelRequest::ClearCache, None)>"Delete cached models"</button>
                 <p class="note model-status">{move || panel.status.get()}</p>
                 <p class="note model-loaded">{move || panel.loaded.get()}</p>
+                <div class="drop model-images" on:dragover=move |ev: leptos::ev::DragEvent| ev.prevent_default() on:drop=on_images_drop>
+                    <p>"Images: drop a folder of the questions' images or a zip of them here (files are matched by name; a zip is read one image at a time), or pick one: "
+                        <label>"folder " <input type="file" class="model-images-folder" multiple prop:webkitdirectory=true
+                            on:change=move |ev| take_images(input_files(&ev).into_iter().map(|f| (relative_path(&f), f)).collect(), "the picked folder".to_owned())/></label>
+                        <label>" zip " <input type="file" class="model-images-zip" accept=".zip,application/zip"
+                            on:change=move |ev| take_images(input_files(&ev).into_iter().map(|f| (relative_path(&f), f)).collect(), "the picked zip".to_owned())/></label>
+                    </p>
+                    <p class="note model-images-source">{move || match images.get() {
+                        Some(given) => format!("Images: {}.", given.describe()),
+                        None => host.image_base.get().map_or_else(
+                            || "No images given yet (and no image base URL is set).".to_owned(),
+                            |base| format!("Images: from the image base URL {base}"),
+                        ),
+                    }}</p>
+                    <button class="model-images-clear" on:click=move |_| images.set(None)>"Forget the given images"</button>
+                </div>
                 <div class="model-run">
                     <label>"Questions " <input type="number" class="model-count" min="1" prop:value=move || count.get().to_string() on:change=move |ev| count.set(event_target_value(&ev).parse().unwrap_or(20))/></label>
                     <label>"Seed " <input type="number" class="model-seed" prop:value=move || seed.get().to_string() on:change=move |ev| seed.set(event_target_value(&ev).parse().unwrap_or(1))/></label>
@@ -417,6 +739,12 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                     <label>"Max tokens " <input type="number" class="model-max-tokens" min="1" prop:value=move || max_tokens.get().to_string() on:change=move |ev| max_tokens.set(event_target_value(&ev).parse().unwrap_or(64))/></label>
                     <label><input type="checkbox" prop:checked=adapter_on on:change=move |ev| adapter_on.set(event_target_checked(&ev))/>" adapter on"</label>
                     <button class="model-run-button" disabled=move || panel.running.get() || panel.loaded.get().is_none() on:click=run>"Run"</button>
+                    <button class="model-stop" disabled=move || !panel.running.get() on:click=move |_| {
+                        panel.stop.set(true);
+                        if let Some(job) = panel.current_job.get_untracked() {
+                            send(&ModelRequest::Cancel { job }, None);
+                        }
+                    }>"Stop"</button>
                     <button on:click=move |_| {
                         let jsonl = last_jsonl.get_untracked();
                         if !jsonl.is_empty() {
@@ -444,17 +772,44 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
     }
 }
 
-/// Answers `questions` one by one (each image fetched from `base`), then hands the answers on.
+/// Where a run reads the questions' images.
+enum ImageSource {
+    Url(String),
+    Given(Rc<GivenImages>),
+}
+
+impl ImageSource {
+    fn describe(&self) -> String {
+        match self {
+            ImageSource::Url(base) => format!("image base URL {base}"),
+            ImageSource::Given(given) => given.describe(),
+        }
+    }
+
+    async fn read(&self, image: &str) -> Result<Vec<u8>, String> {
+        match self {
+            ImageSource::Url(base) => fetch_bytes(&format!("{base}{image}")).await,
+            ImageSource::Given(given) => given.read(image).await,
+        }
+    }
+}
+
+/// Answers `questions` one by one, then hands the answers on. "Stop" ends the run after the
+/// current answer, which is dropped (it may be cut short); the answers before it are kept.
 async fn run_questions(
     panel: Panel,
     questions: Vec<QuestionItem>,
-    base: String,
+    images: ImageSource,
     max_new_tokens: u32,
     adapter_enabled: bool,
     done: impl Fn(&[Answered]) + 'static,
 ) {
     let mut answers = Vec::new();
+    let mut failed = 0;
     for item in questions {
+        if panel.stop.get_untracked() {
+            break;
+        }
         panel.streaming.set(String::new());
         panel.status.set(format!(
             "Answering {} {} ({} of the run)…",
@@ -462,9 +817,10 @@ async fn run_questions(
             item.key.question_id,
             answers.len() + 1
         ));
-        let image = match fetch_bytes(&format!("{base}{}", item.image)).await {
+        let image = match images.read(&item.image).await {
             Ok(bytes) => bytes,
             Err(e) => {
+                failed += 1;
                 panel.error.set(Some(e));
                 continue;
             }
@@ -479,8 +835,14 @@ async fn run_questions(
                     answer,
                     time_to_first_token_ms,
                     tokens_per_s,
+                    cancelled,
                     ..
-                } if j == job => Some(Ok((answer, time_to_first_token_ms, tokens_per_s))),
+                } if j == job => Some(Ok((
+                    answer,
+                    time_to_first_token_ms,
+                    tokens_per_s,
+                    cancelled,
+                ))),
                 ModelEvent::Error {
                     job: Some(j),
                     message,
@@ -494,6 +856,7 @@ async fn run_questions(
                 sender(result);
             }
         });
+        panel.current_job.set(Some(job));
         send(
             &ModelRequest::Generate {
                 job,
@@ -504,8 +867,12 @@ async fn run_questions(
             },
             Some(&image),
         );
-        match receiver.await {
-            Ok((answer, ttft_ms, tokens_per_s)) => {
+        let result = receiver.await;
+        panel.current_job.set(None);
+        match result {
+            Ok((_, _, _, true)) => break,
+            Ok(_) if panel.stop.get_untracked() => break,
+            Ok((answer, ttft_ms, tokens_per_s, false)) => {
                 let answered = Answered {
                     item: Some(item),
                     answer,
@@ -515,19 +882,29 @@ async fn run_questions(
                 panel.answers.update(|a| a.push(answered.clone()));
                 answers.push(answered);
             }
-            Err(message) => panel.error.set(Some(message)),
+            Err(message) => {
+                failed += 1;
+                panel.error.set(Some(message));
+            }
         }
     }
-    panel
-        .status
-        .set(format!("Answered {} questions.", answers.len()));
+    let mut status = format!("Answered {} questions", answers.len());
+    if failed > 0 {
+        status.push_str(&format!(
+            "; {failed} could not be answered (the last error is shown)"
+        ));
+    }
+    if panel.stop.get_untracked() {
+        status.push_str("; stopped (the interrupted answer is not kept)");
+    }
+    panel.status.set(format!("{status}."));
     panel.running.set(false);
     if !answers.is_empty() {
         done(&answers);
     }
 }
 
-type AnswerResult = Result<(String, f64, Option<f64>), String>;
+type AnswerResult = Result<(String, f64, Option<f64>, bool), String>;
 
 /// A one-shot channel on a JS promise: the sender resolves it.
 fn futures_channel() -> (

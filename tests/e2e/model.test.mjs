@@ -4,8 +4,10 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { serve, launch, MODEL_FIXTURES, FIXTURE_PREFIX, fixtureRequests } from './harness.mjs';
+import zlib from 'node:zlib';
+import { serve, launch, ROOT, MODEL_FIXTURES, FIXTURE_PREFIX, fixtureRequests } from './harness.mjs';
 
 const TOLERANCE = 1e-3;
 const QUESTION = 'What is shown in this image?';
@@ -57,9 +59,9 @@ test.before(async () => {
         });
       // Requests sent before the worker's code has loaded would be lost: wait for `started`.
       const started = until((e) => e.type === 'started');
-      const send = async (msg, bytes) => {
+      const send = async (msg, bytes, files) => {
         await started;
-        worker.postMessage({ msg: JSON.stringify(msg), bytes });
+        worker.postMessage({ msg: JSON.stringify(msg), bytes, files });
       };
       return { worker, events, until, send, fixtureUrl };
     };
@@ -80,7 +82,7 @@ async function loadTiny(preferGpu, quantization = 'none') {
       window.current = w;
       await w.send({ type: 'init', prefer_gpu: preferGpu });
       const ready = await w.until((e) => e.type === 'ready');
-      await w.send({ type: 'load', job: 1, model: { base_url: modelUrl }, adapter: null, quantization, merge: false });
+      await w.send({ type: 'load', job: 1, model: { from: 'url', base_url: modelUrl }, adapter: null, quantization, merge: false });
       const loaded = await w.until((e) => (e.type === 'loaded' || e.type === 'error') && e.job === 1);
       const progress = w.events.filter((e) => e.type === 'progress').length;
       return { ready, loaded, progress };
@@ -108,6 +110,69 @@ function maxDiff(ours, reference) {
   return max;
 }
 
+/** CRC-32 (zip's), for the test's zip writer. */
+function crc32(bytes) {
+  let crc = 0xffffffff;
+  for (const b of bytes) {
+    crc ^= b;
+    for (let k = 0; k < 8; k += 1) crc = (crc >>> 1) ^ (0xedb88320 & -(crc & 1));
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/** A zip archive of `entries` ([name, bytes]), deflated, written the way zip tools do. */
+function zipArchive(entries) {
+  const locals = [];
+  const centrals = [];
+  let offset = 0;
+  for (const [name, data] of entries) {
+    const nameBytes = Buffer.from(name, 'utf8');
+    const packed = zlib.deflateRawSync(data);
+    const crc = crc32(data);
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(0x0800, 6);
+    local.writeUInt16LE(8, 8);
+    local.writeUInt32LE(crc, 14);
+    local.writeUInt32LE(packed.length, 18);
+    local.writeUInt32LE(data.length, 22);
+    local.writeUInt16LE(nameBytes.length, 26);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(20, 4);
+    central.writeUInt16LE(20, 6);
+    central.writeUInt16LE(0x0800, 8);
+    central.writeUInt16LE(8, 10);
+    central.writeUInt32LE(crc, 16);
+    central.writeUInt32LE(packed.length, 20);
+    central.writeUInt32LE(data.length, 24);
+    central.writeUInt16LE(nameBytes.length, 28);
+    central.writeUInt32LE(offset, 42);
+    locals.push(local, nameBytes, packed);
+    centrals.push(central, nameBytes);
+    offset += 30 + nameBytes.length + packed.length;
+  }
+  const directory = Buffer.concat(centrals);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(entries.length, 8);
+  end.writeUInt16LE(entries.length, 10);
+  end.writeUInt32LE(directory.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, directory, end]);
+}
+
+/** The demo references' image names (the panel tests answer demo questions). */
+function demoImages() {
+  const names = new Set();
+  for (const split of ['positive', 'negative']) {
+    const text = fs.readFileSync(path.join(ROOT, 'public/demo', `demo.${split}.references.jsonl`), 'utf8');
+    for (const line of text.split('\n').filter((l) => l.trim())) names.add(JSON.parse(line).image);
+  }
+  return [...names];
+}
+
 const reference = JSON.parse(fs.readFileSync(path.join(MODEL_FIXTURES, 'reference.json'), 'utf8'));
 const expectedLogits = safetensor(path.join(MODEL_FIXTURES, 'reference.safetensors'), 'base.prefill_logits');
 
@@ -126,6 +191,59 @@ for (const backend of ['webgpu', 'cpu']) {
     assert.ok(diff <= TOLERANCE, `${backend}: ${diff}`);
   });
 }
+
+test('an adapter given as files (not a URL): logits match transformers with the unmerged adapter', async () => {
+  const adapterDir = path.join(MODEL_FIXTURES, 'tiny-lora');
+  const files = ['adapter_model.safetensors', 'adapter_config.json', 'README.md'];
+  const bytes = files.map((f) => (f === 'README.md' ? [...Buffer.from('not wanted')] : [...fs.readFileSync(path.join(adapterDir, f))]));
+  const modelUrl = `${base}${FIXTURE_PREFIX}tiny-idefics3/`;
+  const loaded = await page.evaluate(
+    async ({ modelUrl, files, bytes }) => {
+      const w = window.modelWorker(modelUrl);
+      window.current = w;
+      await w.send({ type: 'init', prefer_gpu: false });
+      await w.until((e) => e.type === 'ready');
+      const adapter = { from: 'files', names: files.map((f) => `my-lora/${f}`) };
+      await w.send({ type: 'load', job: 1, model: { from: 'url', base_url: modelUrl }, adapter, quantization: 'none', merge: false }, undefined, bytes.map((b) => new Uint8Array(b)));
+      const missing = { from: 'files', names: ['adapter_model.safetensors'] };
+      await w.send({ type: 'load', job: 9, model: { from: 'url', base_url: modelUrl }, adapter: missing, quantization: 'none', merge: false }, undefined, [new Uint8Array(bytes[0])]);
+      const bad = await w.until((e) => (e.type === 'loaded' || e.type === 'error') && e.job === 9);
+      // The failed second load dropped the model: load the good one again.
+      await w.send({ type: 'load', job: 10, model: { from: 'url', base_url: modelUrl }, adapter, quantization: 'none', merge: false }, undefined, bytes.map((b) => new Uint8Array(b)));
+      const good = await w.until((e) => (e.type === 'loaded' || e.type === 'error') && e.job === 10);
+      return { bad, good };
+    },
+    { modelUrl, files, bytes },
+  );
+  assert.equal(loaded.bad.type, 'error');
+  assert.equal(loaded.bad.message, 'adapter: adapter_config.json is missing among the files given (adapter_model.safetensors)');
+  assert.equal(loaded.good.type, 'loaded', loaded.good.message);
+  const logits = await prefillLogits();
+  assert.equal(logits.type, 'logits', logits.message);
+  const expected = safetensor(path.join(MODEL_FIXTURES, 'reference.safetensors'), 'lora_unmerged.prefill_logits');
+  const diff = maxDiff(logits.values, expected);
+  console.log(`adapter from files: max |logit - transformers| = ${diff.toExponential(2)}`);
+  assert.ok(diff <= TOLERANCE, `${diff}`);
+  // And it is the adapter that made the difference: the base logits differ.
+  assert.ok(maxDiff(logits.values, expectedLogits) > 1e-2);
+});
+
+test('cancel stops an answer on the CPU fallback within a few tokens', async () => {
+  const png = [...fs.readFileSync(path.join(MODEL_FIXTURES, 'fixture-image.png'))];
+  const result = await page.evaluate(
+    async ({ png, question }) => {
+      const w = window.current;
+      await w.send({ type: 'generate', job: 20, question, image_name: 'x.png', max_new_tokens: 60, adapter_enabled: false }, new Uint8Array(png));
+      await w.until((e) => e.type === 'token' && e.job === 20);
+      await w.send({ type: 'cancel', job: 20 });
+      return w.until((e) => (e.type === 'answer' || e.type === 'error') && e.job === 20);
+    },
+    { png, question: QUESTION },
+  );
+  assert.equal(result.type, 'answer', result.message);
+  assert.equal(result.cancelled, true);
+  assert.ok(result.generated_tokens < 60, `${result.generated_tokens} tokens`);
+});
 
 test('a second load comes from the cache; an answer streams token by token', async () => {
   const before = fixtureRequests.filter((p) => p.endsWith('model.safetensors')).length;
@@ -171,6 +289,7 @@ test('the panel: load the tiny model, answer 3 demo questions, see them scored a
   const images = `${base}__fixtures/images/`;
   await panelPage.goto(`${base}?images=${encodeURIComponent(images)}`);
   await panelPage.click('[data-set="demo"] button.load-set');
+  // The first run reads its images from the image base URL; a second one below from a zip.
   await panelPage.click('#model-check summary');
   await panelPage.waitForFunction(() => document.querySelector('.model-backend')?.textContent.startsWith('Backend:'), null, { timeout: 60_000 });
   const backend = await panelPage.textContent('.model-backend');
@@ -200,5 +319,67 @@ test('the panel: load the tiny model, answer 3 demo questions, see them scored a
   );
   const errors = await panelPage.$$eval('.model-error', (e) => e.map((x) => x.textContent));
   assert.deepEqual(errors, []);
+
+  // A zip of the images (read one entry at a time) and the adapter picked as files.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medhall-panel-'));
+  const png = fs.readFileSync(path.join(MODEL_FIXTURES, 'fixture-image.png'));
+  const zipPath = path.join(dir, 'MedHallTune-images.zip');
+  fs.writeFileSync(zipPath, zipArchive([['images/', Buffer.alloc(0)], ...demoImages().map((n) => [`images/${n}`, png])]));
+  await panelPage.setInputFiles('.model-images-zip', zipPath);
+  await panelPage.waitForFunction(() => document.querySelector('.model-images-source')?.textContent.includes('in MedHallTune-images.zip'));
+  const lora = path.join(MODEL_FIXTURES, 'tiny-lora');
+  await panelPage.setInputFiles('.adapter-files', [path.join(lora, 'adapter_config.json'), path.join(lora, 'adapter_model.safetensors')]);
+  await panelPage.click('.model-load');
+  await panelPage.waitForFunction(() => document.querySelector('.model-loaded')?.textContent.startsWith('Loaded'), null, { timeout: 60_000 });
+  await panelPage.fill('.model-seed', '2');
+  await panelPage.dispatchEvent('.model-seed', 'change');
+  await panelPage.click('.model-run-button');
+  await panelPage.waitForFunction(
+    () => [...document.querySelectorAll('td[data-metric="meteor"][data-value]:not([data-type])')].some((c) => c.dataset.run.includes('seed2')),
+    null,
+    { timeout: 120_000 },
+  ).catch(async (e) => {
+    throw new Error(`${e.message}\npanel: ${await panelPage.textContent('#model-check')}`);
+  });
+  assert.deepEqual(await panelPage.$$eval('.model-error', (e) => e.map((x) => x.textContent)), []);
+  assert.match(await panelPage.textContent('.model-status'), /Answered 3 questions\./);
+  await panelPage.close();
+});
+
+test('the panel: images from a picked folder; Stop keeps the finished answers', async () => {
+  const panelPage = await browser.newPage();
+  await panelPage.goto(base);
+  await panelPage.click('[data-set="demo"] button.load-set');
+  await panelPage.click('#model-check summary');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medhall-folder-'));
+  const folder = path.join(dir, 'MedHallTune');
+  fs.mkdirSync(path.join(folder, 'images'), { recursive: true });
+  const png = fs.readFileSync(path.join(MODEL_FIXTURES, 'fixture-image.png'));
+  for (const name of demoImages()) fs.writeFileSync(path.join(folder, 'images', name), png);
+  fs.writeFileSync(path.join(folder, 'README.txt'), 'not an image');
+  await panelPage.setInputFiles('.model-images-folder', folder);
+  await panelPage.waitForFunction(() => /files from the picked folder/.test(document.querySelector('.model-images-source')?.textContent));
+  await panelPage.fill('.model-url', `${base}${FIXTURE_PREFIX}tiny-idefics3/`);
+  await panelPage.dispatchEvent('.model-url', 'change');
+  await panelPage.selectOption('.quantization', 'none');
+  await panelPage.click('.model-load');
+  await panelPage.waitForFunction(() => document.querySelector('.model-loaded')?.textContent.startsWith('Loaded'), null, { timeout: 60_000 });
+  await panelPage.fill('.model-count', '6');
+  await panelPage.dispatchEvent('.model-count', 'change');
+  await panelPage.fill('.model-max-tokens', '2');
+  await panelPage.dispatchEvent('.model-max-tokens', 'change');
+  await panelPage.click('.model-run-button');
+  await panelPage.waitForFunction(() => document.querySelectorAll('.model-answers li').length >= 1, null, { timeout: 120_000 });
+  await panelPage.click('.model-stop');
+  await panelPage.waitForFunction(() => /stopped/.test(document.querySelector('.model-status')?.textContent), null, { timeout: 120_000 });
+  const answered = await panelPage.$$eval('.model-answers li', (l) => l.length);
+  assert.ok(answered >= 1 && answered < 6, `${answered} answers`);
+  assert.deepEqual(await panelPage.$$eval('.model-error', (e) => e.map((x) => x.textContent)), []);
+  // The kept answers are a run.
+  await panelPage.waitForFunction(
+    (n) => [...document.querySelectorAll('td[data-metric="meteor"][data-value]:not([data-type])')].some((c) => c.dataset.run.includes(`model-check none n${n} seed1`)),
+    answered,
+    { timeout: 60_000 },
+  );
   await panelPage.close();
 });

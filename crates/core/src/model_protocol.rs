@@ -5,13 +5,17 @@
 use serde::{Deserialize, Serialize};
 
 /// Bumped when a message changes shape; the worker states it in `Ready`.
-pub const MODEL_PROTOCOL_VERSION: u32 = 1;
+pub const MODEL_PROTOCOL_VERSION: u32 = 2;
 
-/// Where a model's (or adapter's) files are: a folder URL holding the Hugging Face file names.
+/// Where a model's (or adapter's) files come from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ModelSource {
-    /// The folder, ending in `/` (e.g. a Hub `resolve/main/` URL).
-    pub base_url: String,
+#[serde(tag = "from", rename_all = "snake_case")]
+pub enum ModelSource {
+    /// A folder URL holding the Hugging Face file names, e.g. a Hub `resolve/main/` URL.
+    Url { base_url: String },
+    /// Files the user dropped or picked. Their bytes travel beside the `Load` message (its
+    /// `files` array): the model's names first, then the adapter's, each in this order.
+    Files { names: Vec<String> },
 }
 
 /// Page → model worker.
@@ -93,6 +97,9 @@ pub enum ModelEvent {
         generated_tokens: u32,
         time_to_first_token_ms: f64,
         tokens_per_s: Option<f64>,
+        /// A `Cancel` stopped it: the answer may be cut short.
+        #[serde(default)]
+        cancelled: bool,
     },
     Logits {
         job: u32,
@@ -128,6 +135,36 @@ pub const ADAPTER_FILES: &[(&str, bool)] = &[
     ("adapter_model.safetensors", false),
 ];
 
+/// Matches files the user gave (by base name, so a picked folder's paths work) to the file names
+/// a model or adapter is read from: `(wanted name, index into given)` in `wanted`'s order.
+/// Files that are not wanted (a README, a tokenizer config) are ignored; a missing required file
+/// or a name given twice is an error that lists what was given.
+pub fn match_files(
+    given: &[String],
+    wanted: &[(&'static str, bool)],
+) -> Result<Vec<(&'static str, usize)>, String> {
+    let base = |path: &str| path.rsplit(['/', '\\']).next().unwrap_or(path).to_owned();
+    let listed = || given.iter().map(|g| base(g)).collect::<Vec<_>>().join(", ");
+    let mut found = Vec::new();
+    for &(name, optional) in wanted {
+        let hits: Vec<usize> = (0..given.len())
+            .filter(|&i| base(&given[i]) == name)
+            .collect();
+        match hits.as_slice() {
+            [] if optional => {}
+            [] => {
+                return Err(format!(
+                    "{name} is missing among the files given ({})",
+                    listed()
+                ));
+            }
+            [i] => found.push((name, *i)),
+            _ => return Err(format!("{name} was given {} times", hits.len())),
+        }
+    }
+    Ok(found)
+}
+
 /// A benchmark question as the model is asked it: LLaVA's `<image>` marker removed (the chat
 /// template places the image), surrounding whitespace trimmed.
 pub fn question_text(question: &str) -> String {
@@ -153,18 +190,59 @@ mod tests {
     }
 
     #[test]
+    fn given_files_are_matched_by_base_name() {
+        let given = vec![
+            "lora/README.md".to_owned(),
+            "lora/adapter_model.safetensors".to_owned(),
+            "lora/adapter_config.json".to_owned(),
+        ];
+        assert_eq!(
+            match_files(&given, ADAPTER_FILES),
+            Ok(vec![
+                ("adapter_config.json", 2),
+                ("adapter_model.safetensors", 1)
+            ])
+        );
+        let error = match_files(&given[..2], ADAPTER_FILES).expect_err("config missing");
+        assert_eq!(
+            error,
+            "adapter_config.json is missing among the files given (README.md, adapter_model.safetensors)"
+        );
+        let twice = vec![
+            "a/adapter_config.json".to_owned(),
+            "b\\adapter_config.json".to_owned(),
+        ];
+        assert_eq!(
+            match_files(&twice, ADAPTER_FILES),
+            Err("adapter_config.json was given 2 times".to_owned())
+        );
+        // Optional files may be absent.
+        let model = vec![
+            "config.json".into(),
+            "tokenizer.json".into(),
+            "model.safetensors".into(),
+        ];
+        assert_eq!(match_files(&model, MODEL_FILES).map(|m| m.len()), Ok(3));
+    }
+
+    #[test]
     fn messages_round_trip_as_tagged_json() {
         let request = ModelRequest::Load {
             job: 3,
-            model: ModelSource {
+            model: ModelSource::Url {
                 base_url: "https://example.org/m/".into(),
             },
-            adapter: None,
+            adapter: Some(ModelSource::Files {
+                names: vec!["adapter_config.json".into()],
+            }),
             quantization: "q8".into(),
             merge: false,
         };
         let text = serde_json::to_string(&request).expect("serialises");
-        assert!(text.starts_with(r#"{"type":"load","job":3"#), "{text}");
+        assert!(
+            text.starts_with(r#"{"type":"load","job":3,"model":{"from":"url","#),
+            "{text}"
+        );
         assert_eq!(
             serde_json::from_str::<ModelRequest>(&text).expect("parses"),
             request

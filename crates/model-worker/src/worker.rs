@@ -5,8 +5,11 @@ use burn::prelude::*;
 use js_sys::{Reflect, Uint8Array};
 use medhall_core::model_protocol::{
     ADAPTER_FILES, MODEL_FILES, MODEL_PROTOCOL_VERSION, ModelEvent, ModelRequest, ModelSource,
+    match_files,
 };
-use medhall_model::generate::{GenerationOptions, Sampling, generate, read_row};
+use medhall_model::generate::{
+    GenerationOptions, Pause, Sampling, StopReason, generate_pausing, read_row,
+};
 use medhall_model::image::{ImageSettings, decode, preprocess};
 use medhall_model::nn::Quantization;
 use medhall_model::prompt::Prompter;
@@ -72,6 +75,20 @@ fn on_message(event: MessageEvent) {
         .ok()
         .and_then(|v| v.dyn_into::<Uint8Array>().ok())
         .map(|a| a.to_vec());
+    // Dropped model or adapter files, in the order their `ModelSource::Files` names them.
+    let files: Vec<Vec<u8>> = Reflect::get(&data, &JsValue::from_str("files"))
+        .ok()
+        .filter(js_sys::Array::is_array)
+        .map(|v| {
+            js_sys::Array::from(&v)
+                .iter()
+                .map(|f| {
+                    f.dyn_into::<Uint8Array>()
+                        .map_or_else(|_| Vec::new(), |a| a.to_vec())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let Some(text) = text else {
         return fail(None, "a message without `msg` text".to_owned());
     };
@@ -88,7 +105,7 @@ fn on_message(event: MessageEvent) {
             quantization,
             merge,
         } => spawn_local(async move {
-            if let Err(message) = load(job, model, adapter, &quantization, merge).await {
+            if let Err(message) = load(job, model, adapter, files, &quantization, merge).await {
                 fail(Some(job), message);
             }
         }),
@@ -201,16 +218,51 @@ struct Files {
     cache_error: Option<String>,
 }
 
-async fn fetch_folder(
+/// A model's or adapter's files: fetched (through the cache) from a URL, or taken from the
+/// dropped files sent with the request (`given` yields them in order).
+async fn read_source(
     job: u32,
     source: &ModelSource,
     names: &[(&'static str, bool)],
+    given: &mut impl Iterator<Item = Vec<u8>>,
+) -> Result<Files, String> {
+    match source {
+        ModelSource::Url { base_url } => fetch_folder(job, base_url, names).await,
+        ModelSource::Files { names: given_names } => {
+            let mut bytes: Vec<Option<Vec<u8>>> = given.take(given_names.len()).map(Some).collect();
+            if bytes.len() != given_names.len() {
+                return Err(format!(
+                    "{} files were named but {} sent",
+                    given_names.len(),
+                    bytes.len()
+                ));
+            }
+            let mut files = BTreeMap::new();
+            for (name, index) in match_files(given_names, names)? {
+                if let Some(b) = bytes.get_mut(index).and_then(Option::take) {
+                    files.insert(name, b);
+                }
+            }
+            Ok(Files {
+                files,
+                network: 0,
+                cached: 0,
+                cache_error: None,
+            })
+        }
+    }
+}
+
+async fn fetch_folder(
+    job: u32,
+    base_url: &str,
+    names: &[(&'static str, bool)],
 ) -> Result<Files, String> {
     let cache = open_cache().await.ok();
-    let base = if source.base_url.ends_with('/') {
-        source.base_url.clone()
+    let base = if base_url.ends_with('/') {
+        base_url.to_owned()
     } else {
-        format!("{}/", source.base_url)
+        format!("{base_url}/")
     };
     let mut out = Files {
         files: BTreeMap::new(),
@@ -261,6 +313,7 @@ async fn load(
     job: u32,
     source: ModelSource,
     adapter: Option<ModelSource>,
+    given: Vec<Vec<u8>>,
     quantization: &str,
     merge: bool,
 ) -> Result<(), String> {
@@ -269,9 +322,16 @@ async fn load(
         .ok_or_else(|| format!("quantization `{quantization}` is not none, q8 or q4"))?;
     let start = now();
     MODEL.with(|m| *m.borrow_mut() = None);
-    let mut model_files = fetch_folder(job, &source, MODEL_FILES).await?;
+    let mut given = given.into_iter();
+    let mut model_files = read_source(job, &source, MODEL_FILES, &mut given)
+        .await
+        .map_err(|e| format!("model: {e}"))?;
     let adapter_files = match &adapter {
-        Some(a) => Some(fetch_folder(job, a, ADAPTER_FILES).await?),
+        Some(a) => Some(
+            read_source(job, a, ADAPTER_FILES, &mut given)
+                .await
+                .map_err(|e| format!("adapter: {e}"))?,
+        ),
         None => None,
     };
     let file = |files: &Files, name: &str| -> Result<Vec<u8>, String> {
@@ -405,7 +465,7 @@ async fn answer(
     let model = &loaded.model;
     let mut tokens = Vec::new();
     let mut shown = 0;
-    let generation = generate(
+    let generation = generate_pausing(
         model,
         &ids,
         Some(pixels),
@@ -429,6 +489,7 @@ async fn answer(
             }
             !cancelled.get()
         },
+        &yield_to_events,
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -443,8 +504,20 @@ async fn answer(
         generated_tokens: generation.tokens.len() as u32,
         time_to_first_token_ms: generation.time_to_first_token_ms,
         tokens_per_s: generation.decode_tokens_per_s,
+        cancelled: generation.stop == StopReason::Cancelled,
     });
     Ok(())
+}
+
+/// Resolves on a later turn of the worker's event loop (a zero timeout), so that messages that
+/// arrived meanwhile (a `Cancel`) are handled.
+fn yield_to_events() -> Pause {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let _ = scope().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
+    });
+    Box::pin(async move {
+        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    })
 }
 
 async fn logits(job: u32, question: &str, image: Vec<u8>) -> Result<(), String> {

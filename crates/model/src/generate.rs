@@ -6,6 +6,8 @@
 //! `performance.now()` in a browser), so this module never reads a clock itself.
 
 use burn::prelude::*;
+use std::future::Future;
+use std::pin::Pin;
 
 use crate::ModelError;
 use crate::text::KvCache;
@@ -72,6 +74,30 @@ pub async fn generate(
     clock: &dyn Fn() -> f64,
     on_token: &mut dyn FnMut(u32) -> bool,
 ) -> Result<Generation, ModelError> {
+    let no_pause = || -> Pause { Box::pin(std::future::ready(())) };
+    generate_pausing(
+        model, ids, pixels, stop_ids, options, clock, on_token, &no_pause,
+    )
+    .await
+}
+
+/// A future the generation loop awaits after each token.
+pub type Pause = Pin<Box<dyn Future<Output = ()>>>;
+
+/// [`generate`], awaiting `pause()` after each token. A browser worker passes a pause that
+/// yields to its event loop: on the CPU backend nothing else in the loop ever waits, so without
+/// it a `Cancel` message would only be read after the answer is finished.
+#[allow(clippy::too_many_arguments)]
+pub async fn generate_pausing(
+    model: &Idefics3,
+    ids: &[u32],
+    pixels: Option<Tensor<3>>,
+    stop_ids: &[u32],
+    options: GenerationOptions,
+    clock: &dyn Fn() -> f64,
+    on_token: &mut dyn FnMut(u32) -> bool,
+    pause: &dyn Fn() -> Pause,
+) -> Result<Generation, ModelError> {
     let start = clock();
     let mut rng = SplitMix64::new(match options.sampling {
         Sampling::Sample { seed, .. } => seed,
@@ -96,6 +122,7 @@ pub async fn generate(
             stop = StopReason::Cancelled;
             break;
         }
+        pause().await;
         if tokens.len() == options.max_new_tokens {
             break;
         }
