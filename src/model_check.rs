@@ -498,6 +498,7 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
     let max_tokens = RwSignal::new(64u32);
     let adapter_on = RwSignal::new(true);
     let split = RwSignal::new(String::new());
+    let type_filter = RwSignal::new(String::new());
     let last_jsonl = RwSignal::new(String::new());
 
     let on_toggle = move |ev: leptos::ev::Event| {
@@ -612,6 +613,9 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
             _ => None,
         };
         let (n, s) = (count.get_untracked(), seed.get_untracked());
+        let type_value =
+            Some(type_filter.get_untracked().trim().to_owned()).filter(|t| !t.is_empty());
+        let type_asked = type_value.clone();
         panel.running.set(true);
         panel.stop.set(false);
         panel.answers.set(Vec::new());
@@ -621,6 +625,7 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                 count: n,
                 seed: s,
                 split,
+                type_value,
             }),
             Box::new(move |reply| {
                 let Reply::Questions { questions } = reply else {
@@ -629,7 +634,7 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                 };
                 if questions.is_empty() {
                     panel.error.set(Some(
-                        "No loaded reference question has an image: load reference shards first."
+                        "No loaded reference question with an image matches the split and type: load reference shards first, or change the filter."
                             .to_owned(),
                     ));
                     panel.running.set(false);
@@ -664,6 +669,8 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                             "quantization": quantization.get_untracked(),
                             "backend": panel.backend.get_untracked(),
                             "seed": s,
+                            "split": split.map(|s| s.as_str()),
+                            "type": type_asked.clone(),
                             "max_new_tokens": max_tokens.get_untracked(),
                         });
                         let jsonl = predictions_jsonl(answers, &settings);
@@ -706,7 +713,7 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                         <option value="none">"f32 (about 1,026 MB)"</option>
                     </select>
                 </label>
-                <button class="model-load" on:click=load>"Load model"</button>
+                <button class="model-load" disabled=move || panel.backend.get().is_none() on:click=load>"Load model"</button>
                 <button class="model-clear-cache" on:click=move |_| send(&ModelRequest::ClearCache, None)>"Delete cached models"</button>
                 <p class="note model-status">{move || panel.status.get()}</p>
                 <p class="note model-loaded">{move || panel.loaded.get()}</p>
@@ -736,6 +743,7 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                             <option value="negative">"negative"</option>
                         </select>
                     </label>
+                    <label>"Type " <input type="text" class="model-type" placeholder="any" prop:value=type_filter on:change=move |ev| type_filter.set(event_target_value(&ev))/></label>
                     <label>"Max tokens " <input type="number" class="model-max-tokens" min="1" prop:value=move || max_tokens.get().to_string() on:change=move |ev| max_tokens.set(event_target_value(&ev).parse().unwrap_or(64))/></label>
                     <label><input type="checkbox" prop:checked=adapter_on on:change=move |ev| adapter_on.set(event_target_checked(&ev))/>" adapter on"</label>
                     <button class="model-run-button" disabled=move || panel.running.get() || panel.loaded.get().is_none() on:click=run>"Run"</button>

@@ -110,6 +110,15 @@ function maxDiff(ours, reference) {
   return max;
 }
 
+/** page.waitForFunction, failing with the panel's text (its status and errors say why). */
+async function waitPanel(panelPage, fn, arg, timeout = 60_000) {
+  try {
+    await panelPage.waitForFunction(fn, arg, { timeout });
+  } catch (e) {
+    throw new Error(`${e.message}\npanel: ${await panelPage.textContent('#model-check')}`);
+  }
+}
+
 /** CRC-32 (zip's), for the test's zip writer. */
 function crc32(bytes) {
   let crc = 0xffffffff;
@@ -363,17 +372,29 @@ test('the panel: images from a picked folder; Stop keeps the finished answers', 
   await panelPage.dispatchEvent('.model-url', 'change');
   await panelPage.selectOption('.quantization', 'none');
   await panelPage.click('.model-load');
-  await panelPage.waitForFunction(() => document.querySelector('.model-loaded')?.textContent.startsWith('Loaded'), null, { timeout: 60_000 });
+  await waitPanel(panelPage, () => document.querySelector('.model-loaded')?.textContent.startsWith('Loaded'));
   await panelPage.fill('.model-count', '6');
   await panelPage.dispatchEvent('.model-count', 'change');
+  // Only one hallucination type (the demo's negative shard has a hallucination_type field).
+  await panelPage.fill('.model-type', 'object manipulation');
+  await panelPage.dispatchEvent('.model-type', 'change');
   await panelPage.fill('.model-max-tokens', '2');
   await panelPage.dispatchEvent('.model-max-tokens', 'change');
   await panelPage.click('.model-run-button');
-  await panelPage.waitForFunction(() => document.querySelectorAll('.model-answers li').length >= 1, null, { timeout: 120_000 });
+  await waitPanel(panelPage, () => document.querySelectorAll('.model-answers li').length >= 1, null, 120_000);
   await panelPage.click('.model-stop');
-  await panelPage.waitForFunction(() => /stopped/.test(document.querySelector('.model-status')?.textContent), null, { timeout: 120_000 });
-  const answered = await panelPage.$$eval('.model-answers li', (l) => l.length);
+  await waitPanel(panelPage, () => /stopped/.test(document.querySelector('.model-status')?.textContent), null, 120_000);
+  const asked = await panelPage.$$eval('.model-answers li .q', (l) => l.map((q) => q.textContent));
+  const answered = asked.length;
   assert.ok(answered >= 1 && answered < 6, `${answered} answers`);
+  const ofType = fs
+    .readFileSync(path.join(ROOT, 'public/demo/demo.negative.references.jsonl'), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l))
+    .filter((r) => r.hallucination_type === 'object manipulation')
+    .map((r) => r.text.replace('\n<image>', '').trim());
+  for (const q of asked) assert.ok(ofType.includes(q), `not an object-manipulation question: ${q}`);
   assert.deepEqual(await panelPage.$$eval('.model-error', (e) => e.map((x) => x.textContent)), []);
   // The kept answers are a run.
   await panelPage.waitForFunction(

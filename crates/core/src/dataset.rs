@@ -534,6 +534,23 @@ pub fn join_one<'a>(
     (reference, fields)
 }
 
+/// A reference's hallucination type, with [`join_one`]'s precedence: the type map's label, then
+/// the shard's `hallucination_type` field, then its aliases `type` and `category`.
+pub fn reference_type<'a>(reference: &'a Reference, types: &'a TypeMap) -> Option<&'a str> {
+    let field = |names: &[&str]| {
+        reference
+            .fields
+            .iter()
+            .find(|(n, _)| names.contains(&n.as_str()))
+            .map(|(_, v)| v.as_str())
+    };
+    types
+        .get(&reference.key)
+        .map(String::as_str)
+        .or_else(|| field(&[TYPE_FIELD]))
+        .or_else(|| field(&["type", "category"]))
+}
+
 /// The issue for a prediction that has no reference answer.
 pub fn no_reference_issue(prediction: &Prediction) -> Issue {
     issue(

@@ -77,6 +77,9 @@ pub enum Request {
         count: usize,
         seed: u64,
         split: Option<Split>,
+        /// Only questions of this hallucination type (shard field or type map).
+        #[serde(default)]
+        type_value: Option<String>,
     },
 }
 

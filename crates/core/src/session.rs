@@ -752,11 +752,20 @@ impl Session {
     /// `count` loaded reference questions that have an image, picked at random with `seed`
     /// (the same seed and shards give the same questions), optionally from one split only; for
     /// the model check.
-    pub fn questions(&self, count: usize, seed: u64, split: Option<Split>) -> Vec<QuestionItem> {
+    pub fn questions(
+        &self,
+        count: usize,
+        seed: u64,
+        split: Option<Split>,
+        type_value: Option<&str>,
+    ) -> Vec<QuestionItem> {
         let mut pool: Vec<&crate::dataset::Reference> = self
             .references
             .iter()
             .filter(|r| split.is_none_or(|s| r.key.split == s))
+            .filter(|r| {
+                type_value.is_none_or(|t| crate::dataset::reference_type(r, &self.types) == Some(t))
+            })
             .filter(|r| r.image.is_some() && r.question.is_some())
             .collect();
         let mut rng = crate::stats::SplitMix64::new(seed);
@@ -1261,15 +1270,15 @@ mod tests {
             "val.positive.jsonl",
             &refs,
         );
-        let picked = session.questions(5, 42, None);
+        let picked = session.questions(5, 42, None, None);
         assert_eq!(picked.len(), 5);
         assert_eq!(
             picked,
-            session.questions(5, 42, None),
+            session.questions(5, 42, None, None),
             "same seed, same questions"
         );
-        assert_ne!(picked, session.questions(5, 43, None));
-        let all = session.questions(100, 1, Some(Split::Positive));
+        assert_ne!(picked, session.questions(5, 43, None, None));
+        let all = session.questions(100, 1, Some(Split::Positive), None);
         assert_eq!(
             all.len(),
             27,
@@ -1279,7 +1288,56 @@ mod tests {
             all.iter()
                 .all(|q| q.image.starts_with("img") && q.question.starts_with('Q'))
         );
-        assert!(session.questions(3, 1, Some(Split::Negative)).is_empty());
+        assert!(
+            session
+                .questions(3, 1, Some(Split::Negative), None)
+                .is_empty()
+        );
+        // By hallucination type: a shard field, overridden by a type map.
+        let negatives: String = (1..=6)
+            .map(|i| {
+                let kind = if i % 2 == 0 { "object" } else { "knowledge" };
+                format!(
+                    "{{\"question_id\": {i}, \"text\": \"Q{i}?\", \"gpt4_answer\": \"A.\", \"image\": \"n{i}.jpg\", \"hallucination_type\": \"{kind}\"}}\n"
+                )
+            })
+            .collect();
+        load(
+            &mut session,
+            2,
+            LoadTarget::Shard,
+            "val.negative.jsonl",
+            &negatives,
+        );
+        let ids = |items: Vec<QuestionItem>| {
+            let mut ids: Vec<String> = items.into_iter().map(|q| q.key.question_id).collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(
+            ids(session.questions(10, 1, None, Some("object"))),
+            ["2", "4", "6"]
+        );
+        load(
+            &mut session,
+            3,
+            LoadTarget::TypeMap,
+            "types.jsonl",
+            "{\"split\": \"negative\", \"question_id\": 2, \"type\": \"knowledge\"}\n",
+        );
+        assert_eq!(
+            ids(session.questions(10, 1, None, Some("object"))),
+            ["4", "6"]
+        );
+        assert_eq!(
+            ids(session.questions(10, 1, Some(Split::Negative), Some("knowledge"))),
+            ["1", "2", "3", "5"]
+        );
+        assert!(
+            session
+                .questions(10, 1, Some(Split::Positive), Some("object"))
+                .is_empty()
+        );
     }
 
     #[test]

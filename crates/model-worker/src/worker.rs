@@ -31,6 +31,8 @@ struct Loaded {
 
 thread_local! {
     static DEVICE: RefCell<Option<Device>> = const { RefCell::new(None) };
+    /// The running (or finished) `Init`.
+    static INIT: RefCell<Option<js_sys::Promise>> = const { RefCell::new(None) };
     static MODEL: RefCell<Option<Rc<Loaded>>> = const { RefCell::new(None) };
     static CANCELLED: RefCell<BTreeMap<u32, Rc<Cell<bool>>>> = const { RefCell::new(BTreeMap::new()) };
 }
@@ -97,7 +99,14 @@ fn on_message(event: MessageEvent) {
         Err(e) => return fail(None, format!("an unreadable request: {e}")),
     };
     match request {
-        ModelRequest::Init { prefer_gpu } => spawn_local(init(prefer_gpu)),
+        ModelRequest::Init { prefer_gpu } => {
+            // Kept so that a request arriving while WebGPU starts waits for it (see `device`).
+            let starting = wasm_bindgen_futures::future_to_promise(async move {
+                init(prefer_gpu).await;
+                Ok(JsValue::UNDEFINED)
+            });
+            INIT.with(|i| *i.borrow_mut() = Some(starting));
+        }
         ModelRequest::Load {
             job,
             model,
@@ -205,7 +214,11 @@ async fn init(prefer_gpu: bool) {
     });
 }
 
-fn device() -> Result<Device, String> {
+/// The device `Init` chose, once it has (WebGPU takes a while to start).
+async fn device() -> Result<Device, String> {
+    if let Some(starting) = INIT.with(|i| i.borrow().clone()) {
+        let _ = wasm_bindgen_futures::JsFuture::from(starting).await;
+    }
     DEVICE
         .with(|d| d.borrow().clone())
         .ok_or_else(|| "the worker was not initialised (send `init` first)".to_owned())
@@ -317,7 +330,7 @@ async fn load(
     quantization: &str,
     merge: bool,
 ) -> Result<(), String> {
-    let device = device()?;
+    let device = device().await?;
     let quantization = Quantization::parse(quantization)
         .ok_or_else(|| format!("quantization `{quantization}` is not none, q8 or q4"))?;
     let start = now();

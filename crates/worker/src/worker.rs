@@ -154,8 +154,10 @@ fn handle(request: Request, file: Option<File>) {
             count,
             seed,
             split,
+            type_value,
         } => {
-            let questions = with_session(|s| s.questions(count, seed, split));
+            let questions =
+                with_session(|s| s.questions(count, seed, split, type_value.as_deref()));
             post(&Event::Reply {
                 id,
                 reply: Reply::Questions { questions },
