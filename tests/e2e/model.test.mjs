@@ -34,39 +34,41 @@ test.before(async () => {
   page = await browser.newPage();
   // The page itself is not needed, only its origin (same-origin worker, CSP of index.html).
   await page.goto(base);
-  await page.evaluate(() => {
-    // A small driver kept on window: start a worker, send requests, collect events.
-    window.modelWorker = (fixtureUrl) => {
-      const worker = new Worker('./medhall-model-worker_loader.js');
-      const events = [];
-      const waiters = [];
-      worker.onmessage = (e) => {
-        const event = JSON.parse(e.data);
-        events.push(event);
-        for (const w of [...waiters]) {
-          if (w.match(event)) {
-            waiters.splice(waiters.indexOf(w), 1);
-            w.resolve(event);
-          }
-        }
-      };
-      const until = (match, ms = 120_000) =>
-        new Promise((resolve, reject) => {
-          const seen = events.find(match);
-          if (seen) return resolve(seen);
-          waiters.push({ match, resolve });
-          setTimeout(() => reject(new Error(`timed out; last events: ${JSON.stringify(events.slice(-4)).slice(0, 600)}`)), ms);
-        });
-      // Requests sent before the worker's code has loaded would be lost: wait for `started`.
-      const started = until((e) => e.type === 'started');
-      const send = async (msg, bytes, files) => {
-        await started;
-        worker.postMessage({ msg: JSON.stringify(msg), bytes, files });
-      };
-      return { worker, events, until, send, fixtureUrl };
-    };
-  });
+  await page.evaluate(installDriver);
 });
+
+/** A small driver kept on window: start a worker, send requests, collect events. */
+function installDriver() {
+  window.modelWorker = (fixtureUrl) => {
+    const worker = new Worker('./medhall-model-worker_loader.js');
+    const events = [];
+    const waiters = [];
+    worker.onmessage = (e) => {
+      const event = JSON.parse(e.data);
+      events.push(event);
+      for (const w of [...waiters]) {
+        if (w.match(event)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(event);
+        }
+      }
+    };
+    const until = (match, ms = 120_000) =>
+      new Promise((resolve, reject) => {
+        const seen = events.find(match);
+        if (seen) return resolve(seen);
+        waiters.push({ match, resolve });
+        setTimeout(() => reject(new Error(`timed out; last events: ${JSON.stringify(events.slice(-4)).slice(0, 600)}`)), ms);
+      });
+    // Requests sent before the worker's code has loaded would be lost: wait for `started`.
+    const started = until((e) => e.type === 'started');
+    const send = async (msg, bytes, files) => {
+      await started;
+      worker.postMessage({ msg: JSON.stringify(msg), bytes, files });
+    };
+    return { worker, events, until, send, fixtureUrl };
+  };
+}
 
 test.after(async () => {
   await browser?.close();
@@ -291,6 +293,24 @@ test('a second load comes from the cache; an answer streams token by token', asy
   });
   assert.equal(cleared.type, 'cache_cleared', cleared.message);
   assert.ok(cleared.files >= 3);
+});
+
+test('a full storage quota is said plainly; the model still loads', async () => {
+  const quotaPage = await browser.newPage();
+  await quotaPage.goto(base);
+  const cdp = await quotaPage.context().newCDPSession(quotaPage);
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(base).origin, quotaSize: 20_000 });
+  await quotaPage.evaluate(installDriver);
+  const modelUrl = `${base}${FIXTURE_PREFIX}tiny-idefics3/`;
+  const loaded = await quotaPage.evaluate(async (modelUrl) => {
+    const w = window.modelWorker(modelUrl);
+    await w.send({ type: 'init', prefer_gpu: false });
+    await w.send({ type: 'load', job: 1, model: { from: 'url', base_url: modelUrl }, adapter: null, quantization: 'none', merge: false });
+    return w.until((e) => (e.type === 'loaded' || e.type === 'error') && e.job === 1);
+  }, modelUrl);
+  await quotaPage.close();
+  assert.equal(loaded.type, 'loaded', loaded.message);
+  assert.match(loaded.cache_error, /tiny-idefics3\/[a-z_.]+ \(\d+ kB\) was not cached: this site's storage quota is full, so it will download again/);
 });
 
 test('the panel: load the tiny model, answer 3 demo questions, see them scored as a run', async () => {

@@ -17,6 +17,26 @@ pub fn describe(error: &JsValue) -> String {
         .unwrap_or_else(|| format!("{error:?}"))
 }
 
+/// Why a downloaded file was not cached; a full storage quota is said plainly, with what to do.
+fn not_cached(url: &str, error: &JsValue, size: usize) -> String {
+    let quota = js_sys::Reflect::get(error, &"name".into())
+        .ok()
+        .and_then(|n| n.as_string())
+        .is_some_and(|n| n == "QuotaExceededError");
+    if quota {
+        let size = if size < 1_000_000 {
+            format!("{:.0} kB", size as f64 / 1e3)
+        } else {
+            format!("{:.1} MB", size as f64 / 1e6)
+        };
+        format!(
+            "{url} ({size}) was not cached: this site's storage quota is full, so it will download again next time. Free space with \"Delete cached models\" or the browser's site data settings."
+        )
+    } else {
+        format!("{url} was not cached: {}", describe(error))
+    }
+}
+
 fn scope() -> WorkerGlobalScope {
     js_sys::global().unchecked_into()
 }
@@ -102,7 +122,7 @@ pub async fn fetch_cached(
         match Response::new_with_opt_u8_array(Some(&mut bytes)) {
             Ok(copy) => {
                 if let Err(e) = JsFuture::from(cache.put_with_str(url, &copy)).await {
-                    cache_error = Some(format!("{url} was not cached: {}", describe(&e)));
+                    cache_error = Some(not_cached(url, &e, bytes.len()));
                 }
             }
             Err(e) => cache_error = Some(format!("{url} was not cached: {}", describe(&e))),
