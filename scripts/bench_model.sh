@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Model benchmark (issue 5): our CPU path (burn flex) against PyTorch transformers on the same
 # real-size random-weight SmolVLM-256M, side by side in one run, plus f32/q8/q4 weight bytes and
-# the quantized models' top-1 agreement and KL divergence against f32 (tiny fixture and real size).
+# the quantized models' top-1 agreement and KL divergence against f32 (tiny fixture and real size),
+# next to PyTorch applying the same schemes (scripts/quant_reference.py).
 #
 # Needs the Python venv of scripts/gen_model_fixtures.py (torch + transformers 5.24), at
 # $MEDHALL_MODEL_PY (default /work/pyvenv-model/bin/python). The random-weight model (~1 GB f32)
@@ -19,6 +20,8 @@ echo "== PyTorch (transformers) =="
 "$PY" scripts/bench_model_reference.py --dir "$DIR" --tokens "$TOKENS" --threads "$THREADS" 2>/dev/null | tee "$DIR/torch.json"
 echo "== ours (burn flex, CPU, SIMD + rayon threads) =="
 ./target/test-fast/examples/bench_model "$DIR" "$TOKENS" | tee "$DIR/ours.jsonl"
+echo "== PyTorch, the same quantization schemes as fake quantization (agreement reference) =="
+"$PY" scripts/quant_reference.py --dir "$DIR" --threads "$THREADS" 2>/dev/null | tee "$DIR/quant_torch.json"
 python3 - "$DIR" <<'PY'
 import json, sys
 d = sys.argv[1]
@@ -44,4 +47,8 @@ for o in ours:
     if "top1_agreement_vs_f32" in o:
         print(f"  {o['case']:<38} {o['quantization']}: top-1 agreement {o['top1_agreement_vs_f32']*100:.1f}% of {o['positions_compared']} positions, mean KL {o['mean_kl_vs_f32']:.2e}, "
               f"f32 positions with a top-2 gap < 0.05: {o['f32_positions_with_top2_gap_below_0.05']}")
+print()
+print("The same schemes applied by PyTorch to the real-size model (fake quantization; scripts/quant_reference.py):")
+for r in json.load(open(f"{d}/quant_torch.json")):
+    print(f"  {r['scheme']:<46} top-1 agreement {r['top1_agreement_vs_f32']*100:.1f}% of {r['positions']} positions, mean KL {r['mean_kl_vs_f32']:.2e}")
 PY

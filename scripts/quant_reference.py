@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""PyTorch reference for the quantized models' agreement with f32 (issue 5's q8 target).
+
+Applies our quantization scheme (burn's Q8S/Q4S: symmetric, per block of 32 along the output
+dimension, scale = max |w| / 127 or / 7, the same linear layers: vision attention and MLP, the
+connector, the decoder's seven projections and lm_head; weights whose output size 32 does not
+divide stay f32) as fake quantization to the real-size random-weight SmolVLM-256M in
+transformers, and measures top-1 agreement and mean KL against f32 exactly as
+crates/model/examples/bench_model.rs does: teacher-forced on f32's greedy sequence, every
+position. Also blocks along the input dimension (GGML's Q8_0 layout) and finer blocks, to show
+how much of the shortfall a different scheme would recover.
+
+If PyTorch gets the same agreement as ours with the same scheme, the shortfall belongs to the
+scheme on this random-weight model, not to our implementation.
+
+Needs scripts/bench_model.sh's model and reference (target/bench-model/) and its venv.
+Usage: quant_reference.py [--dir target/bench-model] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+QUANTIZED = ("q_proj", "k_proj", "v_proj", "out_proj", "o_proj", "fc1", "fc2",
+             "gate_proj", "up_proj", "down_proj", "modality_projection.proj", "lm_head")
+
+
+def fake_quantize(weight, levels: int, block: int, along_output: bool):
+    """`weight` is torch's (out, in). Blocks of `block` consecutive values along the output
+    dimension (our layout [in, out], row-major) or along the input dimension."""
+    w = weight.t() if along_output else weight  # rows: the dimension the blocks run along is last
+    rows, cols = w.shape
+    blocks = w.reshape(rows, cols // block, block)
+    scale = blocks.abs().amax(dim=2, keepdim=True) / levels
+    scale = scale.clamp(min=1e-30)
+    q = (blocks / scale).round().clamp(-levels, levels) * scale
+    q = q.reshape(rows, cols)
+    return q.t() if along_output else q
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dir", type=Path, default=ROOT / "target/bench-model")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+
+    import torch
+    from safetensors.torch import load_file
+    from transformers import Idefics3ForConditionalGeneration
+
+    torch.set_num_threads(args.threads)
+    model_dir = args.dir / "smolvlm-256m-random"
+    reference = load_file(str(args.dir / "reference.safetensors"))
+    model = Idefics3ForConditionalGeneration.from_pretrained(
+        model_dir, dtype=torch.float32, attn_implementation="eager"
+    ).eval()
+    tokens = reference["greedy_tokens"].tolist()
+    ids = torch.cat([reference["input_ids"], torch.tensor(tokens[:-1])]).unsqueeze(0)
+    pixels = reference["pixel_values"].unsqueeze(0).unsqueeze(0)
+
+    def logits():
+        with torch.inference_mode():
+            out = model(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                pixel_values=pixels,
+                pixel_attention_mask=torch.ones((1, 1, 512, 512), dtype=torch.bool),
+            )
+        return out.logits[0].double()
+
+    linears = [(n, m) for n, m in model.named_modules()
+               if isinstance(m, torch.nn.Linear) and n.endswith(QUANTIZED)]
+    originals = {n: m.weight.detach().clone() for n, m in linears}
+    base = logits()
+    gaps = base.topk(2, dim=1).values
+    close = int(((gaps[:, 0] - gaps[:, 1]) < 0.05).sum())
+    rows = []
+    for name, levels, block, along_output in [
+        ("q8, block 32 along output (ours)", 127, 32, True),
+        ("q8, block 32 along input (GGML Q8_0 layout)", 127, 32, False),
+        ("q8, block 8 along output", 127, 8, True),
+        ("q4, block 32 along output (ours)", 7, 32, True),
+    ]:
+        kept = 0
+        with torch.no_grad():
+            for n, m in linears:
+                w = originals[n]
+                size = w.shape[0] if along_output else w.shape[1]
+                if size % block:
+                    m.weight.copy_(w)
+                    kept += 1
+                else:
+                    m.weight.copy_(fake_quantize(w, levels, block, along_output))
+        variant = logits()
+        agree = float((variant.argmax(1) == base.argmax(1)).double().mean())
+        p = torch.log_softmax(base, 1)
+        q = torch.log_softmax(variant, 1)
+        kl = float((p.exp() * (p - q)).sum(1).mean())
+        rows.append({"scheme": name, "top1_agreement_vs_f32": agree, "mean_kl_vs_f32": kl,
+                     "positions": base.shape[0], "linears_left_f32": kept})
+    print(f"PyTorch fake quantization of the real-size random-weight SmolVLM-256M, {base.shape[0]} positions "
+          f"(teacher-forced on f32's greedy tokens); f32 positions with a top-2 gap < 0.05: {close}", file=sys.stderr)
+    for r in rows:
+        print(f"  {r['scheme']:<46} top-1 agreement {r['top1_agreement_vs_f32'] * 100:5.1f}%  mean KL {r['mean_kl_vs_f32']:.2e}",
+              file=sys.stderr)
+    print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()
