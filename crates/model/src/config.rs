@@ -4,6 +4,7 @@
 //! transformers 5 writes `text_config.rope_parameters.rope_theta`. Both are read.
 
 use crate::ModelError;
+use crate::nn::Quantization;
 use serde_json::Value;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -276,6 +277,37 @@ impl Idefics3Config {
             add("lm_head.weight".to_owned(), &[t.vocab_size, t.hidden_size]);
         }
         out
+    }
+
+    /// The base model's weight bytes once loaded with `quantization` (what `Idefics3::bytes`
+    /// reports without an adapter), from the config alone, so the choice can be shown with its
+    /// size before anything large is downloaded.
+    pub fn weight_bytes(&self, quantization: Quantization) -> usize {
+        // The linear layers the loader quantizes (transformers' names end so; their shape is
+        // [out, in]); everything else stays f32.
+        const LINEAR: [&str; 12] = [
+            "q_proj.weight",
+            "k_proj.weight",
+            "v_proj.weight",
+            "out_proj.weight",
+            "o_proj.weight",
+            "fc1.weight",
+            "fc2.weight",
+            "gate_proj.weight",
+            "up_proj.weight",
+            "down_proj.weight",
+            "modality_projection.proj.weight",
+            "lm_head.weight",
+        ];
+        self.tensors()
+            .iter()
+            .map(|(name, shape)| match shape.as_slice() {
+                [out, input] if LINEAR.iter().any(|l| name.ends_with(l)) => {
+                    quantization.weight_bytes(*input, *out)
+                }
+                _ => shape.iter().product::<usize>() * 4,
+            })
+            .sum()
     }
 
     /// Parameter count of [`Idefics3Config::tensors`].

@@ -160,7 +160,8 @@ impl Vision {
             .sum();
         let other = self.patch_weight.shape().num_elements()
             + self.position_embedding.shape().num_elements()
-            + self.hidden * (2 + 4 * (self.layers.len() + 1));
+            // The patch bias, two layer norms (weight and bias) a layer, the post layer norm.
+            + self.hidden * (1 + 4 * self.layers.len() + 2);
         linears + other * 4
     }
 

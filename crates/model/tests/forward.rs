@@ -245,6 +245,14 @@ fn quantized_models_are_smaller_and_stay_close_to_f32() {
     };
     let q4 = load(None, Quantization::Q4);
     assert!(q4.bytes() < q8.bytes());
+    // The sizes the panel shows before loading are the loaded models' sizes.
+    for (model, quantization) in [
+        (&f32_model, Quantization::None),
+        (&q8, Quantization::Q8),
+        (&q4, Quantization::Q4),
+    ] {
+        assert_eq!(model.config.weight_bytes(quantization), model.bytes());
+    }
     let (exact, q8_logits, q4_logits) = (run(&f32_model), run(&q8), run(&q4));
     // Measured: q8 moves the tiny model's logits (magnitudes up to ~3) by at most ~0.1, q4 by
     // more; the bounds are loose, the point is that both run and change something.
