@@ -64,6 +64,10 @@ struct Panel {
     /// The question being answered, so that "Stop" can cancel it.
     current_job: RwSignal<Option<u32>>,
     stop: RwSignal<bool>,
+    /// Weight bytes by quantization of the model at the URL, and the job that asked.
+    sizes: RwSignal<Option<Vec<(String, u64)>>>,
+    sizes_job: RwSignal<Option<u32>>,
+    sizes_url: RwSignal<Option<String>>,
 }
 
 struct Client {
@@ -186,6 +190,9 @@ fn start(panel: Panel) -> Result<(), String> {
                 ));
             }
             ModelEvent::Token { text, .. } => panel.streaming.update(|s| s.push_str(text)),
+            ModelEvent::Sizes { job, bytes } if panel.sizes_job.get_untracked() == Some(*job) => {
+                panel.sizes.set(Some(bytes.clone()));
+            }
             ModelEvent::CacheCleared { files } => panel
                 .status
                 .set(format!("Deleted {files} cached model files.")),
@@ -456,6 +463,39 @@ fn input_files(ev: &leptos::ev::Event) -> Vec<File> {
     (0..list.length()).filter_map(|i| list.get(i)).collect()
 }
 
+/// Asks the worker for the weight size of the model at `url` in each quantization (once per
+/// URL: an input's `change` also fires when it loses focus).
+fn ask_sizes(panel: Panel, url: String) {
+    if panel.sizes_url.get_untracked().as_deref() == Some(url.as_str()) {
+        return;
+    }
+    panel.sizes_url.set(Some(url.clone()));
+    let job = next_job();
+    panel.sizes.set(None);
+    panel.sizes_job.set(Some(job));
+    send(
+        &ModelRequest::Sizes {
+            job,
+            model: ModelSource::Url { base_url: url },
+        },
+        None,
+    );
+}
+
+/// A quantization choice with the model's weight size in it, once known.
+fn size_label(panel: Panel, quantization: &str, text: &str) -> String {
+    let bytes = panel.sizes.with(|sizes| {
+        sizes
+            .as_ref()
+            .and_then(|s| s.iter().find(|(q, _)| q == quantization).map(|(_, b)| *b))
+    });
+    match bytes {
+        Some(b) if b < 100_000_000 => format!("{text}: weights {:.1} MB", b as f64 / 1e6),
+        Some(b) => format!("{text}: weights {:.0} MB", b as f64 / 1e6),
+        None => text.to_owned(),
+    }
+}
+
 /// The official prediction format, one object a line, with the split and the check's settings.
 fn predictions_jsonl(answers: &[Answered], settings: &serde_json::Value) -> String {
     answers
@@ -487,6 +527,9 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
         running: RwSignal::new(false),
         current_job: RwSignal::new(None),
         stop: RwSignal::new(false),
+        sizes: RwSignal::new(None),
+        sizes_job: RwSignal::new(None),
+        sizes_url: RwSignal::new(None),
     };
     let model_url = RwSignal::new(DEFAULT_MODEL_URL.to_owned());
     let adapter_url = RwSignal::new(String::new());
@@ -506,8 +549,11 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
             .target()
             .and_then(|t| t.dyn_into::<web_sys::HtmlDetailsElement>().ok())
             .is_some_and(|d| d.open());
-        if open && let Err(e) = start(panel) {
-            panel.error.set(Some(e));
+        if open {
+            match start(panel) {
+                Ok(()) => ask_sizes(panel, model_url.get_untracked()),
+                Err(e) => panel.error.set(Some(e)),
+            }
         }
     };
 
@@ -700,7 +746,11 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                 <p class="note">"The model runs on your GPU through WebGPU (or on the CPU, slowly, without it). "
                     "Model files are downloaded once from the URLs below and kept in this browser's cache."</p>
                 <p class="note model-backend">{move || panel.backend.get().map_or("Starting the model worker…".to_owned(), |b| format!("Backend: {b}"))}</p>
-                <label>"Model folder URL " <input type="url" class="model-url" prop:value=model_url on:change=move |ev| model_url.set(event_target_value(&ev))/></label>
+                <label>"Model folder URL " <input type="url" class="model-url" prop:value=model_url on:change=move |ev| {
+                    let url = event_target_value(&ev);
+                    model_url.set(url.clone());
+                    ask_sizes(panel, url);
+                }/></label>
                 <label>"LoRA adapter folder URL (optional) " <input type="url" class="adapter-url" prop:value=adapter_url on:change=move |ev| adapter_url.set(event_target_value(&ev))/></label>
                 <label>" or its files (adapter_config.json and adapter_model.safetensors; pick or drop them) "
                     <input type="file" class="adapter-files" multiple accept=".json,.safetensors"
@@ -708,9 +758,9 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                 </label>
                 <label>"Weights "
                     <select class="quantization" on:change=move |ev| quantization.set(event_target_value(&ev))>
-                        <option value="q8" selected=true>"q8 (SmolVLM-256M: about 375 MB)"</option>
-                        <option value="q4">"q4 (about 261 MB)"</option>
-                        <option value="none">"f32 (about 1,026 MB)"</option>
+                        <option value="q8" selected=true>{move || size_label(panel, "q8", "q8 (8-bit blocks)")}</option>
+                        <option value="q4">{move || size_label(panel, "q4", "q4 (4-bit blocks)")}</option>
+                        <option value="none">{move || size_label(panel, "none", "f32 (not quantized)")}</option>
                     </select>
                 </label>
                 <button class="model-load" disabled=move || panel.backend.get().is_none() on:click=load>"Load model"</button>

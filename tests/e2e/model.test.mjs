@@ -327,7 +327,7 @@ test('the panel: load the tiny model, answer 3 demo questions, see them scored a
   await panelPage.dispatchEvent('.model-url', 'change');
   await panelPage.selectOption('.quantization', 'none');
   await panelPage.click('.model-load');
-  await panelPage.waitForFunction(() => document.querySelector('.model-loaded')?.textContent.startsWith('Loaded'), null, { timeout: 60_000 });
+  await waitPanel(panelPage, () => document.querySelector('.model-loaded')?.textContent.startsWith('Loaded'));
   await panelPage.fill('.model-count', '3');
   await panelPage.dispatchEvent('.model-count', 'change');
   // SwiftShader runs WebGPU on the CPU: a few tokens per answer keep the test short.
@@ -359,7 +359,7 @@ test('the panel: load the tiny model, answer 3 demo questions, see them scored a
   const lora = path.join(MODEL_FIXTURES, 'tiny-lora');
   await panelPage.setInputFiles('.adapter-files', [path.join(lora, 'adapter_config.json'), path.join(lora, 'adapter_model.safetensors')]);
   await panelPage.click('.model-load');
-  await panelPage.waitForFunction(() => document.querySelector('.model-loaded')?.textContent.startsWith('Loaded'), null, { timeout: 60_000 });
+  await waitPanel(panelPage, () => document.querySelector('.model-loaded')?.textContent.startsWith('Loaded'));
   await panelPage.fill('.model-seed', '2');
   await panelPage.dispatchEvent('.model-seed', 'change');
   await panelPage.click('.model-run-button');
@@ -390,9 +390,16 @@ test('the panel: images from a picked folder; Stop keeps the finished answers', 
   await panelPage.waitForFunction(() => /files from the picked folder/.test(document.querySelector('.model-images-source')?.textContent));
   await panelPage.fill('.model-url', `${base}${FIXTURE_PREFIX}tiny-idefics3/`);
   await panelPage.dispatchEvent('.model-url', 'change');
+  // The choices show the model's weight sizes, computed from its config.json before loading.
+  await waitPanel(panelPage, () => /weights [\d.]+ MB/.test(document.querySelector('.quantization option[value="none"]')?.textContent));
+  const labels = await panelPage.$$eval('.quantization option', (o) => o.map((x) => x.textContent));
+  const mb = (label) => Number(label.match(/weights ([\d.]+) MB/)[1]);
+  assert.ok(mb(labels[1]) <= mb(labels[0]) && mb(labels[0]) < mb(labels[2]), labels.join(' | '));
   await panelPage.selectOption('.quantization', 'none');
   await panelPage.click('.model-load');
   await waitPanel(panelPage, () => document.querySelector('.model-loaded')?.textContent.startsWith('Loaded'));
+  const loadedMb = Number((await panelPage.textContent('.model-loaded')).match(/Loaded: ([\d.]+) MB/)[1]);
+  assert.equal(loadedMb, mb(labels[2]), 'the f32 label is the loaded size');
   await panelPage.fill('.model-count', '6');
   await panelPage.dispatchEvent('.model-count', 'change');
   // Only one hallucination type (the demo's negative shard has a hallucination_type field).

@@ -45,6 +45,9 @@ pub enum ModelRequest {
     /// Diagnostics and tests: the prefill logits (every position, flattened) of the chat prompt
     /// for `question` about the image sent beside the message.
     Logits { job: u32, question: String },
+    /// The model's weight size in each quantization, from its `config.json` alone (answered by
+    /// `Sizes`), so the choice can be shown with its memory size before the weights download.
+    Sizes { job: u32, model: ModelSource },
     /// Stops a running `Generate` after its current token.
     Cancel { job: u32 },
     /// Deletes every cached model file.
@@ -110,6 +113,11 @@ pub enum ModelEvent {
     },
     CacheCleared {
         files: u32,
+    },
+    /// Weight bytes by quantization name ("none", "q8", "q4"), adapter not included.
+    Sizes {
+        job: u32,
+        bytes: Vec<(String, u64)>,
     },
     Error {
         job: Option<u32>,

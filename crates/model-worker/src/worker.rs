@@ -7,6 +7,7 @@ use medhall_core::model_protocol::{
     ADAPTER_FILES, MODEL_FILES, MODEL_PROTOCOL_VERSION, ModelEvent, ModelRequest, ModelSource,
     match_files,
 };
+use medhall_model::config::Idefics3Config;
 use medhall_model::generate::{
     GenerationOptions, Pause, Sampling, StopReason, generate_pausing, read_row,
 };
@@ -147,6 +148,12 @@ fn on_message(event: MessageEvent) {
         ModelRequest::Logits { job, question } => spawn_local(async move {
             if let Err(message) = logits(job, &question, bytes.unwrap_or_default()).await {
                 fail(Some(job), message);
+            }
+        }),
+        ModelRequest::Sizes { job, model } => spawn_local(async move {
+            match sizes(job, &model, files).await {
+                Ok(bytes) => post(&ModelEvent::Sizes { job, bytes }),
+                Err(message) => fail(Some(job), message),
             }
         }),
         ModelRequest::Cancel { job } => CANCELLED.with(|c| {
@@ -441,6 +448,30 @@ async fn load(
         cache_error,
     });
     Ok(())
+}
+
+/// The weight bytes of the model at `source` in each quantization, from its config.json.
+async fn sizes(
+    job: u32,
+    source: &ModelSource,
+    given: Vec<Vec<u8>>,
+) -> Result<Vec<(String, u64)>, String> {
+    let files = read_source(
+        job,
+        source,
+        &[("config.json", false)],
+        &mut given.into_iter(),
+    )
+    .await?;
+    let config = files
+        .files
+        .get("config.json")
+        .ok_or("config.json is missing")?;
+    let config = Idefics3Config::from_json("config.json", config).map_err(|e| e.to_string())?;
+    Ok([Quantization::None, Quantization::Q8, Quantization::Q4]
+        .into_iter()
+        .map(|q| (q.name().to_owned(), config.weight_bytes(q) as u64))
+        .collect())
 }
 
 fn loaded() -> Result<Rc<Loaded>, String> {
