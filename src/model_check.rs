@@ -631,9 +631,24 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
     let on_images_drop = move |ev: leptos::ev::DragEvent| {
         ev.prevent_default();
         let entries = drop_entries(&ev);
+        // Without entries (a browser or drag source that offers none) the dropped files
+        // themselves are used: a zip, or loose images.
+        let loose: Vec<(String, File)> = ev
+            .data_transfer()
+            .and_then(|d| d.files())
+            .map(|list| {
+                (0..list.length())
+                    .filter_map(|i| list.get(i))
+                    .map(|f| (f.name(), f))
+                    .collect()
+            })
+            .unwrap_or_default();
         spawn_local(async move {
+            if entries.is_empty() {
+                return take_images(loose, "the dropped files".to_owned());
+            }
             match walk_entries(entries).await {
-                Ok(files) => take_images(files, "the dropped folder".to_owned()),
+                Ok(files) => take_images(files, "the dropped files".to_owned()),
                 Err(e) => panel.error.set(Some(format!("Images: {e}"))),
             }
         });

@@ -375,7 +375,7 @@ test('the panel: load the tiny model, answer 3 demo questions, see them scored a
   await panelPage.close();
 });
 
-test('the panel: images from a picked folder; Stop keeps the finished answers', async () => {
+test('the panel: images dropped as a zip, then from a picked folder; Stop keeps the finished answers', async () => {
   const panelPage = await browser.newPage();
   await panelPage.goto(base);
   await panelPage.click('[data-set="demo"] button.load-set');
@@ -386,6 +386,16 @@ test('the panel: images from a picked folder; Stop keeps the finished answers', 
   const png = fs.readFileSync(path.join(MODEL_FIXTURES, 'fixture-image.png'));
   for (const name of demoImages()) fs.writeFileSync(path.join(folder, 'images', name), png);
   fs.writeFileSync(path.join(folder, 'README.txt'), 'not an image');
+  // A zip dropped on the panel (a synthetic drop: the drop handler, not the file inputs)…
+  const zipped = zipArchive(demoImages().map((n) => [n, png]));
+  const transfer = await panelPage.evaluateHandle((bytes) => {
+    const t = new DataTransfer();
+    t.items.add(new File([new Uint8Array(bytes)], 'dropped-images.zip', { type: 'application/zip' }));
+    return t;
+  }, [...zipped]);
+  await panelPage.dispatchEvent('.model-images', 'drop', { dataTransfer: transfer });
+  await waitPanel(panelPage, () => /files in dropped-images\.zip/.test(document.querySelector('.model-images-source')?.textContent));
+  // …then replaced by a picked folder.
   await panelPage.setInputFiles('.model-images-folder', folder);
   await panelPage.waitForFunction(() => /files from the picked folder/.test(document.querySelector('.model-images-source')?.textContent));
   await panelPage.fill('.model-url', `${base}${FIXTURE_PREFIX}tiny-idefics3/`);
