@@ -5,6 +5,7 @@
 //! The model worker (`crates/model-worker`) is started only when the panel is opened, so its
 //! wasm is not part of the page's first load.
 
+use crate::ui::{files_of, input_files};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use medhall_core::image_files::ImageIndex;
@@ -452,17 +453,6 @@ fn drop_entries(ev: &leptos::ev::DragEvent) -> Vec<JsValue> {
         .collect()
 }
 
-fn input_files(ev: &leptos::ev::Event) -> Vec<File> {
-    let Some(list) = ev
-        .target()
-        .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-        .and_then(|i| i.files())
-    else {
-        return Vec::new();
-    };
-    (0..list.length()).filter_map(|i| list.get(i)).collect()
-}
-
 /// Asks the worker for the weight size of the model at `url` in each quantization (once per
 /// URL: an input's `change` also fires when it loses focus).
 fn ask_sizes(panel: Panel, url: String) {
@@ -633,16 +623,10 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
         let entries = drop_entries(&ev);
         // Without entries (a browser or drag source that offers none) the dropped files
         // themselves are used: a zip, or loose images.
-        let loose: Vec<(String, File)> = ev
-            .data_transfer()
-            .and_then(|d| d.files())
-            .map(|list| {
-                (0..list.length())
-                    .filter_map(|i| list.get(i))
-                    .map(|f| (f.name(), f))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let loose: Vec<(String, File)> = files_of(ev.data_transfer().and_then(|d| d.files()))
+            .into_iter()
+            .map(|f| (f.name(), f))
+            .collect();
         spawn_local(async move {
             if entries.is_empty() {
                 return take_images(loose, "the dropped files".to_owned());

@@ -457,14 +457,14 @@ async fn fetch_manifest() -> Result<Manifest, String> {
     Manifest::parse(&text)
 }
 
-fn files_of(list: Option<FileList>) -> Vec<File> {
+pub(crate) fn files_of(list: Option<FileList>) -> Vec<File> {
     let Some(list) = list else {
         return Vec::new();
     };
     (0..list.length()).filter_map(|i| list.get(i)).collect()
 }
 
-fn input_files(event: &leptos::ev::Event) -> Vec<File> {
+pub(crate) fn input_files(event: &leptos::ev::Event) -> Vec<File> {
     let files = event
         .target()
         .and_then(|t| t.dyn_into::<HtmlInputElement>().ok())

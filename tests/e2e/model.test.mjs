@@ -215,11 +215,9 @@ test('an adapter given as files (not a URL): logits match transformers with the 
       await w.send({ type: 'init', prefer_gpu: false });
       await w.until((e) => e.type === 'ready');
       const adapter = { from: 'files', names: files.map((f) => `my-lora/${f}`) };
-      await w.send({ type: 'load', job: 1, model: { from: 'url', base_url: modelUrl }, adapter, quantization: 'none', merge: false }, undefined, bytes.map((b) => new Uint8Array(b)));
       const missing = { from: 'files', names: ['adapter_model.safetensors'] };
       await w.send({ type: 'load', job: 9, model: { from: 'url', base_url: modelUrl }, adapter: missing, quantization: 'none', merge: false }, undefined, [new Uint8Array(bytes[0])]);
       const bad = await w.until((e) => (e.type === 'loaded' || e.type === 'error') && e.job === 9);
-      // The failed second load dropped the model: load the good one again.
       await w.send({ type: 'load', job: 10, model: { from: 'url', base_url: modelUrl }, adapter, quantization: 'none', merge: false }, undefined, bytes.map((b) => new Uint8Array(b)));
       const good = await w.until((e) => (e.type === 'loaded' || e.type === 'error') && e.job === 10);
       return { bad, good };
