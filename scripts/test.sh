@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 source scripts/env.sh
-# In this script the reference stack is required: a parity test that cannot run fails.
+# In this script the reference stack is required (setup.sh installs it): a parity test that
+# cannot run fails. The real data (../shared/medhalltune) is required only with
+# MEDHALL_REQUIRE_DATA=1 (.ci/run sets it); otherwise tests that need it print SKIPPED.
 export MEDHALL_REQUIRE_REFERENCE=1
 
 step() { echo "== $*" >&2; }

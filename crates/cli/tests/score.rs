@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use medhall_reference_stack::{ReferenceStack, skip_or_fail, workspace_root as workspace};
+use medhall_reference_stack::{
+    ReferenceStack, shared_data, skip_or_fail, workspace_root as workspace,
+};
 
 fn medhall(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_medhall"))
@@ -15,13 +17,18 @@ fn medhall(args: &[&str]) -> Output {
         .expect("medhall runs")
 }
 
+/// The two LLaVA-Med files of the real data (`shared_data`'s rule: skipped when absent unless
+/// `MEDHALL_REQUIRE_DATA=1`); a folder without them is an error.
 fn shared_files() -> Option<[PathBuf; 2]> {
-    let dir = workspace().join("../shared/medhalltune");
+    let dir = shared_data()?;
     let files = [
         dir.join("llava-med-v1.5-7b.positive.gpt4o-eval.jsonl"),
         dir.join("llava-med-v1.5-7b.negative.gpt4o-eval.jsonl"),
     ];
-    files.iter().all(|f| f.exists()).then_some(files)
+    for file in &files {
+        assert!(file.exists(), "{} is missing", file.display());
+    }
+    Some(files)
 }
 
 fn temp_dir(tag: &str) -> PathBuf {
@@ -40,8 +47,6 @@ fn read_jsonl(path: &Path) -> Vec<Value> {
 #[test]
 fn per_sample_scores_match_python_on_real_data() {
     let Some([positive, negative]) = shared_files() else {
-        // The data is optional by design (tests run on clones without ../shared).
-        eprintln!("SKIPPED: ../shared/medhalltune is absent");
         return;
     };
     let reference = match ReferenceStack::locate() {
@@ -161,7 +166,6 @@ fn per_sample_scores_match_python_on_real_data() {
 )]
 fn summary_reproduces_the_leaderboard() {
     let Some([positive, negative]) = shared_files() else {
-        eprintln!("SKIPPED: ../shared/medhalltune is absent");
         return;
     };
     let dir = temp_dir("summary");

@@ -44,11 +44,30 @@ impl ReferenceStack {
     }
 }
 
-/// Prints a `SKIPPED:` line, or panics when `MEDHALL_REQUIRE_REFERENCE=1` (as scripts/test.sh
-/// sets it), so that CI never passes a parity test that did not run.
+/// Prints a `SKIPPED:` line, or panics when `MEDHALL_REQUIRE_REFERENCE=1` (scripts/test.sh sets
+/// it: it installs the reference stack), so that a parity test that did not run never passes.
 pub fn skip_or_fail(reason: &str) {
     if std::env::var("MEDHALL_REQUIRE_REFERENCE").as_deref() == Ok("1") {
         panic!("reference required but unavailable: {reason}");
     }
     eprintln!("SKIPPED: {reason}");
+}
+
+/// The one rule for the real data: the folder `../shared/medhalltune` beside the repository.
+/// When it is absent a test prints `SKIPPED:` and returns `None`, unless
+/// `MEDHALL_REQUIRE_DATA=1` (CI's `.ci/run` sets it: CI has the data), which makes it fail.
+/// The end-to-end tests (`tests/e2e/`) follow the same rule with the same variable.
+pub fn shared_data() -> Option<PathBuf> {
+    let dir = std::env::var_os("MEDHALL_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("../shared/medhalltune"));
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    let reason = format!("{} is absent", dir.display());
+    if std::env::var("MEDHALL_REQUIRE_DATA").as_deref() == Ok("1") {
+        panic!("MEDHALL_REQUIRE_DATA=1 but the real data is missing: {reason}");
+    }
+    eprintln!("SKIPPED: {reason}");
+    None
 }

@@ -601,17 +601,13 @@ fn leading_whitespace_of_a_tsv_header_is_kept() {
     assert_eq!(records[0].question_id.as_deref(), Some("1"));
 }
 
-/// Real files: `../shared/medhalltune/` next to the repository; skipped when absent.
+/// Real files: `../shared/medhalltune/` next to the repository (skipped when absent, unless
+/// `MEDHALL_REQUIRE_DATA=1`).
 #[test]
 fn real_medhalltune_files_load_without_errors() {
-    let dir = std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/medhalltune"
-    ));
-    if !dir.is_dir() {
-        eprintln!("SKIPPED: {} is absent", dir.display());
+    let Some(dir) = medhall_reference_stack::shared_data() else {
         return;
-    }
+    };
     let files = [
         ("val.positive.references.jsonl", 1110),
         ("val.negative.references.jsonl", 1128),
@@ -689,14 +685,9 @@ fn real_medhalltune_files_load_without_errors() {
 #[test]
 #[ignore = "a measurement, not a check; run in release"]
 fn throughput_on_real_files() {
-    let dir = std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/medhalltune"
-    ));
-    if !dir.is_dir() {
-        eprintln!("SKIPPED: {} is absent", dir.display());
+    let Some(dir) = medhall_reference_stack::shared_data() else {
         return;
-    }
+    };
     let files: Vec<Vec<u8>> = ["positive", "negative"]
         .iter()
         .map(|split| {
