@@ -69,6 +69,8 @@ struct Panel {
     sizes: RwSignal<Option<Vec<(String, u64)>>>,
     sizes_job: RwSignal<Option<u32>>,
     sizes_url: RwSignal<Option<String>>,
+    /// The worker died (a panic traps its wasm): it must be restarted before the next load.
+    crashed: RwSignal<bool>,
 }
 
 struct Client {
@@ -77,6 +79,9 @@ struct Client {
     queue: RefCell<Option<Vec<JsValue>>>,
     /// The handler of the event stream, replaced per step of a run.
     listener: Listener,
+    /// The worker's last error without a job: a panic's message arrives this way just before
+    /// the worker's `error` event.
+    last_error: RefCell<Option<String>>,
 }
 
 thread_local! {
@@ -110,18 +115,61 @@ fn client() -> Option<Rc<Client>> {
     CLIENT.with(|c| c.borrow().clone())
 }
 
-fn send(request: &ModelRequest, bytes: Option<&[u8]>) {
-    send_with_files(request, bytes, &[]);
+fn send(request: &ModelRequest, bytes: Option<&[u8]>) -> Result<(), String> {
+    send_with_files(request, bytes, &[])
 }
 
-fn send_with_files(request: &ModelRequest, bytes: Option<&[u8]>, files: &[js_sys::Uint8Array]) {
-    if let Some(client) = client() {
-        let message = message(request, bytes, files);
-        if let Some(queue) = client.queue.borrow_mut().as_mut() {
-            queue.push(message);
-            return;
-        }
-        let _ = client.worker.post_message(&message);
+/// Sends a request; an error says the worker is not running (it stopped, or never started),
+/// so that nothing waits for an answer that cannot come.
+fn send_with_files(
+    request: &ModelRequest,
+    bytes: Option<&[u8]>,
+    files: &[js_sys::Uint8Array],
+) -> Result<(), String> {
+    let client = client().ok_or("the model worker is not running: restart it")?;
+    let message = message(request, bytes, files);
+    if let Some(queue) = client.queue.borrow_mut().as_mut() {
+        queue.push(message);
+        return Ok(());
+    }
+    client
+        .worker
+        .post_message(&message)
+        .map_err(|e| format!("the model worker cannot take the request: {e:?}"))
+}
+
+/// The worker died: it is ended, the loaded model is gone, the pending step of a run or load
+/// fails with the worker's message, a running question loop stops, and the panel offers a
+/// restart.
+fn crashed(panel: Panel, event_message: String) {
+    let Some(client) = CLIENT.with(|c| c.borrow_mut().take()) else {
+        return;
+    };
+    client.worker.terminate();
+    let detail = client
+        .last_error
+        .borrow()
+        .clone()
+        .filter(|m| m.contains("crashed"))
+        .unwrap_or(if event_message.is_empty() {
+            "no message".to_owned()
+        } else {
+            event_message
+        });
+    let reason = format!(
+        "The model worker stopped ({detail}). The loaded model is gone: restart the worker, then load a model again."
+    );
+    panel.backend.set(None);
+    panel.loaded.set(None);
+    panel.stop.set(true);
+    panel.crashed.set(true);
+    panel.error.set(Some(reason.clone()));
+    let listener = client.listener.borrow_mut().take();
+    if let Some(mut listener) = listener {
+        listener(ModelEvent::Error {
+            job: panel.current_job.get_untracked(),
+            message: reason,
+        });
     }
 }
 
@@ -148,6 +196,11 @@ fn start(panel: Panel) -> Result<(), String> {
             },
         };
         match &event {
+            ModelEvent::Error { job: None, message } => {
+                if let Some(client) = client() {
+                    *client.last_error.borrow_mut() = Some(message.clone());
+                }
+            }
             ModelEvent::Started { .. } => {
                 if let Some(client) = client() {
                     let queued = client.queue.borrow_mut().take().unwrap_or_default();
@@ -205,15 +258,23 @@ fn start(panel: Panel) -> Result<(), String> {
     });
     worker.set_onmessage(Some(handler.as_ref().unchecked_ref()));
     handler.forget();
+    // An uncaught error in the worker (a panic traps its wasm) ends it: without this the run
+    // would wait on "Answering…" forever.
+    let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |e: web_sys::ErrorEvent| {
+        crashed(panel, e.message());
+    });
+    worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    on_error.forget();
     CLIENT.with(|c| {
         *c.borrow_mut() = Some(Rc::new(Client {
             worker,
             queue: RefCell::new(Some(Vec::new())),
             listener,
+            last_error: RefCell::new(None),
         }))
     });
-    send(&ModelRequest::Init { prefer_gpu: true }, None);
-    Ok(())
+    panel.crashed.set(false);
+    send(&ModelRequest::Init { prefer_gpu: true }, None)
 }
 
 fn listen(f: impl FnMut(ModelEvent) + 'static) {
@@ -454,7 +515,8 @@ fn drop_entries(ev: &leptos::ev::DragEvent) -> Vec<JsValue> {
 }
 
 /// Asks the worker for the weight size of the model at `url` in each quantization (once per
-/// URL: an input's `change` also fires when it loses focus).
+/// URL). Only on a click (Show sizes, Load): it requests the folder's config.json, and the page
+/// requests nothing from another host before the user asks.
 fn ask_sizes(panel: Panel, url: String) {
     if panel.sizes_url.get_untracked().as_deref() == Some(url.as_str()) {
         return;
@@ -463,13 +525,15 @@ fn ask_sizes(panel: Panel, url: String) {
     let job = next_job();
     panel.sizes.set(None);
     panel.sizes_job.set(Some(job));
-    send(
+    if let Err(e) = send(
         &ModelRequest::Sizes {
             job,
             model: ModelSource::Url { base_url: url },
         },
         None,
-    );
+    ) {
+        panel.error.set(Some(e));
+    }
 }
 
 /// A quantization choice with the model's weight size in it, once known.
@@ -520,6 +584,7 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
         sizes: RwSignal::new(None),
         sizes_job: RwSignal::new(None),
         sizes_url: RwSignal::new(None),
+        crashed: RwSignal::new(false),
     };
     let model_url = RwSignal::new(DEFAULT_MODEL_URL.to_owned());
     let adapter_url = RwSignal::new(String::new());
@@ -539,17 +604,17 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
             .target()
             .and_then(|t| t.dyn_into::<web_sys::HtmlDetailsElement>().ok())
             .is_some_and(|d| d.open());
-        if open {
-            match start(panel) {
-                Ok(()) => ask_sizes(panel, model_url.get_untracked()),
-                Err(e) => panel.error.set(Some(e)),
-            }
+        // Starting the worker requests only this page's own files; nothing leaves the origin
+        // until the user clicks Show sizes or Load.
+        if open && let Err(e) = start(panel) {
+            panel.error.set(Some(e));
         }
     };
 
     let load = move |_| {
         panel.error.set(None);
         panel.loaded.set(None);
+        ask_sizes(panel, model_url.get_untracked());
         let job = next_job();
         let url = adapter_url.get_untracked().trim().to_owned();
         let files = adapter_files.get_untracked();
@@ -605,7 +670,9 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                     Err(e) => return panel.error.set(Some(format!("adapter: {e}"))),
                 }
             }
-            send_with_files(&request, None, &bytes);
+            if let Err(e) = send_with_files(&request, None, &bytes) {
+                panel.error.set(Some(e));
+            }
         });
     };
 
@@ -744,11 +811,15 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                 <summary>"Run a small VLM (SmolVLM + LoRA) on benchmark questions in this browser"</summary>
                 <p class="note">"The model runs on your GPU through WebGPU (or on the CPU, slowly, without it). "
                     "Model files are downloaded once from the URLs below and kept in this browser's cache."</p>
-                <p class="note model-backend">{move || panel.backend.get().map_or("Starting the model worker…".to_owned(), |b| format!("Backend: {b}"))}</p>
+                <p class="note model-backend">{move || match panel.backend.get() {
+                    Some(b) => format!("Backend: {b}"),
+                    None if panel.crashed.get() => "The model worker stopped.".to_owned(),
+                    None => "Starting the model worker…".to_owned(),
+                }}</p>
                 <label>"Model folder URL " <input type="url" class="model-url" prop:value=model_url on:change=move |ev| {
-                    let url = event_target_value(&ev);
-                    model_url.set(url.clone());
-                    ask_sizes(panel, url);
+                    model_url.set(event_target_value(&ev));
+                    panel.sizes.set(None);
+                    panel.sizes_url.set(None);
                 }/></label>
                 <label>"LoRA adapter folder URL (optional) " <input type="url" class="adapter-url" prop:value=adapter_url on:change=move |ev| adapter_url.set(event_target_value(&ev))/></label>
                 <label>" or its files (adapter_config.json and adapter_model.safetensors; pick or drop them) "
@@ -762,8 +833,24 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                         <option value="none">{move || size_label(panel, "none", "f32 (not quantized)")}</option>
                     </select>
                 </label>
+                <button class="model-sizes" disabled=move || panel.backend.get().is_none()
+                    title=move || format!("Reads config.json from {}", crate::view_state::host_label(&model_url.get()))
+                    on:click=move |_| ask_sizes(panel, model_url.get_untracked())>"Show sizes"</button>
                 <button class="model-load" disabled=move || panel.backend.get().is_none() on:click=load>"Load model"</button>
-                <button class="model-clear-cache" on:click=move |_| send(&ModelRequest::ClearCache, None)>"Delete cached models"</button>
+                <span class="note model-host">{move || format!("Show sizes and Load request files from {}.", crate::view_state::host_label(&model_url.get()))}</span>
+                {move || panel.crashed.get().then(|| view! {
+                    <button class="model-restart" on:click=move |_| {
+                        panel.error.set(None);
+                        if let Err(e) = start(panel) {
+                            panel.error.set(Some(e));
+                        }
+                    }>"Restart the model worker"</button>
+                })}
+                <button class="model-clear-cache" on:click=move |_| {
+                    if let Err(e) = send(&ModelRequest::ClearCache, None) {
+                        panel.error.set(Some(e));
+                    }
+                }>"Delete cached models"</button>
                 <p class="note model-status">{move || panel.status.get()}</p>
                 <p class="note model-loaded">{move || panel.loaded.get()}</p>
                 <div class="drop model-images" on:dragover=move |ev: leptos::ev::DragEvent| ev.prevent_default() on:drop=on_images_drop>
@@ -799,7 +886,9 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                     <button class="model-stop" disabled=move || !panel.running.get() on:click=move |_| {
                         panel.stop.set(true);
                         if let Some(job) = panel.current_job.get_untracked() {
-                            send(&ModelRequest::Cancel { job }, None);
+                            if let Err(e) = send(&ModelRequest::Cancel { job }, None) {
+                                panel.error.set(Some(e));
+                            }
                         }
                     }>"Stop"</button>
                     <button on:click=move |_| {
@@ -914,7 +1003,7 @@ async fn run_questions(
             }
         });
         panel.current_job.set(Some(job));
-        send(
+        if let Err(e) = send(
             &ModelRequest::Generate {
                 job,
                 question: question_text(&item.question),
@@ -923,7 +1012,12 @@ async fn run_questions(
                 adapter_enabled,
             },
             Some(&image),
-        );
+        ) {
+            panel.current_job.set(None);
+            failed += 1;
+            panel.error.set(Some(e));
+            break;
+        }
         let result = receiver.await;
         panel.current_job.set(None);
         match result {

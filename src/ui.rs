@@ -37,12 +37,13 @@ thread_local! {
     static LAST_ROWS_REFRESH: Cell<f64> = const { Cell::new(0.0) };
 }
 
-fn send(request: &Request, file: Option<File>) {
-    WORKER.with(|w| {
-        if let Some(worker) = w.borrow().as_ref() {
-            worker.send(request, file);
-        }
-    });
+/// Sends a request to the scoring worker; an error says why it cannot (it crashed, or never
+/// started).
+fn send(request: &Request, file: Option<File>) -> Result<(), String> {
+    WORKER.with(|w| match w.borrow().as_ref() {
+        Some(worker) => worker.send(request, file),
+        None => Err("the scoring worker is not running".to_owned()),
+    })
 }
 
 fn ask(make: impl FnOnce(u32) -> Request, on_reply: impl FnOnce(Reply) + 'static) {
@@ -122,9 +123,43 @@ struct AppState {
     /// Bumped at most twice a second while scoring, so the table fills as results arrive.
     scored_revision: RwSignal<u32>,
     embedded: bool,
+    /// Whether images may be requested from the image base URL: yes when the user typed it or
+    /// it is on the page's own origin; one that a shared link set (`?images=`) on another host
+    /// waits for a click that names the host (else opening a sample would tell that host which
+    /// samples the user reads).
+    image_base_allowed: RwSignal<bool>,
 }
 
 impl AppState {
+    /// The image base URL, if requests to it are allowed.
+    fn allowed_image_base(&self) -> Option<String> {
+        if !self.image_base_allowed.get() {
+            return None;
+        }
+        self.view.with(|v| v.image_base.clone())
+    }
+
+    /// Shows why a request could not be sent, if it could not.
+    fn report(&self, sent: Result<(), String>) {
+        if let Err(message) = sent {
+            self.message(message);
+        }
+    }
+
+    /// The scoring worker died: loads in progress fail (their stored copies stay, so a reload
+    /// restores them) and the reason is shown.
+    fn on_crash(&self, reason: String) {
+        self.jobs.update(|jobs| {
+            for job in jobs.iter_mut() {
+                if job.status == JobStatus::Running {
+                    job.status = JobStatus::Failed(reason.clone());
+                }
+            }
+        });
+        self.scoring.set(None);
+        self.message(reason);
+    }
+
     fn message(&self, text: String) {
         self.messages.update(|m| m.push(text));
     }
@@ -252,7 +287,7 @@ fn start_load(state: AppState, target: LoadTarget, source: Source, file: Option<
             stored: None,
         })
     });
-    send(
+    if let Err(message) = send(
         &Request::Load {
             job,
             target,
@@ -260,7 +295,9 @@ fn start_load(state: AppState, target: LoadTarget, source: Source, file: Option<
             split: None,
         },
         file,
-    );
+    ) {
+        state.update_job(job, |j| j.status = JobStatus::Failed(message));
+    }
     job
 }
 
@@ -485,6 +522,10 @@ fn metric_options() -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     let view_state = ViewState::from_query(&location_search());
+    let image_base_allowed = view_state
+        .image_base
+        .as_deref()
+        .is_none_or(|base| crate::view_state::url_host(base).is_none());
     let embedded = view_state.embed.is_some();
     let state = AppState {
         view: RwSignal::new(view_state),
@@ -505,9 +546,13 @@ pub fn App() -> impl IntoView {
         revision: RwSignal::new(0),
         scored_revision: RwSignal::new(0),
         embedded,
+        image_base_allowed: RwSignal::new(image_base_allowed),
     };
 
-    match WorkerClient::start(move |event| state.on_event(event)) {
+    match WorkerClient::start(
+        move |event| state.on_event(event),
+        move |reason| state.on_crash(reason),
+    ) {
         Ok(client) => WORKER.with(|w| *w.borrow_mut() = Some(client)),
         Err(error) => state.message(error),
     }
@@ -667,7 +712,7 @@ pub fn App() -> impl IntoView {
         <ModelPanel host=Host {
             ask: ask_boxed,
             add_run: Callback::new(move |file| load_results_file(state, file)),
-            image_base: Signal::derive(move || state.view.with(|v| v.image_base.clone())),
+            image_base: Signal::derive(move || state.allowed_image_base()),
         }/>
     }
     .into_any()
@@ -822,7 +867,7 @@ fn Jobs(state: AppState) -> impl IntoView {
                                 <span class="note">{format!(" {} rows, {} KB. ", job.records, job.bytes / 1024)}</span>
                                 <span class="status">{status}</span>
                                 <Show when=move || running>
-                                    <button on:click=move |_| send(&Request::Cancel { job: id }, None)>"Cancel"</button>
+                                    <button on:click=move |_| state.report(send(&Request::Cancel { job: id }, None))>"Cancel"</button>
                                 </Show>
                             </li>
                         }
@@ -893,7 +938,7 @@ fn RunsPanel(state: AppState) -> impl IntoView {
                             <td><input class="run-name" prop:value=run.name.clone()
                                 on:change=move |ev| {
                                     let name = event_target_value(&ev);
-                                    send(&Request::RenameRun { run: id, name: name.clone() }, None);
+                                    state.report(send(&Request::RenameRun { run: id, name: name.clone() }, None));
                                     rename_stored(state, id, name);
                                 }/></td>
                             <td>{run.predictions}</td>
@@ -937,7 +982,7 @@ fn rename_stored(state: AppState, run: u32, name: String) {
 }
 
 fn remove_run(state: AppState, run: u32) {
-    send(&Request::RemoveRun { run }, None);
+    state.report(send(&Request::RemoveRun { run }, None));
     spawn_local(async move {
         let Some(db) = DB.with(|d| d.borrow().clone()) else {
             return;
@@ -1329,12 +1374,24 @@ fn DetailPane(state: AppState) -> impl IntoView {
                 <input type="url" prop:value=image_base on:change=move |ev| {
                     let value = event_target_value(&ev);
                     image_base.set(value.clone());
+                    // Typed by the user: the host is their choice.
+                    state.image_base_allowed.set(true);
                     state.view.update(|v| v.image_base = Some(value).filter(|s| !s.is_empty()));
                 }/>
             </label>
+            {move || (!state.image_base_allowed.get()).then(|| {
+                let base = state.view.with(|v| v.image_base.clone()).unwrap_or_default();
+                let host = crate::view_state::host_label(&base);
+                view! {
+                    <p class="note image-base-confirm">
+                        {format!("This link sets the image base URL to {base}. Nothing is requested from {host} until you allow it: opening a sample would then load its image from there (and tell {host} which samples you open). ")}
+                        <button class="allow-image-base" on:click=move |_| state.image_base_allowed.set(true)>{format!("Load images from {host}")}</button>
+                    </p>
+                }
+            })}
             {move || state.detail.get().map(|detail| {
                 let image = detail.image.clone().and_then(|name| {
-                    state.view.with(|v| v.image_base.clone()).map(|base| format!("{}{}", base, name))
+                    state.allowed_image_base().map(|base| format!("{}{}", base, name))
                 });
                 let answers = detail.answers.iter().map(|answer| {
                     let metrics = Metric::ALL.iter().zip(&answer.metrics).map(|(m, v)| {
@@ -1382,7 +1439,7 @@ fn export(state: AppState, kind: ExportKind, run: Option<u32>) {
 #[component]
 fn ExportPanel(state: AppState) -> impl IntoView {
     let clear = move |_| {
-        send(&Request::Clear, None);
+        state.report(send(&Request::Clear, None));
         state.jobs.set(Vec::new());
         state.summaries.set(Vec::new());
         state.view.update(|v| v.set = None);

@@ -1,6 +1,9 @@
 //! The page's side of the scoring worker: requests go out as JSON text (with a `File` beside
 //! loads), events come back and are handed to the app; replies find their callback by id.
-//! Requests made before the worker says it is ready wait in a queue.
+//! Requests made before the worker says it is ready wait in a queue. When the worker crashes
+//! (an `error` event: a panic traps the wasm, whose last words arrive as an `Error` event
+//! first), every pending request is answered with an error, later ones are answered at once
+//! with the same error, and the app is told, so that nothing waits forever.
 
 use medhall_core::protocol::{Event, PROTOCOL_VERSION, Reply, Request};
 use std::cell::{Cell, RefCell};
@@ -21,6 +24,10 @@ struct Inner {
     queue: RefCell<Vec<(String, Option<File>)>>,
     replies: RefCell<HashMap<u32, ReplyHandler>>,
     next_id: Cell<u32>,
+    /// Set when the worker crashed: why, for every later request.
+    crashed: RefCell<Option<String>>,
+    /// The last error the worker itself reported (a panic's message comes this way).
+    last_error: RefCell<Option<String>>,
 }
 
 #[derive(Clone)]
@@ -38,8 +45,12 @@ fn message(text: &str, file: Option<&File>) -> JsValue {
 }
 
 impl WorkerClient {
-    /// Starts the worker. `on_event` receives every event that is not a reply.
-    pub fn start(on_event: impl Fn(Event) + 'static) -> Result<WorkerClient, String> {
+    /// Starts the worker. `on_event` receives every event that is not a reply; `on_crash` is
+    /// called once, with the reason, if the worker dies.
+    pub fn start(
+        on_event: impl Fn(Event) + 'static,
+        on_crash: impl Fn(String) + 'static,
+    ) -> Result<WorkerClient, String> {
         let options = WorkerOptions::new();
         options.set_name("medhall-scoring");
         let worker = Worker::new_with_options(WORKER_SCRIPT, &options)
@@ -50,6 +61,8 @@ impl WorkerClient {
             queue: RefCell::new(Vec::new()),
             replies: RefCell::new(HashMap::new()),
             next_id: Cell::new(1),
+            crashed: RefCell::new(None),
+            last_error: RefCell::new(None),
         });
         let weak = Rc::downgrade(&inner);
         let handler = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
@@ -85,6 +98,10 @@ impl WorkerClient {
                     }
                     on_event(event);
                 }
+                Event::Error { message } => {
+                    *inner.last_error.borrow_mut() = Some(message.clone());
+                    on_event(Event::Error { message });
+                }
                 event => on_event(event),
             }
         });
@@ -93,13 +110,36 @@ impl WorkerClient {
             .set_onmessage(Some(handler.as_ref().unchecked_ref()));
         // Lives as long as the page.
         handler.forget();
-        let on_error =
-            Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(|event: web_sys::ErrorEvent| {
-                web_sys::console::error_1(&JsValue::from_str(&format!(
-                    "scoring worker error: {}",
-                    event.message()
-                )));
-            });
+        let weak = Rc::downgrade(&inner);
+        let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(
+            move |event: web_sys::ErrorEvent| {
+                let Some(inner) = weak.upgrade() else { return };
+                if inner.crashed.borrow().is_some() {
+                    return;
+                }
+                // The worker's own last words (a panic message) say more than the trap.
+                let detail = inner
+                    .last_error
+                    .borrow()
+                    .clone()
+                    .filter(|m| m.contains("crashed"))
+                    .unwrap_or_else(|| event.message());
+                let reason = format!(
+                    "The scoring worker stopped ({detail}). Reload the page to continue: your dropped files are kept in this browser."
+                );
+                inner.worker.terminate();
+                *inner.crashed.borrow_mut() = Some(reason.clone());
+                inner.queue.borrow_mut().clear();
+                let pending: Vec<ReplyHandler> =
+                    inner.replies.borrow_mut().drain().map(|(_, h)| h).collect();
+                for handler in pending {
+                    handler(Reply::Error {
+                        message: reason.clone(),
+                    });
+                }
+                on_crash(reason);
+            },
+        );
         inner
             .worker
             .set_onerror(Some(on_error.as_ref().unchecked_ref()));
@@ -107,10 +147,13 @@ impl WorkerClient {
         Ok(WorkerClient { inner })
     }
 
-    pub fn send(&self, request: &Request, file: Option<File>) {
-        let Ok(text) = serde_json::to_string(request) else {
-            return;
-        };
+    /// Sends a request; after a crash, says why it cannot.
+    pub fn send(&self, request: &Request, file: Option<File>) -> Result<(), String> {
+        if let Some(reason) = self.inner.crashed.borrow().clone() {
+            return Err(reason);
+        }
+        let text = serde_json::to_string(request)
+            .map_err(|e| format!("a request cannot be encoded: {e}"))?;
         if self.inner.ready.get() {
             let _ = self
                 .inner
@@ -119,16 +162,26 @@ impl WorkerClient {
         } else {
             self.inner.queue.borrow_mut().push((text, file));
         }
+        Ok(())
     }
 
     /// A query: `make` builds the request from a fresh id; `on_reply` gets the answer.
     pub fn ask(&self, make: impl FnOnce(u32) -> Request, on_reply: impl FnOnce(Reply) + 'static) {
+        let crashed = self.inner.crashed.borrow().clone();
+        if let Some(message) = crashed {
+            return on_reply(Reply::Error { message });
+        }
         let id = self.inner.next_id.get();
         self.inner.next_id.set(id.wrapping_add(1));
         self.inner
             .replies
             .borrow_mut()
             .insert(id, Box::new(on_reply));
-        self.send(&make(id), None);
+        if let Err(message) = self.send(&make(id), None) {
+            let handler = self.inner.replies.borrow_mut().remove(&id);
+            if let Some(handler) = handler {
+                handler(Reply::Error { message });
+            }
+        }
     }
 }

@@ -57,7 +57,14 @@ fn with_session<T>(f: impl FnOnce(&mut Session) -> T) -> T {
 }
 
 pub fn start() {
-    console_error_panic_hook::set_once();
+    // A panic leaves the wasm instance unusable: say what happened to the page (which fails
+    // the pending requests) before the trap ends this worker's task.
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        post(&Event::Error {
+            message: format!("the scoring worker crashed: {info}"),
+        });
+    }));
     let handler = Closure::<dyn FnMut(MessageEvent)>::new(on_message);
     scope().set_onmessage(Some(handler.as_ref().unchecked_ref()));
     // The handler lives as long as the worker.
