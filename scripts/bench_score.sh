@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Benchmark: score the 2,238 LLaVA-Med rows (both judge-eval files) with all five metrics and the
-# judge means, as whole processes on both sides, measured in one run:
-#   Python: scripts/reference_scores.py eval (rouge_score + NLTK METEOR/BLEU, as eval.py)
-#   Rust:   medhall score (release build).
+# Benchmark: score the 2,238 LLaVA-Med rows (both judge-eval files) with all five metrics per
+# sample, as whole processes on both sides, measured in one run:
+#   Python: scripts/reference_scores.py eval (rouge_score + NLTK METEOR/BLEU, as eval.py; it also
+#           prints per-file means of the five metrics and the judge's four scores)
+#   Rust:   medhall score (release build): --per-sample writes per-sample scores and computes no
+#           means; --summary adds means per split with 95% bootstrap intervals.
 # Both sides run several times; medians are reported.
 # Prints the figures and the ratio side by side.
 set -euo pipefail
@@ -35,10 +37,14 @@ python_ms=$(runs=$python_runs measure "$MEDHALL_REFERENCE_PYTHON" scripts/refere
 out=$(mktemp -d)
 rust_ms=$(measure "$medhall" score --per-sample "$out/per-sample.jsonl" "$pos" "$neg")
 rust_ci_ms=$(measure "$medhall" score --summary "$out/summary.json" "$pos" "$neg")
+# The thread count medhall itself reports (one per core, capped), not the core count.
+threads=$(MEDHALL_TIMINGS=1 "$medhall" score --summary "$out/summary.json" "$pos" "$neg" 2>&1 >/dev/null \
+  | sed -n 's/.*; scoring threads: \([0-9][0-9]*\)$/\1/p')
 rm -rf "$out"
 
-printf '%-58s %12s %10s\n' "whole process, $rows rows, 5 metrics + judge means" "time (ms)" "vs Python"
-printf '%-58s %12.1f %10s\n' "Python reference (rouge_score 0.1.2, NLTK 3.10.4; median of $python_runs)" "$python_ms" "1x"
-printf '%-58s %12.1f %9.0fx\n' "medhall score --per-sample (median of $runs)" "$rust_ms" "$(echo "$python_ms / $rust_ms" | bc -l)"
-printf '%-58s %12.1f %9.0fx\n' "medhall score --summary, + 95% bootstrap CIs (median of $runs)" "$rust_ci_ms" "$(echo "$python_ms / $rust_ci_ms" | bc -l)"
-echo "machine: $(nproc) cores; medhall uses $(nproc) threads, Python one"
+printf '%-58s %12s %10s\n' "whole process, $rows rows, 5 metrics per sample" "time (ms)" "vs Python"
+printf '%-58s %12.1f %10s\n' "Python reference, + per-file means (median of $python_runs)" "$python_ms" "1x"
+printf '%-58s %12.1f %9.0fx\n' "medhall score --per-sample, no means (median of $runs)" "$rust_ms" "$(echo "$python_ms / $rust_ms" | bc -l)"
+printf '%-58s %12.1f %9.0fx\n' "medhall score --summary, + means, 95% CIs (median of $runs)" "$rust_ci_ms" "$(echo "$python_ms / $rust_ci_ms" | bc -l)"
+echo "Python reference: rouge_score 0.1.2, NLTK 3.10.4, one thread"
+echo "machine: $(nproc) cores; medhall scores on ${threads:-an unreported number of} threads"

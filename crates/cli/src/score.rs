@@ -187,18 +187,26 @@ fn summarize_parallel(
     })
 }
 
-/// Scores on all cores natively; each thread has its own caches. Threads take small batches
-/// from a shared counter, so a split with longer answers does not leave one core idle. With
-/// `lines`, each batch is also written out as `--per-sample` JSON lines on its thread.
+/// At most this many scoring threads.
+const MAX_SCORING_THREADS: usize = 8;
+
+/// The number of threads `score_all` uses: one per core, at most [`MAX_SCORING_THREADS`].
+fn scoring_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(MAX_SCORING_THREADS)
+}
+
+/// Scores on all cores (up to a cap) natively; each thread has its own caches. Threads take
+/// small batches from a shared counter, so a split with longer answers does not leave one core
+/// idle. With `lines`, each batch is also written out as `--per-sample` JSON lines on its thread.
 fn score_all(
     joined: &[medhall_core::dataset::JoinedSample<'_>],
     lines: bool,
 ) -> (Vec<ScoredSample>, Vec<u8>) {
     const BATCH: usize = 32;
     let wordnet = WordNet::embedded();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(8);
+    let threads = scoring_threads();
     let next = std::sync::atomic::AtomicUsize::new(0);
     type Batch = (usize, Vec<ScoredSample>, Vec<u8>);
     let mut batches: Vec<Batch> = std::thread::scope(|scope| {
@@ -344,7 +352,12 @@ impl Timings {
                 .iter()
                 .map(|(p, ms)| format!("{p} {ms:.1} ms"))
                 .collect();
-            eprintln!("timings (cumulative): {}", parts.join(", "));
+            // The thread count is printed for the benchmark, which reports what was used.
+            eprintln!(
+                "timings (cumulative): {}; scoring threads: {}",
+                parts.join(", "),
+                scoring_threads()
+            );
         }
     }
 }

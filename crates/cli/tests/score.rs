@@ -368,3 +368,28 @@ fn csv_with_renamed_columns_and_type_map_groups_means() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The benchmark prints the thread count the CLI reports: one per core, capped at 8.
+#[test]
+fn timings_report_the_scoring_threads_used() {
+    let dir = temp_dir("threads");
+    let file = dir.join("run.positive.jsonl");
+    std::fs::write(
+        &file,
+        "{\"question_id\": 1, \"answer\": \"A mass.\", \"gpt4_answer\": \"A large mass.\"}\n",
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_medhall"))
+        .env("MEDHALL_TIMINGS", "1")
+        .args(["score", &file.to_string_lossy()])
+        .output()
+        .expect("medhall runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    assert!(
+        stderr.contains(&format!("; scoring threads: {}\n", cores.min(8))),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
