@@ -15,6 +15,12 @@ scheme on this random-weight model, not to our implementation.
 
 Needs scripts/bench_model.sh's model and reference (target/bench-model/) and its venv.
 Usage: quant_reference.py [--dir target/bench-model] [--threads 2]
+
+With --fixture it instead writes crates/model/tests/fixtures/quantized_reference.safetensors:
+transformers' logits for the tiny fixture model with its weights fake-quantized by our q8 and
+q4 schemes (prefill on the fixture prompt and image, then 3 greedy decode steps through the KV
+cache, as scripts/gen_model_fixtures.py records f32), which tests/forward.rs compares with ours.
+Usage: quant_reference.py --fixture
 """
 
 from __future__ import annotations
@@ -31,22 +37,110 @@ QUANTIZED = ("q_proj", "k_proj", "v_proj", "out_proj", "o_proj", "fc1", "fc2",
 
 def fake_quantize(weight, levels: int, block: int, along_output: bool):
     """`weight` is torch's (out, in). Blocks of `block` consecutive values along the output
-    dimension (our layout [in, out], row-major) or along the input dimension."""
+    dimension (our layout [in, out], row-major) or along the input dimension.
+
+    The arithmetic is burn-flex 0.22.1's `quantize_dynamic` and `dequantize`, operation for
+    operation in float32, so that our scheme gives bit-identical weights here: scale =
+    2 * max|w| / (2 * levels), a non-positive scale replaced by the smallest normal float,
+    q = round(w * (1 / scale)) rounded half away from zero (Rust's f32::round; torch.round
+    rounds half to even, so the rounding is done exactly in float64), clamped to +-levels, and
+    back as scale * q."""
+    import torch
+
     w = weight.t() if along_output else weight  # rows: the dimension the blocks run along is last
     rows, cols = w.shape
     blocks = w.reshape(rows, cols // block, block)
-    scale = blocks.abs().amax(dim=2, keepdim=True) / levels
-    scale = scale.clamp(min=1e-30)
-    q = (blocks / scale).round().clamp(-levels, levels) * scale
-    q = q.reshape(rows, cols)
+    alpha = blocks.abs().amax(dim=2, keepdim=True)
+    scale = (2 * alpha) / float(2 * levels)
+    scale = torch.where(scale > 0, scale, torch.full_like(scale, torch.finfo(torch.float32).tiny))
+    y = (blocks * (1.0 / scale)).double()
+    q = (torch.sign(y) * torch.floor(y.abs() + 0.5)).clamp(-levels, levels).float()
+    q = (scale * q).reshape(rows, cols)
     return q.t() if along_output else q
+
+
+def quantizable_linears(model):
+    import torch
+
+    return [(n, m) for n, m in model.named_modules()
+            if isinstance(m, torch.nn.Linear) and n.endswith(QUANTIZED)]
+
+
+def apply_scheme(linears, originals, levels: int, block: int, along_output: bool) -> int:
+    """Fake-quantizes every linear whose blocked dimension `block` divides (the others stay f32,
+    as ours do); returns how many stayed f32."""
+    import torch
+
+    kept = 0
+    with torch.no_grad():
+        for n, m in linears:
+            w = originals[n]
+            size = w.shape[0] if along_output else w.shape[1]
+            if size % block:
+                m.weight.copy_(w)
+                kept += 1
+            else:
+                m.weight.copy_(fake_quantize(w, levels, block, along_output))
+    return kept
+
+
+def fixture():
+    """The tiny fixture model's q8/q4 reference logits (see the module docstring)."""
+    import torch
+    import transformers
+    from safetensors.torch import load_file, save_file
+    from transformers import Idefics3ForConditionalGeneration
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from gen_model_fixtures import margins, run_variant  # the f32 reference's own procedure
+
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    fixtures = ROOT / "crates/model/tests/fixtures"
+    reference = load_file(str(fixtures / "reference.safetensors"))
+    inputs = {k: reference[k] for k in ("input_ids", "attention_mask", "pixel_values")}
+    inputs["pixel_attention_mask"] = reference["pixel_attention_mask"].bool()
+    model = Idefics3ForConditionalGeneration.from_pretrained(
+        fixtures / "tiny-idefics3", dtype=torch.float32, attn_implementation="eager"
+    ).eval()
+    base = run_variant(model, inputs, 3)
+    drift = float((base["prefill_logits"] - reference["base.prefill_logits"]).abs().max())
+    if drift > 1e-5:
+        raise SystemExit(f"f32 logits differ from reference.safetensors by {drift:e}: not the same setup")
+    linears = quantizable_linears(model)
+    originals = {n: m.weight.detach().clone() for n, m in linears}
+    out, meta = {}, {"torch": torch.__version__, "transformers": transformers.__version__,
+                     "scheme": "symmetric, blocks of 32 along the output dimension, f32 scales "
+                               "(burn-flex 0.22.1 arithmetic; scripts/quant_reference.py)"}
+    for name, levels in (("q8", 127), ("q4", 7)):
+        kept = apply_scheme(linears, originals, levels, 32, True)
+        result = run_variant(model, inputs, 3)
+        for key in ("prefill_logits", "decode_logits", "greedy_tokens"):
+            out[f"{name}.{key}"] = result[key].contiguous()
+        moved = float((result["prefill_logits"] - base["prefill_logits"]).abs().max())
+        gaps = margins(torch.cat([result["prefill_logits"][-1:], result["decode_logits"]]))
+        meta[f"{name}.linears_left_f32"] = str(kept)
+        meta[f"{name}.max_abs_diff_vs_f32_prefill"] = f"{moved:.6g}"
+        meta[f"{name}.greedy_top2_margins"] = json.dumps(gaps)
+        print(f"{name}: {len(linears) - kept} of {len(linears)} linears quantized, "
+              f"max |{name} - f32| prefill logit {moved:.4g}, greedy top-2 margins {gaps}", file=sys.stderr)
+    path = fixtures / "quantized_reference.safetensors"
+    # One metadata key: safetensors writes several in hash order, and the file should be
+    # byte-for-byte reproducible.
+    save_file(out, str(path), metadata={"info": json.dumps(meta, sort_keys=True)})
+    print(f"wrote {path.relative_to(ROOT)} ({path.stat().st_size} bytes)", file=sys.stderr)
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--dir", type=Path, default=ROOT / "target/bench-model")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--fixture", action="store_true",
+                        help="write the tiny fixture model's q8/q4 reference logits instead")
     args = parser.parse_args()
+    if args.fixture:
+        fixture()
+        return
 
     import torch
     from safetensors.torch import load_file
@@ -72,8 +166,7 @@ def main():
             )
         return out.logits[0].double()
 
-    linears = [(n, m) for n, m in model.named_modules()
-               if isinstance(m, torch.nn.Linear) and n.endswith(QUANTIZED)]
+    linears = quantizable_linears(model)
     originals = {n: m.weight.detach().clone() for n, m in linears}
     base = logits()
     gaps = base.topk(2, dim=1).values
@@ -85,16 +178,7 @@ def main():
         ("q8, block 8 along output", 127, 8, True),
         ("q4, block 32 along output (ours)", 7, 32, True),
     ]:
-        kept = 0
-        with torch.no_grad():
-            for n, m in linears:
-                w = originals[n]
-                size = w.shape[0] if along_output else w.shape[1]
-                if size % block:
-                    m.weight.copy_(w)
-                    kept += 1
-                else:
-                    m.weight.copy_(fake_quantize(w, levels, block, along_output))
+        kept = apply_scheme(linears, originals, levels, block, along_output)
         variant = logits()
         agree = float((variant.argmax(1) == base.argmax(1)).double().mean())
         p = torch.log_softmax(base, 1)

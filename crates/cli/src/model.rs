@@ -176,7 +176,6 @@ fn device(name: &str) -> Result<Device> {
 
 fn load(args: &ModelArgs) -> Result<Loaded> {
     let dir = &args.model;
-    let context = |name: &str| format!("{}", dir.join(name).display());
     let config = read(&dir.join("config.json"))?;
     let weights = read(&dir.join("model.safetensors"))?;
     let adapter = match &args.adapter {
@@ -209,21 +208,9 @@ fn load(args: &ModelArgs) -> Result<Loaded> {
     .with_context(|| format!("loading {}", dir.display()))?;
     let processor = read_optional(&dir.join("processor_config.json"))?;
     let preprocessor = read_optional(&dir.join("preprocessor_config.json"))?;
-    // transformers 5 keeps the image settings in processor_config.json; older snapshots in
-    // preprocessor_config.json.
-    let image_settings = match (&processor, &preprocessor) {
-        (Some(p), _)
-            if serde_json::from_slice::<Value>(p)
-                .is_ok_and(|v| v.get("image_processor").is_some()) =>
-        {
-            ImageSettings::from_json(&context("processor_config.json"), p)?
-        }
-        (_, Some(p)) => ImageSettings::from_json(&context("preprocessor_config.json"), p)?,
-        _ => bail!(
-            "{}: no image-processor settings (processor_config.json with `image_processor`, or preprocessor_config.json)",
-            dir.display()
-        ),
-    };
+    let image_settings =
+        ImageSettings::for_model(processor.as_deref(), preprocessor.as_deref(), &model.config)
+            .with_context(|| format!("loading {}", dir.display()))?;
     let template = match read_optional(&dir.join("chat_template.jinja"))? {
         Some(t) => Some(t),
         None => read_optional(&dir.join("chat_template.json"))?,
@@ -273,7 +260,10 @@ impl Loaded {
         let image = decode(image_name, image_bytes)?;
         let size = self.image_settings.max_image_size;
         let pixels = Tensor::<3>::from_data(
-            TensorData::new(preprocess(&image, &self.image_settings), [3, size, size]),
+            TensorData::new(
+                preprocess(image_name, &image, &self.image_settings)?,
+                [3, size, size],
+            ),
             self.model.device(),
         );
         let ids = self.prompter.encode_question(question, true)?;
@@ -321,11 +311,18 @@ fn timing(generation: &Generation) -> String {
 pub fn run_generate(args: &GenerateArgs) -> Result<()> {
     let started = Instant::now();
     let loaded = load(&args.model)?;
+    // Measured from the loaded tensors where the backend allows it, else the config's formula.
+    let size = match loaded.model.stored_bytes() {
+        Some(bytes) => format!("{:.1} MB", bytes as f64 / 1e6),
+        None => format!(
+            "{:.1} MB nominal",
+            loaded.model.nominal_bytes() as f64 / 1e6
+        ),
+    };
     eprintln!(
-        "medhall: loaded {} ({} weights, {:.1} MB) in {:.1} s",
+        "medhall: loaded {} ({} weights, {size}) in {:.1} s",
         args.model.model.display(),
         args.model.quantize.name(),
-        loaded.model.bytes() as f64 / 1e6,
         started.elapsed().as_secs_f64()
     );
     let bytes = read(&args.image)?;

@@ -393,21 +393,15 @@ async fn load(
     .map_err(|e| e.to_string())?;
     drop(weights);
     let processor = model_files.files.get("processor_config.json");
-    let settings =
-        match (processor, model_files.files.get("preprocessor_config.json")) {
-            (Some(p), _)
-                if serde_json::from_slice::<serde_json::Value>(p)
-                    .is_ok_and(|v| v.get("image_processor").is_some()) =>
-            {
-                ImageSettings::from_json("processor_config.json", p)
-            }
-            (_, Some(p)) => ImageSettings::from_json("preprocessor_config.json", p),
-            _ => return Err(
-                "no image-processor settings (processor_config.json or preprocessor_config.json)"
-                    .to_owned(),
-            ),
-        }
-        .map_err(|e| e.to_string())?;
+    let settings = ImageSettings::for_model(
+        processor.map(Vec::as_slice),
+        model_files
+            .files
+            .get("preprocessor_config.json")
+            .map(Vec::as_slice),
+        &model.config,
+    )
+    .map_err(|e| e.to_string())?;
     let template = model_files
         .files
         .get("chat_template.jinja")
@@ -423,7 +417,9 @@ async fn load(
         template.map(Vec::as_slice),
     )
     .map_err(|e| e.to_string())?;
-    let weight_bytes = model.bytes() as u64;
+    let weight_bytes = model
+        .stored_bytes()
+        .unwrap_or_else(|| model.nominal_bytes()) as u64;
     let (network, cached) = (
         model_files.network + adapter_files.as_ref().map_or(0, |f| f.network),
         model_files.cached + adapter_files.as_ref().map_or(0, |f| f.cached),
@@ -483,7 +479,7 @@ fn loaded() -> Result<Rc<Loaded>, String> {
 fn pixels(loaded: &Loaded, name: &str, bytes: &[u8]) -> Result<Tensor<3>, String> {
     let image = decode(name, bytes).map_err(|e| e.to_string())?;
     let size = loaded.image_settings.max_image_size;
-    let values = preprocess(&image, &loaded.image_settings);
+    let values = preprocess(name, &image, &loaded.image_settings).map_err(|e| e.to_string())?;
     Ok(Tensor::from_data(
         TensorData::new(values, [3, size, size]),
         loaded.model.device(),

@@ -4,9 +4,14 @@
 //! `scripts/bench_model_reference.py` built, loads the model in f32, q8 and q4 and, for each,
 //! runs the benchmark prompt: prefill with the image, then decoding through the KV cache fed with
 //! the f32 model's greedy tokens (so every variant sees the same sequence). It prints one JSON
-//! line per run: weight bytes, load time, time to first token, decode tokens/s, and against f32
-//! the top-1 agreement and mean KL divergence over every position; for real-size f32 also the
-//! largest logit difference from transformers and whether the greedy tokens are the same.
+//! line per run: weight bytes (measured from the loaded tensors, else the config's formula,
+//! saying which), the threads it ran on, load time, time to first token, decode tokens/s, and
+//! against f32 the top-1 agreement and mean KL divergence over every position; for real-size
+//! f32 also the largest logit difference from transformers and whether the greedy tokens are
+//! the same.
+//!
+//! burn's flex backend runs on rayon's global pool, whose size `RAYON_NUM_THREADS` sets
+//! (bench_model.sh sets it to PyTorch's thread count); the line reports the pool's size.
 //!
 //! Usage: bench_model BENCH_DIR [TOKENS]
 
@@ -179,11 +184,17 @@ fn bench(case: &Case, tokens: usize) -> Result<(), Error> {
         // PyTorch side warms up.
         run(&model, case, &feed, 1)?;
         let result = run(&model, case, &feed, tokens)?;
+        let (weight_bytes, measured) = match model.stored_bytes() {
+            Some(bytes) => (bytes, true),
+            None => (model.nominal_bytes(), false),
+        };
         let mut line = serde_json::json!({
             "case": case.name,
             "engine": "medhall-model on burn 0.22 flex (CPU)",
+            "threads": rayon::current_num_threads(),
             "quantization": quantization.name(),
-            "weight_bytes": model.bytes(),
+            "weight_bytes": weight_bytes,
+            "weight_bytes_measured": measured,
             "load_s": load_s,
             "prompt_tokens": case.ids.len(),
             "generated_tokens": tokens,

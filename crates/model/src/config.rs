@@ -4,7 +4,7 @@
 //! transformers 5 writes `text_config.rope_parameters.rope_theta`. Both are read.
 
 use crate::ModelError;
-use crate::nn::Quantization;
+use crate::nn::{QuantStorage, Quantization};
 use serde_json::Value;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -156,6 +156,30 @@ impl Idefics3Config {
                 "must divide num_attention_heads (grouped-query attention)",
             ));
         }
+        // The image processor produces RGB (three planes); another channel count could never
+        // take its output.
+        if vision.num_channels != 3 {
+            return Err(r.error(
+                "vision_config.num_channels",
+                &format!(
+                    "is {}, but images are RGB: the model must take 3 channels",
+                    vision.num_channels
+                ),
+            ));
+        }
+        if !vision
+            .hidden_size
+            .is_multiple_of(vision.num_attention_heads)
+        {
+            return Err(r.error(
+                "vision_config.num_attention_heads",
+                "must divide vision_config.hidden_size",
+            ));
+        }
+        // Rotary embeddings turn pairs of dimensions: an odd head_dim leaves one unpaired.
+        if !text.head_dim.is_multiple_of(2) {
+            return Err(r.error("text_config.head_dim", "must be even (rotary embeddings)"));
+        }
         if !vision.image_size.is_multiple_of(vision.patch_size) {
             return Err(r.error("vision_config.patch_size", "must divide image_size"));
         }
@@ -172,6 +196,12 @@ impl Idefics3Config {
             .and_then(Value::as_u64)
             .and_then(|id| u32::try_from(id).ok())
             .ok_or_else(|| r.error("image_token_id", "expected a token id"))?;
+        if image_token_id as usize >= text.vocab_size {
+            return Err(r.error(
+                "image_token_id",
+                "must be inside the vocabulary (text_config.vocab_size)",
+            ));
+        }
         Ok(Idefics3Config {
             vision,
             text,
@@ -279,10 +309,18 @@ impl Idefics3Config {
         out
     }
 
-    /// The base model's weight bytes once loaded with `quantization` (what `Idefics3::bytes`
-    /// reports without an adapter), from the config alone, so the choice can be shown with its
-    /// size before anything large is downloaded.
+    /// The base model's weight bytes once loaded with `quantization` on WebGPU (4-bit values
+    /// packed two a byte), from the config alone, so the choice can be shown with its size
+    /// before anything large is downloaded. [`Idefics3Config::weight_bytes_stored`] for
+    /// another backend's storage.
     pub fn weight_bytes(&self, quantization: Quantization) -> usize {
+        self.weight_bytes_stored(quantization, QuantStorage::Packed)
+    }
+
+    /// The base model's weight bytes once loaded with `quantization` on a backend that holds
+    /// quantized values as `storage` says (`QuantStorage::of(device)`). A formula; what
+    /// `Idefics3::stored_bytes` measures after loading must equal it (tests/forward.rs).
+    pub fn weight_bytes_stored(&self, quantization: Quantization, storage: QuantStorage) -> usize {
         // The linear layers the loader quantizes (transformers' names end so; their shape is
         // [out, in]); everything else stays f32.
         const LINEAR: [&str; 12] = [
@@ -303,7 +341,7 @@ impl Idefics3Config {
             .iter()
             .map(|(name, shape)| match shape.as_slice() {
                 [out, input] if LINEAR.iter().any(|l| name.ends_with(l)) => {
-                    quantization.weight_bytes(*input, *out)
+                    quantization.weight_bytes(*input, *out, storage)
                 }
                 _ => shape.iter().product::<usize>() * 4,
             })
@@ -316,5 +354,54 @@ impl Idefics3Config {
             .iter()
             .map(|(_, shape)| shape.iter().product::<usize>())
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TINY: &str = include_str!("../tests/fixtures/tiny-idefics3/config.json");
+
+    fn error_of(json: &str) -> String {
+        match Idefics3Config::from_json("config.json", json.as_bytes()) {
+            Ok(_) => panic!("accepted: {json}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn shapes_the_model_cannot_run_are_refused_naming_the_field() {
+        assert!(Idefics3Config::from_json("config.json", TINY.as_bytes()).is_ok());
+        let four_channels = TINY.replace("\"num_channels\": 3", "\"num_channels\": 4");
+        assert_eq!(
+            error_of(&four_channels),
+            "config.json: missing or unusable field `vision_config.num_channels`: is 4, but images are RGB: the model must take 3 channels"
+        );
+        // 32 is not a multiple of 3 heads.
+        let heads = TINY.replace("\"num_attention_heads\": 2", "\"num_attention_heads\": 3");
+        assert!(
+            error_of(&heads).contains("`vision_config.num_attention_heads`"),
+            "{}",
+            error_of(&heads)
+        );
+        let odd_head_dim = TINY.replace("\"head_dim\": 16", "\"head_dim\": 15");
+        assert!(error_of(&odd_head_dim).contains("`text_config.head_dim`: must be even"));
+        let image_token = TINY.replace("\"image_token_id\": 338", "\"image_token_id\": 340");
+        assert!(error_of(&image_token).contains("`image_token_id`"));
+    }
+
+    #[test]
+    fn four_bit_weights_take_a_byte_a_value_where_the_backend_unpacks_them() {
+        let config = Idefics3Config::from_json("config.json", TINY.as_bytes()).expect("parses");
+        let size = |q, storage| config.weight_bytes_stored(q, storage);
+        let (packed, bytes) = (QuantStorage::Packed, QuantStorage::BytePerValue);
+        assert_eq!(size(Quantization::Q4, bytes), size(Quantization::Q8, bytes));
+        assert!(size(Quantization::Q4, packed) < size(Quantization::Q8, packed));
+        assert_eq!(size(Quantization::None, packed), config.parameters() * 4);
+        assert_eq!(
+            config.weight_bytes(Quantization::Q4),
+            size(Quantization::Q4, packed)
+        );
     }
 }

@@ -9,11 +9,14 @@
 use serde_json::Value;
 
 use crate::ModelError;
+use crate::config::Idefics3Config;
 
 /// The image processor's settings (`processor_config.json` → `image_processor` in
 /// transformers 5, `preprocessor_config.json` in older snapshots).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImageSettings {
+    /// The file they came from, for errors.
+    pub file: String,
     pub longest_edge: usize,
     pub max_image_size: usize,
     pub resample: Filter,
@@ -130,6 +133,7 @@ impl ImageSettings {
             return Err(field("image_std", "a standard deviation of 0"));
         }
         Ok(ImageSettings {
+            file: file.to_owned(),
             longest_edge: edge("size")?,
             max_image_size: edge("max_image_size")?,
             resample: Filter::from_pil(resample).ok_or_else(|| {
@@ -148,6 +152,65 @@ impl ImageSettings {
             do_rescale: flag("do_rescale"),
             do_normalize: flag("do_normalize"),
         })
+    }
+}
+
+impl ImageSettings {
+    /// A model folder's image settings, checked against its `config.json`: from
+    /// `processor_config.json` when it holds them (`image_processor`, transformers 5), else from
+    /// `preprocessor_config.json` (older snapshots). The images it produces are
+    /// `max_image_size` squares, and the vision encoder takes `vision_config.image_size`
+    /// squares only, so the two must agree (config.json's `num_channels` is checked by
+    /// [`Idefics3Config::from_json`]).
+    pub fn for_model(
+        processor_config: Option<&[u8]>,
+        preprocessor_config: Option<&[u8]>,
+        config: &Idefics3Config,
+    ) -> Result<ImageSettings, ModelError> {
+        const PROCESSOR: &str = "processor_config.json";
+        let holds_settings = |bytes: &[u8]| {
+            serde_json::from_slice::<Value>(bytes).is_ok_and(|v| v.get("image_processor").is_some())
+        };
+        let missing = |message: &str| ModelError::Field {
+            file: PROCESSOR.to_owned(),
+            field: "image_processor".to_owned(),
+            message: message.to_owned(),
+        };
+        let settings = match (processor_config, preprocessor_config) {
+            (Some(p), _) if holds_settings(p) => ImageSettings::from_json(PROCESSOR, p)?,
+            (_, Some(p)) => ImageSettings::from_json("preprocessor_config.json", p)?,
+            // Not JSON: say so (from_json's error) rather than that the key is missing.
+            (Some(p), None) if serde_json::from_slice::<Value>(p).is_err() => {
+                ImageSettings::from_json(PROCESSOR, p)?
+            }
+            (Some(_), None) => {
+                return Err(missing(
+                    "not there, and there is no preprocessor_config.json: no image-processor settings",
+                ));
+            }
+            (None, None) => {
+                return Err(missing(
+                    "neither processor_config.json nor preprocessor_config.json is in the model folder: no image-processor settings",
+                ));
+            }
+        };
+        let side = config.vision.image_size;
+        if settings.max_image_size != side {
+            let field = if settings.file == PROCESSOR {
+                "image_processor.max_image_size.longest_edge"
+            } else {
+                "max_image_size.longest_edge"
+            };
+            return Err(ModelError::Field {
+                file: settings.file,
+                field: field.to_owned(),
+                message: format!(
+                    "is {}, but config.json's vision_config.image_size is {side}: the vision encoder takes {side}×{side} images",
+                    settings.max_image_size
+                ),
+            });
+        }
+        Ok(settings)
     }
 }
 
@@ -217,14 +280,29 @@ fn longest_edge_size(width: usize, height: usize, max_len: usize) -> (usize, usi
     (w, h)
 }
 
-/// The processor's output for one image: `[3, size, size]` floats, channel-major.
-pub fn preprocess(image: &Rgb8, settings: &ImageSettings) -> Vec<f32> {
+/// The processor's output for the image `file`: `[3, size, size]` floats, channel-major, with
+/// `size` the settings' `max_image_size`. With `do_resize` false the image is used as it is, so
+/// it must already be that square; anything else is an error naming the file and the setting
+/// (the model's tensors have that shape, and a wrong one would panic there).
+pub fn preprocess(
+    file: &str,
+    image: &Rgb8,
+    settings: &ImageSettings,
+) -> Result<Vec<f32>, ModelError> {
     let mut image = image.clone();
+    let side = settings.max_image_size;
     if settings.do_resize {
         let (w, h) = longest_edge_size(image.width, image.height, settings.longest_edge);
         image = resize(&image, w, h, settings.resample);
-        let side = settings.max_image_size;
         image = resize(&image, side, side, settings.resample);
+    } else if (image.width, image.height) != (side, side) {
+        return Err(ModelError::Image {
+            file: file.to_owned(),
+            message: format!(
+                "it is {}×{}, but {} sets do_resize to false and the model needs {side}×{side} (max_image_size)",
+                image.width, image.height, settings.file
+            ),
+        });
     }
     let plane = image.width * image.height;
     let mut out = vec![0.0f32; 3 * plane];
@@ -241,7 +319,7 @@ pub fn preprocess(image: &Rgb8, settings: &ImageSettings) -> Vec<f32> {
             out[c * plane + i] = x;
         }
     }
-    out
+    Ok(out)
 }
 
 const PRECISION_BITS: u32 = 32 - 8 - 2;

@@ -2,7 +2,8 @@
 //! layer norm and RMS norm. Tensors are `[tokens, features]`: the model runs one sequence.
 
 use burn::prelude::*;
-use burn::tensor::quantization::{QuantScheme, QuantValue, ScaleDtype};
+use burn::tensor::DType;
+use burn::tensor::quantization::{QuantScheme, QuantStore, QuantValue, ScaleDtype};
 
 use crate::weights::HostTensor;
 
@@ -52,22 +53,79 @@ impl Quantization {
         })
     }
 
-    /// Bytes one weight of `[input, out]` takes in this storage (values plus scales).
-    pub fn weight_bytes(self, input: usize, out: usize) -> usize {
+    /// Bytes one weight of `[input, out]` takes when a backend holds its quantized values as
+    /// `storage` says (values plus f32 block scales). A formula: [`stored_bytes`] measures.
+    pub fn weight_bytes(self, input: usize, out: usize, storage: QuantStorage) -> usize {
         let n = input * out;
         if self.scheme(out).is_none() {
             return n * 4;
         }
         let scales = n / BLOCK * 4;
-        match self {
-            Quantization::None => n * 4,
-            Quantization::Q8 => n + scales,
-            Quantization::Q4 => n.div_ceil(2) + scales,
+        match (self, storage) {
+            (Quantization::None, _) => n * 4,
+            (Quantization::Q8, _) | (Quantization::Q4, QuantStorage::BytePerValue) => n + scales,
+            (Quantization::Q4, QuantStorage::Packed) => n.div_ceil(2) + scales,
+        }
+    }
+}
+
+/// How a backend holds quantized values: burn's wgpu backend packs them into u32 words (two
+/// 4-bit values a byte), its CPU backend (flex) unpacks every value, 4-bit ones included, into
+/// an i8. So a q4 model is half the size of a q8 one on WebGPU and the same size on the CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuantStorage {
+    Packed,
+    BytePerValue,
+}
+
+impl QuantStorage {
+    /// What `device` does, asked of burn: the storage its quantized tensors report after
+    /// quantizing a one-block probe (metadata only: nothing is read back).
+    pub fn of(device: &Device) -> QuantStorage {
+        let probe = Tensor::<2>::ones([1, BLOCK], device).quantize_dynamic(
+            &QuantScheme::default()
+                .with_value(QuantValue::Q4S)
+                .per_block([BLOCK as u8], ScaleDtype::F32),
+        );
+        match probe.dtype() {
+            DType::QFloat(scheme) if scheme.store == QuantStore::Native => {
+                QuantStorage::BytePerValue
+            }
+            _ => QuantStorage::Packed,
         }
     }
 }
 
 const BLOCK: usize = 32;
+
+/// Bytes `tensor`'s data takes as the backend holds it, read from the backend's primitive:
+/// the length of flex's buffer (for a quantized tensor, its i8 values plus its f32 block
+/// scales; our schemes have no second-level scale), or the size of the wgpu buffer (a
+/// quantized tensor's values and scales share one). `None` on a backend this crate does not
+/// read; callers then show the nominal size, labelled so.
+pub fn stored_bytes<const D: usize>(tensor: &Tensor<D>) -> Option<usize> {
+    use burn_dispatch::{BackendTensor, DispatchTensorKind};
+    // A clone shares the data (a reference count on flex, a handle on wgpu): nothing is copied.
+    // With every backend this crate enables matched, the last arm is unreachable; it is there
+    // for a backend another crate in the build switches on.
+    #[allow(unreachable_patterns)]
+    match tensor.clone().into_dispatch().kind {
+        DispatchTensorKind::Flex(BackendTensor::Float(t)) => Some(t.bytes().len()),
+        DispatchTensorKind::Flex(BackendTensor::Quantized(q)) => {
+            Some(q.tensor().bytes().len() + std::mem::size_of_val(q.scales()))
+        }
+        #[cfg(feature = "wgpu")]
+        DispatchTensorKind::Cube(BackendTensor::Float(t) | BackendTensor::Quantized(t)) => {
+            usize::try_from(t.handle.size()).ok()
+        }
+        _ => None,
+    }
+}
+
+/// The sum of measured sizes; `None` if any could not be measured.
+pub fn total(sizes: impl IntoIterator<Item = Option<usize>>) -> Option<usize> {
+    sizes.into_iter().sum()
+}
 
 /// A host tensor on the device.
 pub fn upload<const D: usize>(host: HostTensor, device: &Device) -> Tensor<D> {
@@ -102,7 +160,6 @@ pub struct Linear {
     /// Whether the (unmerged) adapter is applied; switchable at run time through a shared
     /// reference (a loaded model is shared by the requests of a worker).
     pub lora_enabled: std::cell::Cell<bool>,
-    input: usize,
     out: usize,
     quantization: Quantization,
 }
@@ -110,13 +167,12 @@ pub struct Linear {
 impl Linear {
     /// From a Hugging Face weight `[out, in]` and optional bias `[out]`.
     pub fn new(weight: HostTensor, bias: Option<HostTensor>, device: &Device) -> Linear {
-        let (out, input) = (weight.shape[0], weight.shape[1]);
+        let out = weight.shape[0];
         Linear {
             weight: upload(weight.transposed(), device),
             bias: bias.map(|b| upload(b, device)),
             lora: None,
             lora_enabled: std::cell::Cell::new(false),
-            input,
             out,
             quantization: Quantization::None,
         }
@@ -150,14 +206,25 @@ impl Linear {
         self.lora.is_some()
     }
 
-    /// Bytes the weight takes as stored, plus f32 bias and adapter factors.
-    pub fn bytes(&self) -> usize {
-        let lora = self.lora.as_ref().map_or(0, |l| {
-            (l.a.shape().num_elements() + l.b.shape().num_elements()) * 4
-        });
-        self.quantization.weight_bytes(self.input, self.out)
-            + self.bias.as_ref().map_or(0, |_| self.out * 4)
-            + lora
+    /// Parameters of the (unmerged) adapter's two factors; 0 without one.
+    pub fn adapter_parameters(&self) -> usize {
+        self.lora.as_ref().map_or(0, |l| {
+            l.a.shape().num_elements() + l.b.shape().num_elements()
+        })
+    }
+
+    /// Measured bytes of the weight as stored, its bias and adapter factors ([`stored_bytes`]).
+    pub fn stored_bytes(&self) -> Option<usize> {
+        let lora = self
+            .lora
+            .iter()
+            .flat_map(|l| [stored_bytes(&l.a), stored_bytes(&l.b)]);
+        total(
+            [stored_bytes(&self.weight)]
+                .into_iter()
+                .chain(self.bias.iter().map(stored_bytes))
+                .chain(lora),
+        )
     }
 
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
@@ -191,6 +258,10 @@ pub struct LayerNorm {
 }
 
 impl LayerNorm {
+    pub fn stored_bytes(&self) -> Option<usize> {
+        total([stored_bytes(&self.weight), stored_bytes(&self.bias)])
+    }
+
     pub fn new(weight: HostTensor, bias: HostTensor, eps: f64, device: &Device) -> LayerNorm {
         LayerNorm {
             weight: upload(weight, device),
@@ -216,6 +287,10 @@ pub struct RmsNorm {
 }
 
 impl RmsNorm {
+    pub fn stored_bytes(&self) -> Option<usize> {
+        stored_bytes(&self.weight)
+    }
+
     pub fn new(weight: HostTensor, eps: f64, device: &Device) -> RmsNorm {
         RmsNorm {
             weight: upload(weight, device),

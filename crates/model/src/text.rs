@@ -5,7 +5,9 @@ use burn::prelude::*;
 
 use crate::ModelError;
 use crate::config::TextConfig;
-use crate::nn::{Linear, RmsNorm, attention, merge_heads, split_heads, upload};
+use crate::nn::{
+    Linear, RmsNorm, attention, merge_heads, split_heads, stored_bytes, total, upload,
+};
 use crate::vision::Reader;
 
 struct DecoderLayer {
@@ -161,16 +163,22 @@ impl Text {
         self.lm_head.as_mut()
     }
 
-    pub fn bytes(&self) -> usize {
-        let linears: usize = self
-            .layers
-            .iter()
-            .flat_map(DecoderLayer::linears)
-            .chain(self.lm_head.iter())
-            .map(Linear::bytes)
-            .sum();
-        let norms = self.config.hidden_size * (2 * self.layers.len() + 1);
-        linears + (self.embed_tokens.shape().num_elements() + norms) * 4
+    /// Measured bytes of every tensor ([`crate::nn::stored_bytes`]).
+    pub fn stored_bytes(&self) -> Option<usize> {
+        let layers = self.layers.iter().flat_map(|l| {
+            [
+                l.input_layernorm.stored_bytes(),
+                l.post_attention_layernorm.stored_bytes(),
+            ]
+            .into_iter()
+            .chain(l.linears().map(Linear::stored_bytes))
+        });
+        total(
+            [stored_bytes(&self.embed_tokens), self.norm.stored_bytes()]
+                .into_iter()
+                .chain(self.lm_head.iter().map(Linear::stored_bytes))
+                .chain(layers),
+        )
     }
 
     /// Token embeddings `[tokens, hidden]`.

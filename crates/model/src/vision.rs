@@ -5,7 +5,9 @@ use burn::prelude::*;
 
 use crate::ModelError;
 use crate::config::Idefics3Config;
-use crate::nn::{LayerNorm, Linear, attention, merge_heads, split_heads, upload};
+use crate::nn::{
+    LayerNorm, Linear, attention, merge_heads, split_heads, stored_bytes, total, upload,
+};
 use crate::safetensors::SafeTensors;
 use crate::weights::HostTensor;
 
@@ -150,22 +152,49 @@ impl Vision {
             .chain(std::iter::once(&mut self.projection))
     }
 
-    pub fn bytes(&self) -> usize {
-        let linears: usize = self
-            .layers
-            .iter()
-            .flat_map(|l| [&l.q_proj, &l.k_proj, &l.v_proj, &l.out_proj, &l.fc1, &l.fc2])
-            .chain(std::iter::once(&self.projection))
-            .map(Linear::bytes)
-            .sum();
-        let other = self.patch_weight.shape().num_elements()
-            + self.position_embedding.shape().num_elements()
-            // The patch bias, two layer norms (weight and bias) a layer, the post layer norm.
-            + self.hidden * (1 + 4 * self.layers.len() + 2);
-        linears + other * 4
+    /// Measured bytes of every tensor ([`crate::nn::stored_bytes`]).
+    pub fn stored_bytes(&self) -> Option<usize> {
+        let layers = self.layers.iter().flat_map(|l| {
+            [
+                l.layer_norm1.stored_bytes(),
+                l.layer_norm2.stored_bytes(),
+                l.q_proj.stored_bytes(),
+                l.k_proj.stored_bytes(),
+                l.v_proj.stored_bytes(),
+                l.out_proj.stored_bytes(),
+                l.fc1.stored_bytes(),
+                l.fc2.stored_bytes(),
+            ]
+        });
+        total(
+            [
+                stored_bytes(&self.patch_weight),
+                stored_bytes(&self.patch_bias),
+                stored_bytes(&self.position_embedding),
+                self.post_layernorm.stored_bytes(),
+                self.projection.stored_bytes(),
+            ]
+            .into_iter()
+            .chain(layers),
+        )
     }
 
-    /// The encoder's last hidden state `[patches, hidden]` of one image `[channels, size, size]`.
+    /// Checks that `pixels` is one image as the encoder reads it, `[channels, size, size]`
+    /// with config.json's `num_channels` and `image_size`: the patch reshape below would
+    /// panic on anything else.
+    pub fn check_pixels(&self, pixels: &Tensor<3>) -> Result<(), ModelError> {
+        let expected = [self.channels, self.image_size, self.image_size];
+        if pixels.dims() != expected {
+            return Err(ModelError::Input(format!(
+                "the image tensor is {:?}, the vision encoder needs {expected:?} (config.json's vision_config: num_channels, image_size)",
+                pixels.dims()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The encoder's last hidden state `[patches, hidden]` of one image `[channels, size, size]`
+    /// (checked by [`Vision::check_pixels`]).
     pub fn encode(&self, pixels: Tensor<3>) -> Tensor<2> {
         let (c, s, p) = (self.channels, self.image_size, self.patch);
         let side = s / p;

@@ -7,7 +7,7 @@ use burn::prelude::*;
 use crate::ModelError;
 use crate::adapter::{LoraConfig, check_adapter};
 use crate::config::Idefics3Config;
-use crate::nn::{Lora, Quantization};
+use crate::nn::{Lora, QuantStorage, Quantization, total};
 use crate::safetensors::SafeTensors;
 use crate::text::{KvCache, Text};
 use crate::vision::{Reader, Vision};
@@ -45,6 +45,9 @@ pub struct Idefics3 {
     text: Text,
     device: Device,
     adapter: Option<AdapterMode>,
+    quantization: Quantization,
+    /// Measured once the weights are final (after the adapter and quantization).
+    stored_bytes: Option<usize>,
 }
 
 impl Idefics3 {
@@ -69,11 +72,14 @@ impl Idefics3 {
             config,
             device: device.clone(),
             adapter: None,
+            quantization: options.quantization,
+            stored_bytes: None,
         };
         if let Some((files, mode)) = adapter {
             model.attach_adapter(files, mode)?;
         }
         model.quantize(options.quantization);
+        model.stored_bytes = total([model.vision.stored_bytes(), model.text.stored_bytes()]);
         Ok(model)
     }
 
@@ -151,20 +157,36 @@ impl Idefics3 {
         &self.device
     }
 
-    /// Bytes the weights take as stored on the device.
-    pub fn bytes(&self) -> usize {
-        self.vision.bytes() + self.text.bytes()
+    /// Bytes the weights (and adapter factors) take as the device holds them, measured once
+    /// at load from burn's tensor primitives ([`crate::nn::stored_bytes`]); `None` on a
+    /// backend whose storage this crate does not read (flex and wgpu are read).
+    pub fn stored_bytes(&self) -> Option<usize> {
+        self.stored_bytes
+    }
+
+    /// What the weights should take by the formula from config.json
+    /// ([`Idefics3Config::weight_bytes_stored`] for this device's storage) plus the adapter's
+    /// f32 factors: a nominal figure, for where [`Idefics3::stored_bytes`] has none.
+    pub fn nominal_bytes(&self) -> usize {
+        let storage = QuantStorage::of(&self.device);
+        let adapter: usize = self
+            .text
+            .adapted()
+            .map(|l| l.adapter_parameters() * 4)
+            .sum();
+        self.config.weight_bytes_stored(self.quantization, storage) + adapter
     }
 
     /// The vision encoder's last hidden state `[patches, hidden]` for one preprocessed image
     /// `[channels, size, size]` (values as the image processor leaves them).
-    pub fn encode_image(&self, pixels: Tensor<3>) -> Tensor<2> {
-        self.vision.encode(pixels)
+    pub fn encode_image(&self, pixels: Tensor<3>) -> Result<Tensor<2>, ModelError> {
+        self.vision.check_pixels(&pixels)?;
+        Ok(self.vision.encode(pixels))
     }
 
     /// Image features in the text model's width `[image_tokens, hidden]`.
-    pub fn image_features(&self, pixels: Tensor<3>) -> Tensor<2> {
-        self.vision.connect(self.vision.encode(pixels))
+    pub fn image_features(&self, pixels: Tensor<3>) -> Result<Tensor<2>, ModelError> {
+        Ok(self.vision.connect(self.encode_image(pixels)?))
     }
 
     /// The text embeddings of `ids` with every `<image>` token replaced, in order, by a row of
@@ -229,7 +251,7 @@ impl Idefics3 {
                 self.config.text.vocab_size
             )));
         }
-        let features = pixels.map(|p| self.image_features(p));
+        let features = pixels.map(|p| self.image_features(p)).transpose()?;
         let embeds = self.merge_inputs(ids, features)?;
         Ok(self.text.forward(embeds, cache))
     }

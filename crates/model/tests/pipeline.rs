@@ -2,8 +2,9 @@
 //! `generate` outputs transformers recorded for the tiny fixture.
 
 use burn::prelude::*;
+use medhall_model::config::Idefics3Config;
 use medhall_model::generate::{GenerationOptions, Sampling, StopReason, generate};
-use medhall_model::image::{ImageSettings, decode, preprocess};
+use medhall_model::image::{ImageSettings, Rgb8, decode, preprocess};
 use medhall_model::nn::Quantization;
 use medhall_model::prompt::Prompter;
 use medhall_model::safetensors::SafeTensors;
@@ -54,7 +55,7 @@ fn prompter() -> Prompter {
 fn image_preprocessing_reproduces_the_pil_processor() {
     let image = decode("fixture-image.png", &fixture("fixture-image.png")).expect("png");
     assert_eq!((image.width, image.height), (40, 30));
-    let ours = preprocess(&image, &settings());
+    let ours = preprocess("fixture-image.png", &image, &settings()).expect("preprocesses");
     let bytes = fixture("reference.safetensors");
     let st = SafeTensors::parse("reference.safetensors", &bytes).expect("parses");
     let expected = HostTensor::read(
@@ -113,7 +114,7 @@ fn greedy_generation_from_bytes_gives_transformers_tokens() {
     .expect("loads");
     let p = prompter();
     let image = decode("fixture-image.png", &fixture("fixture-image.png")).expect("png");
-    let pixels = preprocess(&image, &settings());
+    let pixels = preprocess("fixture-image.png", &image, &settings()).expect("preprocesses");
     let pixels = Tensor::<3>::from_data(TensorData::new(pixels, [3, 64, 64]), model.device());
     let prompt = p
         .encode_question("What is shown in this image?", true)
@@ -219,4 +220,109 @@ fn corrupt_images_and_settings_are_errors() {
             "processor_config.json: missing or unusable field `image_seq_len`: needs a positive integer"
         )
     );
+}
+
+fn tiny_config() -> Idefics3Config {
+    Idefics3Config::from_json("config.json", &fixture("tiny-idefics3/config.json")).expect("config")
+}
+
+#[test]
+fn an_image_the_processor_does_not_resize_is_an_error_unless_it_is_the_model_size() {
+    // tiny-idefics3-inconsistent: the tiny model with do_resize false.
+    let processor = fixture("tiny-idefics3-inconsistent/processor_config.json");
+    let settings =
+        ImageSettings::for_model(Some(&processor), None, &tiny_config()).expect("consistent sizes");
+    assert!(!settings.do_resize);
+    let image = decode("fixture-image.png", &fixture("fixture-image.png")).expect("png");
+    let err = preprocess("fixture-image.png", &image, &settings).expect_err("40×30 is not 64×64");
+    assert_eq!(
+        err.to_string(),
+        "fixture-image.png: not a usable image: it is 40×30, but processor_config.json sets do_resize to false and the model needs 64×64 (max_image_size)"
+    );
+    // An image already at the model's size is used as it is: rescaled and normalised only.
+    let square = Rgb8 {
+        width: 64,
+        height: 64,
+        pixels: (0..64 * 64 * 3).map(|i| (i % 251) as u8).collect(),
+    };
+    let values = preprocess("square.png", &square, &settings).expect("64×64 needs no resize");
+    assert_eq!(values.len(), 3 * 64 * 64);
+    // Channel 1 of pixel 5 is byte 16: (16 / 255 - 0.5) / 0.5.
+    let expected = ((f64::from(16u8) * settings.rescale_factor) as f32 - 0.5) / 0.5;
+    assert_eq!(values[64 * 64 + 5], expected);
+}
+
+#[test]
+fn image_settings_come_from_the_right_file_and_must_fit_the_vision_encoder() {
+    let config = tiny_config();
+    let processor = fixture("tiny-idefics3/processor_config.json");
+    let settings = ImageSettings::for_model(Some(&processor), None, &config).expect("settings");
+    assert_eq!(settings.file, "processor_config.json");
+    assert_eq!(settings.max_image_size, 64);
+    // An older snapshot: processor_config.json without the settings, preprocessor_config.json
+    // with them at the top level.
+    let root: serde_json::Value = serde_json::from_slice(&processor).expect("JSON");
+    let old_processor = br#"{"image_seq_len": 16}"#;
+    let preprocessor = serde_json::to_vec(&root["image_processor"]).expect("JSON");
+    let settings = ImageSettings::for_model(Some(old_processor), Some(&preprocessor), &config)
+        .expect("from preprocessor_config.json");
+    assert_eq!(settings.file, "preprocessor_config.json");
+    let err = ImageSettings::for_model(Some(old_processor), None, &config).expect_err("none");
+    assert!(
+        err.to_string().contains("no image-processor settings"),
+        "{err}"
+    );
+    let err = ImageSettings::for_model(None, None, &config).expect_err("no files");
+    assert!(
+        err.to_string().contains("no image-processor settings"),
+        "{err}"
+    );
+    // max_image_size must be the encoder's image_size, in either file.
+    let mut small = root.clone();
+    small["image_processor"]["max_image_size"]["longest_edge"] = 32.into();
+    let bytes = serde_json::to_vec(&small).expect("JSON");
+    let err = ImageSettings::for_model(Some(&bytes), None, &config).expect_err("32 vs 64");
+    assert_eq!(
+        err.to_string(),
+        "processor_config.json: missing or unusable field `image_processor.max_image_size.longest_edge`: is 32, but config.json's vision_config.image_size is 64: the vision encoder takes 64×64 images"
+    );
+    let bytes = serde_json::to_vec(&small["image_processor"]).expect("JSON");
+    let err = ImageSettings::for_model(None, Some(&bytes), &config).expect_err("32 vs 64");
+    assert!(
+        err.to_string().starts_with(
+            "preprocessor_config.json: missing or unusable field `max_image_size.longest_edge`: is 32"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn pixels_of_the_wrong_shape_are_an_error_not_a_panic() {
+    let config = fixture("tiny-idefics3/config.json");
+    let weights = fixture("tiny-idefics3/model.safetensors");
+    let model = Idefics3::load(
+        &ModelFiles {
+            config: &config,
+            weights: &weights,
+        },
+        None,
+        LoadOptions::default(),
+        &Device::flex(),
+    )
+    .expect("loads");
+    let prompt = prompter()
+        .encode_question("What is shown?", true)
+        .expect("ids");
+    for shape in [[3, 30, 40], [3, 32, 32], [4, 64, 64]] {
+        let pixels = Tensor::<3>::zeros(shape, model.device());
+        let mut cache = medhall_model::text::KvCache::default();
+        let err = model
+            .prefill(&prompt, Some(pixels), &mut cache)
+            .expect_err("not [3, 64, 64]");
+        assert!(
+            err.to_string()
+                .contains("the vision encoder needs [3, 64, 64]"),
+            "{err}"
+        );
+    }
 }
