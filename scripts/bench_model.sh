@@ -19,7 +19,8 @@ cargo build -q -p medhall-model --profile test-fast --example bench_model --feat
 echo "== PyTorch (transformers) =="
 "$PY" scripts/bench_model_reference.py --dir "$DIR" --tokens "$TOKENS" --threads "$THREADS" 2>/dev/null | tee "$DIR/torch.json"
 echo "== ours (burn flex, CPU, SIMD + rayon threads) =="
-./target/test-fast/examples/bench_model "$DIR" "$TOKENS" | tee "$DIR/ours.jsonl"
+# flex runs on rayon's global pool: the same thread count as PyTorch's set_num_threads.
+RAYON_NUM_THREADS="$THREADS" ./target/test-fast/examples/bench_model "$DIR" "$TOKENS" | tee "$DIR/ours.jsonl"
 echo "== PyTorch, the same quantization schemes as fake quantization (agreement reference) =="
 "$PY" scripts/quant_reference.py --dir "$DIR" --threads "$THREADS" 2>/dev/null | tee "$DIR/quant_torch.json"
 python3 - "$DIR" <<'PY'
@@ -29,15 +30,23 @@ torch = json.load(open(f"{d}/torch.json"))
 ours = [json.loads(l) for l in open(f"{d}/ours.jsonl")]
 print()
 print(f"Real-size random-weight SmolVLM-256M, {torch['prompt_tokens']} prompt tokens (64 image tokens), {torch['generated_tokens']} generated")
-print(f"{'engine':<46} {'weights MB':>10} {'TTFT ms':>9} {'tokens/s':>9} {'vs torch tok/s':>14} {'top-1 agree':>11} {'mean KL':>9}")
-print(f"{'PyTorch f32 (' + str(torch['threads']) + ' threads)':<46} {'':>10} {torch['time_to_first_token_ms']:>9.0f} {torch['decode_tokens_per_s']:>9.2f} {'1.00x':>14} {'':>11} {'':>9}")
+print(f"{'engine':<46} {'weights MB':>12} {'TTFT ms':>9} {'tokens/s':>9} {'vs torch tok/s':>14} {'top-1 agree':>11} {'mean KL':>9}")
+print(f"{'PyTorch f32 (' + str(torch['threads']) + ' threads)':<46} {'':>12} {torch['time_to_first_token_ms']:>9.0f} {torch['decode_tokens_per_s']:>9.2f} {'1.00x':>14} {'':>11} {'':>9}")
+nominal = False
 for o in ours:
     if not o["case"].startswith("SmolVLM"):
         continue
     agree = f"{o['top1_agreement_vs_f32']*100:.1f}%" if "top1_agreement_vs_f32" in o else "-"
     kl = f"{o['mean_kl_vs_f32']:.2e}" if "mean_kl_vs_f32" in o else "-"
     ratio = o["decode_tokens_per_s"] / torch["decode_tokens_per_s"]
-    print(f"{'ours ' + o['quantization'] + ' (flex, ' + str(torch['threads']) + ' cores)':<46} {o['weight_bytes']/1e6:>10.1f} {o['time_to_first_token_ms']:>9.0f} {o['decode_tokens_per_s']:>9.2f} {ratio:>13.2f}x {agree:>11} {kl:>9}")
+    # Measured from the loaded tensors, or the config's formula where burn's storage could not be read.
+    size = f"{o['weight_bytes']/1e6:.1f}" + ("" if o["weight_bytes_measured"] else " *")
+    nominal |= not o["weight_bytes_measured"]
+    print(f"{'ours ' + o['quantization'] + ' (flex, ' + str(o['threads']) + ' threads)':<46} {size:>12} {o['time_to_first_token_ms']:>9.0f} {o['decode_tokens_per_s']:>9.2f} {ratio:>13.2f}x {agree:>11} {kl:>9}")
+print("weights MB: measured from the loaded tensors (burn flex holds q4 values one per byte, like q8)"
+      + ("; * nominal (config formula): not measurable on this backend" if nominal else ""))
+if any(o["threads"] != torch["threads"] for o in ours):
+    print(f"WARNING: thread counts differ: PyTorch {torch['threads']}, ours {sorted({o['threads'] for o in ours})}")
 f32 = next(o for o in ours if o["case"].startswith("SmolVLM") and o["quantization"] == "none")
 print(f"ours f32 vs transformers: max |logit difference| {f32['max_abs_diff_vs_transformers']:.2e}, greedy tokens equal: {f32['greedy_tokens_equal_transformers']}")
 print(f"TTFT ratio (torch / ours f32): {torch['time_to_first_token_ms'] / f32['time_to_first_token_ms']:.2f}x")

@@ -163,7 +163,8 @@ def main():
     )
     print(json.dumps({
         "engine": f"PyTorch {torch.__version__} + transformers {transformers.__version__} (eager attention, f32)",
-        "threads": args.threads,
+        # What PyTorch reports it runs on after set_num_threads, not what was asked for.
+        "threads": torch.get_num_threads(),
         "prompt_tokens": input_ids.shape[1],
         "generated_tokens": len(tokens),
         "load_s": load_s,
