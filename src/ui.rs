@@ -10,6 +10,7 @@ use crate::{describe_lines, format_mean};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use medhall_core::chart::ChartKind;
+use medhall_core::export::redact_url;
 use medhall_core::protocol::{ChartQuery, Event, Reply, Request, Source};
 use medhall_core::sample::Split;
 use medhall_core::session::{
@@ -322,11 +323,13 @@ fn persist(state: AppState, job: u32, id: String, item: Stored, file: Option<Fil
 /// Starts a run (a dropped file or a URL) and saves what restores it.
 fn load_run(state: AppState, name: String, source: Source, file: Option<File>) {
     let run = next(&NEXT_RUN);
+    // What is stored (and restored after a reload) loses a URL's query, fragment and
+    // credentials: a token there would otherwise sit in IndexedDB. The request keeps them.
     let url = match &source {
-        Source::Url { url } => Some(url.clone()),
+        Source::Url { url } => Some(redact_url(url)),
         Source::File { .. } => None,
     };
-    let stored_source = source.name().to_owned();
+    let stored_source = url.clone().unwrap_or_else(|| source.name().to_owned());
     let target = LoadTarget::Run {
         run,
         name: name.clone(),
@@ -389,9 +392,10 @@ fn load_url(state: AppState, url: String, run_name: Option<String>) {
                 state,
                 job,
                 format!("shard:{}-{seq}", js_sys::Date::now()),
+                // Stored without query, fragment or credentials, as in `load_run`.
                 Stored::Shard {
-                    source: url.clone(),
-                    url: Some(url),
+                    source: redact_url(&url),
+                    url: Some(redact_url(&url)),
                 },
                 None,
             );
@@ -772,7 +776,7 @@ fn DataPanel(state: AppState) -> impl IntoView {
             <h2>"Reference shards"</h2>
             {sets}
             <div class="row">
-                <label>"Shard or results URL "
+                <label>"Shard or results URL (kept for reloads without its ?query, #fragment or user:password@: a token there is used now, not saved) "
                     <input type="url" placeholder="https://…/val_positive_qa-filtered.jsonl"
                         prop:value=url on:input=move |ev| url.set(event_target_value(&ev))/>
                 </label>
@@ -787,8 +791,10 @@ fn DataPanel(state: AppState) -> impl IntoView {
                         state.message(format!("{text}: only https:// URLs can be loaded (or a path on this site)."));
                         return;
                     }
+                    // The run name is stored and exported: take it from the URL without a token.
                     let name = url_is_run.get_untracked().then(|| {
-                        text.rsplit('/').next().unwrap_or(&text).to_owned()
+                        let path = redact_url(&text);
+                        path.rsplit('/').next().unwrap_or(&path).to_owned()
                     });
                     load_url(state, text, name);
                     url.set(String::new());

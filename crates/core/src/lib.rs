@@ -7,6 +7,7 @@
 
 pub mod chart;
 pub mod dataset;
+pub mod export;
 pub mod fast_hash;
 pub mod formats;
 pub mod image_files;

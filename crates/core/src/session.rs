@@ -11,6 +11,7 @@ use crate::dataset::{
     Issue, IssueKind, Prediction, ReferenceSet, Run, SourceContext, TYPE_FIELD, TypeMap,
     add_type_record, join_one, missing_predictions, no_reference_issue, type_map_columns,
 };
+use crate::export::{CsvCell, csv_row};
 use crate::formats::{ColumnMap, RecordParser, SampleRecord};
 use crate::metrics::lexical::LexicalScorer;
 use crate::protocol::ChartQuery;
@@ -21,7 +22,6 @@ use crate::summary::{GroupSummary, Metric, PerSampleLine, ScoredSample, summariz
 use serde::{Deserialize, Serialize};
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 /// What a load feeds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -926,24 +926,22 @@ impl Session {
                 for summary in self.summaries(true) {
                     for group in &summary.groups {
                         for m in &group.metrics {
-                            let (low, high) =
-                                m.ci95.map_or((String::new(), String::new()), |[l, h]| {
-                                    (l.to_string(), h.to_string())
-                                });
-                            let _ = writeln!(
-                                text,
-                                "{},{},{},{},{},{},{},{},{},{}",
-                                csv_field(&summary.name),
-                                group.split,
-                                csv_field(group.field.as_deref().unwrap_or("")),
-                                csv_field(group.value.as_deref().unwrap_or("")),
-                                group.samples,
-                                m.metric,
-                                m.n,
-                                m.mean,
+                            let (low, high) = match m.ci95 {
+                                Some([l, h]) => (CsvCell::Number(l), CsvCell::Number(h)),
+                                None => (CsvCell::Text(""), CsvCell::Text("")),
+                            };
+                            text.push_str(&csv_row(&[
+                                CsvCell::Text(&summary.name),
+                                CsvCell::Text(group.split.as_str()),
+                                CsvCell::Text(group.field.as_deref().unwrap_or("")),
+                                CsvCell::Text(group.value.as_deref().unwrap_or("")),
+                                CsvCell::Count(group.samples),
+                                CsvCell::Text(&m.metric),
+                                CsvCell::Count(m.n),
+                                CsvCell::Number(m.mean),
                                 low,
-                                high
-                            );
+                                high,
+                            ]));
                         }
                     }
                 }
@@ -970,15 +968,6 @@ impl Session {
                 })
             }
         }
-    }
-}
-
-/// A CSV field, quoted when it needs to be.
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
     }
 }
 
@@ -1132,6 +1121,46 @@ mod tests {
         let first: PerSampleLine =
             serde_json::from_str(lines.text.lines().next().unwrap_or("")).expect("json line");
         assert_eq!(first.question_id, "1");
+    }
+
+    #[test]
+    fn summary_csv_neutralises_formulas_in_names_and_labels() {
+        let mut session = Session::default();
+        let refs = REFS.replace("nonexistent object", "@SUM(1+1)");
+        load(
+            &mut session,
+            1,
+            LoadTarget::Shard,
+            "refs.negative.jsonl",
+            &refs,
+        );
+        let name = "=HYPERLINK(\"https://evil.example/\",\"x\").negative.jsonl";
+        let run = LoadTarget::Run {
+            run: 1,
+            name: name.to_owned(),
+        };
+        load(&mut session, 2, run, "model.negative.jsonl", RUN);
+        let mut scorer = LexicalScorer::new(WordNet::embedded());
+        while session.score_step(&mut scorer, 2) > 0 {}
+        let csv = session
+            .export(ExportKind::SummaryCsv, None)
+            .expect("csv export")
+            .text;
+        let rows: Vec<&str> = csv.lines().skip(2).collect();
+        assert!(!rows.is_empty());
+        for row in &rows {
+            assert!(
+                row.starts_with("\"'=HYPERLINK(\"\"https://evil.example/\"\",\"\"x\"\").negative.jsonl\",negative,"),
+                "{row}"
+            );
+        }
+        assert!(
+            rows.iter()
+                .any(|r| r.contains(",negative,hallucination_type,\"'@SUM(1+1)\",1,")),
+            "{csv}"
+        );
+        // Numeric cells are written as numbers, never prefixed.
+        assert!(!rows.iter().any(|r| r.contains(",'")), "{csv}");
     }
 
     #[test]
