@@ -1,6 +1,7 @@
 //! Model files from URLs through the Cache API: a second visit reads them from the cache, not
 //! the network. Bodies are read chunk by chunk so progress can be reported.
 
+use crate::capacity;
 use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -153,7 +154,8 @@ async fn read_body(
         .get_reader()
         .dyn_into::<ReadableStreamDefaultReader>()
         .map_err(|_| format!("{url}: the browser gave no stream reader"))?;
-    let mut bytes = Vec::with_capacity(total.unwrap_or(0).min(1 << 31) as usize);
+    // Content-Length only sizes the first reservation, up to a cap (see `capacity`).
+    let mut bytes = Vec::with_capacity(capacity::initial(total));
     loop {
         let result = JsFuture::from(reader.read())
             .await
@@ -170,7 +172,10 @@ async fn read_body(
             .and_then(|v| v.dyn_into::<Uint8Array>().ok())
             .ok_or_else(|| format!("{url}: a chunk was not bytes"))?;
         let start = bytes.len();
-        bytes.resize(start + chunk.length() as usize, 0);
+        let size = chunk.length() as usize;
+        let grown = capacity::next(start, bytes.capacity(), size, total);
+        bytes.reserve_exact(grown - start);
+        bytes.resize(start + size, 0);
         chunk.copy_to(&mut bytes[start..]);
         progress(bytes.len() as u64, total);
     }

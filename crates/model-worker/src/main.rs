@@ -3,6 +3,9 @@
 //! `Logits`), picks WebGPU or burn's CPU backend, downloads model files through the Cache API,
 //! runs `medhall-model`, and posts tokens, answers and errors back.
 
+// Pure arithmetic, so its tests run natively.
+#[cfg(any(target_arch = "wasm32", test))]
+mod capacity;
 #[cfg(target_arch = "wasm32")]
 mod fetch;
 #[cfg(target_arch = "wasm32")]
