@@ -1,0 +1,119 @@
+// End-to-end checks of what the page lets run and what it keeps: the Content-Security-Policy of
+// the built page (no 'unsafe-inline' scripts; Trunk's inline loader is allowed by its hash and
+// nothing is blocked), and typed URLs stored without their query (a token there must not land in
+// IndexedDB or in a run name). Run by scripts/test.sh after the Trunk build.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { DIST, serve, launch, waitForSummary, collectErrors, assertNoErrors } from './harness.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await serve();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  server?.server.close();
+});
+
+/** Every CSP violation and CSP console message of `page`, from its first script on. */
+async function watchCsp(page) {
+  const seen = [];
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) seen.push(`console: ${m.text()}`);
+  });
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      console.error(`Content Security Policy violation: ${e.violatedDirective} ${e.blockedURI}`);
+    });
+  });
+  return seen;
+}
+
+test("dist/index.html allows inline scripts by hash only, and the page starts with no CSP violation", async () => {
+  const html = fs.readFileSync(path.join(DIST, 'index.html'), 'utf8');
+  const policy = html.match(/http-equiv="Content-Security-Policy"\s+content="([^"]*)"/)?.[1];
+  assert.ok(policy, 'a CSP meta tag');
+  const scriptSrc = policy.split(';').map((d) => d.trim()).find((d) => d.startsWith('script-src'));
+  assert.ok(scriptSrc, policy);
+  assert.ok(!scriptSrc.includes("'unsafe-inline'"), scriptSrc);
+  const inline = [...html.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/g)].filter(([, attrs]) => !/\bsrc\s*=/.test(attrs));
+  assert.ok(inline.length > 0, "Trunk's loader is inline");
+  for (const [, , text] of inline) {
+    const hash = crypto.createHash('sha256').update(text).digest('base64');
+    assert.ok(scriptSrc.includes(`'sha256-${hash}'`), `${scriptSrc} lacks the hash of an inline script`);
+  }
+
+  const context = await browser.newContext();
+  const errors = await collectErrors(context);
+  const page = await context.newPage();
+  const csp = await watchCsp(page);
+  await page.goto(server.base);
+  await page.waitForSelector('#results-input', { state: 'attached', timeout: 60_000 });
+  // The demo set exercises the scoring worker, fetches and the charts (SVG with hover areas).
+  await page.click('.shard-set[data-set="demo"] .load-set');
+  await waitForSummary(page, 2);
+  await page.waitForSelector('.chart svg rect.hit', { timeout: 60_000 });
+  await assertNoErrors(errors, page);
+  assert.deepEqual(csp, []);
+  await context.close();
+});
+
+test('a typed URL is requested in full but stored, restored and named without its query', async () => {
+  const context = await browser.newContext();
+  const errors = await collectErrors(context);
+  const requested = [];
+  context.on('request', (r) => requested.push(r.url()));
+  const page = await context.newPage();
+  await page.goto(server.base);
+  await page.waitForSelector('#results-input', { state: 'attached', timeout: 60_000 });
+
+  const secret = 'token=s3cret';
+  await page.fill('input[type="url"]', `${server.base}demo/demo.negative.references.jsonl?${secret}`);
+  await page.click('text=Load URL');
+  await page.fill('input[type="url"]', `${server.base}demo/demo-model-a.negative.predictions.jsonl?${secret}#frag`);
+  await page.getByLabel('it is a results file').check();
+  await page.click('text=Load URL');
+  await waitForSummary(page, 1);
+  assert.ok(requested.some((u) => u.includes(secret)), 'the request itself keeps the query');
+
+  const runs = async () => page.$$eval('td[data-run]', (cells) => [...new Set(cells.map((c) => c.dataset.run))]);
+  assert.deepEqual(await runs(), ['demo-model-a.negative.predictions.jsonl']);
+
+  // What IndexedDB holds (read once the app has written both items).
+  const stored = async () => page.evaluate(() => new Promise((resolve, reject) => {
+    const open = indexedDB.open('medhall-lens', 1);
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      const all = db.transaction('items').objectStore('items').getAll();
+      all.onerror = () => reject(all.error);
+      all.onsuccess = () => {
+        db.close();
+        resolve(all.result.map((r) => r.meta));
+      };
+    };
+  }));
+  let metas = [];
+  for (let i = 0; i < 50 && metas.length < 2; i += 1) {
+    metas = await stored();
+    if (metas.length < 2) await page.waitForTimeout(100);
+  }
+  assert.equal(metas.length, 2, metas.join('\n'));
+  for (const meta of metas) {
+    assert.ok(!meta.includes('s3cret') && !meta.includes('#frag'), meta);
+  }
+
+  // A reload restores both from the stored URLs.
+  await page.reload();
+  await waitForSummary(page, 1);
+  assert.deepEqual(await runs(), ['demo-model-a.negative.predictions.jsonl']);
+  await assertNoErrors(errors, page);
+  await context.close();
+});
