@@ -8,6 +8,7 @@
 use crate::ui::{files_of, input_files};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use medhall_core::export::redact_url;
 use medhall_core::image_files::ImageIndex;
 use medhall_core::model_protocol::{
     MODEL_PROTOCOL_VERSION, ModelEvent, ModelRequest, ModelSource, question_text,
@@ -246,6 +247,14 @@ fn start(panel: Panel) -> Result<(), String> {
             ModelEvent::Token { text, .. } => panel.streaming.update(|s| s.push_str(text)),
             ModelEvent::Sizes { job, bytes } if panel.sizes_job.get_untracked() == Some(*job) => {
                 panel.sizes.set(Some(bytes.clone()));
+            }
+            ModelEvent::Error {
+                job: Some(job),
+                message,
+            } if panel.sizes_job.get_untracked() == Some(*job) => {
+                // Asked by a click: say why the sizes did not come (and let a new click retry).
+                panel.sizes_url.set(None);
+                panel.error.set(Some(format!("Sizes: {message}")));
             }
             ModelEvent::CacheCleared { files } => panel
                 .status
@@ -544,8 +553,12 @@ fn size_label(panel: Panel, quantization: &str, text: &str) -> String {
             .and_then(|s| s.iter().find(|(q, _)| q == quantization).map(|(_, b)| *b))
     });
     match bytes {
-        Some(b) if b < 100_000_000 => format!("{text}: weights {:.1} MB", b as f64 / 1e6),
-        Some(b) => format!("{text}: weights {:.0} MB", b as f64 / 1e6),
+        // Computed from config.json before anything large downloads (nominal: WebGPU's packed
+        // layout); the size after Load is measured from the tensors held.
+        Some(b) if b < 100_000_000 => {
+            format!("{text}: weights {:.1} MB (nominal)", b as f64 / 1e6)
+        }
+        Some(b) => format!("{text}: weights {:.0} MB (nominal)", b as f64 / 1e6),
         None => text.to_owned(),
     }
 }
@@ -650,7 +663,7 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                 cache_error,
             } if j == job => {
                 panel.loaded.set(Some(format!(
-                    "Loaded: {:.1} MB of weights in {:.1} s ({network_files} files downloaded, {cached_files} from the cache).",
+                    "Loaded: {:.1} MB of weights (measured) in {:.1} s ({network_files} files downloaded, {cached_files} from the cache).",
                     weight_bytes as f64 / 1e6,
                     load_ms / 1000.0
                 )));
@@ -761,7 +774,7 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                     move |answers| {
                         let adapter = adapter_files.with_untracked(|files| {
                             if files.is_empty() {
-                                adapter_url.get_untracked()
+                                redact_url(&adapter_url.get_untracked())
                             } else {
                                 format!(
                                     "given files: {}",
@@ -774,7 +787,9 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                             }
                         });
                         let settings = serde_json::json!({
-                            "model": model_url.get_untracked(),
+                            // Written into every line of a file that may be shared: no
+                            // query, fragment or credentials (a token in a URL would leak).
+                            "model": redact_url(&model_url.get_untracked()),
                             "adapter": adapter,
                             "images": images_used.clone(),
                             "adapter_enabled": adapter_on.get_untracked(),
@@ -885,10 +900,10 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                     <button class="model-run-button" disabled=move || panel.running.get() || panel.loaded.get().is_none() on:click=run>"Run"</button>
                     <button class="model-stop" disabled=move || !panel.running.get() on:click=move |_| {
                         panel.stop.set(true);
-                        if let Some(job) = panel.current_job.get_untracked() {
-                            if let Err(e) = send(&ModelRequest::Cancel { job }, None) {
-                                panel.error.set(Some(e));
-                            }
+                        if let Some(job) = panel.current_job.get_untracked()
+                            && let Err(e) = send(&ModelRequest::Cancel { job }, None)
+                        {
+                            panel.error.set(Some(e));
                         }
                     }>"Stop"</button>
                     <button on:click=move |_| {
@@ -927,7 +942,7 @@ enum ImageSource {
 impl ImageSource {
     fn describe(&self) -> String {
         match self {
-            ImageSource::Url(base) => format!("image base URL {base}"),
+            ImageSource::Url(base) => format!("image base URL {}", redact_url(base)),
             ImageSource::Given(given) => given.describe(),
         }
     }

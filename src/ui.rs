@@ -526,10 +526,15 @@ fn metric_options() -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     let view_state = ViewState::from_query(&location_search());
+    // An image base on this page's own origin requests nothing from elsewhere.
+    let page_host = web_sys::window()
+        .and_then(|w| w.location().host().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let image_base_allowed = view_state
         .image_base
         .as_deref()
-        .is_none_or(|base| crate::view_state::url_host(base).is_none());
+        .is_none_or(|base| crate::view_state::url_host(base).is_none_or(|host| host == page_host));
     let embedded = view_state.embed.is_some();
     let state = AppState {
         view: RwSignal::new(view_state),

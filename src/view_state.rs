@@ -9,12 +9,13 @@ use medhall_core::sample::{SampleKey, Split};
 pub fn url_host(url: &str) -> Option<String> {
     let url = url.trim();
     let lower = url.to_ascii_lowercase();
+    // The scheme is matched case-insensitively; both strings have the same byte offsets.
     let rest = if lower.starts_with("https://") {
-        &url[8..]
+        url.get(8..).unwrap_or_default()
     } else if lower.starts_with("http://") {
-        &url[7..]
-    } else if url.starts_with("//") {
-        &url[2..]
+        url.get(7..).unwrap_or_default()
+    } else if let Some(rest) = url.strip_prefix("//") {
+        rest
     } else if lower.contains(':') && !lower.starts_with('.') && !lower.starts_with('/') {
         // Another scheme (data:, blob:, ftp:…): name the scheme rather than guess a host.
         return Some(format!("{}:", lower.split(':').next().unwrap_or_default()));

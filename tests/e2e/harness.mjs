@@ -124,3 +124,64 @@ export function sharedFile(name) {
   const file = path.join(SHARED, name);
   return fs.existsSync(file) ? file : null;
 }
+
+/**
+ * Collects, from every page of `context`, what must never happen in a test unless the test says
+ * it expects it: uncaught page errors, `error` events of any Web Worker the pages start (every
+ * `new Worker` is wrapped by an init script, which CSP does not block), and Rust panics logged by
+ * the pages. Returns the array the messages go into (`errors`, to share one between contexts);
+ * `assertNoErrors` checks it. A test that provokes an error on purpose removes it (`expectErrors`).
+ */
+export async function collectErrors(context, errors = []) {
+  await context.addInitScript(() => {
+    const Native = window.Worker;
+    if (!Native) return;
+    window.Worker = class extends Native {
+      constructor(...args) {
+        super(...args);
+        this.addEventListener('error', (e) => console.error(`worker error: ${e.message || 'no message'} (${args[0]})`));
+      }
+    };
+  });
+  context.on('weberror', (e) => errors.push(`page error: ${e.error()?.message ?? e.error()}`));
+  context.on('console', (m) => {
+    if (m.type() === 'error' && /^worker error:|panicked at/.test(m.text())) errors.push(m.text());
+  });
+  return errors;
+}
+
+/** Fails with every collected error, after letting late events arrive. */
+export async function assertNoErrors(errors, page) {
+  if (page && !page.isClosed()) await page.waitForTimeout(200);
+  if (errors.length) throw new Error(`errors in the page or its workers:\n${errors.join('\n')}`);
+}
+
+/** Takes the collected errors that match `pattern` out of `errors` (a test provoked them). */
+export function expectErrors(errors, pattern) {
+  const taken = errors.filter((e) => pattern.test(e));
+  for (const e of taken) errors.splice(errors.indexOf(e), 1);
+  return taken;
+}
+
+/** A page's Web Worker whose script URL contains `name`, once its message handler is set. */
+export async function workerNamed(page, name, timeout = 60_000) {
+  const start = Date.now();
+  for (;;) {
+    const worker = page.workers().find((w) => w.url().includes(name));
+    if (worker && (await worker.evaluate(() => typeof self.onmessage === 'function'))) return worker;
+    if (Date.now() - start > timeout) throw new Error(`no ${name} worker with a message handler`);
+    await page.waitForTimeout(100);
+  }
+}
+
+/** Makes `worker` throw, uncaught, on the next request of `type`: a crash as a panic would be. */
+export async function crashOn(worker, type) {
+  await worker.evaluate((t) => {
+    const handler = self.onmessage;
+    self.onmessage = (e) => {
+      const msg = typeof e.data?.msg === 'string' ? JSON.parse(e.data.msg) : null;
+      if (msg?.type === t) throw new Error(`simulated crash on ${t}`);
+      return handler.call(self, e);
+    };
+  }, type);
+}

@@ -7,7 +7,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { serve, launch, ROOT, MODEL_FIXTURES, FIXTURE_PREFIX, fixtureRequests } from './harness.mjs';
+import {
+  serve, launch, ROOT, MODEL_FIXTURES, FIXTURE_PREFIX, fixtureRequests, collectErrors, assertNoErrors, expectErrors, workerNamed, crashOn,
+} from './harness.mjs';
 
 const TOLERANCE = 1e-3;
 const QUESTION = 'What is shown in this image?';
@@ -27,11 +29,19 @@ let server;
 let browser;
 let page;
 let base;
+const errors = [];
+
+/** A page in a browser context of its own (its own cache), watched for errors. */
+async function newPage() {
+  const context = await browser.newContext();
+  await collectErrors(context, errors);
+  return context.newPage();
+}
 
 test.before(async () => {
   ({ server, base } = await serve());
   browser = await launch({ webgpu: true });
-  page = await browser.newPage();
+  page = await newPage();
   // The page itself is not needed, only its origin (same-origin worker, CSP of index.html).
   await page.goto(base);
   await page.evaluate(installDriver);
@@ -69,6 +79,9 @@ function installDriver() {
     return { worker, events, until, send, fixtureUrl };
   };
 }
+
+// Every test: no uncaught page error, no worker error event, no panic (unless it provoked one).
+test.afterEach(() => assertNoErrors(errors));
 
 test.after(async () => {
   await browser?.close();
@@ -294,7 +307,7 @@ test('a second load comes from the cache; an answer streams token by token', asy
 });
 
 test('a full storage quota is said plainly; the model still loads', async () => {
-  const quotaPage = await browser.newPage();
+  const quotaPage = await newPage();
   await quotaPage.goto(base);
   const cdp = await quotaPage.context().newCDPSession(quotaPage);
   await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(base).origin, quotaSize: 20_000 });
@@ -312,7 +325,7 @@ test('a full storage quota is said plainly; the model still loads', async () => 
 });
 
 test('the panel: load the tiny model, answer 3 demo questions, see them scored as a run', async () => {
-  const panelPage = await browser.newPage();
+  const panelPage = await newPage();
   const images = `${base}__fixtures/images/`;
   await panelPage.goto(`${base}?images=${encodeURIComponent(images)}`);
   await panelPage.click('[data-set="demo"] button.load-set');
@@ -374,7 +387,7 @@ test('the panel: load the tiny model, answer 3 demo questions, see them scored a
 });
 
 test('the panel: images dropped as a zip, then from a picked folder; Stop keeps the finished answers', async () => {
-  const panelPage = await browser.newPage();
+  const panelPage = await newPage();
   await panelPage.goto(base);
   await panelPage.click('[data-set="demo"] button.load-set');
   await panelPage.click('#model-check summary');
@@ -398,7 +411,11 @@ test('the panel: images dropped as a zip, then from a picked folder; Stop keeps 
   await panelPage.waitForFunction(() => /files from the picked folder/.test(document.querySelector('.model-images-source')?.textContent));
   await panelPage.fill('.model-url', `${base}${FIXTURE_PREFIX}tiny-idefics3/`);
   await panelPage.dispatchEvent('.model-url', 'change');
-  // The choices show the model's weight sizes, computed from its config.json before loading.
+  // The choices show the model's weight sizes, computed from its config.json before loading,
+  // once asked (a click: nothing is requested when the panel opens or the URL changes).
+  await panelPage.waitForTimeout(300);
+  assert.ok(!/weights/.test(await panelPage.textContent('.quantization')), 'no sizes before the click');
+  await panelPage.click('.model-sizes');
   await waitPanel(panelPage, () => /weights [\d.]+ MB/.test(document.querySelector('.quantization option[value="none"]')?.textContent));
   const labels = await panelPage.$$eval('.quantization option', (o) => o.map((x) => x.textContent));
   const mb = (label) => Number(label.match(/weights ([\d.]+) MB/)[1]);
@@ -438,4 +455,60 @@ test('the panel: images dropped as a zip, then from a picked folder; Stop keeps 
     { timeout: 60_000 },
   );
   await panelPage.close();
+});
+
+test('the panel: a crashed model worker fails the pending answer, ends the run, and can be restarted', async () => {
+  const panelPage = await newPage();
+  await panelPage.goto(`${base}?images=${encodeURIComponent(`${base}__fixtures/images/`)}`);
+  await panelPage.click('[data-set="demo"] button.load-set');
+  await panelPage.click('#model-check summary');
+  await waitPanel(panelPage, () => document.querySelector('.model-backend')?.textContent.startsWith('Backend:'));
+  await panelPage.fill('.model-url', `${base}${FIXTURE_PREFIX}tiny-idefics3/`);
+  await panelPage.dispatchEvent('.model-url', 'change');
+  await panelPage.selectOption('.quantization', 'none');
+  await panelPage.click('.model-load');
+  await waitPanel(panelPage, () => document.querySelector('.model-loaded')?.textContent.startsWith('Loaded'));
+  // The worker dies on the first question (an uncaught error, as a panic's trap would be).
+  await crashOn(await workerNamed(panelPage, 'medhall-model-worker'), 'generate');
+  await panelPage.fill('.model-count', '3');
+  await panelPage.dispatchEvent('.model-count', 'change');
+  await panelPage.click('.model-run-button');
+  await waitPanel(panelPage, () => /The model worker stopped \(.*simulated crash on generate/.test(document.querySelector('.model-error')?.textContent));
+  await waitPanel(panelPage, () => !document.querySelector('.model-status')?.textContent.startsWith('Answering'));
+  assert.match(await panelPage.textContent('.model-status'), /Answered 0 questions; 1 could not be answered/);
+  assert.match(await panelPage.textContent('.model-backend'), /stopped/);
+  assert.ok(await panelPage.isDisabled('.model-run-button'), 'no model is loaded any more');
+  assert.equal(expectErrors(errors, /simulated crash on generate/).length, 1, 'the crash was seen as a worker error');
+  // Restarted, the worker loads the model again.
+  await panelPage.click('.model-restart');
+  await waitPanel(panelPage, () => document.querySelector('.model-backend')?.textContent.startsWith('Backend:'));
+  await panelPage.click('.model-load');
+  await waitPanel(panelPage, () => document.querySelector('.model-loaded')?.textContent.startsWith('Loaded'));
+  await panelPage.close();
+});
+
+test('a model folder whose processor config does not resize: an image of another size is an error, not a crash', async () => {
+  const modelUrl = `${base}${FIXTURE_PREFIX}tiny-idefics3-inconsistent/`;
+  const png = [...fs.readFileSync(path.join(MODEL_FIXTURES, 'fixture-image.png'))];
+  const result = await page.evaluate(
+    async ({ modelUrl, png }) => {
+      const w = window.modelWorker(modelUrl);
+      await w.send({ type: 'init', prefer_gpu: false });
+      await w.until((e) => e.type === 'ready');
+      await w.send({ type: 'load', job: 1, model: { from: 'url', base_url: modelUrl }, adapter: null, quantization: 'none', merge: false });
+      const loaded = await w.until((e) => (e.type === 'loaded' || e.type === 'error') && e.job === 1);
+      await w.send({ type: 'generate', job: 2, question: 'What is it?', image_name: 'fixture-image.png', max_new_tokens: 2, adapter_enabled: false }, new Uint8Array(png));
+      const answer = await w.until((e) => (e.type === 'answer' || e.type === 'error') && e.job === 2);
+      // The worker is alive: it answers the next request.
+      await w.send({ type: 'generate', job: 3, question: 'What is it?', image_name: 'fixture-image.png', max_new_tokens: 2, adapter_enabled: false }, new Uint8Array(png));
+      const again = await w.until((e) => (e.type === 'answer' || e.type === 'error') && e.job === 3);
+      w.worker.terminate();
+      return { loaded, answer, again };
+    },
+    { modelUrl, png },
+  );
+  assert.equal(result.loaded.type, 'loaded', result.loaded.message);
+  assert.equal(result.answer.type, 'error');
+  assert.match(result.answer.message, /fixture-image\.png.*40×30.*do_resize.*64×64/);
+  assert.equal(result.again.type, 'error', 'the worker still answers');
 });

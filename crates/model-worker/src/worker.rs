@@ -60,7 +60,12 @@ fn fail(job: Option<u32>, message: String) {
 }
 
 pub fn start() {
-    console_error_panic_hook::set_once();
+    // A panic leaves the wasm instance unusable: say what happened to the page (which then
+    // fails the pending work and offers a restart) before the trap ends this worker's task.
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        fail(None, format!("the model worker crashed: {info}"));
+    }));
     let handler = Closure::<dyn FnMut(MessageEvent)>::new(on_message);
     scope().set_onmessage(Some(handler.as_ref().unchecked_ref()));
     handler.forget();
