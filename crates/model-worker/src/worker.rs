@@ -12,7 +12,7 @@ use medhall_model::generate::{
     GenerationOptions, Pause, Sampling, StopReason, generate_pausing, read_row,
 };
 use medhall_model::image::{ImageSettings, decode, preprocess};
-use medhall_model::nn::Quantization;
+use medhall_model::nn::{QuantStorage, Quantization};
 use medhall_model::prompt::Prompter;
 use medhall_model::text::KvCache;
 use medhall_model::vlm::{AdapterFiles, AdapterMode, Idefics3, LoadOptions, ModelFiles};
@@ -469,9 +469,15 @@ async fn sizes(
         .get("config.json")
         .ok_or("config.json is missing")?;
     let config = Idefics3Config::from_json("config.json", config).map_err(|e| e.to_string())?;
+    // As this worker's backend stores quantized values: burn's CPU backend keeps q4 one value
+    // a byte (as large as q8), WebGPU packs it.
+    let storage = QuantStorage::of(&device().await?);
     Ok([Quantization::None, Quantization::Q8, Quantization::Q4]
         .into_iter()
-        .map(|q| (q.name().to_owned(), config.weight_bytes(q) as u64))
+        .map(|q| {
+            let bytes = config.weight_bytes_stored(q, storage);
+            (q.name().to_owned(), bytes as u64)
+        })
         .collect())
 }
 
