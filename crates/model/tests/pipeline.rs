@@ -95,12 +95,11 @@ fn the_chat_prompt_tokenizes_as_the_processor_does() {
     assert!(p.stop_ids.contains(&339), "<end_of_utterance> stops");
 }
 
-#[test]
-fn greedy_generation_from_bytes_gives_transformers_tokens() {
-    let json = reference_json();
+/// The tiny fixture model, f32, on the CPU.
+fn tiny_model() -> Idefics3 {
     let config = fixture("tiny-idefics3/config.json");
     let weights = fixture("tiny-idefics3/model.safetensors");
-    let model = Idefics3::load(
+    Idefics3::load(
         &ModelFiles {
             config: &config,
             weights: &weights,
@@ -111,7 +110,13 @@ fn greedy_generation_from_bytes_gives_transformers_tokens() {
         },
         &Device::flex(),
     )
-    .expect("loads");
+    .expect("the tiny fixture model loads")
+}
+
+#[test]
+fn greedy_generation_from_bytes_gives_transformers_tokens() {
+    let json = reference_json();
+    let model = tiny_model();
     let p = prompter();
     let image = decode("fixture-image.png", &fixture("fixture-image.png")).expect("png");
     let pixels = preprocess("fixture-image.png", &image, &settings()).expect("preprocesses");
@@ -298,18 +303,7 @@ fn image_settings_come_from_the_right_file_and_must_fit_the_vision_encoder() {
 
 #[test]
 fn pixels_of_the_wrong_shape_are_an_error_not_a_panic() {
-    let config = fixture("tiny-idefics3/config.json");
-    let weights = fixture("tiny-idefics3/model.safetensors");
-    let model = Idefics3::load(
-        &ModelFiles {
-            config: &config,
-            weights: &weights,
-        },
-        None,
-        LoadOptions::default(),
-        &Device::flex(),
-    )
-    .expect("loads");
+    let model = tiny_model();
     let prompt = prompter()
         .encode_question("What is shown?", true)
         .expect("ids");
