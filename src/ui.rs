@@ -271,8 +271,8 @@ fn start_load(state: AppState, target: LoadTarget, source: Source, file: Option<
     let job = next(&NEXT_JOB);
     let label = match &target {
         LoadTarget::Run { name, .. } => format!("results: {name}"),
-        LoadTarget::Shard => format!("references: {}", source.name()),
-        LoadTarget::TypeMap => format!("type map: {}", source.name()),
+        LoadTarget::Shard => format!("references: {}", source.label()),
+        LoadTarget::TypeMap => format!("type map: {}", source.label()),
     };
     state.jobs.update(|jobs| {
         jobs.push(JobView {

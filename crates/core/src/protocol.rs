@@ -30,6 +30,16 @@ impl Source {
             Source::Url { url } => url,
         }
     }
+
+    /// How the source is named wherever the name is shown, kept or exported (issue messages
+    /// with file and line, job labels, summaries): a URL without its query, fragment or
+    /// credentials, since a token there must not leak into a report. The request uses `name`.
+    pub fn label(&self) -> String {
+        match self {
+            Source::File { name, .. } => name.clone(),
+            Source::Url { url } => crate::export::redact_url(url),
+        }
+    }
 }
 
 /// Main thread → worker.
@@ -168,6 +178,18 @@ pub enum Reply {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_url_source_is_labelled_without_its_token() {
+        let url = super::Source::Url {
+            url: "https://h.test/run.negative.jsonl?token=s3cret#x".to_owned(),
+        };
+        assert_eq!(url.label(), "https://h.test/run.negative.jsonl");
+        assert!(
+            url.name().contains("s3cret"),
+            "the request keeps the full URL"
+        );
+    }
+
     use super::*;
 
     #[test]

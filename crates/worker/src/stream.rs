@@ -43,7 +43,11 @@ impl ByteStream {
     ) -> Result<Self, String> {
         let init = RequestInit::new();
         init.set_signal(Some(&abort.signal()));
-        let response = JsFuture::from(scope.fetch_with_str_and_init(url, &init))
+        let request = url;
+        // Messages name the URL without its query or credentials (a token must not be shown
+        // or kept); the request itself uses it whole.
+        let url = medhall_core::export::redact_url(url);
+        let response = JsFuture::from(scope.fetch_with_str_and_init(request, &init))
             .await
             .map_err(|error| {
                 format!(

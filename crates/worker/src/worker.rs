@@ -105,7 +105,7 @@ fn handle(request: Request, file: Option<File>) {
             source,
             split,
         } => {
-            with_session(|s| s.begin(job, target, source.name(), split));
+            with_session(|s| s.begin(job, target, &source.label(), split));
             spawn_local(load(job, source, file));
         }
         Request::Cancel { job } => cancel(job),
@@ -234,7 +234,7 @@ async fn load(job: u32, source: Source, file: Option<File>) {
             }
             Ok(None) => break,
             Err(message) => {
-                return fail(job, &cancelled, format!("{}: {message}", source.name()));
+                return fail(job, &cancelled, format!("{}: {message}", source.label()));
             }
         }
     }
