@@ -1,5 +1,6 @@
 //! The official lexical metrics, each reproducing one Python library call exactly.
 
+pub mod bertscore;
 pub mod bleu;
 pub mod lexical;
 pub mod meteor;
