@@ -4,6 +4,7 @@
 //! This binary owns argument parsing, file reading, threads and printing; every rule about data
 //! lives in `medhall-core`.
 
+mod judge;
 mod model;
 mod report;
 mod score;
@@ -28,6 +29,8 @@ enum Command {
     Score(score::ScoreArgs),
     /// Write the app's charts as SVG, with summary.json/csv and an index.html (each FILE a run).
     Report(report::ReportArgs),
+    /// Run the benchmark's GPT-4o judge on an OpenAI-compatible endpoint (resumable).
+    Judge(judge::JudgeArgs),
     /// Answer one question about one image with the quick-check VLM (SmolVLM + LoRA).
     Generate(model::GenerateArgs),
     /// Answer a questions file with the quick-check VLM; writes the official prediction JSONL.
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Score(args) => score::run(&args),
         Command::Report(args) => report::run(&args),
+        Command::Judge(args) => judge::run(&args),
         Command::Generate(args) => model::run_generate(&args),
         Command::Answer(args) => model::run_answer(&args),
     };

@@ -69,7 +69,7 @@ pub(crate) fn parse_split(text: &str) -> Result<Split, String> {
 }
 
 /// Streams a file through the incremental parser in fixed-size chunks.
-fn parse_file(
+pub(crate) fn parse_file(
     path: &Path,
     columns: &ColumnMap,
     issues: &mut Vec<Issue>,
@@ -128,7 +128,7 @@ fn load_type_map(path: &Path, issues: &mut Vec<Issue>) -> Result<TypeMap> {
 
 /// Parses the results files concurrently (one thread per file, in batches of the core count);
 /// records and issues come back in file order, so the outcome does not depend on timing.
-fn parse_files(
+pub(crate) fn parse_files(
     paths: &[PathBuf],
     columns: &ColumnMap,
     split: Option<Split>,
@@ -466,7 +466,7 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
 }
 
 /// Issues go to stderr: counts by kind, then the first lines of each kind.
-fn report_issues(issues: &[Issue]) {
+pub(crate) fn report_issues(issues: &[Issue]) {
     if issues.is_empty() {
         return;
     }

@@ -32,6 +32,8 @@ pub enum IssueKind {
     NoReference,
     /// A reference question of a split the run covers, with no prediction.
     NoPrediction,
+    /// A prediction to judge with no calibration sample (LLaVA-Med's answer and verdict).
+    NoCalibration,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

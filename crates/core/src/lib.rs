@@ -12,6 +12,7 @@ pub mod fast_hash;
 pub mod formats;
 pub mod image_files;
 pub mod judge;
+pub mod judging;
 pub mod metrics;
 pub mod model_protocol;
 pub mod protocol;

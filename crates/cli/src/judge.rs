@@ -1,0 +1,801 @@
+//! `medhall judge`: the benchmark's GPT-4o judge on any OpenAI-compatible endpoint.
+//!
+//! The rules (messages, join, scheduling, wire format, rows) live in `medhall_core::judging`;
+//! this file owns the files, the HTTP transport (one thread per concurrent request), the key
+//! and the progress line. `--out` is append-only: each finished sample is one complete line,
+//! written with one `write` call and flushed as its reply arrives, and a rerun skips every
+//! sample already there. A crash, Ctrl-C or SIGKILL loses at most the replies still in flight.
+
+use crate::score::{parse_file, parse_files, parse_split, report_issues};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use medhall_core::dataset::{Issue, IssueKind, Prediction, ReferenceSet, Run, SourceContext};
+use medhall_core::formats::ColumnMap;
+use medhall_core::judge::parse_verdict;
+use medhall_core::judging::messages::{ChatMessage, parse_messages};
+use medhall_core::judging::openai::{
+    ChatReply, Response, Usage, batch_request_line, chat_request_body, chat_url, custom_id,
+    parse_batch_output_line, parse_custom_id, parse_retry_after, read_response,
+};
+use medhall_core::judging::plan::{JudgeItem, plan};
+use medhall_core::judging::rows::{judged_line, recovered_line};
+use medhall_core::judging::scheduler::{Next, Outcome, Scheduler, SchedulerConfig};
+use medhall_core::sample::{SampleKey, Split};
+use std::collections::{HashMap, HashSet};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+#[derive(Args)]
+pub struct JudgeArgs {
+    /// Prediction files of one model run (the official JSONL; JSON arrays and CSV are read too).
+    #[arg(value_name = "PRED")]
+    files: Vec<PathBuf>,
+    /// Reference shards: the ground truth (gpt4_answer) and the figure caption.
+    #[arg(long = "references", value_name = "FILE")]
+    references: Vec<PathBuf>,
+    /// Calibration files: judge-eval JSONL (the benchmark uses LLaVA-Med-v1.5-7B's) whose answer
+    /// and verdict for the same question go into the judge's second message.
+    #[arg(long = "calibration", value_name = "FILE")]
+    calibration: Vec<PathBuf>,
+    /// Split of files whose name says neither positive nor negative.
+    #[arg(long, value_name = "positive|negative", value_parser = parse_split)]
+    split: Option<Split>,
+    /// OpenAI-compatible base URL (`https://api.openai.com/v1`, `http://127.0.0.1:8000/v1`);
+    /// requests go to its `/chat/completions`.
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
+    /// The judge model (the benchmark's is gpt-4o).
+    #[arg(long, value_name = "NAME")]
+    model: Option<String>,
+    /// Environment variable holding the API key (never an argument, never written anywhere).
+    #[arg(
+        long = "api-key-env",
+        value_name = "VAR",
+        default_value = "OPENAI_API_KEY"
+    )]
+    api_key_env: String,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Attempts per sample before it is reported as failed.
+    #[arg(long = "max-attempts", default_value_t = 5)]
+    max_attempts: u32,
+    /// Seconds to wait for one reply.
+    #[arg(long, default_value_t = 120.0)]
+    timeout: f64,
+    /// Judged output (JSONL, append-only; a rerun resumes it).
+    #[arg(long, value_name = "JUDGED.jsonl")]
+    out: Option<PathBuf>,
+    /// Ask again for the samples whose verdict in --out is unreadable (the new line follows).
+    #[arg(long = "retry-unreadable")]
+    retry_unreadable: bool,
+    /// Price per million prompt tokens, for the cost shown (e.g. 2.5 for gpt-4o).
+    #[arg(long = "price-in", value_name = "USD")]
+    price_in: Option<f64>,
+    /// Price per million completion tokens (e.g. 10 for gpt-4o).
+    #[arg(long = "price-out", value_name = "USD")]
+    price_out: Option<f64>,
+    /// Print the number of requests and a token estimate; send nothing.
+    #[arg(long = "dry-run")]
+    dry_run: bool,
+    /// Write OpenAI Batch API request lines here instead of sending anything.
+    #[arg(long = "batch-out", value_name = "REQUESTS.jsonl")]
+    batch_out: Option<PathBuf>,
+    /// A Batch API output file to turn into judged lines (with --batch-requests and --out).
+    #[arg(long = "batch-in", value_name = "BATCH_OUTPUT.jsonl")]
+    batch_in: Option<PathBuf>,
+    /// The request file the batch ran (written by --batch-out).
+    #[arg(long = "batch-requests", value_name = "REQUESTS.jsonl")]
+    batch_requests: Option<PathBuf>,
+}
+
+/// Characters per token of English prose for GPT-4o's tokenizer (an estimate; the replies'
+/// `usage` gives the real counts).
+const CHARS_PER_TOKEN: f64 = 4.0;
+
+pub fn run(args: &JudgeArgs) -> Result<()> {
+    if let Some(batch_in) = &args.batch_in {
+        return run_batch_in(args, batch_in);
+    }
+    if args.files.is_empty() {
+        bail!("name the prediction files to judge (PRED...)");
+    }
+    let mut issues = Vec::new();
+    let loaded = load(args, &mut issues)?;
+    let items = plan(
+        &loaded.run,
+        &loaded.references,
+        &loaded.calibration,
+        &mut issues,
+    );
+    report_issues(&issues);
+    if items.is_empty() {
+        bail!(
+            "no sample can be judged: each needs a reference (--references), a question and a \
+             calibration sample (--calibration)"
+        );
+    }
+    if args.dry_run {
+        print_estimate(&items, args);
+        return Ok(());
+    }
+    let model = args
+        .model
+        .as_deref()
+        .context("name the judge model with --model (the benchmark's is gpt-4o)")?;
+    if let Some(path) = &args.batch_out {
+        return write_batch(path, model, &items);
+    }
+    let out = args
+        .out
+        .as_deref()
+        .context("name the judged output with --out JUDGED.jsonl")?;
+    let endpoint = args
+        .endpoint
+        .as_deref()
+        .context("name an OpenAI-compatible endpoint with --endpoint URL")?;
+    let key = api_key(&args.api_key_env, endpoint)?;
+    let raw_rows = raw_rows(&loaded.run)?;
+    let mut output = JudgedFile::open(out, args.retry_unreadable)?;
+    let config = SchedulerConfig {
+        concurrency: args.concurrency,
+        max_attempts: args.max_attempts,
+        timeout_ms: (args.timeout.max(0.001) * 1000.0) as u64,
+        ..SchedulerConfig::default()
+    };
+    let mut scheduler = Scheduler::new(items.len(), config);
+    let mut skipped = 0;
+    for (index, item) in items.iter().enumerate() {
+        if output.done.contains(&item.key) {
+            scheduler.mark_finished(index);
+            skipped += 1;
+        }
+    }
+    if skipped > 0 {
+        eprintln!(
+            "{}: {skipped} of {} samples already judged there; not asked again",
+            out.display(),
+            items.len()
+        );
+    }
+    let judge = Judge {
+        items: &items,
+        run: &loaded.run,
+        raw_rows: &raw_rows,
+        url: chat_url(endpoint),
+        model,
+        key: key.as_deref(),
+        prices: args.price_in.zip(args.price_out),
+    };
+    judge.run(&mut scheduler, &mut output)
+}
+
+struct Loaded {
+    run: Run,
+    references: ReferenceSet,
+    calibration: Run,
+}
+
+fn load(args: &JudgeArgs, issues: &mut Vec<Issue>) -> Result<Loaded> {
+    let columns = ColumnMap::default();
+    let mut references = ReferenceSet::default();
+    for path in &args.references {
+        let source = SourceContext::new(path.display().to_string(), args.split);
+        parse_file(path, &columns, issues, |record, issues| {
+            references.add_record(&source, record, issues)
+        })?;
+    }
+    let run = load_run(&args.files, &columns, args.split, issues)?;
+    let calibration = load_run(&args.calibration, &columns, args.split, issues)?;
+    Ok(Loaded {
+        run,
+        references,
+        calibration,
+    })
+}
+
+fn load_run(
+    paths: &[PathBuf],
+    columns: &ColumnMap,
+    split: Option<Split>,
+    issues: &mut Vec<Issue>,
+) -> Result<Run> {
+    let mut run = Run::default();
+    for parsed in parse_files(paths, columns, split) {
+        let (file_run, _, file_issues) = parsed?;
+        issues.extend(file_issues);
+        run.absorb(file_run, issues);
+    }
+    Ok(run)
+}
+
+fn print_estimate(items: &[JudgeItem], args: &JudgeArgs) {
+    let prompt_chars: usize = items.iter().map(JudgeItem::prompt_chars).sum();
+    // The calibration verdicts are the judge's own replies to the same questions: their length
+    // is the best guess at the replies to come.
+    let reply_chars: usize = items
+        .iter()
+        .map(|item| item.reference_scores.chars().count())
+        .sum();
+    let prompt_tokens = prompt_chars as f64 / CHARS_PER_TOKEN;
+    let reply_tokens = reply_chars as f64 / CHARS_PER_TOKEN;
+    println!("requests: {}", items.len());
+    println!(
+        "prompt tokens (estimate, {CHARS_PER_TOKEN} characters a token): {prompt_tokens:.0} \
+         ({prompt_chars} characters)"
+    );
+    println!(
+        "completion tokens (estimate from the calibration verdicts' length): {reply_tokens:.0}"
+    );
+    if let (Some(price_in), Some(price_out)) = (args.price_in, args.price_out) {
+        let cost = (prompt_tokens * price_in + reply_tokens * price_out) / 1e6;
+        println!(
+            "cost (estimate): ${cost:.2} at ${price_in}/M prompt and ${price_out}/M completion tokens"
+        );
+    }
+    println!("nothing was sent");
+}
+
+fn write_batch(path: &Path, model: &str, items: &[JudgeItem]) -> Result<()> {
+    let mut text = String::new();
+    for item in items {
+        text.push_str(&batch_request_line(&item.key, model, &item.messages));
+        text.push('\n');
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!(
+        "{}: {} Batch API requests written; nothing was sent",
+        path.display(),
+        items.len()
+    );
+    Ok(())
+}
+
+fn is_local(endpoint: &str) -> bool {
+    let rest = endpoint
+        .trim()
+        .strip_prefix("http://")
+        .or_else(|| endpoint.trim().strip_prefix("https://"))
+        .unwrap_or("");
+    let host = rest.split(['/', ':']).next().unwrap_or("");
+    matches!(host, "localhost" | "127.0.0.1" | "[") || rest.starts_with("[::1]")
+}
+
+/// The key from the named variable. A local server (vLLM, Ollama, LM Studio) may need none.
+fn api_key(variable: &str, endpoint: &str) -> Result<Option<String>> {
+    match std::env::var(variable) {
+        Ok(key) if !key.trim().is_empty() => Ok(Some(key.trim().to_owned())),
+        _ if is_local(endpoint) => Ok(None),
+        _ => bail!(
+            "no API key: set the environment variable {variable} (or name another with \
+             --api-key-env); keys are never taken as arguments"
+        ),
+    }
+}
+
+/// Each JSONL prediction's own line, by (file, line), so the judged row keeps it as written.
+fn raw_rows(run: &Run) -> Result<HashMap<(String, u64), String>> {
+    let mut wanted: HashMap<&str, HashSet<u64>> = HashMap::new();
+    for prediction in run.predictions() {
+        wanted
+            .entry(&prediction.source)
+            .or_default()
+            .insert(prediction.line);
+    }
+    let mut rows = HashMap::new();
+    for (source, lines) in wanted {
+        let bytes = std::fs::read(source).with_context(|| format!("cannot read {source} again"))?;
+        let text = String::from_utf8_lossy(&bytes);
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        for (index, line) in text.split('\n').enumerate() {
+            let number = index as u64 + 1;
+            if lines.contains(&number) {
+                let line = line.strip_suffix('\r').unwrap_or(line).trim();
+                if line.starts_with('{') && line.ends_with('}') {
+                    rows.insert((source.to_owned(), number), line.to_owned());
+                }
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// The append-only judged file and the samples already in it.
+struct JudgedFile {
+    path: PathBuf,
+    file: std::fs::File,
+    done: HashSet<SampleKey>,
+    lines: u64,
+}
+
+impl JudgedFile {
+    fn open(path: &Path, retry_unreadable: bool) -> Result<Self> {
+        let mut done = HashSet::new();
+        let mut lines = 0;
+        let mut needs_newline = false;
+        if path.exists() {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            needs_newline = !bytes.is_empty() && !bytes.ends_with(b"\n");
+            lines = bytes.iter().filter(|&&b| b == b'\n').count() as u64 + u64::from(needs_newline);
+            let mut issues = Vec::new();
+            let source = SourceContext::new(path.display().to_string(), None);
+            let mut unreadable = 0;
+            parse_file(path, &ColumnMap::default(), &mut issues, |record, _| {
+                let Some(question_id) = record.question_id.clone() else {
+                    return;
+                };
+                let Some(split) = record.split.or(source.split) else {
+                    return;
+                };
+                let readable = record
+                    .judge_text
+                    .as_deref()
+                    .is_some_and(|text| parse_verdict(text).is_ok());
+                let key = SampleKey { split, question_id };
+                if readable || !retry_unreadable {
+                    done.insert(key);
+                } else if !done.contains(&key) {
+                    unreadable += 1;
+                }
+            })?;
+            if retry_unreadable {
+                eprintln!(
+                    "{}: {unreadable} samples with an unreadable verdict will be asked again",
+                    path.display()
+                );
+            }
+            for issue in issues.iter().filter(|i| i.kind == IssueKind::Malformed) {
+                eprintln!("  {issue} (kept as it is; that sample is asked again)");
+            }
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open {} to append", path.display()))?;
+        if needs_newline {
+            // A line cut by a crash stays as it is (reported above); ours start on a new line.
+            file.write_all(b"\n")
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            file,
+            done,
+            lines,
+        })
+    }
+
+    /// Appends one complete line in one write, and flushes it.
+    fn append(&mut self, line: &str) -> Result<u64> {
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        self.file
+            .write_all(&bytes)
+            .and_then(|()| self.file.flush())
+            .with_context(|| format!("cannot write {}", self.path.display()))?;
+        self.lines += 1;
+        Ok(self.lines)
+    }
+}
+
+/// A request for a transport thread.
+struct Request {
+    item: usize,
+    body: String,
+    timeout: Duration,
+}
+
+/// What came back: the status, `Retry-After` in ms and the body, or why nothing did.
+type Reply = (usize, Result<(u16, Option<u64>, Vec<u8>), String>);
+
+struct Judge<'a> {
+    items: &'a [JudgeItem],
+    run: &'a Run,
+    raw_rows: &'a HashMap<(String, u64), String>,
+    url: String,
+    model: &'a str,
+    key: Option<&'a str>,
+    prices: Option<(f64, f64)>,
+}
+
+/// Replies larger than this are not a chat completion.
+const MAX_REPLY_BYTES: u64 = 16 << 20;
+
+fn send(agent: &ureq::Agent, url: &str, key: Option<&str>, request: &Request) -> Reply {
+    let mut call = agent
+        .post(url)
+        .header("Content-Type", "application/json")
+        .config()
+        .timeout_global(Some(request.timeout))
+        .build();
+    if let Some(key) = key {
+        call = call.header("Authorization", format!("Bearer {key}"));
+    }
+    let result = match call.send(request.body.as_bytes()) {
+        Ok(mut response) => {
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let retry_after = parse_retry_after(
+                header("retry-after").as_deref(),
+                header("retry-after-ms").as_deref(),
+            );
+            let status = response.status().as_u16();
+            match response
+                .body_mut()
+                .with_config()
+                .limit(MAX_REPLY_BYTES)
+                .read_to_vec()
+            {
+                Ok(body) => Ok((status, retry_after, body)),
+                Err(error) => Err(transport_reason(&error, request.timeout)),
+            }
+        }
+        Err(error) => Err(transport_reason(&error, request.timeout)),
+    };
+    (request.item, result)
+}
+
+fn transport_reason(error: &ureq::Error, timeout: Duration) -> String {
+    match error {
+        ureq::Error::Timeout(_) => format!("no reply within {:.1} s", timeout.as_secs_f64()),
+        other => format!("connection failed: {other}"),
+    }
+}
+
+/// Progress and totals, printed on stderr.
+struct Progress {
+    start: Instant,
+    last_print: Instant,
+    judged_now: usize,
+    unreadable: usize,
+    usage: Usage,
+    terminal: bool,
+}
+
+impl Progress {
+    fn line(&self, scheduler: &Scheduler, prices: Option<(f64, f64)>) -> String {
+        let counts = scheduler.counts();
+        let seconds = self.start.elapsed().as_secs_f64().max(1e-9);
+        let mut text = format!(
+            "judged {}/{} ({:.1}/s) · in flight {} · failed {} · retries {} · unreadable {} · tokens {} in / {} out",
+            counts.finished,
+            counts.finished + counts.failed + counts.pending + counts.in_flight,
+            self.judged_now as f64 / seconds,
+            counts.in_flight,
+            counts.failed,
+            counts.retries,
+            self.unreadable,
+            self.usage.prompt_tokens,
+            self.usage.completion_tokens,
+        );
+        if let Some((price_in, price_out)) = prices {
+            text.push_str(&format!(
+                " · ${:.2} so far",
+                self.usage.cost(price_in, price_out)
+            ));
+        }
+        text
+    }
+
+    fn tick(&mut self, scheduler: &Scheduler, prices: Option<(f64, f64)>, force: bool) {
+        let every = if self.terminal {
+            Duration::from_millis(250)
+        } else {
+            Duration::from_secs(10)
+        };
+        if !force && self.last_print.elapsed() < every {
+            return;
+        }
+        self.last_print = Instant::now();
+        let line = self.line(scheduler, prices);
+        if self.terminal {
+            eprint!("\r{line}\x1b[K");
+        } else {
+            eprintln!("{line}");
+        }
+    }
+}
+
+impl Judge<'_> {
+    fn run(&self, scheduler: &mut Scheduler, output: &mut JudgedFile) -> Result<()> {
+        let threads = scheduler.config().concurrency;
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_idle_connections_per_host(threads)
+            .build()
+            .into();
+        let (request_tx, request_rx) = mpsc::channel::<Request>();
+        let request_rx = std::sync::Arc::new(std::sync::Mutex::new(request_rx));
+        let (reply_tx, reply_rx) = mpsc::channel::<Reply>();
+        let start = Instant::now();
+        let now = || start.elapsed().as_millis() as u64;
+        let mut progress = Progress {
+            start,
+            last_print: start,
+            judged_now: 0,
+            unreadable: 0,
+            usage: Usage::default(),
+            terminal: std::io::stderr().is_terminal(),
+        };
+        let result = std::thread::scope(|scope| -> Result<()> {
+            for _ in 0..threads {
+                let request_rx = request_rx.clone();
+                let reply_tx = reply_tx.clone();
+                let agent = agent.clone();
+                let url = self.url.as_str();
+                let key = self.key;
+                scope.spawn(move || {
+                    loop {
+                        let request = match request_rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(request) = request else { return };
+                        if reply_tx.send(send(&agent, url, key, &request)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(reply_tx);
+            let outcome = self.drive(
+                scheduler,
+                output,
+                &request_tx,
+                &reply_rx,
+                &mut progress,
+                now,
+            );
+            drop(request_tx);
+            outcome
+        });
+        progress.tick(scheduler, self.prices, true);
+        if progress.terminal {
+            eprintln!();
+        }
+        result?;
+        self.report(scheduler, &progress, &output.path)
+    }
+
+    fn drive(
+        &self,
+        scheduler: &mut Scheduler,
+        output: &mut JudgedFile,
+        requests: &mpsc::Sender<Request>,
+        replies: &mpsc::Receiver<Reply>,
+        progress: &mut Progress,
+        now: impl Fn() -> u64,
+    ) -> Result<()> {
+        loop {
+            let wait = loop {
+                match scheduler.next(now()) {
+                    Next::Send(dispatch) => {
+                        let item = &self.items[dispatch.item];
+                        let request = Request {
+                            item: dispatch.item,
+                            body: chat_request_body(self.model, &item.messages),
+                            timeout: Duration::from_millis(dispatch.timeout_ms),
+                        };
+                        requests
+                            .send(request)
+                            .map_err(|_| anyhow::anyhow!("the request threads stopped"))?;
+                    }
+                    Next::WaitUntil(at) => {
+                        break Some(Duration::from_millis(at.saturating_sub(now())));
+                    }
+                    Next::WaitForReply => break None,
+                    Next::Done => return Ok(()),
+                }
+            };
+            let tick = Duration::from_millis(250);
+            let reply = match replies.recv_timeout(wait.unwrap_or(tick).min(tick)) {
+                Ok(reply) => reply,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    progress.tick(scheduler, self.prices, false);
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    bail!("the request threads stopped")
+                }
+            };
+            let (index, result) = reply;
+            let outcome = match result {
+                Err(reason) => Outcome::Retry {
+                    reason,
+                    retry_after_ms: None,
+                },
+                Ok((status, retry_after, body)) => {
+                    match read_response(status, retry_after, &body) {
+                        Response::Problem(outcome) => outcome,
+                        Response::Reply(reply) => {
+                            self.keep(index, &reply, output, progress)?;
+                            Outcome::Finished
+                        }
+                    }
+                }
+            };
+            scheduler.report(index, outcome, now());
+            progress.tick(scheduler, self.prices, false);
+        }
+    }
+
+    /// Writes a finished sample's line before anything else happens to it.
+    fn keep(
+        &self,
+        index: usize,
+        reply: &ChatReply,
+        output: &mut JudgedFile,
+        progress: &mut Progress,
+    ) -> Result<()> {
+        let item = &self.items[index];
+        let prediction: &Prediction = &self.run.predictions()[item.prediction];
+        let raw = self
+            .raw_rows
+            .get(&(prediction.source.to_string(), prediction.line))
+            .map(String::as_str);
+        let line = judged_line(raw, prediction, item, &reply.content);
+        let number = output.append(&line)?;
+        progress.judged_now += 1;
+        if let Some(usage) = reply.usage {
+            progress.usage.add(usage);
+        }
+        if let Err(error) = parse_verdict(&reply.content) {
+            progress.unreadable += 1;
+            if progress.terminal {
+                eprintln!();
+            }
+            eprintln!(
+                "{}:{number}: {} question {}: unreadable verdict, kept ({error}); \
+                 --retry-unreadable asks again",
+                output.path.display(),
+                item.key.split,
+                item.key.question_id
+            );
+        }
+        Ok(())
+    }
+
+    fn report(&self, scheduler: &Scheduler, progress: &Progress, out: &Path) -> Result<()> {
+        let counts = scheduler.counts();
+        for (index, reason) in scheduler.failures() {
+            let item = &self.items[index];
+            let prediction = &self.run.predictions()[item.prediction];
+            eprintln!(
+                "{}:{}: {} question {}: not judged: {reason}",
+                prediction.source, prediction.line, item.key.split, item.key.question_id
+            );
+        }
+        eprintln!(
+            "{}: {} judged now, {} failed, {} not sent; tokens {} in / {} out",
+            out.display(),
+            progress.judged_now,
+            counts.failed,
+            counts.pending,
+            progress.usage.prompt_tokens,
+            progress.usage.completion_tokens
+        );
+        if let Some(reason) = scheduler.aborted() {
+            bail!("stopped: {reason}; rerun with the same --out to resume");
+        }
+        if counts.failed > 0 || counts.pending > 0 {
+            bail!(
+                "{} samples not judged; rerun with the same --out to ask for them only",
+                counts.failed + counts.pending
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `--batch-in`: a Batch API output file, with the requests it ran, into judged lines.
+fn run_batch_in(args: &JudgeArgs, batch_in: &Path) -> Result<()> {
+    let requests_path = args
+        .batch_requests
+        .as_deref()
+        .context("--batch-in needs --batch-requests REQUESTS.jsonl (the file --batch-out wrote)")?;
+    let out = args
+        .out
+        .as_deref()
+        .context("--batch-in needs --out JUDGED.jsonl")?;
+    let requests = read_batch_requests(requests_path)?;
+    let mut output = JudgedFile::open(out, false)?;
+    let text = std::fs::read_to_string(batch_in)
+        .with_context(|| format!("cannot read {}", batch_in.display()))?;
+    let (mut written, mut skipped, mut errors) = (0, 0, 0);
+    let mut seen = HashSet::new();
+    for (index, line) in text.lines().enumerate() {
+        let where_ = format!("{}:{}", batch_in.display(), index + 1);
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (id, result) = match parse_batch_output_line(line) {
+            Ok(parsed) => parsed,
+            Err(reason) => {
+                eprintln!("{where_}: {reason}");
+                errors += 1;
+                continue;
+            }
+        };
+        let Some((key, messages)) = requests.get(&id) else {
+            eprintln!(
+                "{where_}: custom_id {id:?} is not in {}",
+                requests_path.display()
+            );
+            errors += 1;
+            continue;
+        };
+        let reply = match result {
+            Ok(reply) => reply,
+            Err(reason) => {
+                eprintln!("{where_}: {id}: left out: {reason}");
+                errors += 1;
+                continue;
+            }
+        };
+        if output.done.contains(key) || !seen.insert(key.clone()) {
+            skipped += 1;
+            continue;
+        }
+        let Some(fields) = parse_messages(messages) else {
+            eprintln!(
+                "{where_}: {id}: the request's messages are not the judge's template; left out"
+            );
+            errors += 1;
+            continue;
+        };
+        output.append(&recovered_line(key, &fields, &reply.content))?;
+        written += 1;
+    }
+    eprintln!(
+        "{}: {written} judged lines written, {skipped} already there, {errors} left out",
+        out.display()
+    );
+    if errors > 0 {
+        bail!("{errors} batch lines left out (listed above)");
+    }
+    Ok(())
+}
+
+#[derive(serde::Deserialize)]
+struct BatchRequestLine {
+    custom_id: String,
+    body: BatchBody,
+}
+
+#[derive(serde::Deserialize)]
+struct BatchBody {
+    messages: Vec<ChatMessage>,
+}
+
+fn read_batch_requests(path: &Path) -> Result<HashMap<String, (SampleKey, Vec<ChatMessage>)>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut requests = HashMap::new();
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let where_ = format!("{}:{}", path.display(), index + 1);
+        let request: BatchRequestLine = serde_json::from_str(line)
+            .with_context(|| format!("{where_}: not a Batch API request line"))?;
+        let key = parse_custom_id(&request.custom_id).with_context(|| {
+            format!(
+                "{where_}: custom_id {:?} is not <split>:<question_id>",
+                request.custom_id
+            )
+        })?;
+        debug_assert_eq!(custom_id(&key), request.custom_id);
+        requests.insert(request.custom_id, (key, request.body.messages));
+    }
+    Ok(requests)
+}

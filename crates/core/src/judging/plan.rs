@@ -1,0 +1,148 @@
+//! Which samples can be judged, with what: predictions joined with the reference shards (ground
+//! truth and figure caption) and the calibration files (LLaVA-Med's answer and verdict), by
+//! (split, question_id). A prediction that lacks any of them is reported at its file and line
+//! and left out; nothing is guessed.
+
+use super::messages::{ChatMessage, JudgeFields, build_messages};
+use crate::dataset::{Issue, IssueKind, Prediction, ReferenceSet, Run};
+use crate::sample::SampleKey;
+
+/// Field of a shard (or of a judge-eval row) holding the figure caption.
+pub const FIG_CAPTION_FIELD: &str = "fig_caption";
+
+/// One sample ready for the judge: its messages and what the judged row adds to the prediction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JudgeItem {
+    pub key: SampleKey,
+    /// Position of the prediction in `Run::predictions()`.
+    pub prediction: usize,
+    pub messages: Vec<ChatMessage>,
+    pub gpt4_answer: String,
+    /// `None` when the shard has no caption (the message then says `None`, as Python's does).
+    pub fig_caption: Option<String>,
+    pub reference_answers: String,
+    pub reference_scores: String,
+}
+
+impl JudgeItem {
+    /// Characters sent, for cost estimates before anything is sent.
+    pub fn prompt_chars(&self) -> usize {
+        self.messages
+            .iter()
+            .map(|m| m.content.chars().count())
+            .sum()
+    }
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn missing(prediction: &Prediction, kind: IssueKind, field: &str, message: String) -> Issue {
+    Issue {
+        kind,
+        source: prediction.source.to_string(),
+        line: prediction.line,
+        field: Some(field.to_owned()),
+        message,
+    }
+}
+
+/// Joins every prediction of `run` with its reference and calibration sample. The ground truth
+/// and caption come from the shards, else from the prediction's own row (a judge-eval file
+/// carries both); the calibration sample from `calibration` (a judge-eval run such as LLaVA-Med's).
+pub fn plan(
+    run: &Run,
+    references: &ReferenceSet,
+    calibration: &Run,
+    issues: &mut Vec<Issue>,
+) -> Vec<JudgeItem> {
+    let mut items = Vec::with_capacity(run.len());
+    for (index, prediction) in run.predictions().iter().enumerate() {
+        let key = &prediction.key;
+        let what = format!("{} question {}", key.split, key.question_id);
+        let shard = references.get(key);
+        let Some(gpt4_answer) = shard
+            .map(|r| r.text.as_str())
+            .or(prediction.inline_reference.as_deref())
+        else {
+            issues.push(missing(
+                prediction,
+                IssueKind::NoReference,
+                "question_id",
+                format!("no reference answer (gpt4_answer) for {what}: not judged"),
+            ));
+            continue;
+        };
+        let Some(question) = prediction.question.as_deref() else {
+            issues.push(missing(
+                prediction,
+                IssueKind::MissingField,
+                "question",
+                format!("the judge needs the question of {what}: not judged"),
+            ));
+            continue;
+        };
+        let Some(sample) = calibration.get(key) else {
+            issues.push(missing(
+                prediction,
+                IssueKind::NoCalibration,
+                "question_id",
+                format!(
+                    "no calibration sample (LLaVA-Med's answer and verdict) for {what}: not judged"
+                ),
+            ));
+            continue;
+        };
+        let Some(reference_scores) = sample.judge_text.as_deref() else {
+            issues.push(Issue {
+                kind: IssueKind::NoCalibration,
+                source: sample.source.to_string(),
+                line: sample.line,
+                field: Some("result".into()),
+                message: format!(
+                    "the calibration sample for {what} has no verdict text: {} is not judged",
+                    key.question_id
+                ),
+            });
+            continue;
+        };
+        let fig_caption = shard
+            .and_then(|r| field(&r.fields, FIG_CAPTION_FIELD))
+            .or_else(|| field(&prediction.fields, FIG_CAPTION_FIELD));
+        let fields = JudgeFields {
+            fig_caption,
+            question,
+            answer: &prediction.answer,
+            gpt4_answer,
+            reference_answers: &sample.answer,
+            reference_scores,
+        };
+        let messages = match build_messages(&fields) {
+            Ok(messages) => messages,
+            // Our own templates are fixed and tested; this cannot follow from user data.
+            Err(error) => {
+                issues.push(missing(
+                    prediction,
+                    IssueKind::Malformed,
+                    "question",
+                    format!("cannot build the judge's messages: {error}"),
+                ));
+                continue;
+            }
+        };
+        items.push(JudgeItem {
+            key: key.clone(),
+            prediction: index,
+            messages,
+            gpt4_answer: gpt4_answer.to_owned(),
+            fig_caption: fig_caption.map(str::to_owned),
+            reference_answers: sample.answer.clone(),
+            reference_scores: reference_scores.to_owned(),
+        });
+    }
+    items
+}
