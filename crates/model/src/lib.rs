@@ -23,6 +23,7 @@ pub mod generate;
 pub mod image;
 pub mod nn;
 pub mod prompt;
+pub mod roberta_tokenizer;
 pub mod safetensors;
 pub mod text;
 pub mod vision;
