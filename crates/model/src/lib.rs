@@ -18,11 +18,13 @@
 //! It must not depend on web crates: the worker that runs it in the browser is glue around it.
 
 pub mod adapter;
+pub mod bertscore;
 pub mod config;
 pub mod generate;
 pub mod image;
 pub mod nn;
 pub mod prompt;
+pub mod roberta;
 pub mod roberta_tokenizer;
 pub mod safetensors;
 pub mod text;

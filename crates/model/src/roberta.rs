@@ -1,0 +1,329 @@
+//! The RoBERTa encoder as transformers 4.x' `RobertaModel` computes it in eval mode, cut to its
+//! first N layers as `bert_score` does (`model.encoder.layer = layer[:N]`; the output it scores,
+//! `last_hidden_state`, is then the output of layer N after that layer's final LayerNorm, and
+//! with N = 0 the embeddings' output).
+//!
+//! - Embeddings: `word[id] + position[pos] + token_type[0]`, LayerNorm. Positions as RoBERTa
+//!   derives them from the ids: `pad + cumsum(id != pad) * (id != pad)`, so the first real token
+//!   is at `pad + 1` and a pad id (padding, or `<pad>` written in the text) sits at `pad`.
+//! - Each layer (post-LN): `h = LN(h + Wo·attn(h))`, `h = LN(h + W2·gelu(W1·h))` with the exact
+//!   (erf) GELU; attention over the sentence's real tokens only (padded keys get an additive
+//!   `-inf`-like mask, so their weight is exactly 0).
+//! - A batch is right-padded to its longest sentence; each sentence's rows are its own tokens.
+
+use burn::prelude::*;
+use serde_json::Value;
+
+use crate::ModelError;
+use crate::nn::{LayerNorm, Linear};
+use crate::safetensors::SafeTensors;
+use crate::vision::Reader;
+use crate::weights::HostTensor;
+
+/// What the encoder needs from `config.json`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RobertaConfig {
+    /// `_name_or_path` when the file has it (the Hub name), for messages and layer defaults.
+    pub name_or_path: Option<String>,
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    pub max_position_embeddings: usize,
+    pub type_vocab_size: usize,
+    pub layer_norm_eps: f64,
+    pub pad_token_id: u32,
+}
+
+impl RobertaConfig {
+    pub fn parse(bytes: &[u8]) -> Result<RobertaConfig, ModelError> {
+        let file = "config.json";
+        let root: Value = serde_json::from_slice(bytes).map_err(|e| ModelError::Json {
+            file: file.to_owned(),
+            message: e.to_string(),
+        })?;
+        let field = |name: &str, message: &str| ModelError::Field {
+            file: file.to_owned(),
+            field: name.to_owned(),
+            message: message.to_owned(),
+        };
+        let model_type = root.get("model_type").and_then(Value::as_str);
+        if model_type != Some("roberta") {
+            return Err(field(
+                "model_type",
+                &format!(
+                    "{}: not a RoBERTa model (BERTScore here runs RoBERTa encoders only)",
+                    model_type.map_or("missing".to_owned(), |t| format!("`{t}`"))
+                ),
+            ));
+        }
+        let size = |name: &str| -> Result<usize, ModelError> {
+            root.get(name)
+                .and_then(Value::as_u64)
+                .and_then(|v| usize::try_from(v).ok())
+                .filter(|&v| v > 0)
+                .ok_or_else(|| field(name, "missing or not a positive integer"))
+        };
+        if let Some(act) = root.get("hidden_act").and_then(Value::as_str)
+            && act != "gelu"
+        {
+            return Err(field(
+                "hidden_act",
+                &format!("`{act}`: only `gelu` is implemented"),
+            ));
+        }
+        if let Some(kind) = root.get("position_embedding_type").and_then(Value::as_str)
+            && kind != "absolute"
+        {
+            return Err(field(
+                "position_embedding_type",
+                &format!("`{kind}`: only `absolute` is implemented"),
+            ));
+        }
+        let config = RobertaConfig {
+            name_or_path: root
+                .get("_name_or_path")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            vocab_size: size("vocab_size")?,
+            hidden_size: size("hidden_size")?,
+            num_hidden_layers: size("num_hidden_layers")?,
+            num_attention_heads: size("num_attention_heads")?,
+            intermediate_size: size("intermediate_size")?,
+            max_position_embeddings: size("max_position_embeddings")?,
+            type_vocab_size: size("type_vocab_size")?,
+            layer_norm_eps: root
+                .get("layer_norm_eps")
+                .and_then(Value::as_f64)
+                .ok_or_else(|| field("layer_norm_eps", "missing or not a number"))?,
+            pad_token_id: root
+                .get("pad_token_id")
+                .and_then(Value::as_u64)
+                .and_then(|v| u32::try_from(v).ok())
+                .ok_or_else(|| field("pad_token_id", "missing or not a token id"))?,
+        };
+        if !config
+            .hidden_size
+            .is_multiple_of(config.num_attention_heads)
+        {
+            return Err(field("num_attention_heads", "does not divide hidden_size"));
+        }
+        if config.max_position_embeddings <= config.pad_token_id as usize + 2 {
+            return Err(field(
+                "max_position_embeddings",
+                "leaves no position after the padding id",
+            ));
+        }
+        Ok(config)
+    }
+
+    /// The longest sequence (`<s>` and `</s>` included) the position table holds: positions
+    /// start at `pad + 1`.
+    pub fn max_tokens(&self) -> usize {
+        self.max_position_embeddings - self.pad_token_id as usize - 1
+    }
+}
+
+struct Layer {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    attention_output: Linear,
+    attention_norm: LayerNorm,
+    intermediate: Linear,
+    output: Linear,
+    output_norm: LayerNorm,
+}
+
+/// A RoBERTa encoder cut to its first `layers` layers.
+pub struct RobertaEncoder {
+    pub config: RobertaConfig,
+    /// Host copies of the embedding tables: rows are gathered on the host (one upload a batch).
+    word: HostTensor,
+    position: HostTensor,
+    token_type: HostTensor,
+    embedding_norm: LayerNorm,
+    layers: Vec<Layer>,
+    device: Device,
+}
+
+impl RobertaEncoder {
+    /// Loads `config.json` and `model.safetensors` (f32, bf16 or f16), keeping the first
+    /// `layers` layers. Tensor names as `RobertaModel` saves them, or with a `roberta.` prefix
+    /// (`RobertaForMaskedLM`, as the Hub's roberta-large).
+    pub fn load(
+        config: RobertaConfig,
+        file: &str,
+        weights: &[u8],
+        layers: usize,
+        device: &Device,
+    ) -> Result<RobertaEncoder, ModelError> {
+        if layers > config.num_hidden_layers {
+            return Err(ModelError::Input(format!(
+                "layer {layers} asked for, the model has {} layers (0 to {} are valid)",
+                config.num_hidden_layers, config.num_hidden_layers
+            )));
+        }
+        let checkpoint = SafeTensors::parse(file, weights)?;
+        let prefix = if checkpoint
+            .tensors
+            .contains_key("roberta.embeddings.word_embeddings.weight")
+        {
+            "roberta."
+        } else {
+            ""
+        };
+        let r = Reader {
+            file,
+            checkpoint: &checkpoint,
+            device,
+        };
+        let (h, eps) = (config.hidden_size, config.layer_norm_eps);
+        let name = |rest: &str| format!("{prefix}{rest}");
+        let norm = |rest: &str| -> Result<LayerNorm, ModelError> {
+            // Old checkpoints name LayerNorm parameters gamma/beta (transformers renames them).
+            let base = name(rest);
+            if checkpoint.tensors.contains_key(&format!("{base}.gamma")) {
+                Ok(LayerNorm::new(
+                    r.host(&format!("{base}.gamma"), &[h])?,
+                    r.host(&format!("{base}.beta"), &[h])?,
+                    eps,
+                    device,
+                ))
+            } else {
+                r.layer_norm(&base, h, eps)
+            }
+        };
+        let word = r.host(
+            &name("embeddings.word_embeddings.weight"),
+            &[config.vocab_size, h],
+        )?;
+        let position = r.host(
+            &name("embeddings.position_embeddings.weight"),
+            &[config.max_position_embeddings, h],
+        )?;
+        let token_type = r.host(
+            &name("embeddings.token_type_embeddings.weight"),
+            &[config.type_vocab_size, h],
+        )?;
+        let embedding_norm = norm("embeddings.LayerNorm")?;
+        let mut loaded = Vec::with_capacity(layers);
+        for i in 0..layers {
+            let p = name(&format!("encoder.layer.{i}"));
+            let inter = config.intermediate_size;
+            loaded.push(Layer {
+                query: r.linear(&format!("{p}.attention.self.query"), h, h, true)?,
+                key: r.linear(&format!("{p}.attention.self.key"), h, h, true)?,
+                value: r.linear(&format!("{p}.attention.self.value"), h, h, true)?,
+                attention_output: r.linear(&format!("{p}.attention.output.dense"), h, h, true)?,
+                attention_norm: norm(&format!("encoder.layer.{i}.attention.output.LayerNorm"))?,
+                intermediate: r.linear(&format!("{p}.intermediate.dense"), inter, h, true)?,
+                output: r.linear(&format!("{p}.output.dense"), h, inter, true)?,
+                output_norm: norm(&format!("encoder.layer.{i}.output.LayerNorm"))?,
+            });
+        }
+        Ok(RobertaEncoder {
+            config,
+            word,
+            position,
+            token_type,
+            embedding_norm,
+            layers: loaded,
+            device: device.clone(),
+        })
+    }
+
+    pub fn layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Encodes sentences (token ids, each within [`RobertaConfig::max_tokens`]) as one
+    /// right-padded batch; returns each sentence's rows, `len × hidden`, row-major.
+    pub fn encode_batch(&self, batch: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, ModelError> {
+        let h = self.config.hidden_size;
+        let longest = batch.iter().map(Vec::len).max().unwrap_or(0);
+        if longest == 0 {
+            return Ok(vec![Vec::new(); batch.len()]);
+        }
+        if longest > self.config.max_tokens() {
+            return Err(ModelError::Input(format!(
+                "a sentence of {longest} tokens is longer than the model's {} positions",
+                self.config.max_tokens()
+            )));
+        }
+        let pad = self.config.pad_token_id;
+        let b = batch.len();
+        let mut embedded = vec![0f32; b * longest * h];
+        let mut mask = vec![0f32; b * longest];
+        for (s, ids) in batch.iter().enumerate() {
+            let mut real = 0usize;
+            for t in 0..longest {
+                let id = ids.get(t).copied().unwrap_or(pad);
+                let position = if id == pad {
+                    pad as usize
+                } else {
+                    real += 1;
+                    pad as usize + real
+                };
+                let word_row = usize::try_from(id)
+                    .ok()
+                    .filter(|&i| i < self.config.vocab_size)
+                    .ok_or_else(|| {
+                        ModelError::Input(format!(
+                            "token id {id} is outside the model's vocabulary of {}",
+                            self.config.vocab_size
+                        ))
+                    })?;
+                let out = &mut embedded[(s * longest + t) * h..(s * longest + t + 1) * h];
+                let word = &self.word.values[word_row * h..(word_row + 1) * h];
+                let pos = &self.position.values[position * h..(position + 1) * h];
+                let kind = &self.token_type.values[..h];
+                for k in 0..h {
+                    // transformers' order: (word + token_type) + position.
+                    out[k] = (word[k] + kind[k]) + pos[k];
+                }
+                if t >= ids.len() {
+                    mask[s * longest + t] = f32::NEG_INFINITY;
+                }
+            }
+        }
+        let x = Tensor::<2>::from_data(TensorData::new(embedded, [b * longest, h]), &self.device);
+        let mut x = self.embedding_norm.forward(x);
+        let mask = Tensor::<3>::from_data(TensorData::new(mask, [b, 1, longest]), &self.device)
+            .unsqueeze_dim::<4>(1);
+        let heads = self.config.num_attention_heads;
+        let d = h / heads;
+        for layer in &self.layers {
+            let split = |t: Tensor<2>| t.reshape([b, longest, heads, d]).swap_dims(1, 2);
+            let q = split(layer.query.forward(x.clone()));
+            let k = split(layer.key.forward(x.clone()));
+            let v = split(layer.value.forward(x.clone()));
+            let scores = q
+                .matmul(k.swap_dims(2, 3))
+                .div_scalar((d as f64).sqrt())
+                .add(mask.clone());
+            let context = burn::tensor::activation::softmax(scores, 3)
+                .matmul(v)
+                .swap_dims(1, 2)
+                .reshape([b * longest, h]);
+            let attended = layer
+                .attention_norm
+                .forward(layer.attention_output.forward(context).add(x));
+            let inner =
+                burn::tensor::activation::gelu(layer.intermediate.forward(attended.clone()));
+            x = layer
+                .output_norm
+                .forward(layer.output.forward(inner).add(attended));
+        }
+        let values: Vec<f32> = x
+            .into_data()
+            .try_into_vec::<f32>()
+            .map_err(|e| ModelError::Input(format!("reading the encoder's output: {e:?}")))?;
+        Ok(batch
+            .iter()
+            .enumerate()
+            .map(|(s, ids)| values[s * longest * h..(s * longest + ids.len()) * h].to_vec())
+            .collect())
+    }
+}
