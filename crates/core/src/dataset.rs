@@ -34,6 +34,9 @@ pub enum IssueKind {
     NoPrediction,
     /// A prediction to judge with no calibration sample (LLaVA-Med's answer and verdict).
     NoCalibration,
+    /// A later line of the same file judged a sample again whose earlier verdict was
+    /// unreadable (`medhall judge --retry-unreadable`); the readable verdict is used.
+    Reasked,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -446,6 +449,36 @@ impl Run {
             ));
             return;
         };
+        if let Some(first) = self.predictions.position(&key) {
+            let earlier = &self.predictions.items[first];
+            // A sample judged again after an unreadable verdict: the new verdict replaces it.
+            if earlier.judge.is_none() && earlier.judge_text.is_some() && judge.is_some() {
+                issues.push(issue(
+                    IssueKind::Reasked,
+                    &source.name,
+                    record.line,
+                    Some("result"),
+                    format!(
+                        "judged again after the unreadable verdict at {}:{}; this verdict is used",
+                        earlier.source, earlier.line
+                    ),
+                ));
+                let replacement = Prediction {
+                    key,
+                    answer,
+                    inline_reference: record.reference,
+                    judge,
+                    question: record.question,
+                    image: record.image,
+                    judge_text: record.judge_text,
+                    fields: record.fields,
+                    source: source.shared.clone(),
+                    line: record.line,
+                };
+                self.predictions.items[first] = replacement;
+                return;
+            }
+        }
         if self.predictions.contains(&key, source, record.line, issues) {
             return;
         }

@@ -1,0 +1,848 @@
+//! `medhall judge` end to end: the messages against the benchmark's (all 2,238 real rows against
+//! a Python rendering of protocol.json, and the 20 official samples byte for byte), and the runner
+//! against a local OpenAI-compatible server that injects faults (429 with Retry-After, 500, slow
+//! replies, dropped connections, malformed JSON, unreadable verdicts), a SIGKILL mid-run, the
+//! Batch API round trip and the key's handling.
+//!
+//! `throughput_benchmark` (ignored; `bash scripts/bench_judge.sh` runs it) prints the time for
+//! 200 samples at concurrency 32 against a server that answers in 1 s.
+
+use medhall_reference_stack::{shared_data, skip_or_fail};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn medhall() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_medhall"));
+    for proxy in [
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+    ] {
+        command.env_remove(proxy);
+    }
+    command.env_remove("OPENAI_API_KEY");
+    command
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().expect("medhall runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("medhall-judge-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn read_jsonl(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The messages, on the real data.
+
+#[test]
+fn batch_requests_equal_the_benchmarks_messages_on_real_data() {
+    let Some(data) = shared_data() else { return };
+    let python = match Command::new("python3").arg("--version").output() {
+        Ok(out) if out.status.success() => "python3",
+        _ => return skip_or_fail("python3 is not installed"),
+    };
+    let dir = temp_dir("real");
+    let eval: Vec<PathBuf> = ["positive", "negative"]
+        .iter()
+        .map(|s| data.join(format!("llava-med-v1.5-7b.{s}.gpt4o-eval.jsonl")))
+        .collect();
+    let refs: Vec<PathBuf> = ["positive", "negative"]
+        .iter()
+        .map(|s| data.join(format!("val.{s}.references.jsonl")))
+        .collect();
+    let requests = dir.join("requests.jsonl");
+    let mut command = medhall();
+    command.arg("judge").args(&eval);
+    for r in &refs {
+        command.arg("--references").arg(r);
+    }
+    for c in &eval {
+        command.arg("--calibration").arg(c);
+    }
+    let out = run(command
+        .args(["--model", "gpt-4o", "--batch-out"])
+        .arg(&requests));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        out.stderr.is_empty() || !text(&out.stderr).contains("issues:"),
+        "the real files join without an issue: {}",
+        text(&out.stderr)
+    );
+    let ours: HashMap<String, Value> = read_jsonl(&requests)
+        .into_iter()
+        .map(|line| {
+            assert_eq!(line["method"], "POST");
+            assert_eq!(line["url"], "/v1/chat/completions");
+            assert_eq!(line["body"]["model"], "gpt-4o");
+            assert_eq!(
+                line["body"].as_object().map(|o| o.len()),
+                Some(2),
+                "model and messages only, as agent.py sends"
+            );
+            let id = line["custom_id"].as_str().expect("custom_id").to_owned();
+            (id, line["body"]["messages"].clone())
+        })
+        .collect();
+    assert_eq!(ours.len(), 2238);
+
+    let rendered = dir.join("python.jsonl");
+    let script =
+        medhall_reference_stack::workspace_root().join("scripts/judge_messages_reference.py");
+    let mut command = Command::new(python);
+    command
+        .arg(&script)
+        .arg(data.join("judge/protocol.json"))
+        .arg(&rendered)
+        .arg("--predictions")
+        .args(&eval)
+        .arg("--references")
+        .args(&refs)
+        .arg("--calibration")
+        .args(&eval);
+    let out = run(&mut command);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let theirs = read_jsonl(&rendered);
+    assert_eq!(theirs.len(), 2238);
+    let mut differing = Vec::new();
+    for line in &theirs {
+        let id = line["custom_id"].as_str().expect("custom_id");
+        if ours.get(id) != Some(&line["messages"]) {
+            differing.push(id.to_owned());
+        }
+    }
+    assert!(
+        differing.is_empty(),
+        "{} of 2238 differ from Python's rendering, first {:?}",
+        differing.len(),
+        differing.first()
+    );
+
+    // The 20 messages the official code built, byte for byte (JSON strings compared decoded).
+    let official = read_jsonl(&data.join("judge/messages.sample.jsonl"));
+    assert_eq!(official.len(), 20);
+    for sample in official {
+        let id = format!(
+            "{}:{}",
+            sample["split"].as_str().expect("split"),
+            sample["question_id"]
+        );
+        assert_eq!(ours.get(&id), Some(&sample["messages"]), "{id}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A local OpenAI-compatible server that injects faults.
+
+#[derive(Clone, Debug)]
+enum Behaviour {
+    Ok,
+    /// An HTTP status with an error body and, optionally, `Retry-After` seconds.
+    Status(u16, Option<f64>),
+    /// Wait this long, then answer normally (past the client's timeout, it has given up).
+    Slow(Duration),
+    /// Close the connection without a response.
+    Drop,
+    /// A 200 whose body is not JSON.
+    BadJson,
+    /// A 200 whose text's first line is not four numbers.
+    Unreadable,
+}
+
+#[derive(Default)]
+struct ServerLog {
+    /// Each request's question and arrival, in order.
+    requests: Vec<(String, Instant)>,
+    authorization: HashSet<String>,
+}
+
+struct FakeOpenAi {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    in_flight: Arc<AtomicUsize>,
+    max_in_flight: Arc<AtomicUsize>,
+    log: Arc<Mutex<ServerLog>>,
+}
+
+impl FakeOpenAi {
+    /// `plans` maps a question to what each of its attempts gets (then `Ok`); every answer
+    /// takes `latency`.
+    fn start(plans: HashMap<String, Vec<Behaviour>>, latency: Duration) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let port = listener.local_addr().expect("address").port();
+        let server = FakeOpenAi {
+            port,
+            stop: Arc::new(AtomicBool::new(false)),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            max_in_flight: Arc::new(AtomicUsize::new(0)),
+            log: Arc::new(Mutex::new(ServerLog::default())),
+        };
+        let plans = Arc::new(Mutex::new(plans));
+        let (stop, in_flight, max, log) = (
+            server.stop.clone(),
+            server.in_flight.clone(),
+            server.max_in_flight.clone(),
+            server.log.clone(),
+        );
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(stream) = stream else { continue };
+                let (plans, in_flight, max, log) =
+                    (plans.clone(), in_flight.clone(), max.clone(), log.clone());
+                std::thread::spawn(move || {
+                    serve_connection(stream, &plans, latency, &in_flight, &max, &log)
+                });
+            }
+        });
+        server
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+
+    fn asked(&self) -> Vec<String> {
+        let log = self.log.lock().expect("log");
+        log.requests.iter().map(|(q, _)| q.clone()).collect()
+    }
+}
+
+impl Drop for FakeOpenAi {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn question_of(body: &str) -> String {
+    let value: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let content = value["messages"][1]["content"].as_str().unwrap_or("");
+    content
+        .split("[Question]: ")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .unwrap_or("?")
+        .to_owned()
+}
+
+fn respond(stream: &mut TcpStream, status: u16, extra: &str, body: &str) {
+    let reason = if status == 200 { "OK" } else { "Error" };
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(body.as_bytes());
+    let _ = stream.flush();
+}
+
+fn completion(content: &str) -> String {
+    serde_json::json!({
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1000, "completion_tokens": 40, "total_tokens": 1040}
+    })
+    .to_string()
+}
+
+/// Waits up to `wait`; true as soon as the client closes the connection.
+fn client_hangs_up_within(stream: &TcpStream, wait: Duration) -> bool {
+    let start = Instant::now();
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(20)));
+    let mut byte = [0u8; 1];
+    while start.elapsed() < wait {
+        match stream.peek(&mut byte) {
+            Ok(0) => return true,
+            Ok(_) => std::thread::sleep(Duration::from_millis(20)),
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+fn serve_connection(
+    stream: TcpStream,
+    plans: &Mutex<HashMap<String, Vec<Behaviour>>>,
+    latency: Duration,
+    in_flight: &AtomicUsize,
+    max: &AtomicUsize,
+    log: &Mutex<ServerLog>,
+) {
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut length = 0usize;
+        let mut authorization = None;
+        let mut first = true;
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if first {
+                first = false;
+                continue;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                let name = name.trim().to_ascii_lowercase();
+                if name == "content-length" {
+                    length = value.trim().parse().unwrap_or(0);
+                } else if name == "authorization" {
+                    authorization = Some(value.trim().to_owned());
+                }
+            }
+        }
+        let mut body = vec![0u8; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let question = question_of(&String::from_utf8_lossy(&body));
+        let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        max.fetch_max(now, Ordering::SeqCst);
+        {
+            let mut log = log.lock().expect("log");
+            log.requests.push((question.clone(), Instant::now()));
+            if let Some(value) = authorization {
+                log.authorization.insert(value);
+            }
+        }
+        let behaviour = {
+            let mut plans = plans.lock().expect("plans");
+            match plans.get_mut(&question) {
+                Some(steps) if !steps.is_empty() => steps.remove(0),
+                _ => Behaviour::Ok,
+            }
+        };
+        std::thread::sleep(latency);
+        let keep = match behaviour {
+            Behaviour::Ok => {
+                let reply = format!("7 8 6 9\nRationale for {question}");
+                respond(&mut writer, 200, "", &completion(&reply));
+                true
+            }
+            Behaviour::Slow(wait) => {
+                // The request counts as in flight until the client hangs up or the reply goes.
+                if !client_hangs_up_within(&writer, wait) {
+                    respond(&mut writer, 200, "", &completion("7 8 6 9\nlate"));
+                }
+                false
+            }
+            Behaviour::Status(status, retry_after) => {
+                let extra = retry_after
+                    .map(|s| format!("Retry-After: {s}\r\n"))
+                    .unwrap_or_default();
+                let body = format!(r#"{{"error":{{"message":"injected {status}"}}}}"#);
+                respond(&mut writer, status, &extra, &body);
+                true
+            }
+            Behaviour::Drop => false,
+            Behaviour::BadJson => {
+                respond(&mut writer, 200, "", "{\"choices\": [tru");
+                true
+            }
+            Behaviour::Unreadable => {
+                respond(
+                    &mut writer,
+                    200,
+                    "",
+                    &completion("I cannot rate this answer."),
+                );
+                true
+            }
+        };
+        in_flight.fetch_sub(1, Ordering::SeqCst);
+        if !keep {
+            let _ = writer.shutdown(std::net::Shutdown::Both);
+            return;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small runs.
+
+struct Fixture {
+    dir: PathBuf,
+    predictions: PathBuf,
+    references: PathBuf,
+    calibration: PathBuf,
+}
+
+fn question(i: usize) -> String {
+    format!("Q{i}?")
+}
+
+/// `n` positive predictions with references and calibration samples.
+fn fixture(tag: &str, n: usize) -> Fixture {
+    let dir = temp_dir(tag);
+    let mut predictions = String::new();
+    let mut references = String::new();
+    let mut calibration = String::new();
+    for i in 0..n {
+        predictions.push_str(&format!(
+            "{{\"question_id\": {i}, \"image\": \"img{i}.jpg\", \"question\": \"{}\", \"answer\": \"Answer {i}\", \"note\": \"é\"}}\n",
+            question(i)
+        ));
+        references.push_str(&format!(
+            "{{\"question_id\": {i}, \"image\": \"img{i}.jpg\", \"text\": \"{}\\n<image>\", \"gpt4_answer\": \"Truth {i}\", \"fig_caption\": \"Caption {i}\"}}\n",
+            question(i)
+        ));
+        calibration.push_str(&format!(
+            "{{\"question_id\": {i}, \"question\": \"{}\", \"answer\": \"LLaVA {i}\", \"result\": \"5 5 5 5\\nCalibration {i}\"}}\n",
+            question(i)
+        ));
+    }
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write fixture");
+        path
+    };
+    Fixture {
+        predictions: write("model.positive.jsonl", &predictions),
+        references: write("refs.positive.jsonl", &references),
+        calibration: write("llava.positive.judge-eval.jsonl", &calibration),
+        dir,
+    }
+}
+
+impl Fixture {
+    fn judge(&self, server: &FakeOpenAi, out: &Path, extra: &[&str]) -> Command {
+        let mut command = medhall();
+        command
+            .arg("judge")
+            .arg(&self.predictions)
+            .arg("--references")
+            .arg(&self.references)
+            .arg("--calibration")
+            .arg(&self.calibration)
+            .args(["--model", "judge-test", "--endpoint", &server.endpoint()])
+            .arg("--out")
+            .arg(out)
+            .args(extra);
+        command
+    }
+}
+
+/// The judged lines' question ids, with how often each appears.
+fn judged_ids(out: &Path) -> HashMap<i64, usize> {
+    let mut ids = HashMap::new();
+    for line in read_jsonl(out) {
+        let id = line["question_id"]
+            .as_i64()
+            .expect("an integer id, as written");
+        *ids.entry(id).or_insert(0) += 1;
+    }
+    ids
+}
+
+#[test]
+fn faults_are_retried_and_every_sample_ends_once() {
+    use Behaviour::*;
+    let n = 24;
+    let data = fixture("faults", n);
+    let plans: HashMap<String, Vec<Behaviour>> = [
+        (1, vec![Status(429, Some(1.0))]),
+        (2, vec![Status(500, None), Status(503, None)]),
+        (3, vec![Slow(Duration::from_millis(2500))]),
+        (4, vec![Drop]),
+        (5, vec![BadJson]),
+        (6, vec![Unreadable]),
+        (7, vec![Status(500, None); 3]),
+        (8, vec![Status(400, None)]),
+    ]
+    .into_iter()
+    .map(|(i, plan)| (question(i), plan))
+    .collect();
+    let server = FakeOpenAi::start(plans, Duration::from_millis(50));
+    let out = data.dir.join("judged.jsonl");
+    let result = run(data
+        .judge(
+            &server,
+            &out,
+            &[
+                "--concurrency",
+                "4",
+                "--max-attempts",
+                "3",
+                "--timeout",
+                "1",
+            ],
+        )
+        .env("OPENAI_API_KEY", "sk-test-secret-123"));
+    let stderr = text(&result.stderr);
+    assert!(!result.status.success(), "two samples fail: {stderr}");
+    assert!(
+        server.max_in_flight.load(Ordering::SeqCst) <= 4,
+        "the concurrency limit held: {}",
+        server.max_in_flight.load(Ordering::SeqCst)
+    );
+    let ids = judged_ids(&out);
+    for i in 0..n as i64 {
+        let expected = usize::from(i != 7 && i != 8);
+        assert_eq!(
+            ids.get(&i).copied().unwrap_or(0),
+            expected,
+            "sample {i}: {stderr}"
+        );
+    }
+    assert!(
+        stderr.contains(
+            "positive question 7: not judged: HTTP 500: injected 500 (gave up after 3 attempts)"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("positive question 8: not judged: HTTP 400: injected 400"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("positive question 6: unreadable verdict, kept"),
+        "{stderr}"
+    );
+    let asked = server.asked();
+    let count = |i: usize| asked.iter().filter(|q| **q == question(i)).count();
+    assert_eq!(count(1), 2);
+    assert_eq!(count(2), 3);
+    assert_eq!(count(3), 2, "timed out once, then answered");
+    assert_eq!(count(4), 2);
+    assert_eq!(count(5), 2);
+    assert_eq!(
+        count(6),
+        1,
+        "an unreadable verdict is paid for: not asked again"
+    );
+    assert_eq!(count(7), 3);
+    assert_eq!(count(8), 1, "a refused request is not repeated");
+    // Retry-After: 1 s between the 429 and the next attempt of the same sample.
+    {
+        let log = server.log.lock().expect("log");
+        let times: Vec<Instant> = log
+            .requests
+            .iter()
+            .filter(|(q, _)| *q == question(1))
+            .map(|(_, t)| *t)
+            .collect();
+        assert!(
+            times[1] - times[0] >= Duration::from_millis(950),
+            "{:?}",
+            times[1] - times[0]
+        );
+        assert_eq!(
+            log.authorization,
+            HashSet::from(["Bearer sk-test-secret-123".to_owned()])
+        );
+    }
+    // The judged rows: the prediction line as written, then the judge's fields and the split.
+    let rows = read_jsonl(&out);
+    let row = rows
+        .iter()
+        .find(|r| r["question_id"] == 0)
+        .expect("sample 0");
+    let keys: Vec<&str> = row
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for key in [
+        "question_id",
+        "image",
+        "question",
+        "answer",
+        "note",
+        "gpt4_answer",
+        "fig_caption",
+        "reference_answers",
+        "reference_scores",
+        "result",
+        "split",
+    ] {
+        assert!(keys.contains(&key), "{key} in {keys:?}");
+    }
+    assert_eq!(row["note"], "é");
+    assert_eq!(row["gpt4_answer"], "Truth 0");
+    assert_eq!(row["fig_caption"], "Caption 0");
+    assert_eq!(row["reference_answers"], "LLaVA 0");
+    assert_eq!(row["reference_scores"], "5 5 5 5\nCalibration 0");
+    assert_eq!(row["result"], "7 8 6 9\nRationale for Q0?");
+    assert_eq!(row["split"], "positive");
+    // The key is in no output.
+    let written = std::fs::read_to_string(&out).expect("out");
+    assert!(!written.contains("sk-test") && !stderr.contains("sk-test"));
+    assert!(!text(&result.stdout).contains("sk-test"));
+
+    // A rerun asks only for the two failed samples (8 is refused again; 7 now succeeds).
+    let before = server.asked().len();
+    let result = run(data
+        .judge(&server, &out, &["--max-attempts", "1"])
+        .env("OPENAI_API_KEY", "sk-test-secret-123"));
+    let again: Vec<String> = server.asked()[before..].to_vec();
+    let mut again_sorted = again.clone();
+    again_sorted.sort();
+    assert_eq!(
+        again_sorted,
+        [question(7), question(8)],
+        "{}",
+        text(&result.stderr)
+    );
+    assert!(text(&result.stderr).contains("22 of 24 samples already judged"));
+
+    // --retry-unreadable asks again for sample 6 only.
+    let before = server.asked().len();
+    let _ = run(data
+        .judge(&server, &out, &["--retry-unreadable"])
+        .env("OPENAI_API_KEY", "sk-test-secret-123"));
+    let again: Vec<String> = server.asked()[before..].to_vec();
+    assert!(
+        again.contains(&question(6)) && !again.contains(&question(0)),
+        "{again:?}"
+    );
+
+    // The judged file is what `medhall score` reads; sample 6's second verdict replaces the
+    // unreadable one.
+    let per_sample = data.dir.join("per-sample.jsonl");
+    let scored = run(medhall()
+        .arg("score")
+        .arg(&out)
+        .arg("--per-sample")
+        .arg(&per_sample));
+    let stderr = text(&scored.stderr);
+    assert!(scored.status.success(), "{stderr}");
+    assert!(stderr.contains("1 reasked"), "{stderr}");
+    assert!(!stderr.contains("duplicate"), "{stderr}");
+    let lines = read_jsonl(&per_sample);
+    assert_eq!(lines.len(), 24);
+    assert!(
+        lines.iter().all(|l| l["judge"]["clinical_accuracy"] == 7.0),
+        "every sample has the readable verdict"
+    );
+}
+
+#[test]
+fn sigkill_mid_run_then_rerun_gives_every_sample_once_and_asks_none_twice() {
+    let n = 40;
+    let data = fixture("kill", n);
+    let server = FakeOpenAi::start(HashMap::new(), Duration::from_millis(100));
+    let out = data.dir.join("judged.jsonl");
+    let mut child = data
+        .judge(&server, &out, &["--concurrency", "2"])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("medhall starts");
+    // Wait for some lines, then kill without warning.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while judged_ids(&out).len() < 6 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let written_first: HashSet<i64> = judged_ids(&out).into_keys().collect();
+    assert!(
+        (6..n as i64).contains(&(written_first.len() as i64)),
+        "killed mid-run: {} lines",
+        written_first.len()
+    );
+    let asked_before = server.asked().len();
+    let result = run(&mut data.judge(&server, &out, &["--concurrency", "2"]));
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    let ids = judged_ids(&out);
+    assert_eq!(ids.len(), n);
+    assert!(ids.values().all(|&count| count == 1), "{ids:?}");
+    let asked_after: Vec<String> = server.asked()[asked_before..].to_vec();
+    for id in &written_first {
+        assert!(
+            !asked_after.contains(&question(*id as usize)),
+            "sample {id} was written before the kill and asked again"
+        );
+    }
+}
+
+#[test]
+fn batch_api_round_trip() {
+    let data = fixture("batch", 5);
+    let requests = data.dir.join("requests.jsonl");
+    let out = run(medhall()
+        .arg("judge")
+        .arg(&data.predictions)
+        .arg("--references")
+        .arg(&data.references)
+        .arg("--calibration")
+        .arg(&data.calibration)
+        .args(["--model", "gpt-4o", "--batch-out"])
+        .arg(&requests));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines = read_jsonl(&requests);
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[2]["custom_id"], "positive:2");
+    // The batch's output: three replies, one error line, one request refused with 400.
+    let reply = |id: &str, content: &str| {
+        serde_json::json!({"id": "r", "custom_id": id, "error": null,
+            "response": {"status_code": 200, "body": serde_json::from_str::<Value>(&completion(content)).expect("json")}})
+        .to_string()
+    };
+    let batch_output = [
+        reply("positive:0", "6 6 6 6\nzero"),
+        reply("positive:1", "7 7 7 7\none"),
+        serde_json::json!({"custom_id": "positive:2", "response": null, "error": {"code": "x", "message": "expired"}}).to_string(),
+        serde_json::json!({"custom_id": "positive:3", "error": null, "response": {"status_code": 400, "body": {"error": {"message": "too long"}}}}).to_string(),
+        reply("positive:4", "8 8 8 8\nfour"),
+    ]
+    .join("\n");
+    let batch_path = data.dir.join("batch_output.jsonl");
+    std::fs::write(&batch_path, batch_output).expect("write");
+    let judged = data.dir.join("judged.jsonl");
+    let out = run(medhall()
+        .arg("judge")
+        .arg("--batch-in")
+        .arg(&batch_path)
+        .arg("--batch-requests")
+        .arg(&requests)
+        .arg("--out")
+        .arg(&judged));
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "two lines are left out: {stderr}");
+    assert!(
+        stderr.contains("positive:2: left out: the batch reports an error: expired"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("positive:3: left out: HTTP 400: too long"),
+        "{stderr}"
+    );
+    let rows = read_jsonl(&judged);
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0]["question_id"], 0);
+    assert_eq!(rows[0]["question"], "Q0?");
+    assert_eq!(rows[0]["answer"], "Answer 0");
+    assert_eq!(rows[0]["gpt4_answer"], "Truth 0");
+    assert_eq!(rows[0]["fig_caption"], "Caption 0");
+    assert_eq!(rows[0]["reference_scores"], "5 5 5 5\nCalibration 0");
+    assert_eq!(rows[0]["result"], "6 6 6 6\nzero");
+    assert_eq!(rows[2]["split"], "positive");
+    // Reading the same batch output again adds nothing.
+    let _ = run(medhall()
+        .arg("judge")
+        .arg("--batch-in")
+        .arg(&batch_path)
+        .arg("--batch-requests")
+        .arg(&requests)
+        .arg("--out")
+        .arg(&judged));
+    assert_eq!(read_jsonl(&judged).len(), 3);
+}
+
+#[test]
+fn gaps_keys_and_estimates() {
+    let data = fixture("gaps", 3);
+    // Sample 2 has no calibration sample: reported by file and line, the rest is planned.
+    let calibration = std::fs::read_to_string(&data.calibration).expect("read");
+    let two_lines: String = calibration
+        .lines()
+        .take(2)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&data.calibration, two_lines).expect("write");
+    let out = run(medhall()
+        .arg("judge")
+        .arg(&data.predictions)
+        .arg("--references")
+        .arg(&data.references)
+        .arg("--calibration")
+        .arg(&data.calibration)
+        .args(["--dry-run", "--price-in", "2.5", "--price-out", "10"]));
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("requests: 2"), "{stdout}");
+    assert!(stdout.contains("cost (estimate): $"), "{stdout}");
+    assert!(stdout.contains("nothing was sent"));
+    let predictions = data.predictions.display().to_string();
+    assert!(
+        stderr.contains(&format!(
+            "{predictions}:3: field `question_id`: no calibration sample"
+        )),
+        "{stderr}"
+    );
+    // A remote endpoint without a key is refused before anything is sent.
+    let out = run(medhall()
+        .arg("judge")
+        .arg(&data.predictions)
+        .arg("--references")
+        .arg(&data.references)
+        .arg("--calibration")
+        .arg(&data.calibration)
+        .args([
+            "--model",
+            "gpt-4o",
+            "--endpoint",
+            "https://api.example.invalid/v1",
+            "--out",
+        ])
+        .arg(data.dir.join("never.jsonl")));
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("set the environment variable OPENAI_API_KEY"));
+    assert!(!data.dir.join("never.jsonl").exists(), "nothing written");
+}
+
+/// 200 samples at concurrency 32 against a server that answers each request in 1 s.
+#[test]
+#[ignore = "a benchmark: bash scripts/bench_judge.sh"]
+fn throughput_benchmark() {
+    let n = 200;
+    let concurrency = 32;
+    let data = fixture("bench", n);
+    let server = FakeOpenAi::start(HashMap::new(), Duration::from_secs(1));
+    let out = data.dir.join("judged.jsonl");
+    let start = Instant::now();
+    let result = run(&mut data.judge(&server, &out, &["--concurrency", &concurrency.to_string()]));
+    let seconds = start.elapsed().as_secs_f64();
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    assert_eq!(judged_ids(&out).len(), n);
+    let ideal = (n as f64 / concurrency as f64).ceil();
+    println!(
+        "judge throughput: {n} samples, concurrency {concurrency}, 1 s per reply: {seconds:.2} s \
+         ({:.1} samples/s); the bound for this concurrency is {ideal:.0} s ({:.2}x of it); \
+         target under 10 s; max in flight seen by the server: {}",
+        n as f64 / seconds,
+        seconds / ideal,
+        server.max_in_flight.load(Ordering::SeqCst)
+    );
+}
