@@ -163,7 +163,7 @@ fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
     }
 }
 
-fn device(name: &str) -> Result<Device> {
+pub(crate) fn device(name: &str) -> Result<Device> {
     match name {
         "cpu" => Ok(Device::flex()),
         #[cfg(feature = "wgpu")]

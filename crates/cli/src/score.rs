@@ -1,5 +1,7 @@
 //! `medhall score`.
 
+mod bertscore;
+
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use medhall_core::dataset::{
@@ -59,6 +61,22 @@ pub struct ScoreArgs {
     /// Seed of the bootstrap.
     #[arg(long, default_value_t = StatsConfig::default().seed)]
     seed: u64,
+    /// Also compute B.Score (BERTScore F1, as bert_score 0.3.13) with the RoBERTa model in this
+    /// Hugging Face folder (config.json, model.safetensors, vocab.json + merges.txt or
+    /// tokenizer.json); the benchmark uses roberta-large.
+    #[arg(long, value_name = "DIR")]
+    bertscore: Option<PathBuf>,
+    /// The layer whose output BERTScore matches (default: bert_score's choice for the model
+    /// named by the folder, 17 for roberta-large).
+    #[arg(long = "bertscore-layer", value_name = "N")]
+    bertscore_layer: Option<usize>,
+    /// Sentences per encoder batch and pairs per matching batch (bert_score's batch_size: its
+    /// padding effect depends on it).
+    #[arg(long = "bertscore-batch", value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    bertscore_batch: u64,
+    /// Where the BERTScore encoder runs.
+    #[arg(long, value_name = "cpu|wgpu", default_value = "cpu")]
+    device: String,
     /// Predictions or judge-eval files of one model run (JSONL, JSON or CSV).
     #[arg(value_name = "FILE", required = true)]
     files: Vec<PathBuf>,
@@ -259,6 +277,19 @@ fn score_all(
     (scored, text)
 }
 
+/// `--per-sample` lines with each sample's BERTScore F1.
+fn per_sample_lines(scored: &[ScoredSample], f1: &[Option<f64>]) -> Vec<u8> {
+    let mut text = Vec::new();
+    for (sample, f1) in scored.iter().zip(f1) {
+        let mut line = PerSampleLine::from(sample);
+        line.bertscore = *f1;
+        // Writing JSON into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut text, &line);
+        text.push(b'\n');
+    }
+    text
+}
+
 fn write_per_sample(path: &Path, lines: &[u8]) -> Result<()> {
     std::fs::write(path, lines).with_context(|| format!("cannot write {}", path.display()))
 }
@@ -271,6 +302,8 @@ struct Counts {
     scored_lexical: usize,
     with_judge: usize,
     issues: BTreeMap<String, usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bertscore: Option<bertscore::BertScoreCounts>,
 }
 
 #[derive(Serialize)]
@@ -310,16 +343,17 @@ fn print_table(groups: &[GroupSummary]) {
         print!("  {:<width$}", label(group));
     }
     println!();
-    for metric in Metric::ALL {
+    let names = Metric::ALL.iter().map(|m| m.name()).chain(["bertscore"]);
+    for name in names {
         if !groups
             .iter()
-            .any(|g| g.metrics.iter().any(|m| m.metric == metric.name()))
+            .any(|g| g.metrics.iter().any(|m| m.metric == name))
         {
             continue;
         }
-        print!("{:<20}", metric.name());
+        print!("{name:<20}");
         for group in groups {
-            let cell = match group.metrics.iter().find(|m| m.metric == metric.name()) {
+            let cell = match group.metrics.iter().find(|m| m.metric == name) {
                 Some(m) => match m.ci95 {
                     Some([low, high]) => format!("{:.4} [{:.4}, {:.4}]", m.mean, low, high),
                     None => format!("{:.4}", m.mean),
@@ -399,8 +433,33 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
     timings.mark("parse");
     let joined = join(&run, &references, &types, &mut issues);
     timings.mark("join");
-    let (scored, lines) = score_all(&joined, args.per_sample.is_some());
+    let (scored, mut lines) = score_all(
+        &joined,
+        args.per_sample.is_some() && args.bertscore.is_none(),
+    );
     timings.mark("score");
+    let bert = match &args.bertscore {
+        Some(dir) => {
+            let options = bertscore::Options {
+                dir,
+                layer: args.bertscore_layer,
+                batch_size: usize::try_from(args.bertscore_batch).unwrap_or(usize::MAX),
+                device: &args.device,
+            };
+            let outcome = bertscore::run(&options, &joined)?;
+            if args.per_sample.is_some() {
+                lines = per_sample_lines(&scored, &outcome.f1);
+            }
+            timings.mark("bertscore");
+            Some(outcome)
+        }
+        None => {
+            if args.bertscore_layer.is_some() {
+                bail!("--bertscore-layer needs --bertscore DIR");
+            }
+            None
+        }
+    };
     let stats = StatsConfig {
         bootstrap_resamples: args.resamples,
         seed: args.seed,
@@ -411,10 +470,17 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
         .as_deref()
         .or(args.type_map.as_ref().map(|_| TYPE_FIELD));
     // The summary is only computed when something shows it.
-    let groups = if args.per_sample.is_some() && args.summary.is_none() {
+    let mut groups = if args.per_sample.is_some() && args.summary.is_none() {
         Vec::new()
     } else {
         summarize_parallel(&scored, group_by, &stats)
+    };
+    if let Some(bert) = &bert {
+        bertscore::add_to_summary(&mut groups, &scored, &bert.f1, &stats);
+    }
+    let signature = match &bert {
+        Some(bert) => format!("{}|{}", signature(&stats), bert.signature),
+        None => signature(&stats),
     };
     timings.mark("summarize");
     let counts = Counts {
@@ -424,6 +490,7 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
         scored_lexical: scored.iter().filter(|s| s.lexical.is_some()).count(),
         with_judge: scored.iter().filter(|s| s.judge.is_some()).count(),
         issues: issue_counts(&issues),
+        bertscore: bert.map(|b| b.counts),
     };
 
     if let Some(path) = &args.per_sample {
@@ -431,7 +498,7 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
     }
     if let Some(path) = &args.summary {
         let summary = SummaryOut {
-            signature: signature(&stats),
+            signature: signature.clone(),
             stats,
             counts,
             groups: &groups,
@@ -450,8 +517,18 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
             if let Some(meteor) = group.metrics.iter().find(|m| m.metric == "meteor") {
                 println!("M.Score (METEOR mean), {}: {:.4}", group.split, meteor.mean);
             }
+            if let Some(bert) = group.metrics.iter().find(|m| m.metric == "bertscore") {
+                let interval = bert
+                    .ci95
+                    .map(|[l, h]| format!(" [{l:.4}, {h:.4}]"))
+                    .unwrap_or_default();
+                println!(
+                    "B.Score (BERTScore F1 mean), {}: {:.4}{interval}",
+                    group.split, bert.mean
+                );
+            }
         }
-        println!("signature: {}", signature(&stats));
+        println!("signature: {signature}");
     }
     report_issues(&issues);
     timings.mark("output");

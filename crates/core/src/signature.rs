@@ -8,6 +8,26 @@ pub const NLTK_VERSION: &str = "3.10.4";
 pub const ROUGE_SCORE_VERSION: &str = "0.1.2";
 pub const WORDNET_VERSION: &str = "3.0";
 
+/// The `bert_score` release whose semantics [`crate::metrics::bertscore`] reproduces.
+pub const BERT_SCORE_VERSION: &str = "0.3.13";
+
+/// What B.Score depends on, appended to [`signature`] when it is computed: the model (its name
+/// and a CRC-32 of its `config.json`, so another model cannot pass for the benchmark's), the
+/// layer, the batch size (bert_score's padding effect), the length sentences are cut to and
+/// the library's semantics.
+pub fn bertscore_signature(
+    model: &str,
+    config_json: &[u8],
+    layer: usize,
+    batch_size: usize,
+    max_tokens: usize,
+) -> String {
+    format!(
+        "bertscore:bert_score={BERT_SCORE_VERSION},model={model},config=crc32:{:08x},layer={layer},idf=no,rescale=no,batch={batch_size},max_len={max_tokens},tok=RobertaTokenizer(slow),f=F1",
+        crc32fast::hash(config_json)
+    )
+}
+
 pub fn signature(stats: &StatsConfig) -> String {
     format!(
         "medhall-lens:{version}|rouge:rouge_score={ROUGE_SCORE_VERSION},types=rouge1+rouge2+rougeL,f=fmeasure,stem=porter(nltk={NLTK_VERSION}),stem_min_len=4\
@@ -38,5 +58,15 @@ mod tests {
         assert!(text.contains("seed=12345") && text.contains("resamples=1000"));
         let other = signature(&StatsConfig { seed: 1, ..config });
         assert_ne!(text, other);
+    }
+
+    #[test]
+    fn bertscore_signature_names_model_layer_and_batch() {
+        let a = bertscore_signature("roberta-large", b"{}", 17, 64, 512);
+        assert!(
+            a.contains("bert_score=0.3.13") && a.contains("layer=17") && a.contains("batch=64")
+        );
+        assert_ne!(a, bertscore_signature("roberta-large", b"{ }", 17, 64, 512));
+        assert_ne!(a, bertscore_signature("roberta-large", b"{}", 17, 1, 512));
     }
 }

@@ -38,6 +38,9 @@ pub struct PerSampleLine {
     pub meteor: Option<f64>,
     pub bleu: Option<f64>,
     pub judge: Option<JudgeScores>,
+    /// BERTScore F1 (`medhall score --bertscore`); absent from the line when not computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bertscore: Option<f64>,
 }
 
 impl From<&ScoredSample> for PerSampleLine {
@@ -52,6 +55,7 @@ impl From<&ScoredSample> for PerSampleLine {
             meteor: lexical.map(|s| s.meteor),
             bleu: lexical.map(|s| s.bleu),
             judge: sample.judge,
+            bertscore: None,
         }
     }
 }

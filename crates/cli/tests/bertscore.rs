@@ -1,0 +1,324 @@
+//! `medhall score --bertscore` with the tiny random-weight RoBERTa of the model crate's fixtures
+//! (`scripts/bertscore_fixtures.py`): per-sample F1 against bert_score 0.3.13, the summary and
+//! signature, and bad model folders.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn medhall(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_medhall"))
+        .args(args)
+        .output()
+        .expect("medhall runs")
+}
+
+fn model_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures/bertscore")
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("medhall-bert-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn expected() -> Vec<Value> {
+    std::fs::read_to_string(model_dir().join("expected.jsonl"))
+        .expect("fixture")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
+}
+
+/// A positive-split results file: eval.py scores `cands=gpt4_answers, refs=answers`, so the
+/// fixture's candidate is the reference answer and its reference the model's answer. Pairs whose
+/// answer is blank are left out (a results row needs an answer).
+fn write_results(dir: &Path, rows: &[Value]) -> (PathBuf, Vec<Value>) {
+    let path = dir.join("run.positive.jsonl");
+    let mut text = String::new();
+    let mut kept = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let answer = row["ref"].as_str().expect("ref");
+        if answer.trim().is_empty() {
+            continue;
+        }
+        let line = serde_json::json!({
+            "question_id": i,
+            "answer": answer,
+            "gpt4_answer": row["cand"],
+        });
+        text.push_str(&line.to_string());
+        text.push('\n');
+        kept.push(row.clone());
+    }
+    std::fs::write(&path, text).expect("results written");
+    (path, kept)
+}
+
+fn lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .expect("output")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
+}
+
+#[test]
+fn per_sample_f1_matches_bert_score_at_batch_size_1() {
+    let dir = temp_dir("parity");
+    let (results, kept) = write_results(&dir, &expected());
+    let out = dir.join("per-sample.jsonl");
+    let model = model_dir();
+    let output = medhall(&[
+        "score",
+        "--bertscore",
+        model.to_str().unwrap(),
+        "--bertscore-layer",
+        "3",
+        "--bertscore-batch",
+        "1",
+        "--per-sample",
+        out.to_str().unwrap(),
+        results.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("sentences/s") && stderr.contains("were cut"),
+        "{stderr}"
+    );
+    let got = lines(&out);
+    assert_eq!(got.len(), kept.len());
+    let mut worst = 0f64;
+    for (line, row) in got.iter().zip(&kept) {
+        let f1 = line["bertscore"].as_f64().expect("a bertscore value");
+        let theirs = &row["b1"];
+        let (p, r, f) = (
+            theirs[0].as_f64().unwrap(),
+            theirs[1].as_f64().unwrap(),
+            theirs[2].as_f64().unwrap(),
+        );
+        // As in the model crate's parity test: 1e-6, times F1's sensitivity to P and R.
+        let factor = (2.0 * (p * p + r * r) / ((p + r) * (p + r))).max(1.0);
+        let d = (f1 - f).abs();
+        worst = worst.max(d / factor);
+        assert!(d <= 1e-6 * factor, "{line} vs {theirs}");
+    }
+    assert!(worst <= 1e-6);
+}
+
+#[test]
+fn summary_and_stdout_carry_b_score_with_its_signature() {
+    let dir = temp_dir("summary");
+    let (results, kept) = write_results(&dir, &expected()[..100]);
+    let summary = dir.join("summary.json");
+    let model = model_dir();
+    let args = [
+        "score",
+        "--bertscore",
+        model.to_str().unwrap(),
+        "--bertscore-layer",
+        "3",
+        results.to_str().unwrap(),
+    ];
+    let output = medhall(&args);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("B.Score (BERTScore F1 mean), positive: "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("bertscore:bert_score=0.3.13,model=bertscore,config=crc32:"));
+    assert!(stdout.contains("layer=3") && stdout.contains("batch=64"));
+    let mut with_summary = args.to_vec();
+    with_summary.extend(["--summary", summary.to_str().unwrap()]);
+    assert!(medhall(&with_summary).status.success());
+    let json: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    let positive = &json["groups"][0];
+    let bert = positive["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "bertscore")
+        .expect("a bertscore row");
+    assert_eq!(bert["n"], kept.len());
+    let [low, high] = [
+        bert["ci95"][0].as_f64().unwrap(),
+        bert["ci95"][1].as_f64().unwrap(),
+    ];
+    let mean = bert["mean"].as_f64().unwrap();
+    assert!(low < mean && mean < high);
+    assert_eq!(json["counts"]["bertscore"]["layer"], 3);
+    assert!(
+        json["counts"]["bertscore"]["truncated_sentences"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+}
+
+#[test]
+fn without_bertscore_nothing_changes() {
+    let dir = temp_dir("without");
+    let (results, _) = write_results(&dir, &expected()[..10]);
+    let out = dir.join("per-sample.jsonl");
+    let output = medhall(&[
+        "score",
+        "--per-sample",
+        out.to_str().unwrap(),
+        results.to_str().unwrap(),
+    ]);
+    assert!(output.status.success());
+    assert!(lines(&out).iter().all(|l| l.get("bertscore").is_none()));
+    let output = medhall(&["score", results.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !stdout.contains("B.Score") && !stdout.contains("bertscore"),
+        "{stdout}"
+    );
+}
+
+fn copy_model(to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for name in [
+        "config.json",
+        "model.safetensors",
+        "vocab.json",
+        "merges.txt",
+        "tokenizer_config.json",
+    ] {
+        std::fs::copy(model_dir().join(name), to.join(name)).unwrap();
+    }
+}
+
+fn failure(args: &[&str]) -> String {
+    let output = medhall(args);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn bad_model_folders_are_clear_errors() {
+    let dir = temp_dir("bad");
+    let (results, _) = write_results(&dir, &expected()[..5]);
+    let results = results.to_str().unwrap();
+    let model = model_dir();
+    // No layer default for an unknown model name.
+    let e = failure(&["score", "--bertscore", model.to_str().unwrap(), results]);
+    assert!(
+        e.contains("--bertscore-layer") && e.contains("`bertscore`"),
+        "{e}"
+    );
+    // Not a folder.
+    let e = failure(&[
+        "score",
+        "--bertscore",
+        "/nonexistent/roberta-large",
+        results,
+    ]);
+    assert!(e.contains("not a folder"), "{e}");
+    // Not RoBERTa.
+    let bert = dir.join("bert-base");
+    copy_model(&bert);
+    std::fs::write(bert.join("config.json"), r#"{"model_type": "bert"}"#).unwrap();
+    let e = failure(&[
+        "score",
+        "--bertscore",
+        bert.to_str().unwrap(),
+        "--bertscore-layer",
+        "3",
+        results,
+    ]);
+    assert!(
+        e.contains("config.json") && e.contains("not a RoBERTa model"),
+        "{e}"
+    );
+    // Truncated weights.
+    let cut = dir.join("roberta-large");
+    copy_model(&cut);
+    let weights = std::fs::read(cut.join("model.safetensors")).unwrap();
+    std::fs::write(cut.join("model.safetensors"), &weights[..weights.len() / 3]).unwrap();
+    // A folder named roberta-large gets bert_score's layer 17, which this model lacks.
+    let e = failure(&["score", "--bertscore", cut.to_str().unwrap(), results]);
+    assert!(e.contains("layer 17 asked for"), "{e}");
+    let e = failure(&[
+        "score",
+        "--bertscore",
+        cut.to_str().unwrap(),
+        "--bertscore-layer",
+        "3",
+        results,
+    ]);
+    assert!(
+        e.contains("model.safetensors") && e.contains("truncated or corrupt"),
+        "{e}"
+    );
+    // Merges of another vocabulary.
+    let mixed = dir.join("mixed");
+    copy_model(&mixed);
+    std::fs::write(
+        mixed.join("vocab.json"),
+        r#"{"<s>":0,"<pad>":1,"</s>":2,"<unk>":3}"#,
+    )
+    .unwrap();
+    let e = failure(&[
+        "score",
+        "--bertscore",
+        mixed.to_str().unwrap(),
+        "--bertscore-layer",
+        "3",
+        results,
+    ]);
+    assert!(e.contains("do not belong together"), "{e}");
+    // A layer the model does not have.
+    let e = failure(&[
+        "score",
+        "--bertscore",
+        model.to_str().unwrap(),
+        "--bertscore-layer",
+        "9",
+        results,
+    ]);
+    assert!(e.contains("layer 9"), "{e}");
+}
+
+#[test]
+fn a_100_kb_answer_is_cut_and_reported() {
+    let dir = temp_dir("long");
+    let path = dir.join("long.positive.jsonl");
+    let long = "The mass is well circumscribed. ".repeat(3200);
+    let rows = [
+        serde_json::json!({"question_id": 1, "answer": long, "gpt4_answer": "A mass."}),
+        serde_json::json!({"question_id": 2, "answer": "A mass.", "gpt4_answer": "A mass."}),
+    ];
+    let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(&path, text).unwrap();
+    let out = dir.join("per-sample.jsonl");
+    let model = model_dir();
+    let output = medhall(&[
+        "score",
+        "--bertscore",
+        model.to_str().unwrap(),
+        "--bertscore-layer",
+        "3",
+        "--per-sample",
+        out.to_str().unwrap(),
+        path.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("1 sentence(s) longer than 48 tokens were cut"),
+        "{stderr}"
+    );
+    let got = lines(&out);
+    assert!(got[0]["bertscore"].as_f64().unwrap() > 0.0);
+    assert!((got[1]["bertscore"].as_f64().unwrap() - 1.0).abs() < 1e-6);
+}
