@@ -17,9 +17,10 @@ use medhall_core::judging::openai::{
     ChatReply, Response, Usage, batch_request_line, chat_request_body, chat_url, custom_id,
     parse_batch_output_line, parse_custom_id, parse_retry_after, read_response,
 };
-use medhall_core::judging::plan::{JudgeItem, plan};
+use medhall_core::judging::plan::{FIG_CAPTION_FIELD, JudgeItem, plan};
 use medhall_core::judging::rows::{judged_line, recovered_line};
 use medhall_core::judging::scheduler::{Next, Outcome, Scheduler, SchedulerConfig};
+use medhall_core::judging::types::{parse_type_reply, type_line, type_messages};
 use medhall_core::sample::{SampleKey, Split};
 use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
@@ -71,6 +72,12 @@ pub struct JudgeArgs {
     /// Ask again for the samples whose verdict in --out is unreadable (the new line follows).
     #[arg(long = "retry-unreadable")]
     retry_unreadable: bool,
+    /// Instead of judging: ask the endpoint for each negative question's hallucination type
+    /// (our prompt, from the paper's definitions) and write a type map to --out (JSONL with
+    /// `split, question_id, type, labelled_by`), which `medhall score --type-map` and the page
+    /// read; such labels are marked as the model's wherever they are shown. Needs --references.
+    #[arg(long = "label-types")]
+    label_types: bool,
     /// Price per million prompt tokens, for the cost shown (e.g. 2.5 for gpt-4o).
     #[arg(long = "price-in", value_name = "USD")]
     price_in: Option<f64>,
@@ -99,6 +106,9 @@ pub fn run(args: &JudgeArgs) -> Result<()> {
     if let Some(batch_in) = &args.batch_in {
         return run_batch_in(args, batch_in);
     }
+    if args.label_types {
+        return run_label_types(args);
+    }
     if args.files.is_empty() {
         bail!("name the prediction files to judge (PRED...)");
     }
@@ -121,22 +131,18 @@ pub fn run(args: &JudgeArgs) -> Result<()> {
         print_estimate(&items, args);
         return Ok(());
     }
-    let model = args
-        .model
-        .as_deref()
-        .context("name the judge model with --model (the benchmark's is gpt-4o)")?;
     if let Some(path) = &args.batch_out {
+        let model = args
+            .model
+            .as_deref()
+            .context("name the judge model with --model (the benchmark's is gpt-4o)")?;
         return write_batch(path, model, &items);
     }
     let out = args
         .out
         .as_deref()
         .context("name the judged output with --out JUDGED.jsonl")?;
-    let endpoint = args
-        .endpoint
-        .as_deref()
-        .context("name an OpenAI-compatible endpoint with --endpoint URL")?;
-    let key = api_key(&args.api_key_env, endpoint)?;
+    let (url, model, key) = endpoint_of(args)?;
     let raw_rows = raw_rows(&loaded.run)?;
     let mut output = JudgedFile::open(out, args.retry_unreadable)?;
     let config = SchedulerConfig {
@@ -160,16 +166,19 @@ pub fn run(args: &JudgeArgs) -> Result<()> {
             items.len()
         );
     }
-    let judge = Judge {
-        items: &items,
-        run: &loaded.run,
-        raw_rows: &raw_rows,
-        url: chat_url(endpoint),
+    let endpoint = Endpoint {
+        url,
         model,
         key: key.as_deref(),
         prices: args.price_in.zip(args.price_out),
     };
-    judge.run(&mut scheduler, &mut output)
+    let mut task = JudgeTask {
+        items: &items,
+        run: &loaded.run,
+        raw_rows: &raw_rows,
+        output: &mut output,
+    };
+    send_all(&endpoint, &mut scheduler, &mut task, out)
 }
 
 struct Loaded {
@@ -369,6 +378,29 @@ impl JudgedFile {
         })
     }
 
+    /// Opens any JSONL file to append to (its contents were read by the caller).
+    fn open_plain(path: &Path) -> Result<Self> {
+        let existing = std::fs::read(path).unwrap_or_default();
+        let needs_newline = !existing.is_empty() && !existing.ends_with(b"\n");
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open {} to append", path.display()))?;
+        if needs_newline {
+            file.write_all(b"\n")
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        let lines =
+            existing.iter().filter(|&&b| b == b'\n').count() as u64 + u64::from(needs_newline);
+        Ok(Self {
+            path: path.to_owned(),
+            file,
+            done: HashSet::new(),
+            lines,
+        })
+    }
+
     /// Appends one complete line in one write, and flushes it.
     fn append(&mut self, line: &str) -> Result<u64> {
         let mut bytes = Vec::with_capacity(line.len() + 1);
@@ -393,10 +425,8 @@ struct Request {
 /// What came back: the status, `Retry-After` in ms and the body, or why nothing did.
 type Reply = (usize, Result<(u16, Option<u64>, Vec<u8>), String>);
 
-struct Judge<'a> {
-    items: &'a [JudgeItem],
-    run: &'a Run,
-    raw_rows: &'a HashMap<(String, u64), String>,
+/// Where requests go.
+struct Endpoint<'a> {
     url: String,
     model: &'a str,
     key: Option<&'a str>,
@@ -506,137 +536,179 @@ impl Progress {
     }
 }
 
-impl Judge<'_> {
-    fn run(&self, scheduler: &mut Scheduler, output: &mut JudgedFile) -> Result<()> {
-        let threads = scheduler.config().concurrency;
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_idle_connections_per_host(threads)
-            .build()
-            .into();
-        let (request_tx, request_rx) = mpsc::channel::<Request>();
-        let request_rx = std::sync::Arc::new(std::sync::Mutex::new(request_rx));
-        let (reply_tx, reply_rx) = mpsc::channel::<Reply>();
-        let start = Instant::now();
-        let now = || start.elapsed().as_millis() as u64;
-        let mut progress = Progress {
+/// What `send_all` needs from a kind of request (judge verdicts, type labels).
+trait Task {
+    /// The messages of item `index`.
+    fn messages(&self, index: usize) -> &[ChatMessage];
+    /// Writes a finished reply before anything else happens to it.
+    fn keep(&mut self, index: usize, reply: &ChatReply, progress: &mut Progress) -> Result<()>;
+    /// Where item `index` comes from, for failure reports (`file:line: split question id`).
+    fn describe(&self, index: usize) -> String;
+}
+
+/// Sends every pending item of `scheduler` to the endpoint on `concurrency` threads, hands
+/// each reply to `task.keep`, reports failures and the totals, and fails when any item is left.
+fn send_all(
+    endpoint: &Endpoint<'_>,
+    scheduler: &mut Scheduler,
+    task: &mut dyn Task,
+    out: &Path,
+) -> Result<()> {
+    let threads = scheduler.config().concurrency;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_idle_connections_per_host(threads)
+        .build()
+        .into();
+    let (request_tx, request_rx) = mpsc::channel::<Request>();
+    let request_rx = std::sync::Arc::new(std::sync::Mutex::new(request_rx));
+    let (reply_tx, reply_rx) = mpsc::channel::<Reply>();
+    let start = Instant::now();
+    let mut progress = Progress {
+        start,
+        last_print: start,
+        judged_now: 0,
+        unreadable: 0,
+        usage: Usage::default(),
+        terminal: std::io::stderr().is_terminal(),
+    };
+    let result = std::thread::scope(|scope| -> Result<()> {
+        for _ in 0..threads {
+            let request_rx = request_rx.clone();
+            let reply_tx = reply_tx.clone();
+            let agent = agent.clone();
+            let url = endpoint.url.as_str();
+            let key = endpoint.key;
+            scope.spawn(move || {
+                loop {
+                    let request = match request_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(request) = request else { return };
+                    if reply_tx.send(send(&agent, url, key, &request)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(reply_tx);
+        let outcome = drive(
+            endpoint,
+            scheduler,
+            task,
+            &request_tx,
+            &reply_rx,
+            &mut progress,
             start,
-            last_print: start,
-            judged_now: 0,
-            unreadable: 0,
-            usage: Usage::default(),
-            terminal: std::io::stderr().is_terminal(),
-        };
-        let result = std::thread::scope(|scope| -> Result<()> {
-            for _ in 0..threads {
-                let request_rx = request_rx.clone();
-                let reply_tx = reply_tx.clone();
-                let agent = agent.clone();
-                let url = self.url.as_str();
-                let key = self.key;
-                scope.spawn(move || {
-                    loop {
-                        let request = match request_rx.lock() {
-                            Ok(rx) => rx.recv(),
-                            Err(_) => return,
-                        };
-                        let Ok(request) = request else { return };
-                        if reply_tx.send(send(&agent, url, key, &request)).is_err() {
-                            return;
-                        }
-                    }
-                });
+        );
+        drop(request_tx);
+        outcome
+    });
+    progress.tick(scheduler, endpoint.prices, true);
+    if progress.terminal {
+        eprintln!();
+    }
+    result?;
+    let counts = scheduler.counts();
+    for (index, reason) in scheduler.failures() {
+        eprintln!("{}: not judged: {reason}", task.describe(index));
+    }
+    eprintln!(
+        "{}: {} written now, {} failed, {} not sent; tokens {} in / {} out",
+        out.display(),
+        progress.judged_now,
+        counts.failed,
+        counts.pending,
+        progress.usage.prompt_tokens,
+        progress.usage.completion_tokens
+    );
+    if let Some(reason) = scheduler.aborted() {
+        bail!("stopped: {reason}; rerun with the same --out to resume");
+    }
+    if counts.failed > 0 || counts.pending > 0 {
+        bail!(
+            "{} samples not done; rerun with the same --out to ask for them only",
+            counts.failed + counts.pending
+        );
+    }
+    Ok(())
+}
+
+fn drive(
+    endpoint: &Endpoint<'_>,
+    scheduler: &mut Scheduler,
+    task: &mut dyn Task,
+    requests: &mpsc::Sender<Request>,
+    replies: &mpsc::Receiver<Reply>,
+    progress: &mut Progress,
+    start: Instant,
+) -> Result<()> {
+    let now = || start.elapsed().as_millis() as u64;
+    loop {
+        let wait = loop {
+            match scheduler.next(now()) {
+                Next::Send(dispatch) => {
+                    let request = Request {
+                        item: dispatch.item,
+                        body: chat_request_body(endpoint.model, task.messages(dispatch.item)),
+                        timeout: Duration::from_millis(dispatch.timeout_ms),
+                    };
+                    requests
+                        .send(request)
+                        .map_err(|_| anyhow::anyhow!("the request threads stopped"))?;
+                }
+                Next::WaitUntil(at) => break Some(Duration::from_millis(at.saturating_sub(now()))),
+                Next::WaitForReply => break None,
+                Next::Done => return Ok(()),
             }
-            drop(reply_tx);
-            let outcome = self.drive(
-                scheduler,
-                output,
-                &request_tx,
-                &reply_rx,
-                &mut progress,
-                now,
-            );
-            drop(request_tx);
-            outcome
-        });
-        progress.tick(scheduler, self.prices, true);
-        if progress.terminal {
-            eprintln!();
-        }
-        result?;
-        self.report(scheduler, &progress, &output.path)
+        };
+        let tick = Duration::from_millis(250);
+        let reply = match replies.recv_timeout(wait.unwrap_or(tick).min(tick)) {
+            Ok(reply) => reply,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                progress.tick(scheduler, endpoint.prices, false);
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => bail!("the request threads stopped"),
+        };
+        let (index, result) = reply;
+        let outcome = match result {
+            Err(reason) => Outcome::Retry {
+                reason,
+                retry_after_ms: None,
+            },
+            Ok((status, retry_after, body)) => match read_response(status, retry_after, &body) {
+                Response::Problem(outcome) => outcome,
+                Response::Reply(reply) => {
+                    task.keep(index, &reply, progress)?;
+                    progress.judged_now += 1;
+                    if let Some(usage) = reply.usage {
+                        progress.usage.add(usage);
+                    }
+                    Outcome::Finished
+                }
+            },
+        };
+        scheduler.report(index, outcome, now());
+        progress.tick(scheduler, endpoint.prices, false);
+    }
+}
+
+/// Judge verdicts: each reply becomes a judged row in `output`.
+struct JudgeTask<'a> {
+    items: &'a [JudgeItem],
+    run: &'a Run,
+    raw_rows: &'a HashMap<(String, u64), String>,
+    output: &'a mut JudgedFile,
+}
+
+impl Task for JudgeTask<'_> {
+    fn messages(&self, index: usize) -> &[ChatMessage] {
+        &self.items[index].messages
     }
 
-    fn drive(
-        &self,
-        scheduler: &mut Scheduler,
-        output: &mut JudgedFile,
-        requests: &mpsc::Sender<Request>,
-        replies: &mpsc::Receiver<Reply>,
-        progress: &mut Progress,
-        now: impl Fn() -> u64,
-    ) -> Result<()> {
-        loop {
-            let wait = loop {
-                match scheduler.next(now()) {
-                    Next::Send(dispatch) => {
-                        let item = &self.items[dispatch.item];
-                        let request = Request {
-                            item: dispatch.item,
-                            body: chat_request_body(self.model, &item.messages),
-                            timeout: Duration::from_millis(dispatch.timeout_ms),
-                        };
-                        requests
-                            .send(request)
-                            .map_err(|_| anyhow::anyhow!("the request threads stopped"))?;
-                    }
-                    Next::WaitUntil(at) => {
-                        break Some(Duration::from_millis(at.saturating_sub(now())));
-                    }
-                    Next::WaitForReply => break None,
-                    Next::Done => return Ok(()),
-                }
-            };
-            let tick = Duration::from_millis(250);
-            let reply = match replies.recv_timeout(wait.unwrap_or(tick).min(tick)) {
-                Ok(reply) => reply,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    progress.tick(scheduler, self.prices, false);
-                    continue;
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    bail!("the request threads stopped")
-                }
-            };
-            let (index, result) = reply;
-            let outcome = match result {
-                Err(reason) => Outcome::Retry {
-                    reason,
-                    retry_after_ms: None,
-                },
-                Ok((status, retry_after, body)) => {
-                    match read_response(status, retry_after, &body) {
-                        Response::Problem(outcome) => outcome,
-                        Response::Reply(reply) => {
-                            self.keep(index, &reply, output, progress)?;
-                            Outcome::Finished
-                        }
-                    }
-                }
-            };
-            scheduler.report(index, outcome, now());
-            progress.tick(scheduler, self.prices, false);
-        }
-    }
-
-    /// Writes a finished sample's line before anything else happens to it.
-    fn keep(
-        &self,
-        index: usize,
-        reply: &ChatReply,
-        output: &mut JudgedFile,
-        progress: &mut Progress,
-    ) -> Result<()> {
+    fn keep(&mut self, index: usize, reply: &ChatReply, progress: &mut Progress) -> Result<()> {
         let item = &self.items[index];
         let prediction: &Prediction = &self.run.predictions()[item.prediction];
         let raw = self
@@ -644,11 +716,7 @@ impl Judge<'_> {
             .get(&(prediction.source.to_string(), prediction.line))
             .map(String::as_str);
         let line = judged_line(raw, prediction, item, &reply.content);
-        let number = output.append(&line)?;
-        progress.judged_now += 1;
-        if let Some(usage) = reply.usage {
-            progress.usage.add(usage);
-        }
+        let number = self.output.append(&line)?;
         if let Err(error) = parse_verdict(&reply.content) {
             progress.unreadable += 1;
             if progress.terminal {
@@ -657,7 +725,7 @@ impl Judge<'_> {
             eprintln!(
                 "{}:{number}: {} question {}: unreadable verdict, kept ({error}); \
                  --retry-unreadable asks again",
-                output.path.display(),
+                self.output.path.display(),
                 item.key.split,
                 item.key.question_id
             );
@@ -665,36 +733,211 @@ impl Judge<'_> {
         Ok(())
     }
 
-    fn report(&self, scheduler: &Scheduler, progress: &Progress, out: &Path) -> Result<()> {
-        let counts = scheduler.counts();
-        for (index, reason) in scheduler.failures() {
-            let item = &self.items[index];
-            let prediction = &self.run.predictions()[item.prediction];
+    fn describe(&self, index: usize) -> String {
+        let item = &self.items[index];
+        let prediction = &self.run.predictions()[item.prediction];
+        format!(
+            "{}:{}: {} question {}",
+            prediction.source, prediction.line, item.key.split, item.key.question_id
+        )
+    }
+}
+
+/// The endpoint, model and key every sending mode needs.
+fn endpoint_of(args: &JudgeArgs) -> Result<(String, &str, Option<String>)> {
+    let model = args
+        .model
+        .as_deref()
+        .context("name the model with --model (the benchmark's judge is gpt-4o)")?;
+    let endpoint = args
+        .endpoint
+        .as_deref()
+        .context("name an OpenAI-compatible endpoint with --endpoint URL")?;
+    let key = api_key(&args.api_key_env, endpoint)?;
+    Ok((chat_url(endpoint), model, key))
+}
+
+/// One negative question to label.
+struct TypeItem {
+    key: SampleKey,
+    source: String,
+    line: u64,
+    messages: Vec<ChatMessage>,
+}
+
+/// Hallucination types: each reply becomes a type-map line.
+struct TypeTask<'a> {
+    items: &'a [TypeItem],
+    model: &'a str,
+    output: &'a mut JudgedFile,
+}
+
+impl Task for TypeTask<'_> {
+    fn messages(&self, index: usize) -> &[ChatMessage] {
+        &self.items[index].messages
+    }
+
+    fn keep(&mut self, index: usize, reply: &ChatReply, progress: &mut Progress) -> Result<()> {
+        let item = &self.items[index];
+        let label = parse_type_reply(&reply.content);
+        let number =
+            self.output
+                .append(&type_line(&item.key, label, self.model, &reply.content))?;
+        if label.is_none() {
+            progress.unreadable += 1;
+            if progress.terminal {
+                eprintln!();
+            }
             eprintln!(
-                "{}:{}: {} question {}: not judged: {reason}",
-                prediction.source, prediction.line, item.key.split, item.key.question_id
-            );
-        }
-        eprintln!(
-            "{}: {} judged now, {} failed, {} not sent; tokens {} in / {} out",
-            out.display(),
-            progress.judged_now,
-            counts.failed,
-            counts.pending,
-            progress.usage.prompt_tokens,
-            progress.usage.completion_tokens
-        );
-        if let Some(reason) = scheduler.aborted() {
-            bail!("stopped: {reason}; rerun with the same --out to resume");
-        }
-        if counts.failed > 0 || counts.pending > 0 {
-            bail!(
-                "{} samples not judged; rerun with the same --out to ask for them only",
-                counts.failed + counts.pending
+                "{}:{number}: {} question {}: the reply names no type, kept with type null; \
+                 --retry-unreadable asks again",
+                self.output.path.display(),
+                item.key.split,
+                item.key.question_id
             );
         }
         Ok(())
     }
+
+    fn describe(&self, index: usize) -> String {
+        let item = &self.items[index];
+        format!(
+            "{}:{}: {} question {}",
+            item.source, item.line, item.key.split, item.key.question_id
+        )
+    }
+}
+
+/// The samples a type map already labels (with a type; with none too unless `retry`).
+fn labelled_keys(path: &Path, retry: bool) -> Result<HashSet<SampleKey>> {
+    let mut done = HashSet::new();
+    if !path.exists() {
+        return Ok(done);
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    for (index, line) in text.lines().enumerate() {
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
+            if !line.trim().is_empty() {
+                eprintln!(
+                    "{}:{}: not a type-map line (kept as it is)",
+                    path.display(),
+                    index + 1
+                );
+            }
+            continue;
+        };
+        let split = value["split"].as_str().and_then(Split::parse);
+        let id = match &value["question_id"] {
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            serde_json::Value::String(s) => Some(s.clone()),
+            _ => None,
+        };
+        if let (Some(split), Some(question_id)) = (split, id)
+            && (value["type"].is_string() || !retry)
+        {
+            done.insert(SampleKey { split, question_id });
+        }
+    }
+    Ok(done)
+}
+
+/// `--label-types`: the hallucination type of every negative question in the references.
+fn run_label_types(args: &JudgeArgs) -> Result<()> {
+    if args.references.is_empty() {
+        bail!("--label-types needs the negative reference shards (--references FILE)");
+    }
+    let mut issues = Vec::new();
+    let mut references = ReferenceSet::default();
+    for path in &args.references {
+        let source = SourceContext::new(path.display().to_string(), args.split);
+        parse_file(
+            path,
+            &ColumnMap::default(),
+            &mut issues,
+            |record, issues| references.add_record(&source, record, issues),
+        )?;
+    }
+    let mut items = Vec::new();
+    for reference in references.iter().filter(|r| r.key.split == Split::Negative) {
+        let Some(question) = reference.question.as_deref() else {
+            issues.push(Issue {
+                kind: IssueKind::MissingField,
+                source: reference.source.to_string(),
+                line: reference.line,
+                field: Some("text".into()),
+                message: "no question to label".into(),
+            });
+            continue;
+        };
+        let caption = reference
+            .fields
+            .iter()
+            .find(|(n, _)| n == FIG_CAPTION_FIELD)
+            .map(|(_, v)| v.as_str());
+        items.push(TypeItem {
+            key: reference.key.clone(),
+            source: reference.source.to_string(),
+            line: reference.line,
+            messages: type_messages(question, &reference.text, caption),
+        });
+    }
+    report_issues(&issues);
+    if items.is_empty() {
+        bail!("no negative question to label in the given references");
+    }
+    if args.dry_run {
+        let chars: usize = items
+            .iter()
+            .flat_map(|i| &i.messages)
+            .map(|m| m.content.chars().count())
+            .sum();
+        println!("requests: {}", items.len());
+        println!(
+            "prompt tokens (estimate, {CHARS_PER_TOKEN} characters a token): {:.0}",
+            chars as f64 / CHARS_PER_TOKEN
+        );
+        println!("nothing was sent");
+        return Ok(());
+    }
+    let out = args
+        .out
+        .as_deref()
+        .context("name the type map to write with --out TYPES.jsonl")?;
+    let (url, model, key) = endpoint_of(args)?;
+    let done = labelled_keys(out, args.retry_unreadable)?;
+    let mut output = JudgedFile::open_plain(out)?;
+    let config = SchedulerConfig {
+        concurrency: args.concurrency,
+        max_attempts: args.max_attempts,
+        timeout_ms: (args.timeout.max(0.001) * 1000.0) as u64,
+        ..SchedulerConfig::default()
+    };
+    let mut scheduler = Scheduler::new(items.len(), config);
+    for (index, item) in items.iter().enumerate() {
+        if done.contains(&item.key) {
+            scheduler.mark_finished(index);
+        }
+    }
+    if !done.is_empty() {
+        eprintln!(
+            "{}: {} questions already labelled there; not asked again",
+            out.display(),
+            done.len()
+        );
+    }
+    let endpoint = Endpoint {
+        url,
+        model,
+        key: key.as_deref(),
+        prices: args.price_in.zip(args.price_out),
+    };
+    let mut task = TypeTask {
+        items: &items,
+        model,
+        output: &mut output,
+    };
+    send_all(&endpoint, &mut scheduler, &mut task, out)
 }
 
 /// `--batch-in`: a Batch API output file, with the requests it ran, into judged lines.

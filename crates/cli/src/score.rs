@@ -9,6 +9,7 @@ use medhall_core::dataset::{
     type_map_columns,
 };
 use medhall_core::formats::{ColumnMap, RecordParser, Role, SampleRecord};
+use medhall_core::judging::types::{LABELLED_BY_FIELD, TYPE_PROMPT_VERSION};
 use medhall_core::metrics::lexical::LexicalScorer;
 use medhall_core::metrics::wordnet::WordNet;
 use medhall_core::sample::Split;
@@ -135,13 +136,33 @@ fn column_map(args: &ScoreArgs) -> ColumnMap {
     columns
 }
 
-fn load_type_map(path: &Path, issues: &mut Vec<Issue>) -> Result<TypeMap> {
+/// The type map, and who labelled it when a model did (`medhall judge --label-types` writes
+/// `labelled_by`), for the signature: such types are not the benchmark's.
+fn load_type_map(path: &Path, issues: &mut Vec<Issue>) -> Result<(TypeMap, Vec<String>)> {
     let mut types = TypeMap::new();
+    let mut labelled_by: Vec<String> = Vec::new();
     let source = path.display().to_string();
     parse_file(path, &type_map_columns(), issues, |record, issues| {
+        if let Some(who) = record.field(LABELLED_BY_FIELD)
+            && !labelled_by.iter().any(|w| w == who)
+        {
+            labelled_by.push(who.to_owned());
+        }
         add_type_record(&mut types, &source, &record, issues)
     })?;
-    Ok(types)
+    Ok((types, labelled_by))
+}
+
+/// The signature, plus the type labels' provenance when a model gave them.
+fn run_signature(stats: &StatsConfig, labelled_by: &[String]) -> String {
+    let mut text = signature(stats);
+    if !labelled_by.is_empty() {
+        text.push_str(&format!(
+            "|types:labelled_by={},prompt={TYPE_PROMPT_VERSION}",
+            labelled_by.join("+")
+        ));
+    }
+    text
 }
 
 /// Parses the results files concurrently (one thread per file, in batches of the core count);
@@ -408,9 +429,9 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
             references.add_record(&source, record, issues)
         })?;
     }
-    let types = match &args.type_map {
+    let (types, labelled_by) = match &args.type_map {
         Some(path) => load_type_map(path, &mut issues)?,
-        None => TypeMap::new(),
+        None => (TypeMap::new(), Vec::new()),
     };
     let mut run = Run::default();
     let parsed = parse_files(&args.files, &columns, args.split);
@@ -479,8 +500,8 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
         bertscore::add_to_summary(&mut groups, &scored, &bert.f1, &stats);
     }
     let signature = match &bert {
-        Some(bert) => format!("{}|{}", signature(&stats), bert.signature),
-        None => signature(&stats),
+        Some(bert) => format!("{}|{}", run_signature(&stats, &labelled_by), bert.signature),
+        None => run_signature(&stats, &labelled_by),
     };
     timings.mark("summarize");
     let counts = Counts {

@@ -170,6 +170,8 @@ enum Behaviour {
     BadJson,
     /// A 200 whose text's first line is not four numbers.
     Unreadable,
+    /// A 200 with this text.
+    Say(&'static str),
 }
 
 #[derive(Default)]
@@ -243,9 +245,11 @@ impl Drop for FakeOpenAi {
 fn question_of(body: &str) -> String {
     let value: Value = serde_json::from_str(body).unwrap_or(Value::Null);
     let content = value["messages"][1]["content"].as_str().unwrap_or("");
-    content
+    let after = content
         .split("[Question]: ")
         .nth(1)
+        .or_else(|| content.split("Question: ").nth(1));
+    after
         .and_then(|rest| rest.split("\n\n").next())
         .unwrap_or("?")
         .to_owned()
@@ -385,6 +389,10 @@ fn serve_connection(
                     "",
                     &completion("I cannot rate this answer."),
                 );
+                true
+            }
+            Behaviour::Say(content) => {
+                respond(&mut writer, 200, "", &completion(content));
                 true
             }
         };
@@ -820,6 +828,113 @@ fn gaps_keys_and_estimates() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("set the environment variable OPENAI_API_KEY"));
     assert!(!data.dir.join("never.jsonl").exists(), "nothing written");
+}
+
+#[test]
+fn label_types_writes_a_marked_resumable_type_map() {
+    use Behaviour::*;
+    let dir = temp_dir("types");
+    let mut references = String::new();
+    let mut predictions = String::new();
+    for i in 0..6 {
+        references.push_str(&format!(
+            "{{\"question_id\": {i}, \"text\": \"{}\\n<image>\", \"gpt4_answer\": \"No: truth {i}\", \"fig_caption\": \"Caption {i}\"}}\n",
+            question(i)
+        ));
+        predictions.push_str(&format!(
+            "{{\"question_id\": {i}, \"question\": \"{}\", \"answer\": \"No: truth {i}\"}}\n",
+            question(i)
+        ));
+    }
+    let refs = dir.join("val.negative.references.jsonl");
+    std::fs::write(&refs, references).expect("write");
+    let positive = dir.join("val.positive.references.jsonl");
+    std::fs::write(
+        &positive,
+        "{\"question_id\": 0, \"text\": \"P?\", \"gpt4_answer\": \"p\"}\n",
+    )
+    .expect("write");
+    let plans: HashMap<String, Vec<Behaviour>> = [
+        (0, vec![Say("Nonexistent object\nThere is no such device.")]),
+        (1, vec![Say("**Object manipulation**")]),
+        (2, vec![Say("3. knowledge distortion")]),
+        (3, vec![Say("I am not sure.")]),
+        (4, vec![Status(500, None), Say("nonexistent object")]),
+        (5, vec![Say("object manipulation")]),
+    ]
+    .into_iter()
+    .map(|(i, plan)| (question(i), plan))
+    .collect();
+    let server = FakeOpenAi::start(plans, Duration::from_millis(10));
+    let types = dir.join("types.jsonl");
+    let label = |extra: &[&str]| {
+        let mut command = medhall();
+        command
+            .args(["judge", "--label-types", "--references"])
+            .arg(&refs)
+            .arg("--references")
+            .arg(&positive)
+            .args([
+                "--model",
+                "judge-test",
+                "--endpoint",
+                &server.endpoint(),
+                "--out",
+            ])
+            .arg(&types)
+            .args(extra);
+        run(&mut command)
+    };
+    let result = label(&[]);
+    let stderr = text(&result.stderr);
+    assert!(result.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("negative question 3: the reply names no type, kept"),
+        "{stderr}"
+    );
+    let lines = read_jsonl(&types);
+    assert_eq!(lines.len(), 6, "negative questions only");
+    let type_of = |id: i64| {
+        lines
+            .iter()
+            .find(|l| l["question_id"] == id)
+            .map(|l| l["type"].clone())
+            .expect("labelled")
+    };
+    assert_eq!(type_of(0), "nonexistent object");
+    assert_eq!(type_of(1), "object manipulation");
+    assert_eq!(type_of(2), "knowledge distortion");
+    assert_eq!(type_of(3), Value::Null);
+    assert_eq!(type_of(4), "nonexistent object");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["labelled_by"] == "judge-test" && l["split"] == "negative")
+    );
+    assert_eq!(lines[0]["prompt"], "medhall-types-1");
+    // Resumed: nothing asked again; with --retry-unreadable, only question 3.
+    let before = server.asked().len();
+    assert!(label(&[]).status.success());
+    assert_eq!(server.asked().len(), before);
+    assert!(label(&["--retry-unreadable"]).status.success());
+    assert_eq!(server.asked()[before..], [question(3)]);
+    // `medhall score --type-map` reads it, and the groups say who labelled them.
+    let preds = dir.join("model.negative.jsonl");
+    std::fs::write(&preds, predictions).expect("write");
+    let scored = run(medhall()
+        .arg("score")
+        .arg("--references")
+        .arg(&refs)
+        .arg("--type-map")
+        .arg(&types)
+        .arg(&preds));
+    let stdout = text(&scored.stdout);
+    assert!(scored.status.success(), "{}", text(&scored.stderr));
+    assert!(
+        stdout.contains("negative/object manipulation (labelled by judge-test)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("types:labelled_by=judge-test"), "{stdout}");
 }
 
 /// 200 samples at concurrency 32 against a server that answers each request in 1 s.

@@ -659,6 +659,11 @@ pub fn add_type_record(
         .map(|(_, v)| v.clone());
     match (record.split, record.question_id.clone(), label) {
         (Some(split), Some(question_id), Some(label)) => {
+            // A label a model gave (`medhall judge --label-types`) says so wherever it is shown.
+            let label = match record.field(crate::judging::types::LABELLED_BY_FIELD) {
+                Some(who) => format!("{label} (labelled by {who})"),
+                None => label,
+            };
             types.insert(SampleKey { split, question_id }, label);
         }
         (split, id, _) => {

@@ -9,3 +9,4 @@ pub mod plan;
 pub mod prompt;
 pub mod rows;
 pub mod scheduler;
+pub mod types;
