@@ -674,6 +674,7 @@ mod tests {
                 split,
                 question_id: id.to_string(),
             },
+            question_id_is_integer: true,
             lexical: Some(LexicalScores {
                 rouge1: meteor,
                 rouge2: meteor,

@@ -95,7 +95,7 @@ fn per_sample_scores_match_python_on_real_data() {
     for row in &ours {
         let key = (
             row["split"].as_str().unwrap_or_default().to_owned(),
-            row["question_id"].as_str().unwrap_or_default().to_owned(),
+            row["question_id"].to_string(),
         );
         by_key.insert(key, row);
     }
@@ -392,4 +392,46 @@ fn timings_report_the_scoring_threads_used() {
         "{stderr}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn per_sample_keeps_each_question_ids_json_type() {
+    let dir = temp_dir("id-types");
+    let path = dir.join("ids.positive.jsonl");
+    std::fs::write(
+        &path,
+        concat!(
+            r#"{"question_id": 7, "answer": "A mass.", "gpt4_answer": "A mass."}"#,
+            "\n",
+            r#"{"question_id": "8", "answer": "No mass.", "gpt4_answer": "A mass."}"#,
+            "\n",
+            r#"{"question_id": "q-9", "answer": "A mass.", "gpt4_answer": "No mass."}"#,
+            "\n",
+        ),
+    )
+    .expect("input written");
+    let out = dir.join("per-sample.jsonl");
+    let output = medhall(&[
+        "score",
+        "--per-sample",
+        out.to_str().unwrap(),
+        path.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let ids: Vec<Value> = read_jsonl(&out)
+        .into_iter()
+        .map(|line| line["question_id"].clone())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            serde_json::json!(7),
+            serde_json::json!("8"),
+            serde_json::json!("q-9")
+        ]
+    );
 }

@@ -351,6 +351,8 @@ impl ReferenceSet {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Prediction {
     pub key: SampleKey,
+    /// Whether the file gave the id as a JSON integer (per-sample outputs write it back so).
+    pub question_id_is_integer: bool,
     pub answer: String,
     /// A reference carried in the results file itself (the judge-eval files' `gpt4_answer`).
     pub inline_reference: Option<String>,
@@ -465,6 +467,7 @@ impl Run {
                 ));
                 let replacement = Prediction {
                     key,
+                    question_id_is_integer: record.question_id_is_integer,
                     answer,
                     inline_reference: record.reference,
                     judge,
@@ -484,6 +487,7 @@ impl Run {
         }
         self.predictions.insert(Prediction {
             key,
+            question_id_is_integer: record.question_id_is_integer,
             answer,
             inline_reference: record.reference,
             judge,
@@ -700,6 +704,7 @@ mod tests {
         SampleRecord {
             line,
             question_id: Some(id.to_owned()),
+            question_id_is_integer: false,
             split: None,
             image: None,
             question: None,

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScoredSample {
     pub key: SampleKey,
+    /// Whether the input gave the id as a JSON integer.
+    pub question_id_is_integer: bool,
     pub lexical: Option<LexicalScores>,
     pub judge: Option<JudgeScores>,
     pub fields: Vec<(String, String)>,
@@ -30,7 +32,9 @@ impl ScoredSample {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PerSampleLine {
     pub split: Split,
-    pub question_id: String,
+    /// As the input gave it: a JSON integer stays an integer (the official files use integers;
+    /// pandas joins nothing between int and str ids), anything else is a string.
+    pub question_id: serde_json::Value,
     pub rouge1: Option<f64>,
     pub rouge2: Option<f64>,
     #[serde(rename = "rougeL")]
@@ -48,7 +52,7 @@ impl From<&ScoredSample> for PerSampleLine {
         let lexical = sample.lexical;
         PerSampleLine {
             split: sample.key.split,
-            question_id: sample.key.question_id.clone(),
+            question_id: question_id_json(&sample.key.question_id, sample.question_id_is_integer),
             rouge1: lexical.map(|s| s.rouge1),
             rouge2: lexical.map(|s| s.rouge2),
             rouge_l: lexical.map(|s| s.rouge_l),
@@ -57,6 +61,20 @@ impl From<&ScoredSample> for PerSampleLine {
             judge: sample.judge,
             bertscore: None,
         }
+    }
+}
+
+/// A question id's JSON: an integer when the input had one, else a string.
+pub fn question_id_json(id: &str, integer: bool) -> serde_json::Value {
+    let number = || {
+        id.parse::<i64>()
+            .map(serde_json::Value::from)
+            .or_else(|_| id.parse::<u64>().map(serde_json::Value::from))
+            .ok()
+    };
+    match integer.then(number).flatten() {
+        Some(value) => value,
+        None => serde_json::Value::from(id),
     }
 }
 
@@ -264,6 +282,7 @@ pub fn score_sample(
 ) -> ScoredSample {
     ScoredSample {
         key: joined.prediction.key.clone(),
+        question_id_is_integer: joined.prediction.question_id_is_integer,
         lexical: joined
             .reference
             .map(|reference| scorer.score(reference, &joined.prediction.answer)),
@@ -290,6 +309,7 @@ pub(crate) mod test_support {
                 split,
                 question_id: id.to_string(),
             },
+            question_id_is_integer: true,
             lexical: Some(LexicalScores {
                 rouge1: lexical,
                 rouge2: lexical,
@@ -307,6 +327,19 @@ pub(crate) mod test_support {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn question_ids_keep_their_json_type() {
+        use super::question_id_json;
+        use serde_json::json;
+        assert_eq!(question_id_json("12", true), json!(12));
+        assert_eq!(question_id_json("-3", true), json!(-3));
+        assert_eq!(
+            question_id_json("18446744073709551615", true),
+            json!(u64::MAX)
+        );
+        assert_eq!(question_id_json("12", false), json!("12"));
+        assert_eq!(question_id_json("q-1", false), json!("q-1"));
+    }
     use super::*;
 
     #[test]

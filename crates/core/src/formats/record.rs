@@ -12,6 +12,8 @@ pub struct SampleRecord {
     pub line: u64,
     /// Integer ids are kept as their decimal text, so `5` and `"5"` are the same sample.
     pub question_id: Option<String>,
+    /// Whether the id was a JSON integer (so outputs can write it back as one).
+    pub question_id_is_integer: bool,
     pub split: Option<Split>,
     pub image: Option<String>,
     pub question: Option<String>,
@@ -30,6 +32,7 @@ impl SampleRecord {
         Self {
             line,
             question_id: None,
+            question_id_is_integer: false,
             split: None,
             image: None,
             question: None,
@@ -216,6 +219,8 @@ impl<'a> Draft<'a> {
             };
             match role {
                 Role::QuestionId => {
+                    record.question_id_is_integer =
+                        matches!(candidate.value, Value::Int(_) | Value::UInt(_));
                     record.question_id = Some(question_id(candidate.value, origin).map_err(fail)?)
                 }
                 Role::Split => record.split = Some(split(candidate.value).map_err(fail)?),
