@@ -13,6 +13,7 @@ pub mod formats;
 pub mod image_files;
 pub mod judge;
 pub mod judging;
+pub mod leaderboard;
 pub mod metrics;
 pub mod model_protocol;
 pub mod protocol;

@@ -192,6 +192,105 @@ pub fn bootstrap_difference_ci(a: &[f64], b: &[f64], config: &StatsConfig) -> Op
     Some((quantile(&differences, 0.025), quantile(&differences, 0.975)))
 }
 
+/// Benjamini–Hochberg adjusted p-values (the false discovery rate step-up procedure), in the
+/// input's order: for p-values sorted ascending, `min over j >= i of p_(j) * m / j`, capped at 1.
+/// A hypothesis is rejected at FDR level q when its adjusted p-value is <= q. NaN stays NaN and
+/// does not count in m.
+pub fn benjamini_hochberg(p_values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..p_values.len())
+        .filter(|&i| !p_values[i].is_nan())
+        .collect();
+    order.sort_by(|&a, &b| p_values[a].total_cmp(&p_values[b]));
+    let m = order.len() as f64;
+    let mut adjusted = vec![f64::NAN; p_values.len()];
+    let mut running = 1.0f64;
+    for (rank, &i) in order.iter().enumerate().rev() {
+        let value = p_values[i] * m / (rank + 1) as f64;
+        running = running.min(value);
+        adjusted[i] = running.min(1.0);
+    }
+    adjusted
+}
+
+/// Ranks 1..=n with ties given their average rank (what Spearman's coefficient uses).
+pub fn average_ranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut ranks = vec![0.0; values.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && values[order[end]] == values[order[start]] {
+            end += 1;
+        }
+        // Positions start..end (0-based) share the mean of ranks start+1..=end.
+        let rank = (start + 1 + end) as f64 / 2.0;
+        for &i in &order[start..end] {
+            ranks[i] = rank;
+        }
+        start = end;
+    }
+    ranks
+}
+
+fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
+    let n = x.len() as f64;
+    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (a, b) in x.iter().zip(y) {
+        sxy += (a - mx) * (b - my);
+        sxx += (a - mx) * (a - mx);
+        syy += (b - my) * (b - my);
+    }
+    let denominator = (sxx * syy).sqrt();
+    (denominator > 0.0).then(|| sxy / denominator)
+}
+
+/// Spearman's rank correlation: Pearson's correlation of the average ranks (ties handled as
+/// scipy.stats.spearmanr does). `None` for fewer than two pairs, unequal lengths, NaN, or a
+/// constant side.
+pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
+    if x.len() != y.len() || x.len() < 2 || x.iter().chain(y).any(|v| v.is_nan()) {
+        return None;
+    }
+    pearson(&average_ranks(x), &average_ranks(y))
+}
+
+/// Spearman's coefficient with a 95% percentile-bootstrap interval over pairs (seeded like the
+/// other intervals).
+pub fn spearman_with_ci(
+    x: &[f64],
+    y: &[f64],
+    config: &StatsConfig,
+) -> Option<(f64, Option<(f64, f64)>)> {
+    let rho = spearman(x, y)?;
+    if config.bootstrap_resamples == 0 || x.len() < 3 {
+        return Some((rho, None));
+    }
+    let mut rng = SplitMix64::new(config.seed ^ 0x0123_4567_89ab_cdef);
+    let n = x.len();
+    let (mut bx, mut by) = (vec![0.0; n], vec![0.0; n]);
+    let mut draws = Vec::with_capacity(config.bootstrap_resamples as usize);
+    for _ in 0..config.bootstrap_resamples {
+        for k in 0..n {
+            let i = rng.below(n);
+            bx[k] = x[i];
+            by[k] = y[i];
+        }
+        if let Some(r) = spearman(&bx, &by) {
+            draws.push(r);
+        }
+    }
+    if draws.len() < 2 {
+        return Some((rho, None));
+    }
+    draws.sort_by(f64::total_cmp);
+    Some((
+        rho,
+        Some((quantile(&draws, 0.025), quantile(&draws, 0.975))),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,5 +369,74 @@ mod tests {
         assert!(low < observed && observed < high && high - low < 0.05);
         assert_eq!(bootstrap_difference_ci(&a, &b, &config), Some((low, high)));
         assert_eq!(bootstrap_difference_ci(&a[..1], &b, &config), None);
+    }
+
+    #[test]
+    fn benjamini_hochberg_reproduces_the_papers_example() {
+        // Benjamini & Hochberg (1995), section 4: fifteen p-values; at q = 0.05 the first four
+        // hypotheses are rejected. Adjusted values as R's p.adjust(p, "BH") gives them.
+        let p = [
+            0.0001, 0.0004, 0.0019, 0.0095, 0.0201, 0.0278, 0.0298, 0.0344, 0.0459, 0.3240, 0.4262,
+            0.5719, 0.6528, 0.7590, 1.0000,
+        ];
+        let expected = [
+            0.0015,
+            0.003,
+            0.0095,
+            0.035625,
+            0.0603,
+            0.063857142857,
+            0.063857142857,
+            0.0645,
+            0.0765,
+            0.486,
+            0.581181818182,
+            0.714875,
+            0.753230769231,
+            0.813214285714,
+            1.0,
+        ];
+        let adjusted = benjamini_hochberg(&p);
+        for (a, e) in adjusted.iter().zip(expected) {
+            assert!((a - e).abs() < 1e-9, "{a} vs {e}");
+        }
+        assert_eq!(adjusted.iter().filter(|&&a| a <= 0.05).count(), 4);
+        // Order is the input's; NaN is left out of m.
+        let shuffled = benjamini_hochberg(&[0.04, f64::NAN, 0.01, 0.03]);
+        assert!(shuffled[1].is_nan());
+        assert!((shuffled[0] - 0.04).abs() < 1e-12);
+        assert!((shuffled[2] - 0.03).abs() < 1e-12);
+        assert!((shuffled[3] - 0.04).abs() < 1e-12);
+        assert!(benjamini_hochberg(&[]).is_empty());
+    }
+
+    #[test]
+    fn spearman_matches_worked_examples() {
+        // Wikipedia's worked example (IQ against hours of TV a week): rho = -29/165.
+        let iq = [
+            106.0, 100.0, 86.0, 101.0, 99.0, 103.0, 97.0, 113.0, 112.0, 110.0,
+        ];
+        let tv = [7.0, 27.0, 2.0, 50.0, 28.0, 29.0, 20.0, 12.0, 6.0, 17.0];
+        let rho = spearman(&iq, &tv).expect("defined");
+        assert!((rho - (-29.0 / 165.0)).abs() < 1e-12, "{rho}");
+        // Ties take average ranks: x ranks 1, 2.5, 2.5, 4 against 1, 3, 2, 4 gives 3/sqrt(10).
+        let tied = spearman(&[1.0, 2.0, 2.0, 3.0], &[1.0, 3.0, 2.0, 4.0]).expect("defined");
+        assert!((tied - 3.0 / 10f64.sqrt()).abs() < 1e-12, "{tied}");
+        assert_eq!(average_ranks(&[3.0, 1.0, 3.0, 2.0]), [3.5, 1.0, 3.5, 2.0]);
+        assert_eq!(spearman(&[1.0, 1.0], &[1.0, 2.0]), None);
+        assert_eq!(spearman(&[1.0], &[1.0]), None);
+        let config = StatsConfig::default();
+        let x: Vec<f64> = (0..100).map(f64::from).collect();
+        let y: Vec<f64> = x
+            .iter()
+            .map(|v| v + f64::from((*v as i32 * 37) % 11) * 3.0)
+            .collect();
+        let (rho, ci) = spearman_with_ci(&x, &y, &config).expect("defined");
+        let (low, high) = ci.expect("an interval");
+        assert!(
+            low <= rho && rho <= high && high <= 1.0,
+            "{low} {rho} {high}"
+        );
+        assert_eq!(spearman_with_ci(&x, &y, &config), Some((rho, ci)), "seeded");
     }
 }
