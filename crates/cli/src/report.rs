@@ -9,12 +9,13 @@ use clap::Args;
 use medhall_charts::{escape, render_svg};
 use medhall_core::chart::{self, ChartKind, ChartSpec, ModelSamples, RunScores};
 use medhall_core::dataset::TYPE_FIELD;
+use medhall_core::leaderboard;
 use medhall_core::metrics::lexical::LexicalScorer;
 use medhall_core::metrics::wordnet::WordNet;
 use medhall_core::sample::{SampleKey, Split};
 use medhall_core::session::{ExportKind, LoadTarget, Session};
 use medhall_core::stats::StatsConfig;
-use medhall_core::summary::Metric;
+use medhall_core::summary::{Metric, summarize_split};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -187,20 +188,134 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         .export(ExportKind::SummaryCsv, None)
         .map_err(anyhow::Error::msg)?;
     write("summary.csv", &csv.text)?;
+    let board = leaderboard::published().map_err(anyhow::Error::msg)?;
+    let board_rows = leaderboard_rows(&board, &models, &session.stats());
+    write("leaderboard.md", &leaderboard_markdown(&board, &board_rows))?;
+    write("leaderboard.tex", &leaderboard::to_latex(&board_rows))?;
     write(
         "index.html",
-        &index_html(&session, &figures, &args.group_by),
+        &index_html(&session, &figures, &args.group_by, &board, &board_rows),
     )?;
     println!(
-        "wrote {} chart(s), summary.json, summary.csv and index.html to {}",
+        "wrote {} chart(s), summary.json, summary.csv, leaderboard.md, leaderboard.tex and index.html to {}",
         figures.len(),
         args.out.display()
     );
     Ok(())
 }
 
+/// The published leaderboard with each model (its positive and negative files together) as a
+/// row of its own.
+fn leaderboard_rows(
+    board: &leaderboard::Published,
+    models: &[ModelSamples],
+    stats: &StatsConfig,
+) -> Vec<leaderboard::Row> {
+    let runs = models
+        .iter()
+        .map(|model| {
+            let groups: Vec<_> = Split::ALL
+                .into_iter()
+                .flat_map(|split| summarize_split(&model.samples, split, None, stats))
+                .collect();
+            leaderboard::run_row(&model.name, &groups)
+        })
+        .collect();
+    leaderboard::table(board, runs)
+}
+
+/// Why a run's cells are empty, once per run and reason.
+fn missing_notes(rows: &[leaderboard::Row]) -> Vec<String> {
+    let mut notes = Vec::new();
+    for row in rows.iter().filter(|r| r.is_run) {
+        for column in leaderboard::Column::ALL {
+            for split in Split::ALL {
+                if let Some(reason) = &row.cell(column, split).missing {
+                    let note = format!("{}: {reason}", row.model);
+                    if !notes.contains(&note) {
+                        notes.push(note);
+                    }
+                }
+            }
+        }
+    }
+    notes
+}
+
+fn leaderboard_markdown(board: &leaderboard::Published, rows: &[leaderboard::Row]) -> String {
+    let mut text = format!(
+        "# MedHallTune leaderboard with this report's runs\n\nP: non-hallucination (positive) samples, N: hallucination (negative) samples. \
+Published rows: {}; they have no intervals. Runs: means over their samples (95% intervals in summary.json).\n\n",
+        board.source
+    );
+    text.push_str(&leaderboard::to_markdown(rows));
+    let notes = missing_notes(rows);
+    if !notes.is_empty() {
+        text.push_str("\nMissing (–):\n\n");
+        for note in notes {
+            text.push_str(&format!("- {note}\n"));
+        }
+    }
+    text
+}
+
+fn leaderboard_html(board: &leaderboard::Published, rows: &[leaderboard::Row]) -> String {
+    let mut html = String::from("<table><tr><th>model</th><th>group</th>");
+    for column in leaderboard::Column::ALL {
+        html.push_str(&format!("<th>{} (P / N)</th>", escape(column.title())));
+    }
+    html.push_str("</tr>\n");
+    for row in rows {
+        let style = if row.is_run {
+            " style=\"font-weight:bold\""
+        } else {
+            ""
+        };
+        html.push_str(&format!(
+            "<tr{style}><td>{}</td><td>{}</td>",
+            escape(&row.model),
+            escape(&row.group)
+        ));
+        for column in leaderboard::Column::ALL {
+            let cell = |split| {
+                let cell = row.cell(column, split);
+                match (cell.value, &cell.missing) {
+                    (Some(value), _) => format!(
+                        "<span title=\"rank {}\">{value:.2}</span>",
+                        cell.rank.unwrap_or(0)
+                    ),
+                    (None, Some(reason)) => format!("<span title=\"{}\">–</span>", escape(reason)),
+                    (None, None) => "–".to_owned(),
+                }
+            };
+            html.push_str(&format!(
+                "<td>{} / {}</td>",
+                cell(Split::Positive),
+                cell(Split::Negative)
+            ));
+        }
+        html.push_str("</tr>\n");
+    }
+    html.push_str("</table>\n");
+    let notes = missing_notes(rows);
+    let notes: String = notes
+        .iter()
+        .map(|n| format!("<li>{}</li>", escape(n)))
+        .collect();
+    format!(
+        "<h2>Leaderboard</h2>\n<p>Published rows: {} (no intervals). Bold rows are this report's models. Also as leaderboard.md and leaderboard.tex.</p>\n{html}<ul>{notes}</ul>\n",
+        escape(&board.source)
+    )
+}
+
 /// A static page: the means table and the charts, everything escaped.
-fn index_html(session: &Session, figures: &[(String, String)], group_by: &str) -> String {
+fn index_html(
+    session: &Session,
+    figures: &[(String, String)],
+    group_by: &str,
+    board: &leaderboard::Published,
+    board_rows: &[leaderboard::Row],
+) -> String {
     let mut rows = String::new();
     for summary in session.summaries(true) {
         for group in summary.groups.iter().filter(|g| g.value.is_none()) {
@@ -242,9 +357,10 @@ fn index_html(session: &Session, figures: &[(String, String)], group_by: &str) -
 <style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto}}td,th{{border:1px solid #ccd;padding:.2rem .5rem}}table{{border-collapse:collapse;font-size:.85rem}}img{{max-width:100%}}</style></head>\n\
 <body><h1>MedHall Lens report</h1>\n<p>Means per run and split (95% bootstrap intervals in summary.json and summary.csv).</p>\n\
 <table><tr><th>run</th><th>split</th><th>n</th>{header}</tr>\n{rows}</table>\n\
-<p>Charts break down by <code>{}</code>; a model's positive and negative files are one model.</p>\n{images}\
+<p>Charts break down by <code>{}</code>; a model's positive and negative files are one model.</p>\n{images}{leaderboard}\
 <p><small>signature: {}</small></p>\n</body></html>\n",
         escape(group_by),
-        escape(&session.signature())
+        escape(&session.signature()),
+        leaderboard = leaderboard_html(board, board_rows),
     )
 }

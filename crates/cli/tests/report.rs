@@ -211,3 +211,60 @@ fn report_of_one_model_skips_paired_and_empty_charts() {
     assert!(!index.contains("judge.svg"));
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// The two LLaVA-Med files placed on the leaderboard give the published LLaVA-Med row to its two
+/// decimals in the four judge columns and M.Score (B.Score is not computed here: shown missing,
+/// with the reason).
+#[test]
+fn leaderboard_row_of_the_real_llava_med_files_equals_the_published_one() {
+    let Some(data) = medhall_reference_stack::shared_data() else {
+        return;
+    };
+    let out = std::env::temp_dir().join(format!("medhall-report-board-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let status = Command::new(env!("CARGO_BIN_EXE_medhall"))
+        .arg("report")
+        .arg("--out")
+        .arg(&out)
+        .arg(data.join("llava-med-v1.5-7b.positive.gpt4o-eval.jsonl"))
+        .arg(data.join("llava-med-v1.5-7b.negative.gpt4o-eval.jsonl"))
+        .output()
+        .expect("medhall runs");
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let markdown = std::fs::read_to_string(out.join("leaderboard.md")).expect("leaderboard.md");
+    let cells = |line: &str| -> Vec<String> {
+        line.trim_matches('|')
+            .split('|')
+            .skip(1)
+            .map(|c| c.trim().to_owned())
+            .collect()
+    };
+    let published = markdown
+        .lines()
+        .find(|l| l.starts_with("| LLaVA-Med-v1.5-7B |"))
+        .expect("the published row");
+    let ours = markdown
+        .lines()
+        .find(|l| l.contains("(this run)"))
+        .expect("the run's row");
+    let (published, ours) = (cells(published), cells(ours));
+    assert_eq!(published.len(), 6);
+    for column in [0, 1, 2, 3, 5] {
+        assert_eq!(ours[column], published[column], "column {column}");
+    }
+    assert_eq!(ours[4], "– / –");
+    assert!(markdown.contains("B.Score not computed"));
+    let latex = std::fs::read_to_string(out.join("leaderboard.tex")).expect("leaderboard.tex");
+    assert!(
+        latex.contains(
+            "6.28 / 5.03 & 6.78 / 5.39 & 5.48 / 4.84 & 7.39 / 5.89 & -- / -- & 0.38 / 0.23"
+        )
+    );
+    let index = std::fs::read_to_string(out.join("index.html")).expect("index.html");
+    assert!(index.contains("<h2>Leaderboard</h2>"));
+    let _ = std::fs::remove_dir_all(&out);
+}
