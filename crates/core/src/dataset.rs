@@ -510,6 +510,22 @@ impl Run {
         &self.predictions.items
     }
 
+    /// Gives a prediction the judge's verdict (a reply the page received for it), as a
+    /// judge-eval file's `result` would have. Returns its position, or `None` for a key the
+    /// run does not hold.
+    pub fn set_judge(
+        &mut self,
+        key: &SampleKey,
+        judge: Option<JudgeScores>,
+        text: String,
+    ) -> Option<usize> {
+        let position = self.predictions.position(key)?;
+        let prediction = &mut self.predictions.items[position];
+        prediction.judge = judge;
+        prediction.judge_text = Some(text);
+        Some(position)
+    }
+
     pub fn get(&self, key: &SampleKey) -> Option<&Prediction> {
         self.predictions.get(key)
     }

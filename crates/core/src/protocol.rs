@@ -4,14 +4,14 @@
 
 use crate::sample::{SampleKey, Split};
 use crate::session::{
-    Export, ExportKind, LoadProgress, LoadReport, LoadTarget, QuestionItem, RowQuery, RowsPage,
-    RunInfo, RunSummary, SampleDetail,
+    Export, ExportKind, JudgePlan, LoadProgress, LoadReport, LoadTarget, QuestionItem, RowQuery,
+    RowsPage, RunInfo, RunSummary, SampleDetail,
 };
 use serde::{Deserialize, Serialize};
 
 /// Bumped when a message changes shape; the worker states it in its ready message and the app
 /// refuses a worker of another version (a stale cached file).
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Where a load's bytes come from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -90,6 +90,20 @@ pub enum Request {
         /// Only questions of this hallucination type (shard field or type map).
         #[serde(default)]
         type_value: Option<String>,
+    },
+    /// A run's judge requests (see `Session::judge_plan`), answered with `Reply::JudgePlan`.
+    /// `calibration`: the runs that calibrate the judge; absent, the "llava-med" runs.
+    JudgePlan {
+        id: u32,
+        run: u32,
+        #[serde(default)]
+        calibration: Option<Vec<u32>>,
+    },
+    /// The judge's replies for samples of a run (whole texts); the worker then sends the new
+    /// state and summaries.
+    JudgeVerdicts {
+        run: u32,
+        verdicts: Vec<(SampleKey, String)>,
     },
 }
 
@@ -173,6 +187,7 @@ pub enum Reply {
     Chart { spec: crate::chart::ChartSpec },
     Export { export: Export },
     Questions { questions: Vec<QuestionItem> },
+    JudgePlan { plan: JudgePlan },
     Error { message: String },
 }
 

@@ -170,6 +170,29 @@ fn handle(request: Request, file: Option<File>) {
                 reply: Reply::Questions { questions },
             });
         }
+        Request::JudgePlan {
+            id,
+            run,
+            calibration,
+        } => {
+            let reply = match with_session(|s| s.judge_plan(run, calibration.as_deref())) {
+                Ok(plan) => Reply::JudgePlan { plan },
+                Err(message) => Reply::Error { message },
+            };
+            post(&Event::Reply { id, reply });
+        }
+        Request::JudgeVerdicts { run, verdicts } => {
+            match with_session(|s| s.apply_verdicts(run, verdicts)) {
+                Ok(_) => {
+                    post_state();
+                    // While runs are being scored, the scoring loop sends the summaries.
+                    if !SCORING.with(Cell::get) {
+                        post_summaries(true);
+                    }
+                }
+                Err(message) => post(&Event::Error { message }),
+            }
+        }
     }
 }
 
