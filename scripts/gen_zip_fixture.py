@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
 """Writes the zip fixtures for medhall-core's zip reader (crates/core/src/zip.rs).
 
-- crates/core/tests/fixtures/images.zip: a stored entry, a deflated entry, an entry written with
+- crates/model-check/tests/fixtures/images.zip: a stored entry, a deflated entry, an entry written with
   force_zip64 (a ZIP64 extra field in its local header only), a file in a nested folder, a
   directory entry, a macOS resource-fork entry, a non-ASCII name and an archive comment.
-- crates/core/tests/fixtures/images-zip64.zip: the same kind of entries in a ZIP64 archive (ZIP64
+- crates/model-check/tests/fixtures/images-zip64.zip: the same kind of entries in a ZIP64 archive (ZIP64
   end record and locator, ZIP64 extra fields for sizes and offsets in the central directory).
   zipfile writes ZIP64 records only past 2 GiB or 65535 entries, so the script lowers its limits
   while the archive closes (as CPython's own tests do) and then sets the classic end record's
   fields to the 0xFFFF/0xFFFFFFFF "see ZIP64" markers, so a reader that ignores ZIP64 fails.
-- crates/core/tests/fixtures/images.json: each archive's files (not the directory entry) with
+- crates/model-check/tests/fixtures/images.json: each archive's files (not the directory entry) with
   their contents in hex, for the tests to compare bytes.
 
 Python standard library only; the output is deterministic for a given zlib.
@@ -21,7 +21,7 @@ import struct
 import zipfile
 from pathlib import Path
 
-FIXTURES = Path("crates/core/tests/fixtures")
+FIXTURES = Path("crates/model-check/tests/fixtures")
 DATE = (2024, 5, 17, 12, 30, 0)
 
 

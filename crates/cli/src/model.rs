@@ -5,9 +5,9 @@
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use clap::Args;
-use medhall_core::image_files::ImageIndex;
-use medhall_core::model_protocol::question_text;
-use medhall_core::zip::{ZipEntry, read_directory, read_entry};
+use medhall_model_check::image_files::ImageIndex;
+use medhall_model_check::model_protocol::question_text;
+use medhall_model_check::zip::{ZipEntry, read_directory, read_entry};
 use medhall_model::generate::{Generation, GenerationOptions, Sampling, generate};
 use medhall_model::image::{ImageSettings, decode, preprocess};
 use medhall_model::nn::Quantization;

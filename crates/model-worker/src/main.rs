@@ -1,5 +1,5 @@
 //! The model-check Web Worker of MedHall Lens: glue only. It receives
-//! `medhall_core::model_protocol` requests (JSON text, with image bytes beside `Generate` and
+//! `medhall_model_check::model_protocol` requests (JSON text, with image bytes beside `Generate` and
 //! `Logits`), picks WebGPU or burn's CPU backend, downloads model files through the Cache API,
 //! runs `medhall-model`, and posts tokens, answers and errors back.
 

@@ -3,7 +3,7 @@
 use crate::fetch::{clear_cache, fetch_cached, open_cache};
 use burn::prelude::*;
 use js_sys::{Reflect, Uint8Array};
-use medhall_core::model_protocol::{
+use medhall_model_check::model_protocol::{
     ADAPTER_FILES, MODEL_FILES, MODEL_PROTOCOL_VERSION, ModelEvent, ModelRequest, ModelSource,
     match_files,
 };
