@@ -10,6 +10,7 @@ use super::messages::RecoveredFields;
 use super::plan::JudgeItem;
 use crate::dataset::Prediction;
 use crate::sample::SampleKey;
+use crate::summary::question_id_json;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use std::fmt;
@@ -81,9 +82,9 @@ impl OrderedObject {
     }
 }
 
-/// A question id's JSON: an integer when its text is one (the official files use integers),
-/// else a string.
-pub fn question_id_json(id: &str) -> serde_json::Value {
+/// A question id's JSON when only its text is known (a Batch API `custom_id`): an integer when
+/// the text is one exactly as an integer prints (the official files use integers), else a string.
+pub fn question_id_from_text(id: &str) -> serde_json::Value {
     match id.parse::<i64>() {
         Ok(number) if number.to_string() == id => serde_json::Value::from(number),
         _ => serde_json::Value::from(id),
@@ -95,7 +96,10 @@ fn rebuilt_row(prediction: &Prediction) -> OrderedObject {
     let mut row = OrderedObject(Vec::new());
     row.set(
         "question_id",
-        &question_id_json(&prediction.key.question_id),
+        &question_id_json(
+            &prediction.key.question_id,
+            prediction.question_id_is_integer,
+        ),
     );
     if let Some(image) = &prediction.image {
         row.set("image", image);
@@ -136,7 +140,7 @@ pub fn judged_line(
 /// messages hold, with the key's split and question id.
 pub fn recovered_line(key: &SampleKey, fields: &RecoveredFields, result: &str) -> String {
     let mut row = OrderedObject(Vec::new());
-    row.set("question_id", &question_id_json(&key.question_id));
+    row.set("question_id", &question_id_from_text(&key.question_id));
     row.set("question", &fields.question);
     row.set("answer", &fields.answer);
     row.set("gpt4_answer", &fields.gpt4_answer);
@@ -169,9 +173,9 @@ mod tests {
 
     #[test]
     fn question_ids_keep_integers_as_integers() {
-        assert_eq!(question_id_json("12"), serde_json::json!(12));
-        assert_eq!(question_id_json("-3"), serde_json::json!(-3));
-        assert_eq!(question_id_json("007"), serde_json::json!("007"));
-        assert_eq!(question_id_json("q1"), serde_json::json!("q1"));
+        assert_eq!(question_id_from_text("12"), serde_json::json!(12));
+        assert_eq!(question_id_from_text("-3"), serde_json::json!(-3));
+        assert_eq!(question_id_from_text("007"), serde_json::json!("007"));
+        assert_eq!(question_id_from_text("q1"), serde_json::json!("q1"));
     }
 }

@@ -111,7 +111,7 @@ struct TypeLine<'a> {
 pub fn type_line(key: &SampleKey, label: Option<&str>, labelled_by: &str, reply: &str) -> String {
     let line = TypeLine {
         split: key.split.as_str(),
-        question_id: super::rows::question_id_json(&key.question_id),
+        question_id: super::rows::question_id_from_text(&key.question_id),
         label,
         labelled_by,
         prompt: TYPE_PROMPT_VERSION,
