@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use medhall_charts::{escape, render_svg};
 use medhall_core::chart::{self, ChartKind, ChartSpec, ModelSamples, RunScores};
+use medhall_core::compare;
 use medhall_core::dataset::TYPE_FIELD;
 use medhall_core::leaderboard;
 use medhall_core::metrics::lexical::LexicalScorer;
@@ -188,16 +189,28 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         .export(ExportKind::SummaryCsv, None)
         .map_err(anyhow::Error::msg)?;
     write("summary.csv", &csv.text)?;
+    let views = comparison_views(&model_scores, &args.group_by, &session.stats());
+    write("disagreement.md", &views.disagreement)?;
+    if let Some(matrix) = &views.matrix {
+        write("comparison.md", matrix)?;
+    }
     let board = leaderboard::published().map_err(anyhow::Error::msg)?;
     let board_rows = leaderboard_rows(&board, &models, &session.stats());
     write("leaderboard.md", &leaderboard_markdown(&board, &board_rows))?;
     write("leaderboard.tex", &leaderboard::to_latex(&board_rows))?;
     write(
         "index.html",
-        &index_html(&session, &figures, &args.group_by, &board, &board_rows),
+        &index_html(
+            &session,
+            &figures,
+            &args.group_by,
+            &board,
+            &board_rows,
+            &views,
+        ),
     )?;
     println!(
-        "wrote {} chart(s), summary.json, summary.csv, leaderboard.md, leaderboard.tex and index.html to {}",
+        "wrote {} chart(s), summary.json, summary.csv, leaderboard.md, leaderboard.tex, disagreement.md, comparison.md (two models or more) and index.html to {}",
         figures.len(),
         args.out.display()
     );
@@ -315,6 +328,7 @@ fn index_html(
     group_by: &str,
     board: &leaderboard::Published,
     board_rows: &[leaderboard::Row],
+    views: &ComparisonViews,
 ) -> String {
     let mut rows = String::new();
     for summary in session.summaries(true) {
@@ -363,4 +377,117 @@ fn index_html(
         escape(&session.signature()),
         leaderboard = leaderboard_html(board, board_rows),
     )
+    .replace(
+        "</body></html>",
+        &format!(
+            "<h2>Lexical scores against the judge</h2>\n<pre>{}</pre>\n{}</body></html>",
+            escape(&views.disagreement),
+            views
+                .matrix
+                .as_ref()
+                .map(|m| format!("<h2>Runs compared</h2>\n<pre>{}</pre>\n", escape(m)))
+                .unwrap_or_default()
+        ),
+    )
+}
+
+/// The disagreement tables (each model) and the runs matrix (two models or more), as Markdown.
+struct ComparisonViews {
+    disagreement: String,
+    matrix: Option<String>,
+}
+
+fn interval(ci: Option<[f64; 2]>, digits: usize) -> String {
+    ci.map_or_else(String::new, |[l, h]| {
+        format!(" [{l:.digits$}, {h:.digits$}]")
+    })
+}
+
+fn comparison_views(models: &[RunScores<'_>], field: &str, stats: &StatsConfig) -> ComparisonViews {
+    let quadrant = compare::Quadrant::default();
+    let mut text = format!(
+        "# METEOR against the judge's risk level\n\nPer split and `{field}`: Spearman's rank \
+correlation (95% bootstrap interval) over the samples with both scores, and the samples that are \
+lexically close (METEOR at or above the split's median) but judged unsafe (risk level at or below \
+{}).\n",
+        quadrant.judge_threshold
+    );
+    for model in models {
+        let groups = compare::disagreement(
+            model.samples,
+            Metric::Meteor,
+            Metric::RiskLevel,
+            field,
+            quadrant,
+            stats,
+        );
+        text.push_str(&format!(
+            "\n## {}\n\n| group | n | Spearman | METEOR median | close but unsafe | first ids |\n|---|---|---|---|---|---|\n",
+            model.name
+        ));
+        for group in groups {
+            let ids: Vec<&str> = group
+                .quadrant
+                .iter()
+                .take(10)
+                .map(|k| k.question_id.as_str())
+                .collect();
+            text.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} |\n",
+                group.group.label(),
+                group.n,
+                group.spearman.map_or_else(
+                    || "–".to_owned(),
+                    |r| format!("{r:.3}{}", interval(group.spearman_ci95, 3))
+                ),
+                group
+                    .lexical_median
+                    .map_or_else(|| "–".to_owned(), |m| format!("{m:.4}")),
+                group.quadrant.len(),
+                ids.join(", ")
+            ));
+        }
+    }
+    let matrix = (models.len() > 1)
+        .then(|| compare::runs_matrix(models, 0, Metric::Meteor, field, stats))
+        .flatten()
+        .map(|matrix| {
+            let mut text = format!(
+                "# METEOR, every model against {}\n\nMeans with 95% intervals; Δ = paired difference \
+against the baseline on the samples both answered, with p adjusted by {}.\n\n| model |",
+                matrix.baseline, matrix.adjustment
+            );
+            for group in &matrix.groups {
+                text.push_str(&format!(" {} |", group.label()));
+            }
+            text.push_str("\n|---|");
+            for _ in &matrix.groups {
+                text.push_str("---|");
+            }
+            text.push('\n');
+            for (run, row) in matrix.runs.iter().zip(&matrix.cells) {
+                text.push_str(&format!("| {run} |"));
+                for cell in row {
+                    let mean = cell
+                        .mean
+                        .map_or_else(|| "–".to_owned(), |m| format!("{m:.4}{}", interval(cell.ci95, 4)));
+                    let diff = cell.difference.as_ref().map_or_else(String::new, |d| {
+                        format!(
+                            "; Δ {:+.4}{}, p_adj {:.4} (n={})",
+                            d.mean_difference,
+                            interval(d.ci95, 4),
+                            d.p_adjusted,
+                            d.n
+                        )
+                    });
+                    text.push_str(&format!(" {mean}{diff} |"));
+                }
+                text.push('\n');
+            }
+            text
+        });
+    ComparisonViews {
+        disagreement: text,
+        matrix,
+    }
 }

@@ -268,3 +268,86 @@ fn leaderboard_row_of_the_real_llava_med_files_equals_the_published_one() {
     assert!(index.contains("<h2>Leaderboard</h2>"));
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// The disagreement table's "close but unsafe" counts for the real LLaVA-Med files equal a count
+/// made here from `medhall score --per-sample` (METEOR at or above the split's median over the
+/// samples with a verdict, risk level at or below 4).
+#[test]
+fn disagreement_counts_equal_an_independent_count_on_real_data() {
+    let Some(data) = medhall_reference_stack::shared_data() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("medhall-report-dis-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let files = [
+        data.join("llava-med-v1.5-7b.positive.gpt4o-eval.jsonl"),
+        data.join("llava-med-v1.5-7b.negative.gpt4o-eval.jsonl"),
+    ];
+    let per_sample = dir.join("per-sample.jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_medhall"))
+        .arg("score")
+        .args(&files)
+        .arg("--per-sample")
+        .arg(&per_sample)
+        .output()
+        .expect("medhall runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut expected = Vec::new();
+    for split in ["positive", "negative"] {
+        let text = std::fs::read_to_string(&per_sample).expect("per-sample");
+        let pairs: Vec<(f64, f64)> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+            .filter(|v| v["split"] == split && !v["judge"].is_null())
+            .map(|v| {
+                (
+                    v["meteor"].as_f64().expect("meteor"),
+                    v["judge"]["risk_level"].as_f64().expect("risk"),
+                )
+            })
+            .collect();
+        let mut meteors: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+        meteors.sort_by(f64::total_cmp);
+        let n = meteors.len();
+        let median = if n % 2 == 1 {
+            meteors[n / 2]
+        } else {
+            (meteors[n / 2 - 1] + meteors[n / 2]) / 2.0
+        };
+        let count = pairs
+            .iter()
+            .filter(|(m, r)| *m >= median && *r <= 4.0)
+            .count();
+        expected.push((split, pairs.len(), count));
+    }
+    let report = dir.join("report");
+    let out = Command::new(env!("CARGO_BIN_EXE_medhall"))
+        .arg("report")
+        .arg("--out")
+        .arg(&report)
+        .args(&files)
+        .output()
+        .expect("medhall runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = std::fs::read_to_string(report.join("disagreement.md")).expect("disagreement.md");
+    for (split, n, count) in expected {
+        let row = table
+            .lines()
+            .find(|l| l.starts_with(&format!("| {split} |")))
+            .unwrap_or_else(|| panic!("no {split} row in {table}"));
+        let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+        assert_eq!(cells[1], n.to_string(), "{row}");
+        assert_eq!(cells[4], count.to_string(), "{row}");
+        assert!(count > 0);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

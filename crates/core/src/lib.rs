@@ -6,6 +6,7 @@
 //! on web crates (web-sys, leptos, gloo), on burn, or on the filesystem: callers hand it bytes.
 
 pub mod chart;
+pub mod compare;
 pub mod dataset;
 pub mod export;
 pub mod fast_hash;
