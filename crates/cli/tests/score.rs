@@ -414,8 +414,8 @@ fn per_sample_keeps_each_question_ids_json_type() {
     let output = medhall(&[
         "score",
         "--per-sample",
-        out.to_str().unwrap(),
-        path.to_str().unwrap(),
+        out.to_str().expect("UTF-8 path"),
+        path.to_str().expect("UTF-8 path"),
     ]);
     assert!(
         output.status.success(),

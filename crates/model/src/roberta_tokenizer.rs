@@ -295,7 +295,7 @@ impl RobertaTokenizer {
                 .collect(),
         };
         added.retain(|t| !t.content.is_empty());
-        added.sort_by(|a, b| b.content.len().cmp(&a.content.len()));
+        added.sort_by_key(|t| std::cmp::Reverse(t.content.len()));
         let id_of = |field: &str, default: &str| -> Result<u32, ModelError> {
             let text = special(field, default);
             added
@@ -318,7 +318,7 @@ impl RobertaTokenizer {
         let limit = match config.and_then(|c| c.get("model_max_length")) {
             Some(v) => match v.as_f64() {
                 // transformers writes 1e30 ("no limit") for tokenizers without one.
-                Some(n) if n >= 3.0 && n < 1e9 => LengthLimit::Configured(n as usize),
+                Some(n) if (3.0..1e9).contains(&n) => LengthLimit::Configured(n as usize),
                 Some(n) if n >= 1e9 => LengthLimit::Unset,
                 _ => {
                     return Err(field_error(
@@ -543,15 +543,15 @@ mod tests {
     #[test]
     fn merges_specials_and_truncation() {
         let t = tiny();
-        assert_eq!(t.encode("  ab ", 512).unwrap().ids, vec![0, 10, 2]);
-        assert_eq!(t.encode(" \u{1c}", 512).unwrap().ids, vec![0, 2]);
+        assert_eq!(t.encode("  ab ", 512).expect("test data").ids, vec![0, 10, 2]);
+        assert_eq!(t.encode(" \u{1c}", 512).expect("test data").ids, vec![0, 2]);
         // `<s>` inside the text is its own id; the space before it is its own piece.
-        assert_eq!(t.encode("a <s>b", 512).unwrap().ids, vec![0, 8, 7, 0, 6, 2]);
+        assert_eq!(t.encode("a <s>b", 512).expect("test data").ids, vec![0, 8, 7, 0, 6, 2]);
         // `<mask>` strips the whitespace before it.
-        assert_eq!(t.encode("a <mask>", 512).unwrap().ids, vec![0, 8, 4, 2]);
+        assert_eq!(t.encode("a <mask>", 512).expect("test data").ids, vec![0, 8, 4, 2]);
         // An unknown character is <unk>.
-        assert_eq!(t.encode("c", 512).unwrap().ids, vec![0, 7, 3, 2]);
-        let long = t.encode("a a a a", 4).unwrap();
+        assert_eq!(t.encode("c", 512).expect("test data").ids, vec![0, 7, 3, 2]);
+        let long = t.encode("a a a a", 4).expect("test data");
         assert_eq!(
             long,
             Encoded {
@@ -565,9 +565,9 @@ mod tests {
     fn mismatched_vocab_and_merges_are_refused() {
         let vocab = br#"{"<s>":0,"<pad>":1,"</s>":2,"<unk>":3,"x":4}"#;
         let merges = "#version: 0.2\n\u{120} a\na b\n";
-        let err = RobertaTokenizer::from_vocab_merges(vocab, merges.as_bytes(), None).unwrap_err();
+        let err = RobertaTokenizer::from_vocab_merges(vocab, merges.as_bytes(), None).expect_err("an error");
         assert!(err.to_string().contains("do not belong together"), "{err}");
-        let err = RobertaTokenizer::from_vocab_merges(b"[1]", merges.as_bytes(), None).unwrap_err();
+        let err = RobertaTokenizer::from_vocab_merges(b"[1]", merges.as_bytes(), None).expect_err("an error");
         assert!(err.to_string().contains("vocab.json"), "{err}");
     }
 }

@@ -72,6 +72,42 @@ fn token_ids_match_sent_encode() {
     );
 }
 
+/// A folder with only `tokenizer.json` (its `model.vocab`, `model.merges` and `added_tokens`)
+/// tokenizes as the vocab.json + merges.txt pair it was made from.
+#[test]
+fn tokenizer_json_gives_the_same_ids() {
+    let vocab: Value = serde_json::from_slice(&read("vocab.json")).expect("vocab");
+    let merges_text = String::from_utf8(read("merges.txt")).expect("merges");
+    let lines: Vec<&str> = merges_text.split('\n').collect();
+    let merges: Vec<&str> = lines[1..lines.len() - 1].to_vec();
+    let added: Vec<Value> = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+        .iter()
+        .map(|t| {
+            serde_json::json!({"id": vocab[t], "content": t, "lstrip": *t == "<mask>", "rstrip": false})
+        })
+        .collect();
+    let json = serde_json::json!({
+        "added_tokens": added,
+        "model": {"type": "BPE", "vocab": vocab, "merges": merges},
+    });
+    let from_json = RobertaTokenizer::from_tokenizer_json(json.to_string().as_bytes(), None)
+        .expect("tokenizer.json");
+    let reference = tokenizer();
+    assert_eq!(from_json.limit, LengthLimit::Unset);
+    for row in lines_of_tokens() {
+        let text = row["text"].as_str().expect("text");
+        assert_eq!(
+            from_json.encode(text, 48).expect("encodes"),
+            reference.encode(text, 48).expect("encodes"),
+            "{text:?}"
+        );
+    }
+}
+
+fn lines_of_tokens() -> Vec<Value> {
+    lines("tokens.jsonl")
+}
+
 /// The fixture folder's files.
 fn files() -> BertScoreFiles {
     BertScoreFiles {
@@ -216,7 +252,7 @@ fn bad_folders_are_clear_errors() {
     // A tokenizer whose ids exceed the model's table.
     let mut f = files();
     f.config_json = String::from_utf8(read("config.json"))
-        .unwrap()
+        .expect("test data")
         .replace("\"vocab_size\": 700", "\"vocab_size\": 100")
         .into_bytes();
     let e = error(f, 3);

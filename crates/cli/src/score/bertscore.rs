@@ -157,7 +157,10 @@ fn format_duration(seconds: f64) -> String {
 }
 
 pub fn run(options: &Options<'_>, joined: &[JoinedSample<'_>]) -> Result<Outcome> {
+    let loading = Instant::now();
     let (scorer, name, layer, config_json) = load(options)?;
+    let loaded = loading.elapsed().as_secs_f64();
+    let scoring = Instant::now();
     if let Some(note) = &scorer.length_note {
         eprintln!("B.Score: {note}");
     }
@@ -211,6 +214,13 @@ pub fn run(options: &Options<'_>, joined: &[JoinedSample<'_>]) -> Result<Outcome
         counts.empty_candidates += result.empty.candidates;
         counts.empty_references += result.empty.references;
     }
+    let seconds = scoring.elapsed().as_secs_f64();
+    eprintln!(
+        "B.Score: model loaded in {loaded:.1} s; {} sentences encoded and {} pairs matched in {seconds:.1} s ({:.2} sentences/s)",
+        counts.sentences,
+        counts.pairs,
+        counts.sentences as f64 / seconds.max(1e-9)
+    );
     if counts.truncated_sentences > 0 {
         eprintln!(
             "B.Score: {} sentence(s) longer than {} tokens were cut there, as bert_score cuts them",
