@@ -24,6 +24,10 @@ if ! node_modules/.bin/wasm-opt --version 2>/dev/null | grep -q 'version 132' \
   log "installing npm tools (binaryen 132's wasm-opt, playwright-core)"
   npm install --no-audit --no-fund --loglevel=error
 fi
+# `MEDHALL_SETUP=site` (scripts/build-site.sh) stops here: building the page needs nothing more.
+if [ "${MEDHALL_SETUP:-all}" = site ]; then
+  exit 0
+fi
 # The browser for the end-to-end tests (driven by playwright-core; never `playwright install`).
 if ! command -v chromium >/dev/null 2>&1; then
   log "installing chromium (apt)"

@@ -28,8 +28,8 @@ cargo test --workspace --profile test-fast --locked -- --show-output 2>&1 | tee 
 passed=$(grep -oE '^test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$log" | awk '{p += $4; f += $6} END {print p + 0}')
 failed=$(grep -oE '^test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$log" | awk '{p += $4; f += $6} END {print f + 0}')
 skipped=$(grep -c "SKIPPED" "$log" || true)
-step "app build (trunk, release, offline)"
-trunk build --release --offline >/dev/null
+step "app build (scripts/build-site.sh: the documented site build, into dist/)"
+bash scripts/build-site.sh dist >/dev/null
 test -s dist/index.html && ls dist/*.wasm >/dev/null
 echo "app build: dist/ ok ($(du -sh dist | cut -f1))" >&2
 step "end-to-end tests (built dist/ under a sub-path, headless Chromium)"
