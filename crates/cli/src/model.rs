@@ -5,14 +5,14 @@
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use clap::Args;
-use medhall_model_check::image_files::ImageIndex;
-use medhall_model_check::model_protocol::question_text;
-use medhall_model_check::zip::{ZipEntry, read_directory, read_entry};
 use medhall_model::generate::{Generation, GenerationOptions, Sampling, generate};
 use medhall_model::image::{ImageSettings, decode, preprocess};
 use medhall_model::nn::Quantization;
 use medhall_model::prompt::Prompter;
 use medhall_model::vlm::{AdapterFiles, AdapterMode, Idefics3, LoadOptions, ModelFiles};
+use medhall_model_check::image_files::ImageIndex;
+use medhall_model_check::model_protocol::question_text;
+use medhall_model_check::zip::{ZipEntry, read_directory, read_entry};
 use serde_json::Value;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
