@@ -9,13 +9,13 @@ use crate::ui::{files_of, input_files};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use medhall_core::export::redact_url;
+use medhall_core::protocol::{Reply, Request};
+use medhall_core::sample::Split;
+use medhall_core::session::QuestionItem;
 use medhall_model_check::image_files::ImageIndex;
 use medhall_model_check::model_protocol::{
     MODEL_PROTOCOL_VERSION, ModelEvent, ModelRequest, ModelSource, question_text,
 };
-use medhall_core::protocol::{Reply, Request};
-use medhall_core::sample::Split;
-use medhall_core::session::QuestionItem;
 use medhall_model_check::zip::{self, DirectoryLookup, ZipEntry};
 use std::cell::RefCell;
 use std::ops::Range;

@@ -3,10 +3,6 @@
 use crate::fetch::{clear_cache, fetch_cached, open_cache};
 use burn::prelude::*;
 use js_sys::{Reflect, Uint8Array};
-use medhall_model_check::model_protocol::{
-    ADAPTER_FILES, MODEL_FILES, MODEL_PROTOCOL_VERSION, ModelEvent, ModelRequest, ModelSource,
-    match_files,
-};
 use medhall_model::config::Idefics3Config;
 use medhall_model::generate::{
     GenerationOptions, Pause, Sampling, StopReason, generate_pausing, read_row,
@@ -16,6 +12,10 @@ use medhall_model::nn::{QuantStorage, Quantization};
 use medhall_model::prompt::Prompter;
 use medhall_model::text::KvCache;
 use medhall_model::vlm::{AdapterFiles, AdapterMode, Idefics3, LoadOptions, ModelFiles};
+use medhall_model_check::model_protocol::{
+    ADAPTER_FILES, MODEL_FILES, MODEL_PROTOCOL_VERSION, ModelEvent, ModelRequest, ModelSource,
+    match_files,
+};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
