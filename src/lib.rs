@@ -12,6 +12,8 @@ pub mod view_state;
 #[cfg(target_arch = "wasm32")]
 mod download;
 #[cfg(target_arch = "wasm32")]
+mod judge_panel;
+#[cfg(target_arch = "wasm32")]
 mod model_check;
 #[cfg(target_arch = "wasm32")]
 mod storage;
@@ -44,9 +46,71 @@ pub fn describe_lines(count: u64, lines: &[u64]) -> String {
     format!("{count} malformed {noun} ({}{more})", shown.join(", "))
 }
 
+/// Whether the page may send judge requests to `endpoint`: its Content-Security-Policy allows
+/// https URLs and local servers (http://localhost, http://127.0.0.1) only.
+pub fn check_judge_endpoint(endpoint: &str) -> Result<(), String> {
+    let text = endpoint.trim();
+    let lower = text.to_ascii_lowercase();
+    if let Some(rest) = lower.strip_prefix("https://") {
+        return if rest.is_empty() {
+            Err("The endpoint URL has no host.".to_owned())
+        } else {
+            Ok(())
+        };
+    }
+    if let Some(rest) = lower.strip_prefix("http://") {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host = authority.rsplit('@').next().unwrap_or("");
+        let host = match host.rsplit_once(':') {
+            Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+            _ => host,
+        };
+        if host == "localhost" || host == "127.0.0.1" {
+            return Ok(());
+        }
+        return Err(format!(
+            "{text}: plain http:// is allowed for local servers only (http://localhost or \
+             http://127.0.0.1); use https:// for other hosts."
+        ));
+    }
+    Err(format!(
+        "{text}: the endpoint must be an https:// URL (or http://localhost / http://127.0.0.1), \
+         such as https://api.openai.com/v1."
+    ))
+}
+
+/// A judge run's estimate before anything is sent: prompt tokens at about 4 characters a
+/// token, reply tokens at about 100 a verdict (four numbers and a short rationale), and the
+/// cost at prices per million tokens. Returns (prompt tokens, reply tokens, cost).
+pub fn judge_estimate(chars: u64, requests: u64, price_in: f64, price_out: f64) -> (u64, u64, f64) {
+    let prompt = chars.div_ceil(4);
+    let reply = requests * 100;
+    let cost = (prompt as f64 * price_in + reply as f64 * price_out) / 1e6;
+    (prompt, reply, cost)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn judge_endpoints_follow_the_csp() {
+        assert!(check_judge_endpoint("https://api.openai.com/v1").is_ok());
+        assert!(check_judge_endpoint(" http://localhost:11434/v1 ").is_ok());
+        assert!(check_judge_endpoint("http://127.0.0.1:8000/v1").is_ok());
+        assert!(check_judge_endpoint("http://127.0.0.1").is_ok());
+        assert!(check_judge_endpoint("http://example.org/v1").is_err());
+        assert!(check_judge_endpoint("http://localhost.example.org/v1").is_err());
+        assert!(check_judge_endpoint("ftp://localhost/v1").is_err());
+        assert!(check_judge_endpoint("https://").is_err());
+    }
+
+    #[test]
+    fn judge_estimates_count_tokens_and_cost() {
+        let (prompt, reply, cost) = judge_estimate(4_000_000, 1000, 2.5, 10.0);
+        assert_eq!((prompt, reply), (1_000_000, 100_000));
+        assert!((cost - 3.5).abs() < 1e-9);
+    }
 
     #[test]
     fn lines_are_listed_and_elided() {

@@ -191,3 +191,100 @@ pub async fn all(
     items.sort_by(|(a, _), (b, _)| a.seq.total_cmp(&b.seq));
     Ok((items, unreadable))
 }
+
+/// The judge's verdicts live in a database of their own, so the files' database and its
+/// version stay as they were.
+const VERDICT_DB: &str = "medhall-lens-judge";
+const VERDICT_STORE: &str = "verdicts";
+
+/// One judge reply kept for a run: the whole text and the tokens it cost. Never the API key,
+/// nor the endpoint URL (a URL may carry a token).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredVerdict {
+    /// The run's identity (`JudgePlan::identity`).
+    pub run: String,
+    pub split: String,
+    pub question_id: String,
+    pub result: String,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub model: String,
+}
+
+impl StoredVerdict {
+    fn id(&self) -> String {
+        format!("{}|{}|{}", self.run, self.split, self.question_id)
+    }
+}
+
+pub async fn open_verdicts() -> Result<IdbDatabase, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let factory = window
+        .indexed_db()
+        .map_err(|e| describe(&e))?
+        .ok_or("this browser has no IndexedDB: verdicts are not kept after a reload")?;
+    let request = factory
+        .open_with_u32(VERDICT_DB, 1)
+        .map_err(|e| describe(&e))?;
+    let upgrade = Closure::once_into_js({
+        let request = request.clone();
+        move |_: web_sys::Event| {
+            if let Ok(result) = request.result() {
+                let db: IdbDatabase = result.unchecked_into();
+                let parameters = web_sys::IdbObjectStoreParameters::new();
+                parameters.set_key_path(&JsValue::from_str("id"));
+                let _ = db.create_object_store_with_optional_parameters(VERDICT_STORE, &parameters);
+            }
+        }
+    });
+    request.set_onupgradeneeded(Some(upgrade.unchecked_ref()));
+    let db = done(&request).await?;
+    Ok(db.unchecked_into())
+}
+
+fn verdict_store(
+    db: &IdbDatabase,
+    mode: IdbTransactionMode,
+) -> Result<(IdbTransaction, web_sys::IdbObjectStore), String> {
+    let transaction = db
+        .transaction_with_str_and_mode(VERDICT_STORE, mode)
+        .map_err(|e| describe(&e))?;
+    let store = transaction
+        .object_store(VERDICT_STORE)
+        .map_err(|e| describe(&e))?;
+    Ok((transaction, store))
+}
+
+/// Writes one verdict; resolves once it is committed.
+pub async fn put_verdict(db: &IdbDatabase, verdict: &StoredVerdict) -> Result<(), String> {
+    let text = serde_json::to_string(verdict).map_err(|e| e.to_string())?;
+    let record = js_sys::Object::new();
+    let _ = Reflect::set(&record, &"id".into(), &JsValue::from_str(&verdict.id()));
+    let _ = Reflect::set(&record, &"verdict".into(), &JsValue::from_str(&text));
+    let (transaction, store) = verdict_store(db, IdbTransactionMode::Readwrite)?;
+    store.put(&record).map_err(|e| describe(&e))?;
+    committed(&transaction).await
+}
+
+/// The verdicts kept for the run with identity `run`.
+pub async fn verdicts_of(db: &IdbDatabase, run: &str) -> Result<Vec<StoredVerdict>, String> {
+    let (_, store) = verdict_store(db, IdbTransactionMode::Readonly)?;
+    let request = store.get_all().map_err(|e| describe(&e))?;
+    let values: Array = done(&request).await?.unchecked_into();
+    Ok(values
+        .iter()
+        .filter_map(|value| {
+            Reflect::get(&value, &"verdict".into())
+                .ok()
+                .and_then(|v| v.as_string())
+        })
+        .filter_map(|text| serde_json::from_str::<StoredVerdict>(&text).ok())
+        .filter(|v| v.run == run)
+        .collect())
+}
+
+pub async fn clear_verdicts(db: &IdbDatabase) -> Result<(), String> {
+    let (transaction, store) = verdict_store(db, IdbTransactionMode::Readwrite)?;
+    store.clear().map_err(|e| describe(&e))?;
+    committed(&transaction).await
+}

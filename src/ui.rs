@@ -1,6 +1,7 @@
 //! The page: data sources, results files, summary table, charts, sample table, exports.
 
 use crate::download::{download_png, download_text};
+use crate::judge_panel::{JudgeHost, JudgePanel};
 use crate::manifest::{Manifest, ShardSet};
 use crate::model_check::{Host, ModelPanel};
 use crate::storage::{self, Stored, StoredItem};
@@ -53,6 +54,10 @@ fn ask(make: impl FnOnce(u32) -> Request, on_reply: impl FnOnce(Reply) + 'static
             worker.ask(make, on_reply);
         }
     });
+}
+
+fn send_request(request: &Request) -> Result<(), String> {
+    send(request, None)
 }
 
 fn ask_boxed(make: Box<dyn FnOnce(u32) -> Request>, on_reply: Box<dyn FnOnce(Reply)>) {
@@ -714,6 +719,12 @@ pub fn App() -> impl IntoView {
         <Messages state=state/>
         <DataPanel state=state/>
         <RunsPanel state=state/>
+        <JudgePanel host=JudgeHost {
+            ask: ask_boxed,
+            send: send_request,
+            runs: Signal::derive(move || state.runs.get()),
+            references: Signal::derive(move || state.references.get().0),
+        }/>
         <SummaryTable state=state/>
         <ChartPanel state=state/>
         <SamplePanel state=state/>
@@ -1458,7 +1469,11 @@ fn ExportPanel(state: AppState) -> impl IntoView {
             let Some(db) = DB.with(|d| d.borrow().clone()) else {
                 return;
             };
-            match storage::clear(&db).await {
+            let cleared = match storage::clear(&db).await {
+                Ok(()) => crate::judge_panel::clear_kept_verdicts().await,
+                Err(error) => Err(error),
+            };
+            match cleared {
                 Ok(()) => state.message("Local data cleared.".to_owned()),
                 Err(error) => state.message(format!("Could not clear local data: {error}")),
             }
@@ -1477,7 +1492,7 @@ fn ExportPanel(state: AppState) -> impl IntoView {
             </div>
             <p class="note signature">"Metric signature (in every export): " {move || state.signature.get()}</p>
             <button class="danger" id="clear-local" on:click=clear>"Clear local data"</button>
-            <p class="note">"Removes every stored file, URL and run from this browser."</p>
+            <p class="note">"Removes every stored file, URL, run and kept judge verdict from this browser."</p>
         </section>
     }
 }
