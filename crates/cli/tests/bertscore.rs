@@ -138,7 +138,8 @@ fn summary_and_stdout_carry_b_score_with_its_signature() {
     let mut with_summary = args.to_vec();
     with_summary.extend(["--summary", summary.to_str().expect("test data")]);
     assert!(medhall(&with_summary).status.success());
-    let json: Value = serde_json::from_slice(&std::fs::read(&summary).expect("test data")).expect("test data");
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(&summary).expect("test data")).expect("test data");
     let positive = &json["groups"][0];
     let bert = positive["metrics"]
         .as_array()
@@ -211,7 +212,12 @@ fn bad_model_folders_are_clear_errors() {
     let results = results.to_str().expect("test data");
     let model = model_dir();
     // No layer default for an unknown model name.
-    let e = failure(&["score", "--bertscore", model.to_str().expect("test data"), results]);
+    let e = failure(&[
+        "score",
+        "--bertscore",
+        model.to_str().expect("test data"),
+        results,
+    ]);
     assert!(
         e.contains("--bertscore-layer") && e.contains("`bertscore`"),
         "{e}"
@@ -244,9 +250,15 @@ fn bad_model_folders_are_clear_errors() {
     let cut = dir.join("roberta-large");
     copy_model(&cut);
     let weights = std::fs::read(cut.join("model.safetensors")).expect("test data");
-    std::fs::write(cut.join("model.safetensors"), &weights[..weights.len() / 3]).expect("test data");
+    std::fs::write(cut.join("model.safetensors"), &weights[..weights.len() / 3])
+        .expect("test data");
     // A folder named roberta-large gets bert_score's layer 17, which this model lacks.
-    let e = failure(&["score", "--bertscore", cut.to_str().expect("test data"), results]);
+    let e = failure(&[
+        "score",
+        "--bertscore",
+        cut.to_str().expect("test data"),
+        results,
+    ]);
     assert!(e.contains("layer 17 asked for"), "{e}");
     let e = failure(&[
         "score",
@@ -361,7 +373,8 @@ fn llava_med_b_score_matches_the_leaderboard_with_real_weights() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let json: Value = serde_json::from_slice(&std::fs::read(&summary).expect("test data")).expect("test data");
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(&summary).expect("test data")).expect("test data");
     for (split, leaderboard) in [("positive", 0.91), ("negative", 0.89)] {
         let group = json["groups"]
             .as_array()

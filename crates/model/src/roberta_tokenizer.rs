@@ -543,12 +543,21 @@ mod tests {
     #[test]
     fn merges_specials_and_truncation() {
         let t = tiny();
-        assert_eq!(t.encode("  ab ", 512).expect("test data").ids, vec![0, 10, 2]);
+        assert_eq!(
+            t.encode("  ab ", 512).expect("test data").ids,
+            vec![0, 10, 2]
+        );
         assert_eq!(t.encode(" \u{1c}", 512).expect("test data").ids, vec![0, 2]);
         // `<s>` inside the text is its own id; the space before it is its own piece.
-        assert_eq!(t.encode("a <s>b", 512).expect("test data").ids, vec![0, 8, 7, 0, 6, 2]);
+        assert_eq!(
+            t.encode("a <s>b", 512).expect("test data").ids,
+            vec![0, 8, 7, 0, 6, 2]
+        );
         // `<mask>` strips the whitespace before it.
-        assert_eq!(t.encode("a <mask>", 512).expect("test data").ids, vec![0, 8, 4, 2]);
+        assert_eq!(
+            t.encode("a <mask>", 512).expect("test data").ids,
+            vec![0, 8, 4, 2]
+        );
         // An unknown character is <unk>.
         assert_eq!(t.encode("c", 512).expect("test data").ids, vec![0, 7, 3, 2]);
         let long = t.encode("a a a a", 4).expect("test data");
@@ -565,9 +574,11 @@ mod tests {
     fn mismatched_vocab_and_merges_are_refused() {
         let vocab = br#"{"<s>":0,"<pad>":1,"</s>":2,"<unk>":3,"x":4}"#;
         let merges = "#version: 0.2\n\u{120} a\na b\n";
-        let err = RobertaTokenizer::from_vocab_merges(vocab, merges.as_bytes(), None).expect_err("an error");
+        let err = RobertaTokenizer::from_vocab_merges(vocab, merges.as_bytes(), None)
+            .expect_err("an error");
         assert!(err.to_string().contains("do not belong together"), "{err}");
-        let err = RobertaTokenizer::from_vocab_merges(b"[1]", merges.as_bytes(), None).expect_err("an error");
+        let err = RobertaTokenizer::from_vocab_merges(b"[1]", merges.as_bytes(), None)
+            .expect_err("an error");
         assert!(err.to_string().contains("vocab.json"), "{err}");
     }
 }

@@ -255,7 +255,8 @@ mod tests {
         let special = [0.6f32, 0.8];
         let cand = sentence(&[special, [1., 0.], special], &[0., 1., 0.]);
         let reference = sentence(&[special, [0., 1.], [1., 1.], special], &[0., 1., 1., 0.]);
-        let (scores, _) = score_pairs(&[cand, reference], &[(0, 1)], Matching::default()).expect("test data");
+        let (scores, _) =
+            score_pairs(&[cand, reference], &[(0, 1)], Matching::default()).expect("test data");
         let half = std::f32::consts::FRAC_1_SQRT_2;
         // P: x's best match is z (0.707). R: y's and z's best are the candidate's special token
         // (0.8 and 0.99): weighted 0 as a row, a special token still competes as a match.
@@ -273,10 +274,12 @@ mod tests {
         let reference = sentence(&[[-0.2, -1.], [-1., 0.1], [-0.2, -1.]], &[0., 1., 0.]);
         let longer = sentence(&[special, [1., 0.], [1., 0.], special], &[0., 1., 1., 0.]);
         let sentences = [cand, reference, longer];
-        let alone = score_pairs(&sentences, &[(0, 1)], Matching { batch_size: 1 }).expect("test data");
+        let alone =
+            score_pairs(&sentences, &[(0, 1)], Matching { batch_size: 1 }).expect("test data");
         assert!(alone.0[0].precision < -0.1, "{alone:?}");
         // Beside a pair with a longer reference, the reference is padded: P's max sees a 0.
-        let batched = score_pairs(&sentences, &[(0, 1), (0, 2)], Matching::default()).expect("test data");
+        let batched =
+            score_pairs(&sentences, &[(0, 1), (0, 2)], Matching::default()).expect("test data");
         assert_eq!(batched.0[0].precision, 0.0);
         // Batch size 1 is pair by pair whatever the neighbours.
         let separate = score_pairs(&sentences, &[(0, 1), (0, 2)], Matching { batch_size: 1 });
@@ -311,7 +314,8 @@ mod tests {
         let special = [0.0f32, 1.0];
         let specials = sentence(&[special, special, special], &[0., 0., 0.]);
         let word = sentence(&[special, [1., 1.], special], &[0., 1., 0.]);
-        let (scores, _) = score_pairs(&[specials, word], &[(0, 1)], Matching::default()).expect("test data");
+        let (scores, _) =
+            score_pairs(&[specials, word], &[(0, 1)], Matching::default()).expect("test data");
         assert!(scores[0].precision.is_nan());
         assert_eq!(scores[0].f1, 0.0);
     }
