@@ -9,11 +9,11 @@ use medhall_core::dataset::{
     type_map_columns,
 };
 use medhall_core::formats::{ColumnMap, RecordParser, Role, SampleRecord};
-use medhall_core::judging::types::{LABELLED_BY_FIELD, TYPE_PROMPT_VERSION};
+use medhall_core::judging::types::LABELLED_BY_FIELD;
 use medhall_core::metrics::lexical::LexicalScorer;
 use medhall_core::metrics::wordnet::WordNet;
 use medhall_core::sample::Split;
-use medhall_core::signature::signature;
+use medhall_core::signature::{signature, with_type_labellers};
 use medhall_core::stats::StatsConfig;
 use medhall_core::summary::{
     GroupSummary, Metric, PerSampleLine, ScoredSample, score_sample, summarize_split,
@@ -155,14 +155,7 @@ fn load_type_map(path: &Path, issues: &mut Vec<Issue>) -> Result<(TypeMap, Vec<S
 
 /// The signature, plus the type labels' provenance when a model gave them.
 fn run_signature(stats: &StatsConfig, labelled_by: &[String]) -> String {
-    let mut text = signature(stats);
-    if !labelled_by.is_empty() {
-        text.push_str(&format!(
-            "|types:labelled_by={},prompt={TYPE_PROMPT_VERSION}",
-            labelled_by.join("+")
-        ));
-    }
-    text
+    with_type_labellers(signature(stats), labelled_by)
 }
 
 /// Parses the results files concurrently (one thread per file, in batches of the core count);

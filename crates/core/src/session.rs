@@ -15,10 +15,11 @@ use crate::export::{CsvCell, csv_row};
 use crate::formats::{ColumnMap, RecordParser, SampleRecord};
 use crate::judge::{VerdictRule, parse_verdict};
 use crate::judging::messages::ChatMessage;
+use crate::judging::types::LABELLED_BY_FIELD;
 use crate::metrics::lexical::LexicalScorer;
 use crate::protocol::ChartQuery;
 use crate::sample::{SampleKey, Split};
-use crate::signature::signature;
+use crate::signature::{signature, with_type_labellers};
 use crate::stats::StatsConfig;
 use crate::summary::{GroupSummary, Metric, PerSampleLine, ScoredSample, summarize};
 use serde::{Deserialize, Serialize};
@@ -97,7 +98,8 @@ pub struct LoadReport {
 enum Destination {
     Run(Box<Run>),
     Shard(Box<ReferenceSet>),
-    TypeMap(TypeMap),
+    /// The map, and who labelled its rows when a model did (`labelled_by`).
+    TypeMap(TypeMap, Vec<String>),
 }
 
 /// One file or URL being read.
@@ -130,7 +132,12 @@ impl Load {
                     Destination::Shard(set) => {
                         set.add_record(&self.context, record, &mut self.issues)
                     }
-                    Destination::TypeMap(types) => {
+                    Destination::TypeMap(types, labellers) => {
+                        if let Some(who) = record.field(LABELLED_BY_FIELD)
+                            && !labellers.iter().any(|w| w == who)
+                        {
+                            labellers.push(who.to_owned());
+                        }
                         add_type_record(types, &self.context.name, &record, &mut self.issues)
                     }
                 }
@@ -385,6 +392,8 @@ pub struct Session {
     references: ReferenceSet,
     reference_sources: Vec<String>,
     types: TypeMap,
+    /// Models that labelled loaded types (`medhall judge --label-types`), for the signature.
+    type_labellers: Vec<String>,
     runs: Vec<RunState>,
     loads: BTreeMap<u32, Load>,
     /// Issues of shard and type-map loads, kept for the app's issue list.
@@ -407,6 +416,7 @@ impl Session {
             references: ReferenceSet::default(),
             reference_sources: Vec::new(),
             types: TypeMap::new(),
+            type_labellers: Vec::new(),
             runs: Vec::new(),
             loads: BTreeMap::new(),
             source_issues: IssueReport::default(),
@@ -429,8 +439,9 @@ impl Session {
         self.stats
     }
 
+    /// The metric signature, naming the models that labelled loaded hallucination types.
     pub fn signature(&self) -> String {
-        signature(&self.stats)
+        with_type_labellers(signature(&self.stats), &self.type_labellers)
     }
 
     /// Starts reading `source` (a file name or URL) into `target`. A job id already in use is
@@ -439,7 +450,10 @@ impl Session {
         let (columns, destination) = match &target {
             LoadTarget::Run { .. } => (ColumnMap::default(), Destination::Run(Box::default())),
             LoadTarget::Shard => (ColumnMap::default(), Destination::Shard(Box::default())),
-            LoadTarget::TypeMap => (type_map_columns(), Destination::TypeMap(TypeMap::new())),
+            LoadTarget::TypeMap => (
+                type_map_columns(),
+                Destination::TypeMap(TypeMap::new(), Vec::new()),
+            ),
         };
         self.loads.insert(
             job,
@@ -526,9 +540,14 @@ impl Session {
                 self.source_issues.extend(report.first.iter().cloned());
                 self.rescore_all();
             }
-            Destination::TypeMap(types) => {
+            Destination::TypeMap(types, labellers) => {
                 self.source_issues.extend(report.first.iter().cloned());
                 self.types.extend(types);
+                for who in labellers {
+                    if !self.type_labellers.contains(&who) {
+                        self.type_labellers.push(who);
+                    }
+                }
                 self.rescore_all();
             }
         }
@@ -1725,5 +1744,44 @@ mod tests {
             model_name("llava-med-prediction-negative-GPT4o-eval-filtered.jsonl")
         );
         assert_eq!(model_name("negative.csv"), "negative");
+    }
+
+    #[test]
+    fn model_labelled_types_are_marked_and_named_in_the_signature() {
+        let mut session = Session::default();
+        let plain = session.signature();
+        assert!(!plain.contains("labelled_by"));
+        load(
+            &mut session,
+            1,
+            LoadTarget::Shard,
+            "val.negative.jsonl",
+            "{\"question_id\": 1, \"text\": \"Q?\", \"gpt4_answer\": \"A.\", \"image\": \"n1.jpg\"}\n",
+        );
+        load(
+            &mut session,
+            2,
+            LoadTarget::TypeMap,
+            "types.jsonl",
+            "{\"split\": \"negative\", \"question_id\": 1, \"type\": \"object manipulation\", \"labelled_by\": \"gpt-4o\"}\n",
+        );
+        let signature = session.signature();
+        assert!(signature.starts_with(&plain));
+        assert!(signature.ends_with("|types:labelled_by=gpt-4o,prompt=medhall-types-1"));
+        let questions = session.questions(10, 1, Some(Split::Negative), None);
+        assert_eq!(questions.len(), 1);
+        assert_eq!(
+            session
+                .questions(
+                    10,
+                    1,
+                    None,
+                    Some("object manipulation (labelled by gpt-4o)")
+                )
+                .len(),
+            1
+        );
+        session.clear();
+        assert_eq!(session.signature(), plain);
     }
 }

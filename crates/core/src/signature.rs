@@ -28,6 +28,19 @@ pub fn bertscore_signature(
     )
 }
 
+/// `signature` plus the provenance of hallucination types a model labelled (`medhall judge
+/// --label-types`): such types are not the benchmark's, and results grouped by them say so.
+pub fn with_type_labellers(mut signature: String, labellers: &[String]) -> String {
+    if !labellers.is_empty() {
+        signature.push_str(&format!(
+            "|types:labelled_by={},prompt={}",
+            labellers.join("+"),
+            crate::judging::types::TYPE_PROMPT_VERSION
+        ));
+    }
+    signature
+}
+
 pub fn signature(stats: &StatsConfig) -> String {
     format!(
         "medhall-lens:{version}|rouge:rouge_score={ROUGE_SCORE_VERSION},types=rouge1+rouge2+rougeL,f=fmeasure,stem=porter(nltk={NLTK_VERSION}),stem_min_len=4\
