@@ -272,5 +272,4 @@ test('the judge panel judges a run, resumes after a reload without asking again,
   }
   assert.ok(requests.some((r) => r.url.startsWith(fake.origin) && r.headers.authorization === `Bearer ${KEY}`));
   await assertNoErrors(errors, page);
-  await page.screenshot({ path: process.env.JUDGE_SCREENSHOT || path.join(tmp, 'judge.png'), fullPage: false }).catch(() => {});
 });
