@@ -98,14 +98,26 @@ async fn committed(transaction: &IdbTransaction) -> Result<(), String> {
 }
 
 pub async fn open() -> Result<IdbDatabase, String> {
+    open_database(
+        DB_NAME,
+        STORE,
+        "this browser has no IndexedDB: nothing will be restored after a reload",
+    )
+    .await
+}
+
+/// Opens (creating on first use) database `name` with one object store keyed by `id`.
+async fn open_database(
+    name: &str,
+    store_name: &'static str,
+    missing: &'static str,
+) -> Result<IdbDatabase, String> {
     let window = web_sys::window().ok_or("no window")?;
     let factory = window
         .indexed_db()
         .map_err(|e| describe(&e))?
-        .ok_or("this browser has no IndexedDB: nothing will be restored after a reload")?;
-    let request = factory
-        .open_with_u32(DB_NAME, 1)
-        .map_err(|e| describe(&e))?;
+        .ok_or(missing)?;
+    let request = factory.open_with_u32(name, 1).map_err(|e| describe(&e))?;
     let upgrade = Closure::once_into_js({
         let request = request.clone();
         move |_: web_sys::Event| {
@@ -113,7 +125,7 @@ pub async fn open() -> Result<IdbDatabase, String> {
                 let db: IdbDatabase = result.unchecked_into();
                 let parameters = web_sys::IdbObjectStoreParameters::new();
                 parameters.set_key_path(&JsValue::from_str("id"));
-                let _ = db.create_object_store_with_optional_parameters(STORE, &parameters);
+                let _ = db.create_object_store_with_optional_parameters(store_name, &parameters);
             }
         }
     });
@@ -126,10 +138,19 @@ fn store(
     db: &IdbDatabase,
     mode: IdbTransactionMode,
 ) -> Result<(IdbTransaction, web_sys::IdbObjectStore), String> {
+    object_store(db, STORE, mode)
+}
+
+/// A transaction on one object store, and the store.
+fn object_store(
+    db: &IdbDatabase,
+    name: &str,
+    mode: IdbTransactionMode,
+) -> Result<(IdbTransaction, web_sys::IdbObjectStore), String> {
     let transaction = db
-        .transaction_with_str_and_mode(STORE, mode)
+        .transaction_with_str_and_mode(name, mode)
         .map_err(|e| describe(&e))?;
-    let store = transaction.object_store(STORE).map_err(|e| describe(&e))?;
+    let store = transaction.object_store(name).map_err(|e| describe(&e))?;
     Ok((transaction, store))
 }
 
@@ -218,41 +239,19 @@ impl StoredVerdict {
 }
 
 pub async fn open_verdicts() -> Result<IdbDatabase, String> {
-    let window = web_sys::window().ok_or("no window")?;
-    let factory = window
-        .indexed_db()
-        .map_err(|e| describe(&e))?
-        .ok_or("this browser has no IndexedDB: verdicts are not kept after a reload")?;
-    let request = factory
-        .open_with_u32(VERDICT_DB, 1)
-        .map_err(|e| describe(&e))?;
-    let upgrade = Closure::once_into_js({
-        let request = request.clone();
-        move |_: web_sys::Event| {
-            if let Ok(result) = request.result() {
-                let db: IdbDatabase = result.unchecked_into();
-                let parameters = web_sys::IdbObjectStoreParameters::new();
-                parameters.set_key_path(&JsValue::from_str("id"));
-                let _ = db.create_object_store_with_optional_parameters(VERDICT_STORE, &parameters);
-            }
-        }
-    });
-    request.set_onupgradeneeded(Some(upgrade.unchecked_ref()));
-    let db = done(&request).await?;
-    Ok(db.unchecked_into())
+    open_database(
+        VERDICT_DB,
+        VERDICT_STORE,
+        "this browser has no IndexedDB: verdicts are not kept after a reload",
+    )
+    .await
 }
 
 fn verdict_store(
     db: &IdbDatabase,
     mode: IdbTransactionMode,
 ) -> Result<(IdbTransaction, web_sys::IdbObjectStore), String> {
-    let transaction = db
-        .transaction_with_str_and_mode(VERDICT_STORE, mode)
-        .map_err(|e| describe(&e))?;
-    let store = transaction
-        .object_store(VERDICT_STORE)
-        .map_err(|e| describe(&e))?;
-    Ok((transaction, store))
+    object_store(db, VERDICT_STORE, mode)
 }
 
 /// Writes one verdict; resolves once it is committed.
