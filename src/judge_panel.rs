@@ -17,7 +17,9 @@ use medhall_core::judging::openai::{
 use medhall_core::judging::scheduler::{Dispatch, Next, Outcome, Scheduler, SchedulerConfig};
 use medhall_core::protocol::{Reply, Request};
 use medhall_core::sample::SampleKey;
-use medhall_core::session::{JudgePlan, JudgeRequestItem, RunInfo, is_calibration_name};
+use medhall_core::session::{
+    JudgePlan, JudgeRequestItem, RunInfo, TYPE_PLAN_RUN, is_calibration_name,
+};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
@@ -166,13 +168,20 @@ fn view_of(plan: &JudgePlan) -> PlanView {
     }
 }
 
-/// Asks the worker for `run`'s plan, then gives the run the verdicts this browser kept for it.
-fn ask_plan(
-    host: JudgeHost,
-    run: u32,
-    calibration: Option<Vec<u32>>,
-    plan_view: RwSignal<Option<Result<PlanView, String>>>,
-) {
+/// What the panel asks the endpoint for.
+#[derive(Clone, Debug, PartialEq)]
+enum Asked {
+    /// The judge's verdicts for a run, calibrated by these runs (absent: the llava-med ones).
+    Verdicts {
+        run: u32,
+        calibration: Option<Vec<u32>>,
+    },
+    /// The hallucination types of the loaded negative questions (`Session::type_plan`).
+    Types,
+}
+
+/// Asks the worker for the plan, then applies what this browser kept for it.
+fn ask_plan(host: JudgeHost, what: Asked, plan_view: RwSignal<Option<Result<PlanView, String>>>) {
     let asked = PLAN_ASKED.with(|c| {
         c.set(c.get().wrapping_add(1));
         c.get()
@@ -181,10 +190,13 @@ fn ask_plan(
     PLAN.with(|p| *p.borrow_mut() = None);
     plan_view.set(None);
     (host.ask)(
-        Box::new(move |id| Request::JudgePlan {
-            id,
-            run,
-            calibration,
+        Box::new(move |id| match what {
+            Asked::Verdicts { run, calibration } => Request::JudgePlan {
+                id,
+                run,
+                calibration,
+            },
+            Asked::Types => Request::TypePlan { id },
         }),
         Box::new(move |reply| match reply {
             Reply::JudgePlan { plan } if current() => spawn_local(async move {
@@ -221,9 +233,9 @@ async fn restore_kept(host: JudgeHost, mut plan: JudgePlan) -> (JudgePlan, Optio
             );
         }
     };
-    let by_key: HashMap<(String, String), String> = kept
+    let by_key: HashMap<(String, String), (String, String)> = kept
         .into_iter()
-        .map(|v| ((v.split, v.question_id), v.result))
+        .map(|v| ((v.split, v.question_id), (v.result, v.model)))
         .collect();
     let mut verdicts = Vec::new();
     for item in plan.items.iter_mut().filter(|i| !i.judged) {
@@ -231,8 +243,8 @@ async fn restore_kept(host: JudgeHost, mut plan: JudgePlan) -> (JudgePlan, Optio
             item.key.split.as_str().to_owned(),
             item.key.question_id.clone(),
         );
-        if let Some(result) = by_key.get(&lookup) {
-            verdicts.push((item.key.clone(), result.clone()));
+        if let Some((result, model)) = by_key.get(&lookup) {
+            verdicts.push((item.key.clone(), result.clone(), model.clone()));
             item.judged = true;
         }
     }
@@ -240,18 +252,37 @@ async fn restore_kept(host: JudgeHost, mut plan: JudgePlan) -> (JudgePlan, Optio
     RESTORED.with(|r| *r.borrow_mut().entry(plan.identity.clone()).or_insert(0) += restored);
     let mut error = None;
     if !verdicts.is_empty()
-        && let Err(message) = (host.send)(&Request::JudgeVerdicts {
-            run: plan.run,
-            verdicts,
-        })
+        && let Err(message) = (host.send)(&replies_request(plan.run, verdicts))
     {
         error = Some(message);
     }
     (plan, error)
 }
 
+/// The request that hands replies to the worker: verdicts for a run, or type labels (each
+/// with the model that gave it).
+fn replies_request(run: u32, replies: Vec<(SampleKey, String, String)>) -> Request {
+    if run == TYPE_PLAN_RUN {
+        Request::TypeLabels { labels: replies }
+    } else {
+        Request::JudgeVerdicts {
+            run,
+            verdicts: replies
+                .into_iter()
+                .map(|(key, text, _)| (key, text))
+                .collect(),
+        }
+    }
+}
+
 /// Hands the verdicts received so far to the worker and marks them judged in the plan.
-fn flush(host: JudgeHost, run: u32, identity: &str, control: &Control) -> Result<(), String> {
+fn flush(
+    host: JudgeHost,
+    run: u32,
+    identity: &str,
+    model: &str,
+    control: &Control,
+) -> Result<(), String> {
     let verdicts: Vec<(usize, SampleKey, String)> =
         control.verdicts.borrow_mut().drain(..).collect();
     if verdicts.is_empty() {
@@ -267,13 +298,13 @@ fn flush(host: JudgeHost, run: u32, identity: &str, control: &Control) -> Result
             }
         }
     });
-    (host.send)(&Request::JudgeVerdicts {
+    (host.send)(&replies_request(
         run,
-        verdicts: verdicts
+        verdicts
             .into_iter()
-            .map(|(_, key, text)| (key, text))
+            .map(|(_, key, text)| (key, text, model.to_owned()))
             .collect(),
-    })
+    ))
 }
 
 fn page_origin() -> String {
@@ -542,7 +573,7 @@ async fn drive(
         }
         if now() - last_flush >= FLUSH_MS {
             last_flush = now();
-            if let Err(error) = flush(host, plan.run, &plan.identity, &control) {
+            if let Err(error) = flush(host, plan.run, &plan.identity, &settings.model, &control) {
                 ui.error.set(Some(error));
             }
         }
@@ -588,7 +619,7 @@ async fn drive(
         }
         sleep_or_wake(&control, wait_until).await;
     }
-    if let Err(error) = flush(host, plan.run, &plan.identity, &control) {
+    if let Err(error) = flush(host, plan.run, &plan.identity, &settings.model, &control) {
         ui.error.set(Some(error));
     }
     CONTROL.with(|c| *c.borrow_mut() = None);
@@ -648,14 +679,18 @@ fn estimate_text(view: &PlanView, price_in: f64, price_out: f64) -> String {
     } else {
         String::new()
     };
+    let source = if view.calibration.is_empty() {
+        "Types are asked with our prompt (medhall-types-1, from the paper's definitions, not the \
+         benchmark's) and shown everywhere as the model's labels."
+            .to_owned()
+    } else {
+        format!("Calibrated with: {}.", view.calibration.join(", "))
+    };
     format!(
-        "{to_send} request(s) to send for {} ({} of {} judgeable samples already judged{restored}). \
+        "{to_send} request(s) to send for {} ({} of {} already done{restored}). \
          Estimate: {tokens_in} prompt tokens (about 4 characters a token) and {tokens_out} reply \
-         tokens (about 100 a verdict), about ${cost:.2} at these prices. Calibrated with: {}.",
-        view.run_name,
-        view.judged,
-        view.items,
-        view.calibration.join(", ")
+         tokens (about 100 a reply), about ${cost:.2} at these prices. {source}",
+        view.run_name, view.judged, view.items
     )
 }
 
@@ -691,6 +726,8 @@ pub fn JudgePanel(host: JudgeHost) -> impl IntoView {
     let open = RwSignal::new(false);
     let run_choice: RwSignal<Option<u32>> = RwSignal::new(None);
     let calibration_choice = RwSignal::new(String::new());
+    // Hallucination types of the negative questions instead of a run's verdicts.
+    let types_mode = RwSignal::new(false);
     let endpoint = RwSignal::new(DEFAULT_ENDPOINT.to_owned());
     let model = RwSignal::new(DEFAULT_MODEL.to_owned());
     // In this tab's memory only.
@@ -739,6 +776,12 @@ pub fn JudgePanel(host: JudgeHost) -> impl IntoView {
         }
         run_list.track();
         host.references.track();
+        if types_mode.get() {
+            if !ui.progress.with_untracked(|p| p.running) {
+                ask_plan(host, Asked::Types, ui.plan_view);
+            }
+            return;
+        }
         let calibration = calibration_choice
             .get()
             .parse::<u32>()
@@ -751,7 +794,7 @@ pub fn JudgePanel(host: JudgeHost) -> impl IntoView {
         if ui.progress.with_untracked(|p| p.running) {
             return;
         }
-        ask_plan(host, run, calibration, ui.plan_view);
+        ask_plan(host, Asked::Verdicts { run, calibration }, ui.plan_view);
     });
 
     let on_toggle = move |ev: leptos::ev::Event| {
@@ -847,6 +890,14 @@ pub fn JudgePanel(host: JudgeHost) -> impl IntoView {
                     "reload or a closed tab resumes where it stopped, without asking again. Local endpoints "
                     "(http://localhost, http://127.0.0.1) work; every endpoint must allow this page's origin (CORS)."
                 </p>
+                <div class="row">
+                    <label>"Ask for "
+                        <select id="judge-mode" on:change=move |ev| types_mode.set(event_target_value(&ev) == "types")>
+                            <option value="verdicts" selected=true>"the judge's scores of a run"</option>
+                            <option value="types">"the hallucination types of the negative questions (labels marked as the model's)"</option>
+                        </select>
+                    </label>
+                </div>
                 <div class="row">
                     <label>"Run "
                         <select id="judge-run" on:change=move |ev| run_choice.set(event_target_value(&ev).parse().ok())>

@@ -24,6 +24,12 @@ function sampleOf(body) {
   return match ? Number(match[1]) : null;
 }
 
+/** The fake endpoint's hallucination type for a sample (sample 7's reply names none). */
+function typeReply(sample) {
+  if (sample === 7) return 'I am not sure.';
+  return ['Nonexistent object\nNo such device is visible.', 'object manipulation', '3. knowledge distortion'][sample % 3];
+}
+
 /**
  * A fake chat-completions endpoint. Under /v1/ it allows any origin (CORS, preflight
  * answered); under /nocors/v1/ it answers without CORS headers, as a server that does not
@@ -69,12 +75,15 @@ async function fakeEndpoint({ delayMs }) {
           .end('{"error":{"message":"slow down"}}');
         return;
       }
+      // A request for a hallucination type (the panel's type labelling) gets a type.
+      const typeAsked = (body?.messages?.[1]?.content ?? '').includes("Classify the question's false premise");
+      const content = typeAsked ? typeReply(sample) : `${VERDICT}\nThe answer to sample ${sample} is close.`;
       setTimeout(() => {
         if (res.destroyed) return;
         res.writeHead(200, { ...headers, 'content-type': 'application/json' }).end(JSON.stringify({
           id: `chatcmpl-${sample}`,
           object: 'chat.completion',
-          choices: [{ index: 0, message: { role: 'assistant', content: `${VERDICT}\nThe answer to sample ${sample} is close.` }, finish_reason: 'stop' }],
+          choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
           usage: { prompt_tokens: 250, completion_tokens: 12, total_tokens: 262 },
         }));
       }, delayMs);
@@ -271,5 +280,64 @@ test('the judge panel judges a run, resumes after a reload without asking again,
     if (JSON.stringify(r.headers).includes(KEY)) assert.equal(new URL(r.url).origin, fake.origin, `the key sent to ${r.url}`);
   }
   assert.ok(requests.some((r) => r.url.startsWith(fake.origin) && r.headers.authorization === `Bearer ${KEY}`));
+  await assertNoErrors(errors, page);
+});
+
+test('the judge panel labels the negative questions with hallucination types, marked as the model\'s, kept across a reload', { timeout: 300_000 }, async (t) => {
+  const site = await serve();
+  const fake = await fakeEndpoint({ delayMs: 50 });
+  const browser = await launch();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'medhall-types-'));
+  t.after(async () => {
+    await browser.close();
+    site.server.close();
+    fake.server.closeAllConnections?.();
+    fake.server.close();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+  const context = await browser.newContext();
+  const errors = await collectErrors(context);
+  const files = writeFixtures(tmp);
+  const page = await context.newPage();
+  await page.goto(site.base);
+  await page.waitForSelector('#results-input', { state: 'attached', timeout: 60_000 });
+  await page.setInputFiles('#shard-files', [files.refs]);
+  await page.setInputFiles('#results-input', [files.run]);
+  await waitForSummary(page, 1);
+  await page.click('#judge > details > summary');
+  await page.selectOption('#judge-mode', 'types');
+  await page.waitForFunction((n) => {
+    const e = document.querySelector('#judge-estimate');
+    return e?.dataset.items === String(n) && /medhall-types-1/.test(e.textContent);
+  }, ROWS, { timeout: 60_000 });
+  assert.equal(await page.$eval('#judge-estimate', (p) => p.dataset.requests), String(ROWS));
+  await fillSettings(page, `${fake.origin}/v1`);
+  await page.click('#judge-start');
+  await page.waitForFunction((n) => {
+    const p = document.querySelector('#judge-progress')?.dataset;
+    return p && p.running === 'false' && Number(p.judged) === n;
+  }, ROWS, { timeout: 120_000 });
+  assert.equal((await progress(page)).failed, '0');
+  // The run's means per type: the types are shown as the model's labels.
+  const typeCell = (type) => `td[data-run="${RUN}"][data-metric="meteor"][data-type="${type}"]`;
+  await page.waitForSelector(typeCell('object manipulation (labelled by gpt-4o)'), { timeout: 60_000 });
+  const types = await page.$$eval(`td[data-run="${RUN}"][data-metric="meteor"][data-type]`, (cells) => [...new Set(cells.map((c) => c.dataset.type))].sort());
+  assert.deepEqual(types, [
+    'knowledge distortion (labelled by gpt-4o)',
+    'nonexistent object (labelled by gpt-4o)',
+    'object manipulation (labelled by gpt-4o)',
+    'unlabelled',
+  ], 'sample 7 named no type');
+  // Kept across a reload: reopened, nothing is left to ask and the labels are back.
+  await page.reload();
+  await page.waitForSelector('#results-input', { state: 'attached', timeout: 60_000 });
+  await waitForSummary(page, 1);
+  await page.click('#judge > details > summary');
+  await page.selectOption('#judge-mode', 'types');
+  await page.waitForFunction(() => document.querySelector('#judge-estimate')?.dataset.requests === '0', null, { timeout: 60_000 });
+  await page.waitForSelector(typeCell('nonexistent object (labelled by gpt-4o)'), { timeout: 60_000 });
+  assert.ok(fake.state.posts.every((p) => p.authorization === `Bearer ${KEY}`));
+  const dump = await dumpStorage(page);
+  assert.ok(!JSON.stringify(dump).includes(KEY), 'the API key is in the page storage');
   await assertNoErrors(errors, page);
 });

@@ -681,7 +681,7 @@ pub fn add_type_record(
         (Some(split), Some(question_id), Some(label)) => {
             // A label a model gave (`medhall judge --label-types`) says so wherever it is shown.
             let label = match record.field(crate::judging::types::LABELLED_BY_FIELD) {
-                Some(who) => format!("{label} (labelled by {who})"),
+                Some(who) => crate::judging::types::labelled_type(&label, who),
                 None => label,
             };
             types.insert(SampleKey { split, question_id }, label);

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped when a message changes shape; the worker states it in its ready message and the app
 /// refuses a worker of another version (a stale cached file).
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Where a load's bytes come from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -104,6 +104,16 @@ pub enum Request {
     JudgeVerdicts {
         run: u32,
         verdicts: Vec<(SampleKey, String)>,
+    },
+    /// The requests that label the loaded negative questions with hallucination types (see
+    /// `Session::type_plan`), answered with `Reply::JudgePlan`.
+    TypePlan {
+        id: u32,
+    },
+    /// Replies to those requests: (question, reply text, model); the worker then sends the new
+    /// state and summaries.
+    TypeLabels {
+        labels: Vec<(SampleKey, String, String)>,
     },
 }
 

@@ -9,13 +9,15 @@
 use crate::chart::{self, ChartKind, ChartSpec, RunGroups, RunScores};
 use crate::dataset::{
     Issue, IssueKind, Prediction, ReferenceSet, Run, SourceContext, TYPE_FIELD, TypeMap,
-    add_type_record, join_one, missing_predictions, no_reference_issue, type_map_columns,
+    add_type_record, join_one, missing_predictions, no_reference_issue, reference_type,
+    type_map_columns,
 };
 use crate::export::{CsvCell, csv_row};
 use crate::formats::{ColumnMap, RecordParser, SampleRecord};
 use crate::judge::{VerdictRule, parse_verdict};
 use crate::judging::messages::ChatMessage;
-use crate::judging::types::LABELLED_BY_FIELD;
+use crate::judging::plan::FIG_CAPTION_FIELD;
+use crate::judging::types::{LABELLED_BY_FIELD, labelled_type, parse_type_reply, type_messages};
 use crate::metrics::lexical::LexicalScorer;
 use crate::protocol::ChartQuery;
 use crate::sample::{SampleKey, Split};
@@ -24,7 +26,7 @@ use crate::stats::StatsConfig;
 use crate::summary::{GroupSummary, Metric, PerSampleLine, ScoredSample, summarize};
 use serde::{Deserialize, Serialize};
 use std::cell::OnceCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// What a load feeds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -326,23 +328,49 @@ pub fn is_calibration_name(name: &str) -> bool {
 /// FNV-1a over every prediction's split, question id and answer, in order: stable across
 /// versions and platforms (unlike the std hashers), for keys kept in the browser.
 fn run_identity(run: &Run) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &byte in bytes {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
+    let mut hash = Fnv1a::default();
     for prediction in run.predictions() {
-        eat(prediction.key.split.as_str().as_bytes());
-        eat(&[0x1f]);
-        eat(prediction.key.question_id.as_bytes());
-        eat(&[0x1f]);
-        eat(prediction.answer.as_bytes());
-        eat(&[0x1e]);
+        hash.record(&prediction.key, [prediction.answer.as_str()].into_iter());
     }
-    format!("{hash:016x}")
+    hash.hex()
 }
+
+/// 64-bit FNV-1a over records of text fields (0x1f between fields, 0x1e after a record).
+struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv1a {
+    fn eat(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 ^= u64::from(byte);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn record<'a>(&mut self, key: &SampleKey, fields: impl Iterator<Item = &'a str>) {
+        self.eat(key.split.as_str().as_bytes());
+        self.eat(&[0x1f]);
+        self.eat(key.question_id.as_bytes());
+        for field in fields {
+            self.eat(&[0x1f]);
+            self.eat(field.as_bytes());
+        }
+        self.eat(&[0x1e]);
+    }
+
+    fn hex(&self) -> String {
+        format!("{:016x}", self.0)
+    }
+}
+
+/// The `run` of a [`JudgePlan`] that asks for hallucination types (of the loaded negative
+/// reference questions) rather than a run's verdicts.
+pub const TYPE_PLAN_RUN: u32 = u32::MAX;
 
 const PREVIEW_CHARS: usize = 160;
 
@@ -935,6 +963,110 @@ impl Session {
             items,
             issues,
         })
+    }
+
+    /// What labelling the loaded negative questions with hallucination types asks
+    /// (`medhall judge --label-types` in the page): one item per negative reference question,
+    /// `judged` when it already has a type (a shard field or a type map). The identity covers the
+    /// questions, so labels kept in the browser apply to the same shard loaded again.
+    pub fn type_plan(&self) -> Result<JudgePlan, String> {
+        let mut items = Vec::new();
+        let mut issues = IssueReport::default();
+        let mut hash = Fnv1a::default();
+        for reference in self
+            .references
+            .iter()
+            .filter(|r| r.key.split == Split::Negative)
+        {
+            let Some(question) = reference.question.as_deref() else {
+                issues.add(Issue {
+                    kind: IssueKind::MissingField,
+                    source: reference.source.to_string(),
+                    line: reference.line,
+                    field: Some("text".to_owned()),
+                    message: "no question to label with a hallucination type".to_owned(),
+                });
+                continue;
+            };
+            let caption = reference
+                .fields
+                .iter()
+                .find(|(n, _)| n == FIG_CAPTION_FIELD)
+                .map(|(_, v)| v.as_str());
+            hash.record(&reference.key, [question].into_iter());
+            items.push(JudgeRequestItem {
+                key: reference.key.clone(),
+                messages: type_messages(question, &reference.text, caption),
+                judged: reference_type(reference, &self.types).is_some(),
+            });
+        }
+        if items.is_empty() {
+            return Err(
+                "no negative reference question is loaded: load the negative reference shard"
+                    .to_owned(),
+            );
+        }
+        Ok(JudgePlan {
+            run: TYPE_PLAN_RUN,
+            run_name: "the hallucination types of the negative questions".to_owned(),
+            identity: format!("types-{}", hash.hex()),
+            calibration: Vec::new(),
+            items,
+            issues,
+        })
+    }
+
+    /// Hallucination types from the replies to [`Session::type_plan`]'s requests, each with the
+    /// model that gave it: kept like a type map's rows, shown as the model's (never as the
+    /// benchmark's) and named in the signature. A reply that names no type is reported and gives
+    /// none. Returns how many questions received a type.
+    pub fn apply_type_labels(&mut self, labels: Vec<(SampleKey, String, String)>) -> usize {
+        let mut applied = 0;
+        let mut given: HashMap<SampleKey, String> = HashMap::new();
+        for (key, reply, model) in labels {
+            match parse_type_reply(&reply) {
+                Some(label) => {
+                    let label = labelled_type(label, &model);
+                    given.insert(key.clone(), label.clone());
+                    self.types.insert(key, label);
+                    if !self.type_labellers.contains(&model) {
+                        self.type_labellers.push(model);
+                    }
+                    applied += 1;
+                }
+                None => self.source_issues.add(Issue {
+                    kind: IssueKind::MissingField,
+                    source: format!("hallucination types from {model}"),
+                    line: 0,
+                    field: Some("type".to_owned()),
+                    message: format!(
+                        "the reply for {} question {} names no type: {}",
+                        key.split,
+                        key.question_id,
+                        preview(&reply)
+                    ),
+                }),
+            }
+        }
+        // Samples already scored take their type in place (the type map wins over a field, as
+        // in `join_one`); no score changes, so nothing is scored again.
+        if applied > 0 {
+            for state in &mut self.runs {
+                let mut changed = false;
+                for sample in &mut state.scored {
+                    if let Some(label) = given.get(&sample.key) {
+                        sample.fields.retain(|(name, _)| name != TYPE_FIELD);
+                        sample.fields.push((TYPE_FIELD.to_owned(), label.clone()));
+                        changed = true;
+                    }
+                }
+                if changed {
+                    state.summary = OnceCell::new();
+                }
+            }
+            self.rows_cache = None;
+        }
+        applied
     }
 
     /// Gives run `run` the judge's verdicts (the reply texts, kept whole), as if its file had
@@ -1783,5 +1915,69 @@ mod tests {
         );
         session.clear();
         assert_eq!(session.signature(), plain);
+    }
+
+    #[test]
+    fn type_plan_and_labels_from_a_model() {
+        let mut session = Session::default();
+        assert!(session.type_plan().is_err(), "no negative questions yet");
+        load(
+            &mut session,
+            1,
+            LoadTarget::Shard,
+            "val.negative.jsonl",
+            "{\"question_id\": 1, \"text\": \"Where is the stent?\\n<image>\", \"gpt4_answer\": \"There is none.\", \"fig_caption\": \"CT\", \"image\": \"a.jpg\"}\n{\"question_id\": 2, \"text\": \"Q2?\", \"gpt4_answer\": \"A.\", \"hallucination_type\": \"object manipulation\", \"image\": \"b.jpg\"}\n",
+        );
+        let plan = session.type_plan().expect("a plan");
+        assert_eq!(plan.run, TYPE_PLAN_RUN);
+        assert_eq!(plan.items.len(), 2);
+        assert!(
+            !plan.items[0].judged && plan.items[1].judged,
+            "2 has a type already"
+        );
+        assert!(
+            plan.items[0].messages[1]
+                .content
+                .contains("Question: Where is the stent?\n")
+        );
+        assert!(plan.identity.starts_with("types-"));
+        assert_eq!(
+            session.type_plan().map(|p| p.identity),
+            Ok(plan.identity.clone())
+        );
+        let key = plan.items[0].key.clone();
+        let applied = session.apply_type_labels(vec![
+            (
+                key.clone(),
+                "Nonexistent object\nNo stent.".into(),
+                "gpt-4o".into(),
+            ),
+            (
+                plan.items[1].key.clone(),
+                "not sure".into(),
+                "gpt-4o".into(),
+            ),
+        ]);
+        assert_eq!(applied, 1);
+        assert_eq!(
+            session.source_issues().total(),
+            1,
+            "the unreadable reply is reported"
+        );
+        assert!(session.signature().contains("types:labelled_by=gpt-4o"));
+        assert_eq!(
+            session
+                .questions(10, 1, None, Some("nonexistent object (labelled by gpt-4o)"))
+                .len(),
+            1
+        );
+        assert!(
+            session
+                .type_plan()
+                .expect("a plan")
+                .items
+                .iter()
+                .all(|i| i.judged)
+        );
     }
 }

@@ -181,6 +181,20 @@ fn handle(request: Request, file: Option<File>) {
             };
             post(&Event::Reply { id, reply });
         }
+        Request::TypePlan { id } => {
+            let reply = match with_session(|s| s.type_plan()) {
+                Ok(plan) => Reply::JudgePlan { plan },
+                Err(message) => Reply::Error { message },
+            };
+            post(&Event::Reply { id, reply });
+        }
+        Request::TypeLabels { labels } => {
+            with_session(|s| s.apply_type_labels(labels));
+            post_state();
+            if !SCORING.with(Cell::get) {
+                post_summaries(true);
+            }
+        }
         Request::JudgeVerdicts { run, verdicts } => {
             match with_session(|s| s.apply_verdicts(run, verdicts)) {
                 Ok(_) => {

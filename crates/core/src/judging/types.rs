@@ -38,6 +38,11 @@ Classify the question's false premise as exactly one of these types:
 
 Answer with the type's name alone on the first line (nonexistent object, object manipulation or knowledge distortion). You may explain briefly on the next line.";
 
+/// How a type a model gave is shown wherever types appear: never as the benchmark's own.
+pub fn labelled_type(label: &str, model: &str) -> String {
+    format!("{label} (labelled by {model})")
+}
+
 /// The messages asking for one question's type.
 pub fn type_messages(
     question: &str,
