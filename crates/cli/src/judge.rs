@@ -9,7 +9,9 @@
 use crate::score::{parse_file, parse_files, parse_split, report_issues};
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use medhall_core::dataset::{Issue, IssueKind, Prediction, ReferenceSet, Run, SourceContext};
+use medhall_core::dataset::{
+    Issue, IssueKind, Prediction, ReferenceSet, Run, SourceContext, TypeMap,
+};
 use medhall_core::formats::ColumnMap;
 use medhall_core::judge::parse_verdict;
 use medhall_core::judging::messages::{ChatMessage, parse_messages};
@@ -17,10 +19,10 @@ use medhall_core::judging::openai::{
     ChatReply, Response, Usage, batch_request_line, chat_request_body, chat_url, custom_id,
     parse_batch_output_line, parse_custom_id, parse_retry_after, read_response,
 };
-use medhall_core::judging::plan::{FIG_CAPTION_FIELD, JudgeItem, plan};
+use medhall_core::judging::plan::{JudgeItem, plan};
 use medhall_core::judging::rows::{judged_line, recovered_line};
 use medhall_core::judging::scheduler::{Next, Outcome, Scheduler, SchedulerConfig};
-use medhall_core::judging::types::{parse_type_reply, type_line, type_messages};
+use medhall_core::judging::types::{TypeRequest, parse_type_reply, type_line, type_requests};
 use medhall_core::sample::{SampleKey, Split};
 use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
@@ -517,6 +519,20 @@ impl Progress {
         text
     }
 
+    /// Reports a reply that is kept although it cannot be read (it was paid for).
+    fn kept_unreadable(&mut self, out: &Path, line: u64, key: &SampleKey, what: &str) {
+        self.unreadable += 1;
+        if self.terminal {
+            eprintln!();
+        }
+        eprintln!(
+            "{}:{line}: {} question {}: {what}; --retry-unreadable asks again",
+            out.display(),
+            key.split,
+            key.question_id
+        );
+    }
+
     fn tick(&mut self, scheduler: &Scheduler, prices: Option<(f64, f64)>, force: bool) {
         let every = if self.terminal {
             Duration::from_millis(250)
@@ -718,17 +734,8 @@ impl Task for JudgeTask<'_> {
         let line = judged_line(raw, prediction, item, &reply.content);
         let number = self.output.append(&line)?;
         if let Err(error) = parse_verdict(&reply.content) {
-            progress.unreadable += 1;
-            if progress.terminal {
-                eprintln!();
-            }
-            eprintln!(
-                "{}:{number}: {} question {}: unreadable verdict, kept ({error}); \
-                 --retry-unreadable asks again",
-                self.output.path.display(),
-                item.key.split,
-                item.key.question_id
-            );
+            let what = format!("unreadable verdict, kept ({error})");
+            progress.kept_unreadable(&self.output.path, number, &item.key, &what);
         }
         Ok(())
     }
@@ -757,17 +764,9 @@ fn endpoint_of(args: &JudgeArgs) -> Result<(String, &str, Option<String>)> {
     Ok((chat_url(endpoint), model, key))
 }
 
-/// One negative question to label.
-struct TypeItem {
-    key: SampleKey,
-    source: String,
-    line: u64,
-    messages: Vec<ChatMessage>,
-}
-
 /// Hallucination types: each reply becomes a type-map line.
 struct TypeTask<'a> {
-    items: &'a [TypeItem],
+    items: &'a [TypeRequest],
     model: &'a str,
     output: &'a mut JudgedFile,
 }
@@ -784,17 +783,8 @@ impl Task for TypeTask<'_> {
             self.output
                 .append(&type_line(&item.key, label, self.model, &reply.content))?;
         if label.is_none() {
-            progress.unreadable += 1;
-            if progress.terminal {
-                eprintln!();
-            }
-            eprintln!(
-                "{}:{number}: {} question {}: the reply names no type, kept with type null; \
-                 --retry-unreadable asks again",
-                self.output.path.display(),
-                item.key.split,
-                item.key.question_id
-            );
+            let what = "the reply names no type, kept with type null";
+            progress.kept_unreadable(&self.output.path, number, &item.key, what);
         }
         Ok(())
     }
@@ -858,30 +848,8 @@ fn run_label_types(args: &JudgeArgs) -> Result<()> {
             |record, issues| references.add_record(&source, record, issues),
         )?;
     }
-    let mut items = Vec::new();
-    for reference in references.iter().filter(|r| r.key.split == Split::Negative) {
-        let Some(question) = reference.question.as_deref() else {
-            issues.push(Issue {
-                kind: IssueKind::MissingField,
-                source: reference.source.to_string(),
-                line: reference.line,
-                field: Some("text".into()),
-                message: "no question to label".into(),
-            });
-            continue;
-        };
-        let caption = reference
-            .fields
-            .iter()
-            .find(|(n, _)| n == FIG_CAPTION_FIELD)
-            .map(|(_, v)| v.as_str());
-        items.push(TypeItem {
-            key: reference.key.clone(),
-            source: reference.source.to_string(),
-            line: reference.line,
-            messages: type_messages(question, &reference.text, caption),
-        });
-    }
+    // Done means in --out (not a shard's own type): the type map written is complete.
+    let items = type_requests(&references, &TypeMap::new(), &mut issues);
     report_issues(&issues);
     if items.is_empty() {
         bail!("no negative question to label in the given references");

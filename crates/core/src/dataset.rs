@@ -451,41 +451,27 @@ impl Run {
             ));
             return;
         };
-        if let Some(first) = self.predictions.position(&key) {
+        // A sample judged again after an unreadable verdict: the new verdict replaces it.
+        let reasked = self.predictions.position(&key).filter(|&first| {
             let earlier = &self.predictions.items[first];
-            // A sample judged again after an unreadable verdict: the new verdict replaces it.
-            if earlier.judge.is_none() && earlier.judge_text.is_some() && judge.is_some() {
-                issues.push(issue(
-                    IssueKind::Reasked,
-                    &source.name,
-                    record.line,
-                    Some("result"),
-                    format!(
-                        "judged again after the unreadable verdict at {}:{}; this verdict is used",
-                        earlier.source, earlier.line
-                    ),
-                ));
-                let replacement = Prediction {
-                    key,
-                    question_id_is_integer: record.question_id_is_integer,
-                    answer,
-                    inline_reference: record.reference,
-                    judge,
-                    question: record.question,
-                    image: record.image,
-                    judge_text: record.judge_text,
-                    fields: record.fields,
-                    source: source.shared.clone(),
-                    line: record.line,
-                };
-                self.predictions.items[first] = replacement;
-                return;
-            }
-        }
-        if self.predictions.contains(&key, source, record.line, issues) {
+            earlier.judge.is_none() && earlier.judge_text.is_some() && judge.is_some()
+        });
+        if let Some(first) = reasked {
+            let earlier = &self.predictions.items[first];
+            issues.push(issue(
+                IssueKind::Reasked,
+                &source.name,
+                record.line,
+                Some("result"),
+                format!(
+                    "judged again after the unreadable verdict at {}:{}; this verdict is used",
+                    earlier.source, earlier.line
+                ),
+            ));
+        } else if self.predictions.contains(&key, source, record.line, issues) {
             return;
         }
-        self.predictions.insert(Prediction {
+        let prediction = Prediction {
             key,
             question_id_is_integer: record.question_id_is_integer,
             answer,
@@ -497,7 +483,11 @@ impl Run {
             fields: record.fields,
             source: source.shared.clone(),
             line: record.line,
-        });
+        };
+        match reasked {
+            Some(first) => self.predictions.items[first] = prediction,
+            None => self.predictions.insert(prediction),
+        }
     }
 
     /// Adds another run's predictions (a file read on its own), reporting keys already here as

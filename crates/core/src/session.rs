@@ -9,15 +9,13 @@
 use crate::chart::{self, ChartKind, ChartSpec, RunGroups, RunScores};
 use crate::dataset::{
     Issue, IssueKind, Prediction, ReferenceSet, Run, SourceContext, TYPE_FIELD, TypeMap,
-    add_type_record, join_one, missing_predictions, no_reference_issue, reference_type,
-    type_map_columns,
+    add_type_record, join_one, missing_predictions, no_reference_issue, type_map_columns,
 };
 use crate::export::{CsvCell, csv_row};
 use crate::formats::{ColumnMap, RecordParser, SampleRecord};
 use crate::judge::{VerdictRule, parse_verdict};
 use crate::judging::messages::ChatMessage;
-use crate::judging::plan::FIG_CAPTION_FIELD;
-use crate::judging::types::{LABELLED_BY_FIELD, labelled_type, parse_type_reply, type_messages};
+use crate::judging::types::{LABELLED_BY_FIELD, labelled_type, parse_type_reply, type_requests};
 use crate::metrics::lexical::LexicalScorer;
 use crate::protocol::ChartQuery;
 use crate::sample::{SampleKey, Split};
@@ -970,36 +968,22 @@ impl Session {
     /// `judged` when it already has a type (a shard field or a type map). The identity covers the
     /// questions, so labels kept in the browser apply to the same shard loaded again.
     pub fn type_plan(&self) -> Result<JudgePlan, String> {
-        let mut items = Vec::new();
+        let mut found = Vec::new();
+        let requests = type_requests(&self.references, &self.types, &mut found);
         let mut issues = IssueReport::default();
+        issues.extend(found);
         let mut hash = Fnv1a::default();
-        for reference in self
-            .references
-            .iter()
-            .filter(|r| r.key.split == Split::Negative)
-        {
-            let Some(question) = reference.question.as_deref() else {
-                issues.add(Issue {
-                    kind: IssueKind::MissingField,
-                    source: reference.source.to_string(),
-                    line: reference.line,
-                    field: Some("text".to_owned()),
-                    message: "no question to label with a hallucination type".to_owned(),
-                });
-                continue;
-            };
-            let caption = reference
-                .fields
-                .iter()
-                .find(|(n, _)| n == FIG_CAPTION_FIELD)
-                .map(|(_, v)| v.as_str());
-            hash.record(&reference.key, [question].into_iter());
-            items.push(JudgeRequestItem {
-                key: reference.key.clone(),
-                messages: type_messages(question, &reference.text, caption),
-                judged: reference_type(reference, &self.types).is_some(),
-            });
-        }
+        let items: Vec<JudgeRequestItem> = requests
+            .into_iter()
+            .map(|request| {
+                hash.record(&request.key, [request.question.as_str()].into_iter());
+                JudgeRequestItem {
+                    key: request.key,
+                    messages: request.messages,
+                    judged: request.typed,
+                }
+            })
+            .collect();
         if items.is_empty() {
             return Err(
                 "no negative reference question is loaded: load the negative reference shard"

@@ -8,7 +8,9 @@
 //! [`crate::dataset::add_type_record`]), so they never pass for the benchmark's own.
 
 use super::messages::ChatMessage;
-use crate::sample::SampleKey;
+use super::plan::FIG_CAPTION_FIELD;
+use crate::dataset::{Issue, IssueKind, ReferenceSet, TypeMap, reference_type};
+use crate::sample::{SampleKey, Split};
 use serde::Serialize;
 
 /// Names this prompt's wording; it goes into the labels' provenance.
@@ -64,6 +66,54 @@ pub fn type_messages(
             content: user,
         },
     ]
+}
+
+/// One negative question to label: where it was read, its messages, and whether it has a type
+/// already (a shard field or a type map).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypeRequest {
+    pub key: SampleKey,
+    pub source: String,
+    pub line: u64,
+    pub question: String,
+    pub messages: Vec<ChatMessage>,
+    pub typed: bool,
+}
+
+/// The requests labelling every negative reference question, and an issue for each that has no
+/// question text. Shared by `medhall judge --label-types` and the page (`Session::type_plan`).
+pub fn type_requests(
+    references: &ReferenceSet,
+    types: &TypeMap,
+    issues: &mut Vec<Issue>,
+) -> Vec<TypeRequest> {
+    let mut requests = Vec::new();
+    for reference in references.iter().filter(|r| r.key.split == Split::Negative) {
+        let Some(question) = reference.question.as_deref() else {
+            issues.push(Issue {
+                kind: IssueKind::MissingField,
+                source: reference.source.to_string(),
+                line: reference.line,
+                field: Some("text".to_owned()),
+                message: "no question to label with a hallucination type".to_owned(),
+            });
+            continue;
+        };
+        let caption = reference
+            .fields
+            .iter()
+            .find(|(n, _)| n == FIG_CAPTION_FIELD)
+            .map(|(_, v)| v.as_str());
+        requests.push(TypeRequest {
+            key: reference.key.clone(),
+            source: reference.source.to_string(),
+            line: reference.line,
+            question: question.to_owned(),
+            messages: type_messages(question, &reference.text, caption),
+            typed: reference_type(reference, types).is_some(),
+        });
+    }
+    requests
 }
 
 /// The type a reply names on its first line: one of [`HALLUCINATION_TYPES`] (case, surrounding
@@ -128,7 +178,6 @@ pub fn type_line(key: &SampleKey, label: Option<&str>, labelled_by: &str, reply:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sample::Split;
 
     #[test]
     fn replies_name_one_type_or_none() {
