@@ -5,7 +5,7 @@
 //! The model worker (`crates/model-worker`) is started only when the panel is opened, so its
 //! wasm is not part of the page's first load.
 
-use crate::ui::{files_of, input_files};
+use crate::dom::{files_of, input_files};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use medhall_core::export::redact_url;
