@@ -134,7 +134,8 @@ impl BertScorer {
     }
 
     /// BERTScore of each `(cands[i], refs[i])`. `progress(done, total)` is called after each
-    /// batch of distinct sentences.
+    /// batch of distinct sentences. All pairs form one unit: the distinct sentences are encoded
+    /// sorted by length over the whole list, as bert_score does.
     pub fn score(
         &self,
         cands: &[&str],
@@ -142,6 +143,48 @@ impl BertScorer {
         batch_size: usize,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<BertScoreRun, ModelError> {
+        let mut job = self.job(cands, refs, batch_size, usize::MAX, &[])?;
+        let mut scores = vec![None; cands.len()];
+        loop {
+            // Chunks are matched inside `next_batch`, so take them after it.
+            let next = job.next_batch()?;
+            for chunk in job.take_finished() {
+                for (k, score) in chunk.scores.into_iter().enumerate() {
+                    scores[chunk.start + k] = Some(score);
+                }
+            }
+            let Some(batch) = next else {
+                break;
+            };
+            let rows = self.encoder.encode_batch(&batch)?;
+            job.accept(rows)?;
+            progress(job.sentences_done(), job.sentences_total());
+        }
+        let scores = scores
+            .into_iter()
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| ModelError::Input("a pair was left unscored".to_owned()))?;
+        Ok(BertScoreRun {
+            scores,
+            sentences: job.sentences_total(),
+            truncated: job.truncated(),
+            empty: job.empty(),
+        })
+    }
+
+    /// A resumable computation of the same scores (see [`ScoreJob`]). `done[i]` marks pairs
+    /// already scored (kept from an earlier, interrupted run): a chunk of `batch_size` pairs
+    /// whose every pair is done is skipped. `chunks_per_unit` chunks of pairs are encoded
+    /// together (their distinct sentences sorted by length); `usize::MAX` makes one unit, as
+    /// [`BertScorer::score`].
+    pub fn job(
+        &self,
+        cands: &[&str],
+        refs: &[&str],
+        batch_size: usize,
+        chunks_per_unit: usize,
+        done: &[bool],
+    ) -> Result<ScoreJob, ModelError> {
         if cands.len() != refs.len() {
             return Err(ModelError::Input(format!(
                 "{} candidates and {} references",
@@ -159,46 +202,266 @@ impl BertScorer {
                 distinct.len() - 1
             });
         }
-        let mut order: Vec<usize> = (0..distinct.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(distinct[i].split(' ').count()));
-        let mut encoded = Vec::with_capacity(distinct.len());
-        let mut truncated = 0;
-        for s in &distinct {
-            let e = self.tokenizer.encode(s, self.max_tokens)?;
-            truncated += usize::from(e.truncated);
-            encoded.push(e.ids);
-        }
-        let mut vectors: Vec<Option<SentenceVectors>> = vec![None; distinct.len()];
-        let hidden = self.encoder.config.hidden_size;
-        let mut done = 0;
-        for chunk in order.chunks(batch_size) {
-            let batch: Vec<Vec<u32>> = chunk.iter().map(|&i| encoded[i].clone()).collect();
-            let rows = self.encoder.encode_batch(&batch)?;
-            for (&i, rows) in chunk.iter().zip(rows) {
-                let weights =
-                    plain_weights(&encoded[i], self.tokenizer.cls_id, self.tokenizer.sep_id);
-                vectors[i] = SentenceVectors::new(hidden, rows, weights);
-            }
-            done += chunk.len();
-            progress(done, distinct.len());
-        }
-        let vectors: Vec<SentenceVectors> =
-            vectors.into_iter().collect::<Option<_>>().ok_or_else(|| {
-                ModelError::Input("the encoder returned rows of the wrong size".to_owned())
-            })?;
         let pairs: Vec<(usize, usize)> = cands
             .iter()
             .zip(refs)
             .map(|(c, r)| (index[*c], index[*r]))
             .collect();
-        let (scores, empty) = score_pairs(&vectors, &pairs, Matching { batch_size })
-            .ok_or_else(|| ModelError::Input("inconsistent sentence vectors".to_owned()))?;
-        Ok(BertScoreRun {
-            scores,
-            sentences: distinct.len(),
+        // Chunks of pairs still to score, grouped into units.
+        let chunks: Vec<usize> = (0..pairs.len().div_ceil(batch_size))
+            .filter(|&c| {
+                let end = ((c + 1) * batch_size).min(pairs.len());
+                (c * batch_size..end).any(|i| !done.get(i).copied().unwrap_or(false))
+            })
+            .collect();
+        let units: Vec<Vec<usize>> = chunks
+            .chunks(chunks_per_unit.max(1))
+            .map(<[usize]>::to_vec)
+            .collect();
+        // The sentences each unit needs, and the last unit that needs each sentence.
+        let mut last_use: Vec<Option<usize>> = vec![None; distinct.len()];
+        let mut needed: Vec<Vec<usize>> = Vec::with_capacity(units.len());
+        for (u, unit) in units.iter().enumerate() {
+            let mut seen = Vec::new();
+            for &c in unit {
+                let end = ((c + 1) * batch_size).min(pairs.len());
+                for &(cand, reference) in &pairs[c * batch_size..end] {
+                    for s in [reference, cand] {
+                        if last_use[s] != Some(u) {
+                            last_use[s] = Some(u);
+                            seen.push(s);
+                        }
+                    }
+                }
+            }
+            needed.push(seen);
+        }
+        let mut encoded: Vec<Option<Vec<u32>>> = vec![None; distinct.len()];
+        let mut truncated = 0;
+        let mut total = 0;
+        for (i, s) in distinct.iter().enumerate() {
+            if last_use[i].is_some() {
+                let e = self.tokenizer.encode(s, self.max_tokens)?;
+                truncated += usize::from(e.truncated);
+                total += 1;
+                encoded[i] = Some(e.ids);
+            }
+        }
+        let words: Vec<usize> = distinct.iter().map(|s| s.split(' ').count()).collect();
+        Ok(ScoreJob {
+            batch_size,
+            hidden: self.encoder.config.hidden_size,
+            cls_id: self.tokenizer.cls_id,
+            sep_id: self.tokenizer.sep_id,
+            encoded,
+            words,
+            pairs,
+            units,
+            needed,
+            last_use,
+            unit: 0,
+            queue: Vec::new(),
+            queued_for: None,
+            in_flight: None,
+            vectors: HashMap::new(),
+            finished: Vec::new(),
+            total,
+            encoded_count: 0,
             truncated,
-            empty,
+            empty: EmptySides::default(),
         })
+    }
+}
+
+/// The scores of one chunk of pairs: `scores[k]` is pair `start + k`'s.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChunkScores {
+    pub start: usize,
+    pub scores: Vec<BertScore>,
+}
+
+/// A BERTScore computation that hands out encoder batches and takes their rows back, so the
+/// caller decides how to run the encoder (synchronously natively, with an asynchronous
+/// read-back in the browser), can stop between batches, and keeps each chunk's scores as soon
+/// as it is complete. The scores equal [`BertScorer::score`]'s: the pairs are matched in the
+/// same chunks of `batch_size` (bert_score's padding effect included); only the grouping of
+/// sentences into encoder batches differs between units, which moves floating-point noise.
+///
+/// Each unit's distinct sentences (those not kept from an earlier unit) are encoded sorted by
+/// word count, longest first, in batches of `batch_size`; a sentence's vectors are kept until
+/// the last unit that needs it, so identical sentences are encoded once.
+pub struct ScoreJob {
+    batch_size: usize,
+    hidden: usize,
+    cls_id: u32,
+    sep_id: u32,
+    /// Token ids of each distinct sentence some unit needs.
+    encoded: Vec<Option<Vec<u32>>>,
+    words: Vec<usize>,
+    pairs: Vec<(usize, usize)>,
+    /// Chunk indices per unit.
+    units: Vec<Vec<usize>>,
+    /// Distinct sentences per unit.
+    needed: Vec<Vec<usize>>,
+    last_use: Vec<Option<usize>>,
+    /// The unit being encoded.
+    unit: usize,
+    /// Sentences of `unit` still to encode, in encoding order.
+    queue: Vec<usize>,
+    queued_for: Option<usize>,
+    in_flight: Option<Vec<usize>>,
+    vectors: HashMap<usize, SentenceVectors>,
+    finished: Vec<ChunkScores>,
+    total: usize,
+    encoded_count: usize,
+    truncated: usize,
+    empty: EmptySides,
+}
+
+impl ScoreJob {
+    /// Distinct sentences this job encodes.
+    pub fn sentences_total(&self) -> usize {
+        self.total
+    }
+
+    pub fn sentences_done(&self) -> usize {
+        self.encoded_count
+    }
+
+    /// Distinct sentences cut at the maximum length.
+    pub fn truncated(&self) -> usize {
+        self.truncated
+    }
+
+    /// Pairs matched so far with an empty side.
+    pub fn empty(&self) -> EmptySides {
+        self.empty
+    }
+
+    /// Pairs this job scores (every pair of a chunk that is not done).
+    pub fn pairs_to_score(&self) -> usize {
+        self.units
+            .iter()
+            .flatten()
+            .map(|&c| ((c + 1) * self.batch_size).min(self.pairs.len()) - c * self.batch_size)
+            .sum()
+    }
+
+    /// Chunks whose scores are complete since the last call (chunks are matched inside
+    /// [`ScoreJob::next_batch`]: call this after it).
+    pub fn take_finished(&mut self) -> Vec<ChunkScores> {
+        std::mem::take(&mut self.finished)
+    }
+
+    /// The token ids of the next encoder batch, or `None` when every unit is scored. Units
+    /// whose sentences are all known are matched on the way (see [`ScoreJob::take_finished`]).
+    pub fn next_batch(&mut self) -> Result<Option<Vec<Vec<u32>>>, ModelError> {
+        if let Some(batch) = &self.in_flight {
+            return Ok(Some(self.ids(batch)));
+        }
+        while self.unit < self.units.len() {
+            if self.queued_for != Some(self.unit) {
+                let mut queue: Vec<usize> = self.needed[self.unit]
+                    .iter()
+                    .copied()
+                    .filter(|s| !self.vectors.contains_key(s))
+                    .collect();
+                // Longest first; ties in first-appearance order (a stable sort of indices).
+                queue.sort_by_key(|&s| (std::cmp::Reverse(self.words[s]), s));
+                queue.reverse(); // popped from the end
+                self.queue = queue;
+                self.queued_for = Some(self.unit);
+            }
+            if self.queue.is_empty() {
+                self.match_unit()?;
+                self.unit += 1;
+                continue;
+            }
+            let take = self.batch_size.min(self.queue.len());
+            let batch: Vec<usize> = (0..take).filter_map(|_| self.queue.pop()).collect();
+            let ids = self.ids(&batch);
+            self.in_flight = Some(batch);
+            return Ok(Some(ids));
+        }
+        Ok(None)
+    }
+
+    fn ids(&self, batch: &[usize]) -> Vec<Vec<u32>> {
+        batch
+            .iter()
+            .map(|&s| self.encoded[s].clone().unwrap_or_default())
+            .collect()
+    }
+
+    /// The encoder's rows for the batch [`ScoreJob::next_batch`] gave (each sentence's
+    /// `tokens × hidden` values).
+    pub fn accept(&mut self, rows: Vec<Vec<f32>>) -> Result<(), ModelError> {
+        let batch = self
+            .in_flight
+            .take()
+            .ok_or_else(|| ModelError::Input("encoder rows without a batch".to_owned()))?;
+        if rows.len() != batch.len() {
+            return Err(ModelError::Input(format!(
+                "{} sentences' rows for a batch of {}",
+                rows.len(),
+                batch.len()
+            )));
+        }
+        for (s, rows) in batch.into_iter().zip(rows) {
+            let ids = self.encoded[s].as_deref().unwrap_or_default();
+            let weights = plain_weights(ids, self.cls_id, self.sep_id);
+            let vectors = SentenceVectors::new(self.hidden, rows, weights).ok_or_else(|| {
+                ModelError::Input("the encoder returned rows of the wrong size".to_owned())
+            })?;
+            self.vectors.insert(s, vectors);
+            self.encoded_count += 1;
+        }
+        Ok(())
+    }
+
+    /// Matches the current unit's chunks and drops the vectors no later unit needs.
+    fn match_unit(&mut self) -> Result<(), ModelError> {
+        let unit = self.unit;
+        for &c in &self.units[unit] {
+            let end = ((c + 1) * self.batch_size).min(self.pairs.len());
+            let chunk = &self.pairs[c * self.batch_size..end];
+            // Local indices: the chunk's sentences in a small table.
+            let mut local: HashMap<usize, usize> = HashMap::new();
+            let mut table: Vec<SentenceVectors> = Vec::new();
+            let mut local_pairs = Vec::with_capacity(chunk.len());
+            for &(cand, reference) in chunk {
+                let mut slot = |s: usize| -> Result<usize, ModelError> {
+                    if let Some(&i) = local.get(&s) {
+                        return Ok(i);
+                    }
+                    let v = self.vectors.get(&s).ok_or_else(|| {
+                        ModelError::Input("a sentence was not encoded".to_owned())
+                    })?;
+                    table.push(v.clone());
+                    local.insert(s, table.len() - 1);
+                    Ok(table.len() - 1)
+                };
+                local_pairs.push((slot(cand)?, slot(reference)?));
+            }
+            let (scores, empty) = score_pairs(
+                &table,
+                &local_pairs,
+                Matching {
+                    batch_size: self.batch_size,
+                },
+            )
+            .ok_or_else(|| ModelError::Input("inconsistent sentence vectors".to_owned()))?;
+            self.empty.candidates += empty.candidates;
+            self.empty.references += empty.references;
+            self.finished.push(ChunkScores {
+                start: c * self.batch_size,
+                scores,
+            });
+        }
+        let last_use = &self.last_use;
+        self.vectors
+            .retain(|&s, _| last_use[s].is_some_and(|last| last > unit));
+        Ok(())
     }
 }
 

@@ -146,6 +146,7 @@ pub struct RobertaEncoder {
     embedding_norm: LayerNorm,
     layers: Vec<Layer>,
     device: Device,
+    buffer_limit: Option<u64>,
 }
 
 impl RobertaEncoder {
@@ -231,6 +232,7 @@ impl RobertaEncoder {
             embedding_norm,
             layers: loaded,
             device: device.clone(),
+            buffer_limit: None,
         })
     }
 
@@ -238,20 +240,120 @@ impl RobertaEncoder {
         self.layers.len()
     }
 
-    /// Encodes sentences (token ids, each within [`RobertaConfig::max_tokens`]) as one
-    /// right-padded batch; returns each sentence's rows, `len × hidden`, row-major.
-    pub fn encode_batch(&self, batch: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, ModelError> {
-        let h = self.config.hidden_size;
-        let longest = batch.iter().map(Vec::len).max().unwrap_or(0);
-        if longest == 0 {
-            return Ok(vec![Vec::new(); batch.len()]);
+    /// The most bytes one device buffer may hold (WebGPU's `maxStorageBufferBindingSize`, as
+    /// the adapter grants it): a batch whose activations would need a larger buffer runs in
+    /// parts of fewer sentences, each padded to the batch's longest sentence (so every
+    /// sentence's rows are computed as in the whole batch). `None`: no limit.
+    pub fn set_buffer_limit(&mut self, bytes: Option<u64>) {
+        self.buffer_limit = bytes;
+    }
+
+    /// The largest activation one sentence padded to `longest` tokens needs in one buffer:
+    /// its attention scores (`heads × longest²`) or its feed-forward activations
+    /// (`longest × intermediate`), f32.
+    pub fn bytes_per_sentence(&self, longest: usize) -> u64 {
+        let c = &self.config;
+        let values = (c.num_attention_heads * longest * longest)
+            .max(longest * c.intermediate_size)
+            .max(longest * c.hidden_size);
+        values as u64 * 4
+    }
+
+    /// How many sentences padded to `longest` tokens one part of a batch holds under the
+    /// buffer limit; an error that says so plainly when not even one fits.
+    pub fn sentences_per_part(&self, longest: usize) -> Result<usize, ModelError> {
+        let Some(limit) = self.buffer_limit else {
+            return Ok(usize::MAX);
+        };
+        let one = self.bytes_per_sentence(longest).max(1);
+        if one > limit {
+            return Err(ModelError::Input(format!(
+                "this device cannot encode a sentence of {longest} tokens: it needs a buffer of {:.1} MiB and the device's storage buffers hold at most {:.1} MiB",
+                one as f64 / 1048576.0,
+                limit as f64 / 1048576.0
+            )));
         }
+        Ok(usize::try_from(limit / one).unwrap_or(usize::MAX).max(1))
+    }
+
+    /// The parts a batch runs in (see [`RobertaEncoder::set_buffer_limit`]) and the length
+    /// they are padded to.
+    fn parts(
+        &self,
+        batch: &[Vec<u32>],
+    ) -> Result<(usize, Vec<std::ops::Range<usize>>), ModelError> {
+        let longest = batch.iter().map(Vec::len).max().unwrap_or(0);
         if longest > self.config.max_tokens() {
             return Err(ModelError::Input(format!(
                 "a sentence of {longest} tokens is longer than the model's {} positions",
                 self.config.max_tokens()
             )));
         }
+        if longest == 0 {
+            return Ok((0, Vec::new()));
+        }
+        let per = self.sentences_per_part(longest)?;
+        let parts = (0..batch.len())
+            .step_by(per)
+            .map(|start| start..(start + per).min(batch.len()))
+            .collect();
+        Ok((longest, parts))
+    }
+
+    /// Encodes sentences (token ids, each within [`RobertaConfig::max_tokens`]) as one
+    /// right-padded batch; returns each sentence's rows, `len × hidden`, row-major. Reads the
+    /// device synchronously: in the browser use [`RobertaEncoder::encode_batch_async`].
+    pub fn encode_batch(&self, batch: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, ModelError> {
+        let (longest, parts) = self.parts(batch)?;
+        if longest == 0 {
+            return Ok(vec![Vec::new(); batch.len()]);
+        }
+        let mut out = Vec::with_capacity(batch.len());
+        for part in parts {
+            let part = &batch[part];
+            let values = read_values(self.forward(part, longest)?.into_data())?;
+            out.extend(self.rows_of(part, longest, &values));
+        }
+        Ok(out)
+    }
+
+    /// [`RobertaEncoder::encode_batch`] with an asynchronous read-back (synchronous reads
+    /// panic on WebGPU in wasm).
+    pub async fn encode_batch_async(
+        &self,
+        batch: &[Vec<u32>],
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
+        let (longest, parts) = self.parts(batch)?;
+        if longest == 0 {
+            return Ok(vec![Vec::new(); batch.len()]);
+        }
+        let mut out = Vec::with_capacity(batch.len());
+        for part in parts {
+            let part = &batch[part];
+            let data = self
+                .forward(part, longest)?
+                .into_data_async()
+                .await
+                .map_err(|e| ModelError::Input(format!("reading the encoder's output: {e:?}")))?;
+            let values = read_values(data)?;
+            out.extend(self.rows_of(part, longest, &values));
+        }
+        Ok(out)
+    }
+
+    fn rows_of(&self, batch: &[Vec<u32>], longest: usize, values: &[f32]) -> Vec<Vec<f32>> {
+        let h = self.config.hidden_size;
+        batch
+            .iter()
+            .enumerate()
+            .map(|(s, ids)| values[s * longest * h..(s * longest + ids.len()) * h].to_vec())
+            .collect()
+    }
+
+    /// The encoder's output for `batch`, right-padded to `longest` tokens:
+    /// `[batch × longest, hidden]`.
+    fn forward(&self, batch: &[Vec<u32>], longest: usize) -> Result<Tensor<2>, ModelError> {
+        let h = self.config.hidden_size;
         let pad = self.config.pad_token_id;
         let b = batch.len();
         let mut embedded = vec![0f32; b * longest * h];
@@ -316,14 +418,11 @@ impl RobertaEncoder {
                 .output_norm
                 .forward(layer.output.forward(inner).add(attended));
         }
-        let values: Vec<f32> = x
-            .into_data()
-            .try_into_vec::<f32>()
-            .map_err(|e| ModelError::Input(format!("reading the encoder's output: {e:?}")))?;
-        Ok(batch
-            .iter()
-            .enumerate()
-            .map(|(s, ids)| values[s * longest * h..(s * longest + ids.len()) * h].to_vec())
-            .collect())
+        Ok(x)
     }
+}
+
+fn read_values(data: TensorData) -> Result<Vec<f32>, ModelError> {
+    data.try_into_vec::<f32>()
+        .map_err(|e| ModelError::Input(format!("reading the encoder's output: {e:?}")))
 }

@@ -3,7 +3,7 @@
 //! every sentence, and P/R/F1 of 401 pairs at batch sizes 64 and 1.
 
 use burn::prelude::Device;
-use medhall_model::bertscore::{BertScoreFiles, BertScorer};
+use medhall_model::bertscore::{BertScoreFiles, BertScorer, ScoreJob};
 use medhall_model::roberta_tokenizer::{LengthLimit, RobertaTokenizer};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -277,4 +277,128 @@ fn long_answers_are_cut_and_counted() {
     assert_eq!(run.truncated, 1);
     assert_eq!(run.sentences, 3);
     assert!(run.scores[0].f1 > 0.0 && run.scores[1].f1 == 0.0);
+}
+
+fn fixture_pairs() -> (Vec<String>, Vec<String>, Vec<f32>) {
+    let rows = lines("expected.jsonl");
+    let text = |r: &Value, k: &str| r[k].as_str().expect("text").to_owned();
+    let f1 = |r: &Value| r["b64"][2].as_f64().expect("F1") as f32;
+    (
+        rows.iter().map(|r| text(r, "cand")).collect(),
+        rows.iter().map(|r| text(r, "ref")).collect(),
+        rows.iter().map(f1).collect(),
+    )
+}
+
+/// Runs a job to its end, as the CLI and the page's worker do; returns the scores by pair and
+/// the chunks in the order they were finished.
+fn run_job(scorer: &BertScorer, job: &mut ScoreJob, n: usize) -> (Vec<Option<f32>>, Vec<usize>) {
+    let mut f1 = vec![None; n];
+    let mut order = Vec::new();
+    loop {
+        let next = job.next_batch().expect("next batch");
+        for chunk in job.take_finished() {
+            order.push(chunk.start);
+            for (k, s) in chunk.scores.iter().enumerate() {
+                f1[chunk.start + k] = Some(s.f1);
+            }
+        }
+        let Some(batch) = next else {
+            break;
+        };
+        let rows = scorer.encoder.encode_batch(&batch).expect("encodes");
+        job.accept(rows).expect("accepts");
+    }
+    (f1, order)
+}
+
+#[test]
+fn a_job_in_units_resumes_and_matches_bert_score() {
+    let scorer = BertScorer::load(&files(), 3, &Device::flex()).expect("fixture model");
+    let (cands, refs, expected) = fixture_pairs();
+    let cands: Vec<&str> = cands.iter().map(String::as_str).collect();
+    let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+    let n = cands.len();
+    // One chunk of 64 pairs a unit: every chunk's scores come as soon as it is complete.
+    let mut job = scorer.job(&cands, &refs, 64, 1, &[]).expect("job");
+    assert_eq!(job.pairs_to_score(), n);
+    let (f1, order) = run_job(&scorer, &mut job, n);
+    assert_eq!(order, (0..n).step_by(64).collect::<Vec<_>>());
+    let mut worst = 0f32;
+    for (i, (ours, want)) in f1.iter().zip(&expected).enumerate() {
+        let ours = ours.expect("every pair scored");
+        worst = worst.max((ours - want).abs());
+        assert!(
+            (ours - want).abs() <= TOLERANCE,
+            "pair {i}: {ours} vs {want}"
+        );
+    }
+    println!("units of one chunk: max |ΔF1| {worst:.2e} against bert_score");
+    // Repeated sentences across units are encoded once.
+    let distinct: std::collections::HashSet<&str> = cands.iter().chain(&refs).copied().collect();
+    assert_eq!(job.sentences_total(), distinct.len());
+    assert_eq!(job.sentences_done(), distinct.len());
+    // Resumed: the first three chunks done (one pair of the fourth too), the rest is scored,
+    // and only the rest.
+    let mut done = vec![false; n];
+    for d in done.iter_mut().take(3 * 64 + 1) {
+        *d = true;
+    }
+    let mut job = scorer.job(&cands, &refs, 64, 1, &done).expect("job");
+    assert_eq!(job.pairs_to_score(), n - 3 * 64);
+    let (resumed, order) = run_job(&scorer, &mut job, n);
+    assert_eq!(order, (3 * 64..n).step_by(64).collect::<Vec<_>>());
+    for i in 0..n {
+        if i < 3 * 64 {
+            assert_eq!(resumed[i], None);
+        } else {
+            // Other sentences share its encoder batches now: floating-point noise only.
+            let (a, b) = (resumed[i].expect("scored"), f1[i].expect("scored"));
+            assert!((a - b).abs() <= TOLERANCE, "pair {i}: {a} vs {b}");
+        }
+    }
+    // Nothing left: no batch at all.
+    let mut job = scorer
+        .job(&cands, &refs, 64, 1, &vec![true; n])
+        .expect("job");
+    assert_eq!(job.next_batch().expect("next"), None);
+    assert_eq!(job.pairs_to_score(), 0);
+}
+
+#[test]
+fn a_buffer_limit_splits_batches_without_changing_scores() {
+    let mut scorer = BertScorer::load(&files(), 3, &Device::flex()).expect("fixture model");
+    let (cands, refs, _) = fixture_pairs();
+    let cands: Vec<&str> = cands.iter().map(String::as_str).collect();
+    let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+    let whole = scorer
+        .score(&cands, &refs, 64, &mut |_, _| {})
+        .expect("scores");
+    // Room for about three sentences of the fixture's longest (48 tokens) per part.
+    let one = scorer.encoder.bytes_per_sentence(48);
+    scorer.encoder.set_buffer_limit(Some(3 * one + 1));
+    assert_eq!(scorer.encoder.sentences_per_part(48), Ok(3));
+    let parts = scorer
+        .score(&cands, &refs, 64, &mut |_, _| {})
+        .expect("scores");
+    for (i, (a, b)) in whole.scores.iter().zip(&parts.scores).enumerate() {
+        assert!(
+            (a.f1 - b.f1).abs() <= 1e-6,
+            "pair {i}: {} vs {}",
+            a.f1,
+            b.f1
+        );
+    }
+    // A device that cannot hold one sentence (of 48 tokens) says so.
+    scorer.encoder.set_buffer_limit(Some(one - 1));
+    let long = "The lesion is well defined. ".repeat(40);
+    let error = scorer
+        .score(&[long.as_str()], &["short"], 64, &mut |_, _| {})
+        .expect_err("too small");
+    assert!(
+        error
+            .to_string()
+            .contains("this device cannot encode a sentence"),
+        "{error}"
+    );
 }
