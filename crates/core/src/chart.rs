@@ -154,34 +154,62 @@ impl ModelSamples {
 }
 
 /// Runs gathered into models by [`model_name`] (a model's positive and negative files), in
-/// first-seen order. A run joins an earlier model only when they share no split, so no sample
-/// is counted twice; otherwise (two positive files that name the same model) it stays apart
-/// under its own name.
+/// first-seen order (see [`group_models`]).
 pub fn models(runs: &[RunScores<'_>]) -> Vec<ModelSamples> {
-    let mut models: Vec<(ModelSamples, Vec<Split>)> = Vec::new();
-    for run in runs {
-        let splits = splits_of(run.samples);
-        let model = model_name(run.name);
-        let joins = models
-            .iter_mut()
-            .find(|(m, taken)| m.name == model && !splits.iter().any(|s| taken.contains(s)));
+    let grouped = group_models(
+        runs,
+        |run| model_name(run.name),
+        |run| run.name.to_owned(),
+        |run| splits_of(run.samples),
+    );
+    grouped
+        .into_iter()
+        .map(|(name, members)| ModelSamples {
+            name,
+            samples: members
+                .iter()
+                .flat_map(|&i| runs[i].samples.iter().cloned())
+                .collect(),
+        })
+        .collect()
+}
+
+/// Items (runs) gathered into models: each model's name and its members' indices, in first-seen
+/// order. An item joins an earlier model of the name `model_of` gives it only when they share no
+/// split, so no sample is counted twice; otherwise (two positive files that name the same model)
+/// it stays apart under `own_name`.
+pub fn group_models<T>(
+    items: &[T],
+    model_of: impl Fn(&T) -> String,
+    own_name: impl Fn(&T) -> String,
+    splits: impl Fn(&T) -> Vec<Split>,
+) -> Vec<(String, Vec<usize>)> {
+    let mut models: Vec<(String, Vec<usize>, Vec<Split>)> = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let item_splits = splits(item);
+        let model = model_of(item);
+        let joins = models.iter_mut().find(|(name, _, taken)| {
+            *name == model && !item_splits.iter().any(|s| taken.contains(s))
+        });
         match joins {
-            Some((joined, taken)) => {
-                joined.samples.extend_from_slice(run.samples);
-                taken.extend(splits);
+            Some((_, members, taken)) => {
+                members.push(index);
+                taken.extend(item_splits);
             }
             None => {
-                let name = if models.iter().any(|(m, _)| m.name == model) {
-                    run.name.to_owned()
+                let name = if models.iter().any(|(name, ..)| *name == model) {
+                    own_name(item)
                 } else {
                     model
                 };
-                let samples = run.samples.to_vec();
-                models.push((ModelSamples { name, samples }, splits));
+                models.push((name, vec![index], item_splits));
             }
         }
     }
-    models.into_iter().map(|(m, _)| m).collect()
+    models
+        .into_iter()
+        .map(|(name, members, _)| (name, members))
+        .collect()
 }
 
 fn splits_of(samples: &[ScoredSample]) -> Vec<Split> {

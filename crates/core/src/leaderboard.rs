@@ -100,7 +100,7 @@ pub struct Published {
 }
 
 /// One cell: a split's value in a column, its interval, its rank, or why it is missing.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Cell {
     pub value: Option<f64>,
     pub ci95: Option<[f64; 2]>,
@@ -130,7 +130,7 @@ impl Cell {
 }
 
 /// A row: a published model or one of the user's runs.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Row {
     pub model: String,
     /// The published group, or [`RUNS_GROUP`].

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped when a message changes shape; the worker states it in its ready message and the app
 /// refuses a worker of another version (a stale cached file).
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Where a load's bytes come from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -75,6 +75,13 @@ pub enum Request {
     Chart {
         id: u32,
         query: ChartQuery,
+    },
+    /// The leaderboard with the runs placed in it; `names` gives runs their row (model) by
+    /// run id, the others are paired by their file names. Answered by `Reply::Leaderboard`.
+    Leaderboard {
+        id: u32,
+        #[serde(default)]
+        names: Vec<(u32, String)>,
     },
     Export {
         id: u32,
@@ -192,13 +199,30 @@ pub enum Event {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Reply {
-    Rows { page: RowsPage },
-    Detail { detail: Option<SampleDetail> },
-    Chart { spec: crate::chart::ChartSpec },
-    Export { export: Export },
-    Questions { questions: Vec<QuestionItem> },
-    JudgePlan { plan: JudgePlan },
-    Error { message: String },
+    Rows {
+        page: RowsPage,
+    },
+    Detail {
+        detail: Option<SampleDetail>,
+    },
+    Chart {
+        spec: crate::chart::ChartSpec,
+    },
+    Leaderboard {
+        board: crate::session::LeaderboardView,
+    },
+    Export {
+        export: Export,
+    },
+    Questions {
+        questions: Vec<QuestionItem>,
+    },
+    JudgePlan {
+        plan: JudgePlan,
+    },
+    Error {
+        message: String,
+    },
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use crate::formats::{ColumnMap, RecordParser, SampleRecord};
 use crate::judge::{VerdictRule, parse_verdict};
 use crate::judging::messages::ChatMessage;
 use crate::judging::types::{LABELLED_BY_FIELD, labelled_type, parse_type_reply, type_requests};
+use crate::leaderboard;
 use crate::metrics::lexical::LexicalScorer;
 use crate::protocol::ChartQuery;
 use crate::sample::{SampleKey, Split};
@@ -198,6 +199,28 @@ pub struct RunSummary {
     pub name: String,
     pub model: String,
     pub groups: Vec<GroupSummary>,
+}
+
+/// Which model (leaderboard row) a run went into.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LeaderboardMember {
+    pub run: u32,
+    pub run_name: String,
+    pub model: String,
+}
+
+/// The leaderboard as the page shows it: the published rows and the runs' rows, ranked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LeaderboardView {
+    /// Where the published rows come from (the benchmark's README) and at which commit.
+    pub source: String,
+    pub commit: String,
+    pub groups: Vec<String>,
+    pub notes: Vec<String>,
+    pub rows: Vec<leaderboard::Row>,
+    pub members: Vec<LeaderboardMember>,
+    /// Runs still loading or being scored: not in the table yet.
+    pub pending: usize,
 }
 
 /// A filter over the sample table. Empty/absent parts match everything.
@@ -1225,6 +1248,59 @@ impl Session {
         })
     }
 
+    /// The benchmark's leaderboard with the completely scored runs placed in it. Runs are
+    /// gathered into models (a model's positive and negative files form one row) by the name
+    /// `names` gives a run (run id, model), else by [`model_name`]; a run joins a model only when
+    /// they share no split. Cells come from the runs' cached split-level summaries (the same
+    /// means and intervals as the summary table).
+    pub fn leaderboard(&self, names: &[(u32, String)]) -> Result<LeaderboardView, String> {
+        let published = leaderboard::published()?;
+        let complete: Vec<&RunState> = self.runs.iter().filter(|r| r.complete()).collect();
+        let split_groups = |run: &RunState| -> Vec<GroupSummary> {
+            run.summary(&self.stats)
+                .iter()
+                .filter(|g| g.value.is_none())
+                .cloned()
+                .collect()
+        };
+        let models = chart::group_models(
+            &complete,
+            |run| {
+                names
+                    .iter()
+                    .find(|(id, _)| *id == run.id)
+                    .map(|(_, name)| name.trim().to_owned())
+                    .filter(|name| !name.is_empty())
+                    .unwrap_or_else(|| model_name(&run.name))
+            },
+            |run| run.name.clone(),
+            |run| split_groups(run).iter().map(|g| g.split).collect(),
+        );
+        let mut members = Vec::new();
+        let mut rows = Vec::new();
+        for (model, indices) in &models {
+            let groups: Vec<GroupSummary> = indices
+                .iter()
+                .flat_map(|&i| split_groups(complete[i]))
+                .collect();
+            rows.push(leaderboard::run_row(model, &groups));
+            members.extend(indices.iter().map(|&i| LeaderboardMember {
+                run: complete[i].id,
+                run_name: complete[i].name.clone(),
+                model: model.clone(),
+            }));
+        }
+        Ok(LeaderboardView {
+            rows: leaderboard::table(&published, rows),
+            source: published.source,
+            commit: published.commit,
+            groups: published.groups,
+            notes: published.notes,
+            members,
+            pending: self.runs.len() - complete.len(),
+        })
+    }
+
     /// The summary as JSON or CSV (both carry the signature), or one run's per-sample scores in
     /// the CLI's `--per-sample` format.
     pub fn export(&self, kind: ExportKind, run: Option<u32>) -> Result<Export, String> {
@@ -1391,6 +1467,70 @@ mod tests {
                 ("unlabelled".to_owned(), 2)
             ]
         );
+    }
+
+    #[test]
+    fn leaderboard_pairs_a_models_files_into_one_row_unless_renamed() {
+        let mut session = scored_session();
+        let positive = concat!(
+            r#"{"question_id": 1, "question": "Is it clear?", "answer": "It is clear.", "gpt4_answer": "It is clear.", "result": "8 7 6 3\nFine."}"#,
+            "\n"
+        );
+        let run = LoadTarget::Run {
+            run: 9,
+            name: "model-a.positive.jsonl".to_owned(),
+        };
+        load(&mut session, 3, run, "model-a.positive.jsonl", positive);
+        let mut scorer = LexicalScorer::new(WordNet::embedded());
+        while session.score_step(&mut scorer, 2) > 0 {}
+
+        let board = session.leaderboard(&[]).expect("bundled leaderboard");
+        let runs: Vec<_> = board.rows.iter().filter(|r| r.is_run).collect();
+        assert_eq!(runs.len(), 1, "one row for the model's two files");
+        assert_eq!(runs[0].model, "model-a");
+        assert_eq!(board.rows.len(), 32, "31 published rows and the run");
+        let meteor = |split| {
+            session.summaries(false).iter().find_map(|s| {
+                s.groups
+                    .iter()
+                    .find(|g| g.split == split && g.value.is_none())
+                    .and_then(|g| g.metrics.iter().find(|m| m.metric == "meteor"))
+                    .map(|m| m.mean)
+            })
+        };
+        for split in Split::ALL {
+            let cell = runs[0].cell(leaderboard::Column::MScore, split);
+            assert_eq!(cell.value, meteor(split), "{split}");
+            assert!(cell.rank.is_some());
+        }
+        let accuracy = runs[0].cell(leaderboard::Column::ClinicalAccuracy, Split::Positive);
+        assert_eq!(accuracy.value, Some(8.0));
+        let missing = runs[0].cell(leaderboard::Column::ClinicalAccuracy, Split::Negative);
+        assert_eq!(missing.value, None);
+        assert_eq!(
+            missing.missing.as_deref(),
+            Some("no judge verdicts in this run")
+        );
+        let mut members: Vec<_> = board
+            .members
+            .iter()
+            .map(|m| (m.run, m.model.as_str()))
+            .collect();
+        members.sort();
+        assert_eq!(members, vec![(7, "model-a"), (9, "model-a")]);
+        assert_eq!(board.pending, 0);
+
+        // Named apart, the files are two rows.
+        let board = session
+            .leaderboard(&[(9, "model-b".to_owned())])
+            .expect("bundled leaderboard");
+        let names: Vec<_> = board
+            .rows
+            .iter()
+            .filter(|r| r.is_run)
+            .map(|r| r.model.as_str())
+            .collect();
+        assert_eq!(names, vec!["model-a", "model-b"]);
     }
 
     const CALIBRATION: &str = concat!(

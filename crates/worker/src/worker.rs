@@ -149,6 +149,13 @@ fn handle(request: Request, file: Option<File>) {
             };
             post(&Event::Reply { id, reply });
         }
+        Request::Leaderboard { id, names } => {
+            let reply = match with_session(|s| s.leaderboard(&names)) {
+                Ok(board) => Reply::Leaderboard { board },
+                Err(message) => Reply::Error { message },
+            };
+            post(&Event::Reply { id, reply });
+        }
         Request::Export { id, kind, run } => {
             let reply = match with_session(|s| s.export(kind, run)) {
                 Ok(export) => Reply::Export { export },
