@@ -7,7 +7,7 @@
 //! clicking it should filter to. Every label can be user text (run names, type values) and is
 //! escaped. No leptos, no web-sys: the page inserts the string.
 
-use medhall_core::chart::{BarChart, BarFilter, ChartSpec, Histogram};
+use medhall_core::chart::{BarChart, BarFilter, ChartSpec, Histogram, ScatterChart};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -192,14 +192,8 @@ fn draw_frame(
             grid.stroke_width(1),
         ))
         .map_err(draw_error)?;
-        let label = if step >= 1.0 {
-            format!("{tick:.0}")
-        } else {
-            let decimals = (-step.log10().floor()) as usize;
-            format!("{tick:.decimals$}")
-        };
         root.draw_text(
-            &label,
+            &tick_label(tick, step),
             &style(11.0, &BLACK, HPos::Right, VPos::Center),
             (LEFT - 6, y),
         )
@@ -480,6 +474,140 @@ fn render_histogram(chart: &Histogram, width: u32, height: u32) -> Result<String
     Ok(with_hits(svg, &hits))
 }
 
+/// A deterministic spread in [-0.5, 0.5) for point `index` (the same every render).
+fn jitter(index: usize) -> f64 {
+    let mut z = (index as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+}
+
+/// Formats an axis tick of a range with step `step`.
+fn tick_label(tick: f64, step: f64) -> String {
+    if step >= 1.0 {
+        format!("{tick:.0}")
+    } else {
+        let decimals = (-step.log10().floor()) as usize;
+        format!("{tick:.decimals$}")
+    }
+}
+
+/// One point per sample: faint outside the chosen quadrant, solid inside it; each point is a
+/// `<circle class="hit point">` with its exact values in a `<title>` and its sample in
+/// `data-sample` (what clicking opens). The boundaries are dashed lines.
+fn render_scatter(chart: &ScatterChart, width: u32, height: u32) -> Result<String, ChartError> {
+    let mut svg = String::new();
+    let (w, h) = (width as i32, height as i32);
+    let [x_min, x_max] = chart.x_range;
+    let [y_min, y_max] = chart.y_range;
+    let plot_left = LEFT;
+    let mut points = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+        let frame = draw_frame(
+            &root,
+            &chart.title,
+            &chart.y_label,
+            &chart.series,
+            (y_min, y_max),
+            (w, h),
+        )?;
+        let span = (x_max - x_min).max(f64::MIN_POSITIVE);
+        let x_of = |value: f64| {
+            let fraction = ((value - x_min) / span).clamp(0.0, 1.0);
+            plot_left + (fraction * f64::from(frame.plot_right() - plot_left)).round() as i32
+        };
+        let step = tick_step(span);
+        let mut tick = (x_min / step).ceil() * step;
+        while tick <= x_max + step * 1e-9 {
+            root.draw_text(
+                &tick_label(tick, step),
+                &style(10.0, &BLACK, HPos::Center, VPos::Top),
+                (x_of(tick), frame.plot_bottom + 6),
+            )
+            .map_err(draw_error)?;
+            tick += step;
+        }
+        root.draw_text(
+            &short(&chart.x_label, 60),
+            &style(11.0, &BLACK, HPos::Right, VPos::Top),
+            (frame.plot_right(), frame.plot_bottom + 22),
+        )
+        .map_err(draw_error)?;
+        let dashed = |from: (i32, i32), to: (i32, i32), color: RGBColor| {
+            // A dashed line as short segments (plotters' SVG backend has no dash style).
+            let length = f64::from((to.0 - from.0).abs() + (to.1 - from.1).abs());
+            let pieces = (length / 8.0).floor().max(1.0) as i32;
+            let mut segments = Vec::new();
+            for k in (0..pieces).step_by(2) {
+                let at = |j: i32| {
+                    (
+                        from.0 + (to.0 - from.0) * j / pieces,
+                        from.1 + (to.1 - from.1) * j / pieces,
+                    )
+                };
+                segments.push(PathElement::new(
+                    vec![at(k), at(k + 1)],
+                    color.stroke_width(1),
+                ));
+            }
+            segments
+        };
+        for &(series, x) in &chart.x_lines {
+            let color = PALETTE[series % PALETTE.len()];
+            for segment in dashed((x_of(x), TOP), (x_of(x), frame.plot_bottom), color) {
+                root.draw(&segment).map_err(draw_error)?;
+            }
+        }
+        if let Some(y) = chart.y_line {
+            let y = frame.y(y);
+            for segment in dashed(
+                (plot_left, y),
+                (frame.plot_right(), y),
+                RGBColor(90, 90, 90),
+            ) {
+                root.draw(&segment).map_err(draw_error)?;
+            }
+        }
+        root.present().map_err(draw_error)?;
+        // The points, written directly: thousands of them, each with its own title and data.
+        let spread = if chart.jitter_y {
+            0.5 * (y_max - y_min) / 20.0
+        } else {
+            0.0
+        };
+        for (index, point) in chart.points.iter().enumerate() {
+            let color = PALETTE[point.series % PALETTE.len()];
+            let cx = x_of(point.x);
+            let cy = frame.y(point.y + jitter(index) * spread);
+            let (radius, opacity) = if point.selected {
+                (3.5, 0.9)
+            } else {
+                (2.5, 0.3)
+            };
+            let series = chart.series.get(point.series).map_or("", String::as_str);
+            points.push_str(&format!(
+                "<circle class=\"hit point{}\" cx=\"{cx}\" cy=\"{cy}\" r=\"{radius}\" fill=\"#{:02x}{:02x}{:02x}\" fill-opacity=\"{opacity}\" data-sample=\"{}\"><title>{}</title></circle>\n",
+                if point.selected { " selected" } else { "" },
+                color.0,
+                color.1,
+                color.2,
+                escape(&point.sample),
+                escape(&format!(
+                    "{series} {}\n{}: {}\n{}: {}",
+                    point.sample, chart.x_label, point.x, chart.y_label, point.y
+                ))
+            ));
+        }
+    }
+    match svg.rfind("</svg>") {
+        Some(end) => svg.insert_str(end, &points),
+        None => svg.push_str(&points),
+    }
+    Ok(svg)
+}
+
 /// Appends the hit areas just before `</svg>`, so they lie above everything plotters drew.
 fn with_hits(mut svg: String, hits: &[Hit]) -> String {
     let overlay: String = hits.iter().map(Hit::svg).collect();
@@ -504,6 +632,7 @@ pub fn render_svg(spec: &ChartSpec, width: u32, height: u32) -> Result<String, C
     match spec {
         ChartSpec::Bars(chart) => render_bars(chart, width, height),
         ChartSpec::Histogram(chart) => render_histogram(chart, width, height),
+        ChartSpec::Scatter(chart) => render_scatter(chart, width, height),
     }
 }
 
@@ -589,6 +718,60 @@ mod tests {
                 .any(|n| n.text().map(str::trim) == Some("model b"))
         );
         assert!(!svg.contains("NaN"));
+    }
+
+    #[test]
+    fn scatter_points_carry_their_sample_and_exact_values() {
+        use medhall_core::chart::ScatterPoint;
+        let point = |x: f64, y: f64, sample: &str, selected: bool| ScatterPoint {
+            x,
+            y,
+            series: usize::from(sample.starts_with("negative")),
+            sample: sample.to_owned(),
+            selected,
+        };
+        let spec = ChartSpec::Scatter(ScatterChart {
+            title: "meteor against risk_level".to_owned(),
+            x_label: "meteor".to_owned(),
+            y_label: "risk_level".to_owned(),
+            x_range: [0.0, 1.0],
+            y_range: [0.0, 10.0],
+            series: vec!["positive".to_owned(), EVIL.to_owned()],
+            points: vec![
+                point(0.9, 2.0, "negative:7", true),
+                point(0.1, 8.0, "positive:3", false),
+                point(0.5, 4.0, &format!("negative:{EVIL}"), false),
+            ],
+            x_lines: vec![(0, 0.4), (1, 0.3)],
+            y_line: Some(4.0),
+            jitter_y: true,
+        });
+        let svg = render_svg(&spec, 760, 420).expect("renders");
+        let document = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+        let circles: Vec<_> = document
+            .descendants()
+            .filter(|n| n.tag_name().name() == "circle")
+            .collect();
+        assert_eq!(circles.len(), 3);
+        assert_eq!(circles[0].attribute("data-sample"), Some("negative:7"));
+        assert_eq!(circles[0].attribute("class"), Some("hit point selected"));
+        assert_eq!(circles[1].attribute("class"), Some("hit point"));
+        assert_eq!(
+            circles[2].attribute("data-sample"),
+            Some(format!("negative:{EVIL}").as_str())
+        );
+        let title = circles[0]
+            .children()
+            .find(|c| c.tag_name().name() == "title")
+            .and_then(|c| c.text())
+            .unwrap_or_default();
+        assert!(
+            title.contains("meteor: 0.9") && title.contains("risk_level: 2"),
+            "{title}"
+        );
+        assert!(!svg.contains("<img"), "user text escaped");
+        // The same points render at the same places every time (the spread is deterministic).
+        assert_eq!(svg, render_svg(&spec, 760, 420).expect("renders"));
     }
 
     #[test]
@@ -789,6 +972,7 @@ mod tests {
             let expected = match &spec {
                 ChartSpec::Bars(chart) => present(chart),
                 ChartSpec::Histogram(chart) => chart.series.len() * (chart.edges.len() - 1),
+                ChartSpec::Scatter(chart) => chart.points.len(),
             };
             assert!(expected > 0, "{kind:?} has something to draw");
             assert_eq!(hits.len(), expected, "{kind:?}: one hit per bar");

@@ -191,6 +191,12 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     write("summary.csv", &csv.text)?;
     let views = comparison_views(&model_scores, &args.group_by, &session.stats());
     write("disagreement.md", &views.disagreement)?;
+    for (stem, spec) in &views.scatters {
+        let svg = render_svg(spec, WIDTH, HEIGHT.max(WIDTH * 3 / 5))?;
+        let file = format!("{stem}.svg");
+        write(&file, &svg)?;
+        figures.push((file, spec.title().to_owned()));
+    }
     if let Some(matrix) = &views.matrix {
         write("comparison.md", matrix)?;
     }
@@ -394,6 +400,8 @@ fn index_html(
 /// The disagreement tables (each model) and the runs matrix (two models or more), as Markdown.
 struct ComparisonViews {
     disagreement: String,
+    /// One scatter per model with judge scores (file stem, chart).
+    scatters: Vec<(String, ChartSpec)>,
     matrix: Option<String>,
 }
 
@@ -412,7 +420,8 @@ lexically close (METEOR at or above the split's median) but judged unsafe (risk 
 {}).\n",
         quadrant.judge_threshold
     );
-    for model in models {
+    let mut scatters = Vec::new();
+    for (index, model) in models.iter().enumerate() {
         let groups = compare::disagreement(
             model.samples,
             Metric::Meteor,
@@ -421,6 +430,20 @@ lexically close (METEOR at or above the split's median) but judged unsafe (risk 
             quadrant,
             stats,
         );
+        let scatter = compare::disagreement_scatter(
+            format!("{}: meteor against risk_level", model.name),
+            model.samples,
+            Metric::Meteor,
+            Metric::RiskLevel,
+            &groups,
+            quadrant.judge_threshold,
+        );
+        if !scatter.points.is_empty() {
+            scatters.push((
+                format!("disagreement-{}", index + 1),
+                ChartSpec::Scatter(scatter),
+            ));
+        }
         text.push_str(&format!(
             "\n## {}\n\n| group | n | Spearman | METEOR median | close but unsafe | first ids |\n|---|---|---|---|---|---|\n",
             model.name
@@ -488,6 +511,7 @@ against the baseline on the samples both answered, with p adjusted by {}.\n\n| m
         });
     ComparisonViews {
         disagreement: text,
+        scatters,
         matrix,
     }
 }

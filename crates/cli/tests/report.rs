@@ -339,7 +339,7 @@ fn disagreement_counts_equal_an_independent_count_on_real_data() {
         String::from_utf8_lossy(&out.stderr)
     );
     let table = std::fs::read_to_string(report.join("disagreement.md")).expect("disagreement.md");
-    for (split, n, count) in expected {
+    for &(split, n, count) in &expected {
         let row = table
             .lines()
             .find(|l| l.starts_with(&format!("| {split} |")))
@@ -349,5 +349,14 @@ fn disagreement_counts_equal_an_independent_count_on_real_data() {
         assert_eq!(cells[4], count.to_string(), "{row}");
         assert!(count > 0);
     }
+    // The scatter: one point per sample with both scores, the quadrant's points emphasised.
+    let svg = std::fs::read_to_string(report.join("disagreement-1.svg")).expect("the scatter");
+    let points = svg.matches("<circle class=\"hit point").count();
+    let selected = svg.matches("<circle class=\"hit point selected\"").count();
+    let both: usize = expected.iter().map(|(_, n, _)| n).sum();
+    let quadrant: usize = expected.iter().map(|(_, _, c)| c).sum();
+    assert_eq!((points, selected), (both, quadrant));
+    let index = std::fs::read_to_string(report.join("index.html")).expect("index.html");
+    assert!(index.contains("disagreement-1.svg"));
     let _ = std::fs::remove_dir_all(&dir);
 }

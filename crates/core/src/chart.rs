@@ -59,11 +59,45 @@ pub struct Histogram {
     pub series: Vec<HistogramSeries>,
 }
 
+/// One sample in a scatter plot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScatterPoint {
+    pub x: f64,
+    pub y: f64,
+    /// Index into [`ScatterChart::series`].
+    pub series: usize,
+    /// The sample, as `split:question_id` (what clicking the point opens).
+    pub sample: String,
+    /// In the chosen quadrant (drawn emphasised).
+    pub selected: bool,
+}
+
+/// A per-sample scatter plot (the disagreement view): one point per sample, series by split,
+/// the quadrant's boundaries as lines.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScatterChart {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub x_range: [f64; 2],
+    pub y_range: [f64; 2],
+    pub series: Vec<String>,
+    pub points: Vec<ScatterPoint>,
+    /// Vertical boundaries, one per series (the split's median lexical score).
+    pub x_lines: Vec<(usize, f64)>,
+    /// The horizontal boundary (the judge threshold).
+    pub y_line: Option<f64>,
+    /// Integer-valued y (judge scores): points are spread a little vertically so that equal
+    /// scores stay visible; tooltips keep the exact values.
+    pub jitter_y: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "chart", rename_all = "snake_case")]
 pub enum ChartSpec {
     Bars(BarChart),
     Histogram(Histogram),
+    Scatter(ScatterChart),
 }
 
 impl ChartSpec {
@@ -71,6 +105,7 @@ impl ChartSpec {
         match self {
             ChartSpec::Bars(chart) => &chart.title,
             ChartSpec::Histogram(chart) => &chart.title,
+            ChartSpec::Scatter(chart) => &chart.title,
         }
     }
 
@@ -92,6 +127,7 @@ impl ChartSpec {
                         .iter()
                         .all(|s| s.counts.iter().all(|&c| c == 0))
             }
+            ChartSpec::Scatter(chart) => chart.points.is_empty(),
         }
     }
 }

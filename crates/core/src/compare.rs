@@ -9,17 +9,17 @@
 //!   judged unsafe": lexical score at or above the split's median and judge score at or below 4
 //!   (the judge prompt's "potentially misleading" band and below).
 
-use crate::chart::RunScores;
+use crate::chart::{RunScores, ScatterChart, ScatterPoint};
 use crate::sample::{SampleKey, Split};
 use crate::stats::{
     StatsConfig, benjamini_hochberg, bootstrap_mean_ci, mean, paired_comparison, spearman_with_ci,
 };
 use crate::summary::{Metric, ScoredSample, UNLABELLED};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// A column of the matrix: a split, or one value of the grouping field within it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupKey {
     pub split: Split,
     pub value: Option<String>,
@@ -43,7 +43,7 @@ impl GroupKey {
 }
 
 /// A run's paired difference against the baseline in one group.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Difference {
     pub n: usize,
     pub mean_difference: f64,
@@ -53,7 +53,7 @@ pub struct Difference {
     pub p_adjusted: f64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MatrixCell {
     pub n: usize,
     pub mean: Option<f64>,
@@ -62,7 +62,7 @@ pub struct MatrixCell {
     pub difference: Option<Difference>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunsMatrix {
     pub metric: String,
     pub baseline: String,
@@ -205,7 +205,7 @@ impl Default for Quadrant {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DisagreementGroup {
     pub group: GroupKey,
     /// Samples with both scores.
@@ -282,6 +282,51 @@ pub fn disagreement(
             }
         })
         .collect()
+}
+
+/// The scatter of [`disagreement`]'s samples: every sample with both scores, by split, the
+/// split-level groups' quadrant emphasised, their lexical medians and the judge threshold drawn.
+pub fn disagreement_scatter(
+    title: String,
+    samples: &[ScoredSample],
+    lexical: Metric,
+    judge: Metric,
+    groups: &[DisagreementGroup],
+    judge_threshold: f64,
+) -> ScatterChart {
+    let split_level = || groups.iter().filter(|g| g.group.value.is_none());
+    let chosen: std::collections::HashSet<&SampleKey> =
+        split_level().flat_map(|g| &g.quadrant).collect();
+    let series_of = |split: Split| usize::from(split == Split::Negative);
+    let points = samples
+        .iter()
+        .filter_map(|sample| {
+            Some(ScatterPoint {
+                x: lexical.value(sample)?,
+                y: judge.value(sample)?,
+                series: series_of(sample.key.split),
+                sample: format!("{}:{}", sample.key.split, sample.key.question_id),
+                selected: chosen.contains(&sample.key),
+            })
+        })
+        .collect();
+    ScatterChart {
+        title,
+        x_label: lexical.name().to_owned(),
+        y_label: judge.name().to_owned(),
+        x_range: [0.0, 1.0],
+        y_range: [0.0, 10.0],
+        series: vec![
+            "positive (non-hallucination)".to_owned(),
+            "negative (hallucination)".to_owned(),
+        ],
+        points,
+        x_lines: split_level()
+            .filter_map(|g| Some((series_of(g.group.split), g.lexical_median?)))
+            .collect(),
+        y_line: Some(judge_threshold),
+        jitter_y: true,
+    }
 }
 
 #[cfg(test)]

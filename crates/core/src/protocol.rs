@@ -83,6 +83,16 @@ pub enum Request {
         #[serde(default)]
         names: Vec<(u32, String)>,
     },
+    /// Models × (split, type) for one metric against a baseline. Answered by `Reply::Matrix`.
+    Matrix {
+        id: u32,
+        query: crate::session::MatrixQuery,
+    },
+    /// Lexical against judge scores for one model. Answered by `Reply::Disagreement`.
+    Disagreement {
+        id: u32,
+        query: crate::session::DisagreementQuery,
+    },
     Export {
         id: u32,
         kind: ExportKind,
@@ -210,6 +220,12 @@ pub enum Reply {
     },
     Leaderboard {
         board: crate::session::LeaderboardView,
+    },
+    Disagreement {
+        view: crate::session::DisagreementView,
+    },
+    Matrix {
+        view: crate::session::MatrixView,
     },
     Export {
         export: Export,

@@ -7,6 +7,7 @@
 //! reads summaries (the app's main thread) never links the table.
 
 use crate::chart::{self, ChartKind, ChartSpec, RunGroups, RunScores};
+use crate::compare;
 use crate::dataset::{
     Issue, IssueKind, Prediction, ReferenceSet, Run, SourceContext, TYPE_FIELD, TypeMap,
     add_type_record, join_one, missing_predictions, no_reference_issue, type_map_columns,
@@ -201,6 +202,53 @@ pub struct RunSummary {
     pub groups: Vec<GroupSummary>,
 }
 
+/// What the comparison view asks for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MatrixQuery {
+    pub metric: String,
+    /// A model as [`Session::leaderboard`] gathers them; `None`: the first.
+    pub baseline: Option<String>,
+}
+
+/// The comparison view's answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MatrixView {
+    pub matrix: compare::RunsMatrix,
+    /// Every model that can be the baseline.
+    pub models: Vec<String>,
+    /// Why some differences may not compare like with like.
+    pub warnings: Vec<String>,
+}
+
+/// What the disagreement view asks for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DisagreementQuery {
+    /// A model as [`Session::leaderboard`] gathers them; `None`: the first with judge scores.
+    pub model: Option<String>,
+    pub lexical: String,
+    pub judge: String,
+    pub lexically_close: bool,
+    pub judged_low: bool,
+    pub judge_threshold: f64,
+}
+
+/// The disagreement view's answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DisagreementView {
+    pub model: String,
+    /// Every model that can be chosen.
+    pub models: Vec<String>,
+    pub groups: Vec<compare::DisagreementGroup>,
+    pub scatter: ChartSpec,
+    /// Samples in the chosen quadrant (both splits).
+    pub in_quadrant: usize,
+    /// The first [`QUADRANT_LIST_LIMIT`] of them, with their lexical and judge scores.
+    pub listed: Vec<(RowView, f64, f64)>,
+}
+
+/// How many of a quadrant's samples the disagreement view lists.
+pub const QUADRANT_LIST_LIMIT: usize = 500;
+
 /// Which model (leaderboard row) a run went into.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LeaderboardMember {
@@ -235,6 +283,10 @@ pub struct RowQuery {
     pub metric: Option<String>,
     pub min: Option<f64>,
     pub max: Option<f64>,
+    /// "Runs disagree": the samples both runs (ids) answered with a value of the metric (a
+    /// name), the two answers side by side, those whose values differ most first.
+    #[serde(default)]
+    pub disagree: Option<(u32, u32, String)>,
     #[serde(default)]
     pub offset: usize,
     #[serde(default)]
@@ -827,7 +879,46 @@ impl Session {
                 rows.push((r, i));
             }
         }
-        rows
+        match &query.disagree {
+            Some((a, b, metric)) => self.disagreeing(rows, *a, *b, metric),
+            None => rows,
+        }
+    }
+
+    /// The rows of runs `a` and `b` among `rows`, paired by sample (a's row, then b's), the pairs
+    /// ordered by how much their `metric` differs, most first (ties in a's order).
+    fn disagreeing(
+        &self,
+        rows: Vec<(usize, usize)>,
+        a: u32,
+        b: u32,
+        metric: &str,
+    ) -> Vec<(usize, usize)> {
+        let Some(metric) = Metric::from_name(metric) else {
+            return Vec::new();
+        };
+        let value = |&(r, i): &(usize, usize)| metric.value(&self.runs[r].scored[i]);
+        let key = |&(r, i): &(usize, usize)| &self.runs[r].scored[i].key;
+        let of_b: HashMap<&SampleKey, (usize, usize)> = rows
+            .iter()
+            .filter(|(r, _)| self.runs[*r].id == b)
+            .map(|row| (key(row), *row))
+            .collect();
+        // (difference, a's row, b's row); a row is (run index, sample index).
+        type Pair = (f64, (usize, usize), (usize, usize));
+        let mut pairs: Vec<Pair> = rows
+            .iter()
+            .filter(|(r, _)| self.runs[*r].id == a && a != b)
+            .filter_map(|row_a| {
+                let row_b = *of_b.get(key(row_a))?;
+                Some(((value(row_a)? - value(&row_b)?).abs(), *row_a, row_b))
+            })
+            .collect();
+        pairs.sort_by(|x, y| y.0.total_cmp(&x.0));
+        pairs
+            .into_iter()
+            .flat_map(|(_, row_a, row_b)| [row_a, row_b])
+            .collect()
     }
 
     /// One page of the sample table. The filtered row list is cached, so scrolling through a
@@ -846,30 +937,196 @@ impl Session {
             .min(all.len());
         let rows = all[start..end]
             .iter()
-            .map(|&(r, i)| {
-                let state = &self.runs[r];
-                let prediction = &state.run.predictions()[i];
-                let sample = &state.scored[i];
-                let question = prediction
-                    .question
-                    .clone()
-                    .or_else(|| self.references.get(&sample.key)?.question.clone())
-                    .unwrap_or_default();
-                RowView {
-                    run: state.id,
-                    key: sample.key.clone(),
-                    type_value: sample.field(TYPE_FIELD).map(str::to_owned),
-                    question: preview(&question),
-                    answer: preview(&prediction.answer),
-                    metrics: metric_values(Some(sample)),
-                }
-            })
+            .map(|&(r, i)| self.row_view(r, i))
             .collect();
         RowsPage {
             total: all.len(),
             offset: start,
             rows,
         }
+    }
+
+    /// The sample table's row of run index `r`'s sample `i`.
+    fn row_view(&self, r: usize, i: usize) -> RowView {
+        let state = &self.runs[r];
+        let prediction = &state.run.predictions()[i];
+        let sample = &state.scored[i];
+        let question = prediction
+            .question
+            .clone()
+            .or_else(|| self.references.get(&sample.key)?.question.clone())
+            .unwrap_or_default();
+        RowView {
+            run: state.id,
+            key: sample.key.clone(),
+            type_value: sample.field(TYPE_FIELD).map(str::to_owned),
+            question: preview(&question),
+            answer: preview(&prediction.answer),
+            metrics: metric_values(Some(sample)),
+        }
+    }
+
+    /// Complete runs gathered into models as [`Session::leaderboard`] does by default: each
+    /// model's name and its runs' indices in `self.runs`.
+    fn complete_models(&self) -> Vec<(String, Vec<usize>)> {
+        let complete: Vec<usize> = (0..self.runs.len())
+            .filter(|&r| self.runs[r].complete())
+            .collect();
+        chart::group_models(
+            &complete,
+            |&r| model_name(&self.runs[r].name),
+            |&r| self.runs[r].name.clone(),
+            |&r| {
+                Split::ALL
+                    .into_iter()
+                    .filter(|s| self.runs[r].scored.iter().any(|x| x.key.split == *s))
+                    .collect()
+            },
+        )
+        .into_iter()
+        .map(|(name, members)| (name, members.into_iter().map(|m| complete[m]).collect()))
+        .collect()
+    }
+
+    /// Every model × (split, hallucination type) for one metric, with paired differences
+    /// against the baseline model (by default the first) and Benjamini–Hochberg-adjusted
+    /// p-values ([`compare::runs_matrix`]). Warns when the compared models were scored against
+    /// different reference answers for the samples they share.
+    pub fn matrix(&self, query: &MatrixQuery) -> Result<MatrixView, String> {
+        let metric = Metric::from_name(&query.metric)
+            .ok_or_else(|| format!("unknown metric `{}`", query.metric))?;
+        let models = self.complete_models();
+        if models.is_empty() {
+            return Err("no completely scored run yet".to_owned());
+        }
+        let baseline = match &query.baseline {
+            Some(name) => models
+                .iter()
+                .position(|(n, _)| n == name)
+                .ok_or_else(|| format!("no model named `{name}` is loaded"))?,
+            None => 0,
+        };
+        let samples: Vec<Vec<ScoredSample>> = models
+            .iter()
+            .map(|(_, runs)| {
+                runs.iter()
+                    .flat_map(|&r| self.runs[r].scored.iter().cloned())
+                    .collect()
+            })
+            .collect();
+        let scores: Vec<RunScores<'_>> = models
+            .iter()
+            .zip(&samples)
+            .map(|((name, _), samples)| RunScores { name, samples })
+            .collect();
+        let matrix = compare::runs_matrix(&scores, baseline, metric, TYPE_FIELD, &self.stats)
+            .ok_or("no baseline model")?;
+        let mut warnings = Vec::new();
+        let reference_of = |runs: &[usize]| -> HashMap<SampleKey, String> {
+            runs.iter()
+                .flat_map(|&r| self.runs[r].run.predictions())
+                .filter_map(|p| {
+                    let (reference, _) = crate::dataset::join_one(p, &self.references, &self.types);
+                    Some((p.key.clone(), reference?.to_owned()))
+                })
+                .collect()
+        };
+        let base_references = reference_of(&models[baseline].1);
+        for (m, (name, runs)) in models.iter().enumerate() {
+            if m == baseline {
+                continue;
+            }
+            let differing = reference_of(runs)
+                .iter()
+                .filter(|(key, text)| base_references.get(*key).is_some_and(|b| b != *text))
+                .count();
+            if differing > 0 {
+                warnings.push(format!(
+                    "{name} and the baseline {} were scored against different reference answers for {differing} shared sample(s): their differences mix answer quality with reference changes.",
+                    models[baseline].0
+                ));
+            }
+        }
+        Ok(MatrixView {
+            matrix,
+            models: models.into_iter().map(|(n, _)| n).collect(),
+            warnings,
+        })
+    }
+
+    /// Where a lexical score and a judge score disagree, for one model (its runs gathered as
+    /// in [`Session::leaderboard`]; by default the first with judge scores): Spearman's rank
+    /// correlation per split and type with its interval, the scatter of every sample with both
+    /// scores, and the samples of the chosen quadrant (see [`compare::disagreement`]).
+    pub fn disagreement(&self, query: &DisagreementQuery) -> Result<DisagreementView, String> {
+        let lexical = Metric::from_name(&query.lexical)
+            .filter(|m| !Metric::JUDGE.contains(m))
+            .ok_or_else(|| format!("`{}` is not a lexical metric", query.lexical))?;
+        let judge = Metric::from_name(&query.judge)
+            .filter(|m| Metric::JUDGE.contains(m))
+            .ok_or_else(|| format!("`{}` is not a judge score", query.judge))?;
+        let models = self.complete_models();
+        let judged = |runs: &[usize]| {
+            runs.iter()
+                .any(|&r| self.runs[r].scored.iter().any(|s| s.judge.is_some()))
+        };
+        let (model, runs) = match &query.model {
+            Some(name) => models
+                .iter()
+                .find(|(n, _)| n == name)
+                .ok_or_else(|| format!("no model named `{name}` is loaded"))?,
+            None => models
+                .iter()
+                .find(|(_, m)| judged(m))
+                .or(models.first())
+                .ok_or("no completely scored run yet")?,
+        };
+        let samples: Vec<ScoredSample> = runs
+            .iter()
+            .flat_map(|&r| self.runs[r].scored.iter().cloned())
+            .collect();
+        let quadrant = compare::Quadrant {
+            lexically_close: query.lexically_close,
+            judged_low: query.judged_low,
+            judge_threshold: query.judge_threshold,
+        };
+        let groups =
+            compare::disagreement(&samples, lexical, judge, TYPE_FIELD, quadrant, &self.stats);
+        let scatter = compare::disagreement_scatter(
+            format!("{model}: {} against {}", lexical.name(), judge.name()),
+            &samples,
+            lexical,
+            judge,
+            &groups,
+            query.judge_threshold,
+        );
+        // The quadrant's samples with their table rows, in the order the scatter has them.
+        let mut listed = Vec::new();
+        let mut in_quadrant = 0;
+        let mut points = scatter.points.iter();
+        for &r in runs {
+            for (i, sample) in self.runs[r].scored.iter().enumerate() {
+                if lexical.value(sample).is_none() || judge.value(sample).is_none() {
+                    continue;
+                }
+                let Some(point) = points.next() else { break };
+                if point.selected {
+                    in_quadrant += 1;
+                    if listed.len() < QUADRANT_LIST_LIMIT {
+                        listed.push((self.row_view(r, i), point.x, point.y));
+                    }
+                }
+            }
+        }
+        let scatter = ChartSpec::Scatter(scatter);
+        Ok(DisagreementView {
+            model: model.clone(),
+            models: models.iter().map(|(n, _)| n.clone()).collect(),
+            groups,
+            scatter,
+            in_quadrant,
+            listed,
+        })
     }
 
     /// `count` loaded reference questions that have an image, picked at random with `seed`
@@ -1531,6 +1788,178 @@ mod tests {
             .map(|r| r.model.as_str())
             .collect();
         assert_eq!(names, vec!["model-a", "model-b"]);
+    }
+
+    #[test]
+    fn disagreement_lists_the_quadrant_and_plots_every_sample_with_both_scores() {
+        let mut session = Session::default();
+        // Answers equal to the reference (METEOR high) or not (low), with judge verdicts.
+        let mut text = String::new();
+        for i in 0..12 {
+            let reference = format!("The lesion {i} is in the left lung.");
+            let answer = if i % 2 == 0 {
+                reference.clone()
+            } else {
+                "No idea.".to_owned()
+            };
+            let risk = if i % 3 == 0 { 2 } else { 8 };
+            text.push_str(
+                &serde_json::json!({
+                    "question_id": i, "question": format!("Where is lesion {i}?"), "answer": answer,
+                    "gpt4_answer": reference, "result": format!("7 7 7 {risk}\nok")
+                })
+                .to_string(),
+            );
+            text.push('\n');
+        }
+        // One sample without a verdict: not plotted.
+        text.push_str(
+            r#"{"question_id": 99, "question": "Q?", "answer": "A.", "gpt4_answer": "B."}"#,
+        );
+        text.push('\n');
+        let run = LoadTarget::Run {
+            run: 3,
+            name: "m.negative.jsonl".to_owned(),
+        };
+        load(&mut session, 1, run, "m.negative.jsonl", &text);
+        let mut scorer = LexicalScorer::new(WordNet::embedded());
+        while session.score_step(&mut scorer, 4) > 0 {}
+        let query = DisagreementQuery {
+            model: None,
+            lexical: "meteor".to_owned(),
+            judge: "risk_level".to_owned(),
+            lexically_close: true,
+            judged_low: true,
+            judge_threshold: 4.0,
+        };
+        let view = session.disagreement(&query).expect("a judged model");
+        assert_eq!(view.model, "m");
+        let ChartSpec::Scatter(scatter) = &view.scatter else {
+            panic!("a scatter");
+        };
+        assert_eq!(scatter.points.len(), 12, "samples with both scores");
+        // Close (METEOR at or above the median: the six exact answers) and risk <= 4 (i % 3 == 0):
+        // i = 0 and 6.
+        let mut listed: Vec<&str> = view
+            .listed
+            .iter()
+            .map(|(row, _, _)| row.key.question_id.as_str())
+            .collect();
+        listed.sort_unstable();
+        assert_eq!(listed, vec!["0", "6"]);
+        assert_eq!(view.in_quadrant, 2);
+        assert_eq!(scatter.points.iter().filter(|p| p.selected).count(), 2);
+        assert!(view.listed.iter().all(|(_, x, y)| *x > 0.5 && *y <= 4.0));
+        assert_eq!(view.groups[0].n, 12);
+        assert!(
+            session
+                .disagreement(&DisagreementQuery {
+                    judge: "meteor".to_owned(),
+                    ..query.clone()
+                })
+                .is_err()
+        );
+        assert!(
+            session
+                .disagreement(&DisagreementQuery {
+                    model: Some("nope".to_owned()),
+                    ..query
+                })
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn matrix_compares_models_with_the_baseline_and_warns_of_different_references() {
+        let mut session = Session::default();
+        let rows = |answers: &[&str], changed: Option<usize>| {
+            let mut text = String::new();
+            for (i, answer) in answers.iter().enumerate() {
+                let reference = if changed == Some(i) {
+                    "Another reference altogether.".to_owned()
+                } else {
+                    format!("The lesion {i} is in the left lung.")
+                };
+                text.push_str(
+                    &serde_json::json!({"question_id": i, "answer": answer, "gpt4_answer": reference})
+                        .to_string(),
+                );
+                text.push('\n');
+            }
+            text
+        };
+        let a: Vec<String> = (0..8)
+            .map(|i| format!("The lesion {i} is in the left lung."))
+            .collect();
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let b = ["No.", "No.", "No.", "No.", "No.", "No.", "No.", "No."];
+        for (id, name, text) in [
+            (1, "a.negative.jsonl", rows(&a, None)),
+            (2, "b.negative.jsonl", rows(&b, Some(3))),
+        ] {
+            let run = LoadTarget::Run {
+                run: id,
+                name: name.to_owned(),
+            };
+            load(&mut session, id, run, name, &text);
+        }
+        let mut scorer = LexicalScorer::new(WordNet::embedded());
+        while session.score_step(&mut scorer, 4) > 0 {}
+        let query = MatrixQuery {
+            metric: "meteor".to_owned(),
+            baseline: Some("a".to_owned()),
+        };
+        let view = session.matrix(&query).expect("two models");
+        assert_eq!(view.models, vec!["a", "b"]);
+        assert_eq!(view.matrix.baseline, "a");
+        let difference = view.matrix.cells[1][0]
+            .difference
+            .as_ref()
+            .expect("b against a");
+        assert_eq!(difference.n, 8);
+        assert!(difference.mean_difference < 0.0);
+        assert!(difference.p_adjusted.is_finite() && difference.p_adjusted >= difference.p_value);
+        assert!(
+            view.matrix.cells[0][0].difference.is_none(),
+            "the baseline itself"
+        );
+        assert_eq!(view.warnings.len(), 1, "{:?}", view.warnings);
+        assert!(view.warnings[0].contains("1 shared sample"));
+        // It travels to the page.
+        let json = serde_json::to_string(&view).expect("serializes");
+        assert_eq!(
+            serde_json::from_str::<MatrixView>(&json).expect("reads back"),
+            view
+        );
+        assert!(
+            session
+                .matrix(&MatrixQuery {
+                    baseline: Some("c".to_owned()),
+                    ..query
+                })
+                .is_err()
+        );
+
+        // "Runs disagree": both runs' answers side by side, the biggest differences first.
+        let page = session.rows(&RowQuery {
+            disagree: Some((1, 2, "meteor".to_owned())),
+            limit: 100,
+            ..RowQuery::default()
+        });
+        assert_eq!(page.total, 16, "eight samples, two answers each");
+        let runs: Vec<u32> = page.rows.iter().map(|r| r.run).collect();
+        assert_eq!(&runs[..4], &[1, 2, 1, 2]);
+        let meteor = |row: &RowView| row.metrics[3].expect("meteor");
+        let gaps: Vec<f64> = page
+            .rows
+            .chunks(2)
+            .map(|pair| {
+                assert_eq!(pair[0].key, pair[1].key);
+                (meteor(&pair[0]) - meteor(&pair[1])).abs()
+            })
+            .collect();
+        assert!(gaps.windows(2).all(|w| w[0] >= w[1]), "{gaps:?}");
+        assert!(gaps[0] > 0.5, "{gaps:?}");
     }
 
     const CALIBRATION: &str = concat!(

@@ -156,6 +156,20 @@ fn handle(request: Request, file: Option<File>) {
             };
             post(&Event::Reply { id, reply });
         }
+        Request::Matrix { id, query } => {
+            let reply = match with_session(|s| s.matrix(&query)) {
+                Ok(view) => Reply::Matrix { view },
+                Err(message) => Reply::Error { message },
+            };
+            post(&Event::Reply { id, reply });
+        }
+        Request::Disagreement { id, query } => {
+            let reply = match with_session(|s| s.disagreement(&query)) {
+                Ok(view) => Reply::Disagreement { view },
+                Err(message) => Reply::Error { message },
+            };
+            post(&Event::Reply { id, reply });
+        }
         Request::Export { id, kind, run } => {
             let reply = match with_session(|s| s.export(kind, run)) {
                 Ok(export) => Reply::Export { export },
