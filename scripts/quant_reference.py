@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
 """PyTorch reference for the quantized models' agreement with f32 (issue 5's q8 target).
 
-Applies our quantization scheme (burn's Q8S/Q4S: symmetric, per block of 32 along the output
-dimension, scale = max |w| / 127 or / 7, the same linear layers: vision attention and MLP, the
-connector, the decoder's seven projections and lm_head; weights whose output size 32 does not
-divide stay f32) as fake quantization to the real-size random-weight SmolVLM-256M in
-transformers, and measures top-1 agreement and mean KL against f32 exactly as
-crates/model/examples/bench_model.rs does: teacher-forced on f32's greedy sequence, every
-position. Also blocks along the input dimension (GGML's Q8_0 layout) and finer blocks, to show
-how much of the shortfall a different scheme would recover.
+Applies our quantization schemes as fake quantization to the real-size random-weight
+SmolVLM-256M in transformers, on the same linear layers as ours (vision attention and MLP, the
+connector, the decoder's seven projections and lm_head), and measures top-1 agreement and mean
+KL against f32 exactly as crates/model/examples/bench_model.rs does: teacher-forced on f32's
+greedy sequence, every position. The schemes:
+- q8_0 (ours since issue 13; crates/model/src/q8.rs): weights symmetric int8 in blocks of 32
+  along the input dimension (GGML's Q8_0 layout, f32 scales), and every linear layer's input
+  quantized the same way per row (blocks of 32 along the features) before the product; weights
+  whose input size 32 does not divide stay f32 and so do their inputs;
+- q4 (burn's Q4S): blocks of 32 along the output dimension, scale = max |w| / 7, f32 inputs;
+  weights whose output size 32 does not divide stay f32;
+- for comparison: the old q8 (blocks of 32 along the output dimension, f32 inputs), Q8_0
+  weights with f32 inputs, and finer blocks.
 
 If PyTorch gets the same agreement as ours with the same scheme, the shortfall belongs to the
 scheme on this random-weight model, not to our implementation.
@@ -17,9 +22,9 @@ Needs scripts/bench_model.sh's model and reference (target/bench-model/) and its
 Usage: quant_reference.py [--dir target/bench-model] [--threads 2]
 
 With --fixture it instead writes crates/model/tests/fixtures/quantized_reference.safetensors:
-transformers' logits for the tiny fixture model with its weights fake-quantized by our q8 and
-q4 schemes (prefill on the fixture prompt and image, then 3 greedy decode steps through the KV
-cache, as scripts/gen_model_fixtures.py records f32), which tests/forward.rs compares with ours.
+transformers' logits for the tiny fixture model fake-quantized by our q8_0 and q4 schemes
+(prefill on the fixture prompt and image, then 3 greedy decode steps through the KV cache, as
+scripts/gen_model_fixtures.py records f32), which tests/forward.rs compares with ours.
 Usage: quant_reference.py --fixture
 """
 
@@ -57,6 +62,20 @@ def fake_quantize(weight, levels: int, block: int, along_output: bool):
     q = (torch.sign(y) * torch.floor(y.abs() + 0.5)).clamp(-levels, levels).float()
     q = (scale * q).reshape(rows, cols)
     return q.t() if along_output else q
+
+
+def fake_quantize_input(x):
+    """q8_0's activation quantization: `x` (..., in) per row in blocks of 32 along the last
+    dimension, with the weights' arithmetic (fake_quantize along the input dimension)."""
+    rows = x.reshape(-1, x.shape[-1])
+    return fake_quantize(rows, 127, 32, False).reshape(x.shape)
+
+
+def quantize_inputs(linears, block: int = 32):
+    """Hooks that fake-quantize the input of every linear whose input size `block` divides (the
+    ones whose weight q8_0 quantizes); returns the handles to remove them."""
+    return [m.register_forward_pre_hook(lambda _m, args: (fake_quantize_input(args[0]),) + args[1:])
+            for _, m in linears if m.weight.shape[1] % block == 0]
 
 
 def quantizable_linears(model):
@@ -110,11 +129,16 @@ def fixture():
     linears = quantizable_linears(model)
     originals = {n: m.weight.detach().clone() for n, m in linears}
     out, meta = {}, {"torch": torch.__version__, "transformers": transformers.__version__,
-                     "scheme": "symmetric, blocks of 32 along the output dimension, f32 scales "
-                               "(burn-flex 0.22.1 arithmetic; scripts/quant_reference.py)"}
-    for name, levels in (("q8", 127), ("q4", 7)):
-        kept = apply_scheme(linears, originals, levels, 32, True)
+                     "scheme": "q8_0: int8 weights in blocks of 32 along the input dimension and "
+                               "each linear's input quantized per row in blocks of 32; q4: blocks "
+                               "of 32 along the output dimension, f32 inputs; f32 scales, "
+                               "burn-flex 0.22.1 arithmetic (scripts/quant_reference.py)"}
+    for name, levels, along_output in (("q8_0", 127, False), ("q4", 7, True)):
+        kept = apply_scheme(linears, originals, levels, 32, along_output)
+        hooks = quantize_inputs(linears) if name == "q8_0" else []
         result = run_variant(model, inputs, 3)
+        for h in hooks:
+            h.remove()
         for key in ("prefill_logits", "decode_logits", "greedy_tokens"):
             out[f"{name}.{key}"] = result[key].contiguous()
         moved = float((result["prefill_logits"] - base["prefill_logits"]).abs().max())
@@ -124,10 +148,35 @@ def fixture():
         meta[f"{name}.greedy_top2_margins"] = json.dumps(gaps)
         print(f"{name}: {len(linears) - kept} of {len(linears)} linears quantized, "
               f"max |{name} - f32| prefill logit {moved:.4g}, greedy top-2 margins {gaps}", file=sys.stderr)
+    linear_fixture(fixtures)
     path = fixtures / "quantized_reference.safetensors"
     # One metadata key: safetensors writes several in hash order, and the file should be
     # byte-for-byte reproducible.
     save_file(out, str(path), metadata={"info": json.dumps(meta, sort_keys=True)})
+    print(f"wrote {path.relative_to(ROOT)} ({path.stat().st_size} bytes)", file=sys.stderr)
+
+
+def linear_fixture(fixtures):
+    """q8_linear_reference.safetensors: one q8_0 product in PyTorch, `y = fq(x) @ fq(w).T` with
+    the fake quantization above (float32 codes and scales) and the sum in float64, for seeded
+    random `w` (out 40, in 96: three blocks) and `x` (5 rows) whose blocks span magnitudes
+    1e-3..10 (one block of `x` all zero). Ours must equal it up to float summation order."""
+    import torch
+    from safetensors.torch import save_file
+
+    gen = torch.Generator().manual_seed(13)
+
+    def blocks(rows, cols):
+        values = torch.rand(rows, cols, generator=gen) * 2 - 1
+        magnitude = 10.0 ** torch.randint(-3, 2, (rows, cols // 32, 1), generator=gen).float()
+        return (values.reshape(rows, cols // 32, 32) * magnitude).reshape(rows, cols)
+
+    w, x = blocks(40, 96), blocks(5, 96)
+    x[1, 32:64] = 0
+    y = (fake_quantize_input(x).double() @ fake_quantize(w, 127, 32, False).double().t()).float()
+    path = fixtures / "q8_linear_reference.safetensors"
+    save_file({"w": w.contiguous(), "x": x.contiguous(), "y": y.contiguous()}, str(path),
+              metadata={"info": f"torch {torch.__version__}; scripts/quant_reference.py linear_fixture"})
     print(f"wrote {path.relative_to(ROOT)} ({path.stat().st_size} bytes)", file=sys.stderr)
 
 
@@ -172,14 +221,18 @@ def main():
     gaps = base.topk(2, dim=1).values
     close = int(((gaps[:, 0] - gaps[:, 1]) < 0.05).sum())
     rows = []
-    for name, levels, block, along_output in [
-        ("q8, block 32 along output (ours)", 127, 32, True),
-        ("q8, block 32 along input (GGML Q8_0 layout)", 127, 32, False),
-        ("q8, block 8 along output", 127, 8, True),
-        ("q4, block 32 along output (ours)", 7, 32, True),
+    for name, levels, block, along_output, inputs_quantized in [
+        ("q8_0 (ours): Q8_0 weights, int8 inputs", 127, 32, False, True),
+        ("Q8_0 weights, f32 inputs", 127, 32, False, False),
+        ("old q8: block 32 along output, f32 inputs", 127, 32, True, False),
+        ("q8, block 8 along output", 127, 8, True, False),
+        ("q4, block 32 along output (ours)", 7, 32, True, False),
     ]:
         kept = apply_scheme(linears, originals, levels, block, along_output)
+        hooks = quantize_inputs(linears) if inputs_quantized else []
         variant = logits()
+        for h in hooks:
+            h.remove()
         agree = float((variant.argmax(1) == base.argmax(1)).double().mean())
         p = torch.log_softmax(base, 1)
         q = torch.log_softmax(variant, 1)

@@ -603,7 +603,9 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
     let adapter_url = RwSignal::new(String::new());
     let adapter_files: RwSignal<Vec<File>, LocalStorage> = RwSignal::new_local(Vec::new());
     let images: RwSignal<Option<Rc<GivenImages>>, LocalStorage> = RwSignal::new_local(None);
-    let quantization = RwSignal::new("q8".to_owned());
+    // "q8_0": int8 weights and activations in blocks of 32 along the input (medhall-model's
+    // q8; runs before issue 13 recorded "q8" for a different scheme).
+    let quantization = RwSignal::new("q8_0".to_owned());
     let count = RwSignal::new(20usize);
     let seed = RwSignal::new(1u64);
     let max_tokens = RwSignal::new(64u32);
@@ -843,7 +845,7 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                 </label>
                 <label>"Weights "
                     <select class="quantization" on:change=move |ev| quantization.set(event_target_value(&ev))>
-                        <option value="q8" selected=true>{move || size_label(panel, "q8", "q8 (8-bit blocks)")}</option>
+                        <option value="q8_0" selected=true>{move || size_label(panel, "q8_0", "q8_0 (8-bit blocks)")}</option>
                         <option value="q4">{move || size_label(panel, "q4", "q4 (4-bit blocks)")}</option>
                         <option value="none">{move || size_label(panel, "none", "f32 (not quantized)")}</option>
                     </select>

@@ -30,8 +30,10 @@ pub struct ModelArgs {
     /// Fold the adapter into the weights instead of applying it separately.
     #[arg(long, requires = "adapter")]
     merge: bool,
-    /// Store the linear weights quantized (blocks of 32).
-    #[arg(long, value_name = "q8|q4|none", default_value = "none", value_parser = parse_quantization)]
+    /// Store the linear weights quantized: q8_0 (int8 weights and activations in blocks of 32
+    /// along the input, integer products on the CPU; "q8" means the same) or q4 (4-bit, blocks
+    /// of 32 along the output).
+    #[arg(long, value_name = "q8_0|q4|none", default_value = "none", value_parser = parse_quantization)]
     quantize: Quantization,
     /// Where to run: cpu (burn's flex backend) or wgpu (Vulkan natively; lavapipe without a
     /// GPU; needs a build with `--features wgpu`).
@@ -141,7 +143,7 @@ impl Images {
 }
 
 fn parse_quantization(text: &str) -> Result<Quantization, String> {
-    Quantization::parse(text).ok_or_else(|| format!("`{text}` is not one of q8, q4, none"))
+    Quantization::parse(text).ok_or_else(|| format!("`{text}` is not one of q8_0, q4, none"))
 }
 
 struct Loaded {

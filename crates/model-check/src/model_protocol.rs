@@ -30,7 +30,7 @@ pub enum ModelRequest {
         job: u32,
         model: ModelSource,
         adapter: Option<ModelSource>,
-        /// "none", "q8" or "q4".
+        /// "none", "q8_0" (or its old spelling "q8") or "q4".
         quantization: String,
         merge: bool,
     },
@@ -114,7 +114,7 @@ pub enum ModelEvent {
     CacheCleared {
         files: u32,
     },
-    /// Weight bytes by quantization name ("none", "q8", "q4"), adapter not included.
+    /// Weight bytes by quantization name ("none", "q8_0", "q4"), adapter not included.
     Sizes {
         job: u32,
         bytes: Vec<(String, u64)>,

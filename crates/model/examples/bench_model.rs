@@ -193,6 +193,8 @@ fn bench(case: &Case, tokens: usize) -> Result<(), Error> {
             "engine": "medhall-model on burn 0.22 flex (CPU)",
             "threads": rayon::current_num_threads(),
             "quantization": quantization.name(),
+            // q8_0's integer kernel on this machine (avx2, simd128 or portable).
+            "q8_kernel": medhall_model::q8::kernel_name(),
             "weight_bytes": weight_bytes,
             "weight_bytes_measured": measured,
             "load_s": load_s,

@@ -10,7 +10,8 @@
 //!   bytes, not paths), f32/bf16/f16;
 //! - [`vision`], [`text`], [`vlm`]: the SigLIP encoder, pixel-shuffle connector and Llama decoder
 //!   with its KV cache; [`adapter`] and [`nn`]: PEFT LoRA adapters, unmerged (switchable) or
-//!   merged, and burn's block quantization of the linear weights;
+//!   merged, and the quantized linear weights (q8_0: GGML's Q8_0 layout with int8 activations,
+//!   on the CPU through [`q8`]'s integer kernels; q4: burn's block quantization);
 //! - [`image`] and [`prompt`]: the Idefics3 image processor (Pillow's resize, bit for bit) and
 //!   the tokenizer with SmolVLM's chat template; [`generate`]: greedy or seeded sampling with a
 //!   KV cache, stop tokens, streaming callback and timings.
@@ -24,6 +25,7 @@ pub mod generate;
 pub mod image;
 pub mod nn;
 pub mod prompt;
+pub mod q8;
 pub mod roberta;
 pub mod roberta_tokenizer;
 pub mod safetensors;

@@ -1,10 +1,14 @@
 //! The building blocks: linear layers (optionally quantized, optionally with a LoRA adapter),
 //! layer norm and RMS norm. Tensors are `[tokens, features]`: the model runs one sequence.
 
+use std::sync::Arc;
+
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn::tensor::quantization::{QuantScheme, QuantStore, QuantValue, ScaleDtype};
+use burn_dispatch::DispatchDevice;
 
+use crate::q8::QuantizedRows;
 use crate::weights::HostTensor;
 
 /// How linear weights are stored after loading.
@@ -13,17 +17,26 @@ pub enum Quantization {
     /// f32, as loaded.
     #[default]
     None,
-    /// 8-bit symmetric integers, one f32 scale per block of 32 output features.
+    /// "q8_0": GGML's Q8_0 layout, int8 weights in blocks of 32 along the input dimension with
+    /// one f32 scale a block, and the activations quantized the same way at every product
+    /// ([`crate::q8`] says exactly how). On the CPU backend the products are integer dot
+    /// products on the codes ([`crate::q8`]'s kernels); on other backends burn holds the codes
+    /// and the same arithmetic runs as float tensor operations (equal up to float rounding).
+    /// Until 2026-11-30 "q8" meant blocks of 32 along the output dimension with f32
+    /// activations; runs record "q8_0" now so the two are not confused.
     Q8,
-    /// 4-bit symmetric integers, one f32 scale per block of 32 output features.
+    /// 4-bit symmetric integers, one f32 scale per block of 32 output features (burn's scheme;
+    /// f32 activations).
     Q4,
 }
 
 impl Quantization {
+    /// "q8" still selects q8 (the command line's old spelling); what is recorded is
+    /// [`Quantization::name`].
     pub fn parse(text: &str) -> Option<Quantization> {
         match text {
             "none" | "f32" => Some(Quantization::None),
-            "q8" => Some(Quantization::Q8),
+            "q8_0" | "q8" => Some(Quantization::Q8),
             "q4" => Some(Quantization::Q4),
             _ => None,
         }
@@ -32,32 +45,42 @@ impl Quantization {
     pub fn name(self) -> &'static str {
         match self {
             Quantization::None => "none",
-            Quantization::Q8 => "q8",
+            Quantization::Q8 => "q8_0",
             Quantization::Q4 => "q4",
         }
     }
 
-    /// The scheme for a weight whose last (output) dimension is `out`: blocks of 32 along it.
-    /// A weight whose output size 32 does not divide stays f32 (burn packs quantized values
-    /// into u32 words along that dimension and cannot pack a ragged end).
-    fn scheme(self, out: usize) -> Option<QuantScheme> {
+    /// Whether a weight `[input, out]` is quantized: q8's blocks run along the input dimension,
+    /// q4's along the output dimension (burn packs q4 values into u32 words along it and
+    /// cannot pack a ragged end); a weight whose blocked size 32 does not divide stays f32.
+    fn applies(self, input: usize, out: usize) -> bool {
+        match self {
+            Quantization::None => false,
+            Quantization::Q8 => input.is_multiple_of(BLOCK),
+            Quantization::Q4 => out.is_multiple_of(BLOCK),
+        }
+    }
+
+    /// burn's scheme for the tensor it quantizes: blocks of 32 along the last dimension (q4:
+    /// the output features of `[in, out]`; q8 off the CPU: the input features of `[out, in]`).
+    fn scheme(self) -> Option<QuantScheme> {
         let value = match self {
             Quantization::None => return None,
             Quantization::Q8 => QuantValue::Q8S,
             Quantization::Q4 => QuantValue::Q4S,
         };
-        out.is_multiple_of(BLOCK).then(|| {
+        Some(
             QuantScheme::default()
                 .with_value(value)
-                .per_block([BLOCK as u8], ScaleDtype::F32)
-        })
+                .per_block([BLOCK as u8], ScaleDtype::F32),
+        )
     }
 
     /// Bytes one weight of `[input, out]` takes when a backend holds its quantized values as
     /// `storage` says (values plus f32 block scales). A formula: [`stored_bytes`] measures.
     pub fn weight_bytes(self, input: usize, out: usize, storage: QuantStorage) -> usize {
         let n = input * out;
-        if self.scheme(out).is_none() {
+        if !self.applies(input, out) {
             return n * 4;
         }
         let scales = n / BLOCK * 4;
@@ -151,15 +174,53 @@ impl Lora {
     }
 }
 
-/// `y = x · W (+ bias) (+ LoRA)`, with W stored `[in, out]`.
+/// How a linear layer holds its weight.
+#[derive(Clone, Debug)]
+enum Weight {
+    /// `[in, out]`: f32, or q4 (burn's blocks along the output dimension).
+    Tensor(Tensor<2>),
+    /// q8 on the CPU backend: Q8_0 codes `[out, in]` on the host, read by [`crate::q8`].
+    Q8Host(Arc<QuantizedRows>),
+    /// q8 on another backend: burn's Q8S codes of `[out, in]`, blocks along the last dimension
+    /// (the same codes and scales as [`Weight::Q8Host`]).
+    Q8Tensor(Tensor<2>),
+}
+
+/// Whether `device` is burn's CPU backend (flex), where q8 products run on [`crate::q8`].
+fn is_cpu(device: &Device) -> bool {
+    matches!(device.as_dispatch(), DispatchDevice::Flex(_))
+}
+
+/// q8's activation quantization as tensor operations (for backends other than the CPU):
+/// per row, blocks of 32 along the features, `scale = max|v| / 127` (at least the smallest
+/// normal float), codes rounded and clamped to ±127, and back to floats as `code * scale`.
+fn fake_quantize_activations(x: Tensor<2>) -> Tensor<2> {
+    let [rows, input] = x.dims();
+    let blocks = x.reshape([rows, input / BLOCK, BLOCK]);
+    let scale = blocks
+        .clone()
+        .abs()
+        .max_dim(2)
+        .div_scalar(127.0)
+        .clamp_min(f32::MIN_POSITIVE);
+    blocks
+        .mul(scale.clone().recip())
+        .round()
+        .clamp(-127.0, 127.0)
+        .mul(scale)
+        .reshape([rows, input])
+}
+
+/// `y = x · W (+ bias) (+ LoRA)`, with W stored `[in, out]` (q8: `[out, in]`, see [`Weight`]).
 #[derive(Clone, Debug)]
 pub struct Linear {
-    weight: Tensor<2>,
+    weight: Weight,
     bias: Option<Tensor<1>>,
     lora: Option<Lora>,
     /// Whether the (unmerged) adapter is applied; switchable at run time through a shared
     /// reference (a loaded model is shared by the requests of a worker).
     pub lora_enabled: std::cell::Cell<bool>,
+    input: usize,
     out: usize,
     quantization: Quantization,
 }
@@ -167,12 +228,13 @@ pub struct Linear {
 impl Linear {
     /// From a Hugging Face weight `[out, in]` and optional bias `[out]`.
     pub fn new(weight: HostTensor, bias: Option<HostTensor>, device: &Device) -> Linear {
-        let out = weight.shape[0];
+        let (out, input) = (weight.shape[0], weight.shape[1]);
         Linear {
-            weight: upload(weight.transposed(), device),
+            weight: Weight::Tensor(upload(weight.transposed(), device)),
             bias: bias.map(|b| upload(b, device)),
             lora: None,
             lora_enabled: std::cell::Cell::new(false),
+            input,
             out,
             quantization: Quantization::None,
         }
@@ -185,21 +247,54 @@ impl Linear {
     }
 
     /// Folds the adapter into the weight (`W += A · B · scaling`), as PEFT's `merge_and_unload`.
-    /// Must come before quantization.
+    /// Must come before quantization (a quantized weight keeps its adapter unmerged).
     pub fn merge(&mut self) {
+        let Weight::Tensor(weight) = &self.weight else {
+            return;
+        };
         if let Some(lora) = self.lora.take() {
             let delta = lora.a.matmul(lora.b).mul_scalar(lora.scaling);
-            self.weight = self.weight.clone().add(delta);
+            self.weight = Weight::Tensor(weight.clone().add(delta));
         }
         self.lora_enabled.set(false);
     }
 
-    /// Stores the weight quantized (burn's block quantization; LoRA factors and biases stay f32).
+    /// Stores the weight quantized (LoRA factors and biases stay f32): q8 as Q8_0 codes (on the
+    /// host for the CPU backend's integer kernels, else as burn's Q8S tensor of `[out, in]`),
+    /// q4 with burn's block quantization of `[in, out]`.
     pub fn quantize(&mut self, quantization: Quantization) {
-        if let Some(scheme) = quantization.scheme(self.out) {
-            self.weight = self.weight.clone().quantize_dynamic(&scheme);
-            self.quantization = quantization;
+        let Weight::Tensor(weight) = &self.weight else {
+            return;
+        };
+        let Some(scheme) = quantization.scheme() else {
+            return;
+        };
+        if !quantization.applies(self.input, self.out) {
+            return;
         }
+        self.weight = match quantization {
+            Quantization::Q8 if is_cpu(&weight.device()) => {
+                // flex reads synchronously, natively and in wasm.
+                let Ok(values) = weight.clone().into_data().try_to_vec::<f32>() else {
+                    return;
+                };
+                let transposed = HostTensor {
+                    shape: vec![self.input, self.out],
+                    values,
+                }
+                .transposed();
+                let Some(codes) = QuantizedRows::quantize(&transposed.values, self.out, self.input)
+                else {
+                    return;
+                };
+                Weight::Q8Host(Arc::new(codes))
+            }
+            Quantization::Q8 => {
+                Weight::Q8Tensor(weight.clone().transpose().quantize_dynamic(&scheme))
+            }
+            _ => Weight::Tensor(weight.clone().quantize_dynamic(&scheme)),
+        };
+        self.quantization = quantization;
     }
 
     pub fn has_adapter(&self) -> bool {
@@ -220,24 +315,31 @@ impl Linear {
             .iter()
             .flat_map(|l| [stored_bytes(&l.a), stored_bytes(&l.b)]);
         total(
-            [stored_bytes(&self.weight)]
-                .into_iter()
-                .chain(self.bias.iter().map(stored_bytes))
-                .chain(lora),
+            [match &self.weight {
+                Weight::Tensor(w) | Weight::Q8Tensor(w) => stored_bytes(w),
+                Weight::Q8Host(codes) => Some(codes.bytes()),
+            }]
+            .into_iter()
+            .chain(self.bias.iter().map(stored_bytes))
+            .chain(lora),
         )
     }
 
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let [rows, _] = x.dims();
-        // burn 0.22's 4-bit matmul on wgpu panics with more than one row (burn #4492): such
-        // products go through an explicitly dequantized weight (what the CPU backend does for
-        // every quantized matmul anyway). Decoding (one row) keeps the in-kernel path.
-        let weight = if self.quantization == Quantization::Q4 && rows > 1 {
-            self.weight.clone().dequantize()
-        } else {
-            self.weight.clone()
+        let mut y = match &self.weight {
+            // burn 0.22's 4-bit matmul on wgpu panics with more than one row (burn #4492): such
+            // products go through an explicitly dequantized weight (what the CPU backend does
+            // for every quantized matmul anyway). Decoding (one row) keeps the in-kernel path.
+            Weight::Tensor(w) if self.quantization == Quantization::Q4 && rows > 1 => {
+                x.clone().matmul(w.clone().dequantize())
+            }
+            Weight::Tensor(w) => x.clone().matmul(w.clone()),
+            Weight::Q8Host(codes) => q8_host_product(codes, x.clone()),
+            Weight::Q8Tensor(w) => {
+                fake_quantize_activations(x.clone()).matmul(w.clone().dequantize().transpose())
+            }
         };
-        let mut y = x.clone().matmul(weight);
         if let Some(bias) = &self.bias {
             y = y.add(bias.clone().unsqueeze_dim(0));
         }
@@ -246,6 +348,30 @@ impl Linear {
             y = y.add(delta.mul_scalar(lora.scaling));
         }
         y
+    }
+}
+
+/// `x · Wᵀ` on [`crate::q8`]'s kernels: `x` is read from the CPU backend (a synchronous read,
+/// immediate on flex), the product computed on the codes and handed back as a tensor.
+fn q8_host_product(codes: &QuantizedRows, x: Tensor<2>) -> Tensor<2> {
+    let device = x.device();
+    let [rows, _] = x.dims();
+    let product = x
+        .clone()
+        .into_data()
+        .try_to_vec::<f32>()
+        .ok()
+        .and_then(|values| crate::q8::matmul(codes, &values, rows));
+    match product {
+        Some(y) => Tensor::from_data(TensorData::new(y, [rows, codes.rows]), &device),
+        // Not reached with the model's own shapes; the same arithmetic as tensor operations.
+        None => {
+            let weight = Tensor::<2>::from_data(
+                TensorData::new(codes.dequantize(), [codes.rows, codes.input]),
+                &device,
+            );
+            fake_quantize_activations(x).matmul(weight.transpose())
+        }
     }
 }
 
