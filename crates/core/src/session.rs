@@ -1460,11 +1460,25 @@ impl Session {
             })
             .collect();
         // By-type and judge charts reuse each run's cached summary (same numbers as the table).
+        // Until a run's intervals are computed, its means alone: the first chart of a big run
+        // does not wait for the bootstrap (the chart is asked again when the intervals come).
+        let quick = StatsConfig {
+            bootstrap_resamples: 0,
+            ..self.stats
+        };
+        let summaries: Vec<std::borrow::Cow<'_, [GroupSummary]>> = selected
+            .iter()
+            .map(|r| match r.summary.get() {
+                Some(full) => std::borrow::Cow::Borrowed(full.as_slice()),
+                None => std::borrow::Cow::Owned(summarize(&r.scored, Some(TYPE_FIELD), &quick)),
+            })
+            .collect();
         let grouped: Vec<RunGroups<'_>> = selected
             .iter()
-            .map(|r| RunGroups {
+            .zip(&summaries)
+            .map(|(r, groups)| RunGroups {
                 name: &r.name,
-                groups: r.summary(&self.stats),
+                groups,
             })
             .collect();
         Ok(match kind {
@@ -1960,6 +1974,50 @@ mod tests {
             .collect();
         assert!(gaps.windows(2).all(|w| w[0] >= w[1]), "{gaps:?}");
         assert!(gaps[0] > 0.5, "{gaps:?}");
+    }
+
+    #[test]
+    fn the_first_by_type_chart_does_not_wait_for_the_intervals() {
+        let mut session = Session::default();
+        let text: String = (0..10)
+            .map(|i| {
+                let answer = if i % 2 == 0 { "The lung is clear." } else { "A mass." };
+                format!(
+                    "{}\n",
+                    serde_json::json!({"question_id": i, "answer": answer, "gpt4_answer": "The lung is clear."})
+                )
+            })
+            .collect();
+        let run = LoadTarget::Run {
+            run: 1,
+            name: "m.positive.jsonl".to_owned(),
+        };
+        load(&mut session, 1, run, "m.positive.jsonl", &text);
+        let mut scorer = LexicalScorer::new(WordNet::embedded());
+        while session.score_step(&mut scorer, 4) > 0 {}
+        let query = ChartQuery {
+            kind: "by-type".to_owned(),
+            metric: "meteor".to_owned(),
+            runs: Vec::new(),
+        };
+        let bars = |spec: ChartSpec| match spec {
+            ChartSpec::Bars(chart) => chart
+                .series
+                .into_iter()
+                .flat_map(|s| s.bars.into_iter().flatten())
+                .collect::<Vec<_>>(),
+            _ => panic!("bars"),
+        };
+        let before = bars(session.chart(&query).expect("chart"));
+        assert!(!before.is_empty() && before.iter().all(|b| b.ci95.is_none()));
+        session.summaries(true);
+        let after = bars(session.chart(&query).expect("chart"));
+        let means = |bars: &[chart::Bar]| bars.iter().map(|b| b.value).collect::<Vec<_>>();
+        assert_eq!(means(&before), means(&after), "the same means");
+        assert!(
+            after.iter().any(|b| b.ci95.is_some()),
+            "intervals once computed"
+        );
     }
 
     const CALIBRATION: &str = concat!(

@@ -350,8 +350,17 @@ fn ensure_scoring() {
 
 /// Resolves on the next turn of the event loop, so queued messages are handled.
 async fn yield_now() {
+    sleep_ms(0).await;
+}
+
+/// How long the worker waits after sending the means before it computes the intervals, so the
+/// page's chart request (sent when the means arrive) is answered first.
+const CHART_GRACE_MS: i32 = 300;
+
+/// Resolves after `ms` milliseconds, handling queued messages meanwhile.
+async fn sleep_ms(ms: i32) {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
-        let _ = scope().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
+        let _ = scope().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
     });
     let _ = JsFuture::from(promise).await;
 }
@@ -384,7 +393,9 @@ async fn score_loop() {
     SCORING.with(|s| s.set(false));
     post_state();
     post_summaries(false);
-    yield_now().await;
+    // The page asks for its chart when the means arrive: answer that (from the means) before the
+    // bootstrap, which takes minutes on a million rows, blocks this worker.
+    sleep_ms(CHART_GRACE_MS).await;
     // Intervals take longer on big runs; if new work arrived meanwhile, its own pass sends them.
     if with_session(|s| s.pending()) == 0 && !SCORING.with(Cell::get) {
         post_summaries(true);
