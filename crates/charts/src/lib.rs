@@ -866,6 +866,7 @@ mod tests {
                 bleu: meteor,
             }),
             judge: judge.map(|j| JudgeScores::from_array([j; 4])),
+            bertscore: None,
             fields: vec![("hallucination_type".to_owned(), kind.to_owned())],
         }
     }

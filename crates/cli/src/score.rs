@@ -357,7 +357,7 @@ fn print_table(groups: &[GroupSummary]) {
         print!("  {:<width$}", label(group));
     }
     println!();
-    let names = Metric::ALL.iter().map(|m| m.name()).chain(["bertscore"]);
+    let names = Metric::ALL.iter().map(|m| m.name());
     for name in names {
         if !groups
             .iter()

@@ -4,14 +4,14 @@
 
 use crate::sample::{SampleKey, Split};
 use crate::session::{
-    Export, ExportKind, JudgePlan, LoadProgress, LoadReport, LoadTarget, QuestionItem, RowQuery,
-    RowsPage, RunInfo, RunSummary, SampleDetail,
+    BertScorePlan, Export, ExportKind, JudgePlan, LoadProgress, LoadReport, LoadTarget,
+    QuestionItem, RowQuery, RowsPage, RunInfo, RunSummary, SampleDetail,
 };
 use serde::{Deserialize, Serialize};
 
 /// Bumped when a message changes shape; the worker states it in its ready message and the app
 /// refuses a worker of another version (a stale cached file).
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// Where a load's bytes come from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -132,6 +132,20 @@ pub enum Request {
     TypeLabels {
         labels: Vec<(SampleKey, String, String)>,
     },
+    /// A run's B.Score pairs (see `Session::bertscore_plan`), answered with
+    /// `Reply::BertScorePlan`; pairs the run holds under `signature` are marked done.
+    BertScorePlan {
+        id: u32,
+        run: u32,
+        signature: String,
+    },
+    /// B.Score values for samples of a run: (sample, pair hash, F1) under `signature`; the
+    /// worker then sends the new state and summaries.
+    BertScores {
+        run: u32,
+        signature: String,
+        scores: Vec<(SampleKey, String, f64)>,
+    },
 }
 
 /// Which chart, of which metric, over which runs.
@@ -235,6 +249,9 @@ pub enum Reply {
     },
     JudgePlan {
         plan: JudgePlan,
+    },
+    BertScorePlan {
+        plan: BertScorePlan,
     },
     Error {
         message: String,

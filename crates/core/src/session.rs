@@ -163,6 +163,25 @@ struct RunState {
     /// Means and intervals per split and type, computed once per scoring (the bootstrap is the
     /// slow part on big runs, and several charts and exports use the same numbers).
     summary: OnceCell<Vec<GroupSummary>>,
+    /// B.Score computed for this run (see [`Session::apply_bertscore`]).
+    bertscore: RunBertScore,
+}
+
+/// A run's B.Score values: F1 by sample with the hash of the pair it was computed for (so a
+/// value never outlives its texts), under one metric signature.
+#[derive(Default)]
+struct RunBertScore {
+    signature: Option<String>,
+    values: HashMap<SampleKey, (String, f64)>,
+}
+
+impl RunBertScore {
+    fn value(&self, key: &SampleKey, reference: &str, answer: &str) -> Option<f64> {
+        self.values
+            .get(key)
+            .filter(|(pair, _)| *pair == pair_hash(reference, answer))
+            .map(|(_, f1)| *f1)
+    }
 }
 
 impl RunState {
@@ -393,6 +412,48 @@ pub struct JudgePlan {
     pub issues: IssueReport,
 }
 
+/// One pair B.Score scores: bert_score's candidate is the reference answer and its reference
+/// the run's answer (eval.py's `score(cands=gpt4_answers, refs=answers)`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BertScoreItem {
+    pub key: SampleKey,
+    /// [`pair_hash`] of the two texts.
+    pub pair: String,
+    pub candidate: String,
+    pub reference: String,
+    /// The run holds its value under the signature asked for.
+    pub done: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BertScoreSplit {
+    pub split: Split,
+    /// In the run's order.
+    pub items: Vec<BertScoreItem>,
+}
+
+/// What B.Score asks for one run (see [`Session::bertscore_plan`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BertScorePlan {
+    pub run: u32,
+    pub run_name: String,
+    /// As [`JudgePlan::identity`]: values kept in the browser follow the run's content.
+    pub identity: String,
+    pub splits: Vec<BertScoreSplit>,
+    /// Samples without a reference answer: they get no B.Score.
+    pub without_reference: usize,
+}
+
+/// 16 hex digits of FNV-1a over a B.Score pair's two texts: a kept value applies only to the
+/// texts it was computed for.
+pub fn pair_hash(candidate: &str, reference: &str) -> String {
+    let mut hash = Fnv1a::default();
+    hash.eat(candidate.as_bytes());
+    hash.eat(&[0x1f]);
+    hash.eat(reference.as_bytes());
+    hash.hex()
+}
+
 /// Whether a run name looks like LLaVA-Med's judge-eval files (the benchmark's calibration).
 pub fn is_calibration_name(name: &str) -> bool {
     name.to_ascii_lowercase().contains("llava-med")
@@ -540,9 +601,22 @@ impl Session {
         self.stats
     }
 
-    /// The metric signature, naming the models that labelled loaded hallucination types.
+    /// The metric signature, naming the models that labelled loaded hallucination types and,
+    /// when runs carry B.Score, its signature (each distinct one once).
     pub fn signature(&self) -> String {
-        with_type_labellers(signature(&self.stats), &self.type_labellers)
+        let mut text = with_type_labellers(signature(&self.stats), &self.type_labellers);
+        let mut seen: Vec<&str> = Vec::new();
+        for run in &self.runs {
+            if let Some(sig) = run.bertscore.signature.as_deref()
+                && !run.bertscore.values.is_empty()
+                && !seen.contains(&sig)
+            {
+                seen.push(sig);
+                text.push_str(" | ");
+                text.push_str(sig);
+            }
+        }
+        text
     }
 
     /// Starts reading `source` (a file name or URL) into `target`. A job id already in use is
@@ -628,6 +702,7 @@ impl Session {
                     load_issues: report.clone(),
                     join_issues: IssueReport::default(),
                     summary: OnceCell::new(),
+                    bertscore: RunBertScore::default(),
                 });
             }
             Destination::Shard(set) => {
@@ -700,6 +775,11 @@ impl Session {
                     question_id_is_integer: prediction.question_id_is_integer,
                     lexical: reference.map(|r| scorer.score(r, &prediction.answer)),
                     judge: prediction.judge,
+                    bertscore: reference.and_then(|r| {
+                        state
+                            .bertscore
+                            .value(&prediction.key, r, &prediction.answer)
+                    }),
                     fields,
                 });
                 done += 1;
@@ -1385,6 +1465,114 @@ impl Session {
                 }
                 applied += 1;
             }
+        }
+        if applied > 0 {
+            state.summary = OnceCell::new();
+            self.rows_cache = None;
+        }
+        Ok(applied)
+    }
+
+    /// What B.Score asks for run `run`: per split, its samples with a reference in the run's
+    /// order (bert_score's chunks of pairs follow that order, as `medhall score --bertscore`
+    /// scores them), each marked done when the run holds its value under `signature`.
+    pub fn bertscore_plan(&self, run: u32, signature: &str) -> Result<BertScorePlan, String> {
+        let state = self
+            .runs
+            .iter()
+            .find(|r| r.id == run)
+            .ok_or_else(|| format!("no run with id {run}"))?;
+        let same = state.bertscore.signature.as_deref() == Some(signature);
+        let mut splits = Vec::new();
+        let mut without_reference = 0;
+        for split in Split::ALL {
+            let mut items = Vec::new();
+            for prediction in state
+                .run
+                .predictions()
+                .iter()
+                .filter(|p| p.key.split == split)
+            {
+                let (reference, _) = join_one(prediction, &self.references, &self.types);
+                let Some(reference) = reference else {
+                    without_reference += 1;
+                    continue;
+                };
+                items.push(BertScoreItem {
+                    key: prediction.key.clone(),
+                    pair: pair_hash(reference, &prediction.answer),
+                    candidate: reference.to_owned(),
+                    reference: prediction.answer.clone(),
+                    done: same
+                        && state
+                            .bertscore
+                            .value(&prediction.key, reference, &prediction.answer)
+                            .is_some(),
+                });
+            }
+            if !items.is_empty() {
+                splits.push(BertScoreSplit { split, items });
+            }
+        }
+        Ok(BertScorePlan {
+            run,
+            run_name: state.name.clone(),
+            identity: run_identity(&state.run),
+            splits,
+            without_reference,
+        })
+    }
+
+    /// Gives run `run` B.Score values (F1 by sample, each with the [`pair_hash`] of the texts it
+    /// was computed for) under `signature`. A value counts only while the sample's texts are
+    /// the ones it was computed for (so values kept in the browser can be given before the
+    /// reference shards have loaded); unknown keys are skipped; values under another signature
+    /// than the run's replace them, never mix with them. Returns how many samples of the run
+    /// show a value now.
+    pub fn apply_bertscore(
+        &mut self,
+        run: u32,
+        signature: &str,
+        scores: Vec<(SampleKey, String, f64)>,
+    ) -> Result<usize, String> {
+        let state = self
+            .runs
+            .iter_mut()
+            .find(|r| r.id == run)
+            .ok_or_else(|| format!("no run with id {run}"))?;
+        if state.bertscore.signature.as_deref() != Some(signature) {
+            state.bertscore = RunBertScore {
+                signature: Some(signature.to_owned()),
+                values: HashMap::new(),
+            };
+            for scored in &mut state.scored {
+                scored.bertscore = None;
+            }
+        }
+        let positions: HashMap<&SampleKey, usize> = state
+            .scored
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (&s.key, i))
+            .collect();
+        let mut updates = Vec::new();
+        let mut applied = 0;
+        for (key, pair, f1) in scores {
+            let Some(prediction) = state.run.get(&key) else {
+                continue;
+            };
+            let (reference, _) = join_one(prediction, &self.references, &self.types);
+            let current = reference.is_some_and(|r| pair_hash(r, &prediction.answer) == pair);
+            if current {
+                if let Some(&i) = positions.get(&key) {
+                    updates.push((i, f1));
+                }
+                applied += 1;
+            }
+            state.bertscore.values.insert(key, (pair, f1));
+        }
+        for (i, f1) in updates {
+            state.scored[i].bertscore = Some(f1);
         }
         if applied > 0 {
             state.summary = OnceCell::new();
@@ -2589,6 +2777,95 @@ mod tests {
                 .items
                 .iter()
                 .all(|i| i.judged)
+        );
+    }
+
+    #[test]
+    fn bertscore_values_join_the_run_and_follow_their_texts() {
+        let mut session = scored_session();
+        let plan = session.bertscore_plan(7, "bertscore:a").expect("plan");
+        assert_eq!(plan.without_reference, 1);
+        assert_eq!(plan.splits.len(), 1);
+        let items = &plan.splits[0].items;
+        // The run's order; the reference answer is bert_score's candidate.
+        assert_eq!(
+            items
+                .iter()
+                .map(|i| i.key.question_id.as_str())
+                .collect::<Vec<_>>(),
+            ["1", "2"]
+        );
+        assert_eq!(items[0].candidate, "No mass is seen.");
+        assert_eq!(items[0].reference, "A mass is seen.");
+        assert!(items.iter().all(|i| !i.done));
+        let no_bertscore = session.summaries(false)[0].groups[0]
+            .metrics
+            .iter()
+            .all(|m| m.metric != "bertscore");
+        assert!(no_bertscore);
+        // A value for another pair (stale texts) is skipped.
+        let scores = vec![
+            (items[0].key.clone(), items[0].pair.clone(), 0.5),
+            (items[1].key.clone(), pair_hash("old", "texts"), 0.9),
+        ];
+        assert_eq!(session.apply_bertscore(7, "bertscore:a", scores), Ok(1));
+        let summary = &session.summaries(true)[0].groups[0];
+        let bert = summary
+            .metrics
+            .iter()
+            .find(|m| m.metric == "bertscore")
+            .expect("bertscore mean");
+        assert_eq!((bert.n, bert.mean), (1, 0.5));
+        assert!(session.signature().ends_with(" | bertscore:a"));
+        let plan = session.bertscore_plan(7, "bertscore:a").expect("plan");
+        assert_eq!(
+            plan.splits[0]
+                .items
+                .iter()
+                .map(|i| i.done)
+                .collect::<Vec<_>>(),
+            [true, false]
+        );
+        // Another signature: nothing is done under it, and its values replace the old ones.
+        let plan = session.bertscore_plan(7, "bertscore:b").expect("plan");
+        assert!(plan.splits[0].items.iter().all(|i| !i.done));
+        let items = plan.splits[0].items.clone();
+        let scores = vec![(items[1].key.clone(), items[1].pair.clone(), 0.25)];
+        assert_eq!(session.apply_bertscore(7, "bertscore:b", scores), Ok(1));
+        let export = session
+            .export(ExportKind::PerSample, Some(7))
+            .expect("export");
+        let lines: Vec<serde_json::Value> = export
+            .text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
+        assert_eq!(lines[0].get("bertscore"), None);
+        assert_eq!(lines[1]["bertscore"], 0.25);
+        assert!(!session.signature().contains("bertscore:a"));
+        // A rescore (new references) keeps the values whose texts did not change.
+        load(
+            &mut session,
+            3,
+            LoadTarget::Shard,
+            "more.jsonl",
+            "{\"question_id\": 5, \"text\": \"q\", \"gpt4_answer\": \"a\"}\n",
+        );
+        let mut scorer = LexicalScorer::new(WordNet::embedded());
+        while session.score_step(&mut scorer, 2) > 0 {}
+        let rows = session.rows(&RowQuery {
+            limit: 10,
+            ..RowQuery::default()
+        });
+        let position = Metric::ALL
+            .iter()
+            .position(|m| *m == Metric::BertScore)
+            .expect("listed");
+        let values: Vec<Option<f64>> = rows.rows.iter().map(|r| r.metrics[position]).collect();
+        assert!(values.contains(&Some(0.25)), "{values:?}");
+        assert_eq!(
+            session.apply_bertscore(99, "x", Vec::new()),
+            Err("no run with id 99".to_owned())
         );
     }
 }

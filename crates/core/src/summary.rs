@@ -15,6 +15,8 @@ pub struct ScoredSample {
     pub question_id_is_integer: bool,
     pub lexical: Option<LexicalScores>,
     pub judge: Option<JudgeScores>,
+    /// BERTScore F1 (B.Score), when it was computed for this sample.
+    pub bertscore: Option<f64>,
     pub fields: Vec<(String, String)>,
 }
 
@@ -59,7 +61,7 @@ impl From<&ScoredSample> for PerSampleLine {
             meteor: lexical.map(|s| s.meteor),
             bleu: lexical.map(|s| s.bleu),
             judge: sample.judge,
-            bertscore: None,
+            bertscore: sample.bertscore,
         }
     }
 }
@@ -90,6 +92,8 @@ pub enum Metric {
     ClinicalRelevance,
     DetailLevel,
     RiskLevel,
+    /// BERTScore F1 (the leaderboard's B.Score): computed on demand, absent otherwise.
+    BertScore,
 }
 
 impl Metric {
@@ -106,7 +110,8 @@ impl Metric {
         Metric::DetailLevel,
         Metric::RiskLevel,
     ];
-    pub const ALL: [Metric; 9] = [
+    /// The lexical and judge metrics: present together whenever a sample has both families.
+    pub const LEXICAL_AND_JUDGE: [Metric; 9] = [
         Metric::Rouge1,
         Metric::Rouge2,
         Metric::RougeL,
@@ -116,6 +121,18 @@ impl Metric {
         Metric::ClinicalRelevance,
         Metric::DetailLevel,
         Metric::RiskLevel,
+    ];
+    pub const ALL: [Metric; 10] = [
+        Metric::Rouge1,
+        Metric::Rouge2,
+        Metric::RougeL,
+        Metric::Meteor,
+        Metric::Bleu,
+        Metric::ClinicalAccuracy,
+        Metric::ClinicalRelevance,
+        Metric::DetailLevel,
+        Metric::RiskLevel,
+        Metric::BertScore,
     ];
 
     pub fn name(self) -> &'static str {
@@ -129,6 +146,7 @@ impl Metric {
             Metric::ClinicalRelevance => "clinical_relevance",
             Metric::DetailLevel => "detail_level",
             Metric::RiskLevel => "risk_level",
+            Metric::BertScore => "bertscore",
         }
     }
 
@@ -149,6 +167,7 @@ impl Metric {
             Metric::ClinicalRelevance => judge.map(|s| s.clinical_relevance),
             Metric::DetailLevel => judge.map(|s| s.detail_level),
             Metric::RiskLevel => judge.map(|s| s.risk_level),
+            Metric::BertScore => sample.bertscore,
         }
     }
 }
@@ -180,13 +199,14 @@ pub const UNLABELLED: &str = "unlabelled";
 fn summarize_group(samples: &[&ScoredSample], config: &StatsConfig) -> Vec<MetricSummary> {
     // When every sample has both families, one pass of draws serves all nine metrics; the
     // intervals are the same as per family, since each family's draws start from the same seed.
+    // B.Score is its own family (computed on demand, for some runs only).
     let complete = samples
         .iter()
         .all(|s| s.lexical.is_some() && s.judge.is_some());
     let families: &[&[Metric]] = if complete {
-        &[&Metric::ALL]
+        &[&Metric::LEXICAL_AND_JUDGE, &[Metric::BertScore]]
     } else {
-        &[&Metric::LEXICAL, &Metric::JUDGE]
+        &[&Metric::LEXICAL, &Metric::JUDGE, &[Metric::BertScore]]
     };
     let mut out = Vec::new();
     for family in families {
@@ -287,6 +307,7 @@ pub fn score_sample(
             .reference
             .map(|reference| scorer.score(reference, &joined.prediction.answer)),
         judge: joined.prediction.judge,
+        bertscore: None,
         fields: joined.fields.clone(),
     }
 }
@@ -318,6 +339,7 @@ pub(crate) mod test_support {
                 bleu: lexical,
             }),
             judge: judge.map(JudgeScores::from_array),
+            bertscore: None,
             fields: kind
                 .map(|k| vec![("hallucination_type".to_owned(), k.to_owned())])
                 .unwrap_or_default(),

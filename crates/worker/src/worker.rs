@@ -216,6 +216,26 @@ fn handle(request: Request, file: Option<File>) {
                 post_summaries(true);
             }
         }
+        Request::BertScorePlan { id, run, signature } => {
+            let reply = match with_session(|s| s.bertscore_plan(run, &signature)) {
+                Ok(plan) => Reply::BertScorePlan { plan },
+                Err(message) => Reply::Error { message },
+            };
+            post(&Event::Reply { id, reply });
+        }
+        Request::BertScores {
+            run,
+            signature,
+            scores,
+        } => match with_session(|s| s.apply_bertscore(run, &signature, scores)) {
+            Ok(_) => {
+                post_state();
+                if !SCORING.with(Cell::get) {
+                    post_summaries(true);
+                }
+            }
+            Err(message) => post(&Event::Error { message }),
+        },
         Request::JudgeVerdicts { run, verdicts } => {
             match with_session(|s| s.apply_verdicts(run, verdicts)) {
                 Ok(_) => {
