@@ -4,6 +4,7 @@
 //! files into one model (`chart::models`, as `medhall score` takes a model's files together) and
 //! are drawn by the app's chart builders and renderer, so the numbers and pictures are the app's.
 
+use crate::score::bertscore;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use medhall_charts::{escape, render_svg};
@@ -40,6 +41,21 @@ pub struct ReportArgs {
     /// Directory to write the SVGs, summary.json, summary.csv and index.html into.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// Also compute B.Score (BERTScore F1, as bert_score 0.3.13) for every run with the RoBERTa
+    /// model in this Hugging Face folder (the benchmark uses roberta-large); computed values are
+    /// kept in OUT/bertscore-cache.jsonl as they complete, so a rerun takes them from there.
+    #[arg(long, value_name = "DIR")]
+    bertscore: Option<PathBuf>,
+    /// The layer whose output BERTScore matches (default: bert_score's choice for the model
+    /// named by the folder, 17 for roberta-large).
+    #[arg(long = "bertscore-layer", value_name = "N")]
+    bertscore_layer: Option<usize>,
+    /// Sentences per encoder batch and pairs per matching batch (bert_score's batch_size).
+    #[arg(long = "bertscore-batch", value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    bertscore_batch: u64,
+    /// Where the BERTScore encoder runs.
+    #[arg(long, value_name = "cpu|wgpu", default_value = "cpu")]
+    device: String,
     /// Results files (JSONL, JSON or CSV): each one is a run; a model's positive and negative
     /// files (same name but for the split word) are one model in the charts.
     #[arg(value_name = "FILE", required = true)]
@@ -70,6 +86,57 @@ fn load(
                 .map(ToString::to_string)
                 .unwrap_or_default()
         );
+    }
+    Ok(())
+}
+
+/// B.Score for every run of the session (each split of a run scored as `medhall score` scores
+/// it, in the run's order), given to the session so that its summaries, tables and leaderboard
+/// carry it.
+fn add_bertscore(session: &mut Session, args: &ReportArgs, dir: &Path) -> Result<()> {
+    let mut plans = Vec::new();
+    for info in session.run_infos() {
+        plans.push(
+            session
+                .bertscore_plan(info.id, "")
+                .map_err(anyhow::Error::msg)?,
+        );
+    }
+    let groups: Vec<bertscore::Group<'_>> = plans
+        .iter()
+        .flat_map(|plan| {
+            plan.splits.iter().map(move |split| bertscore::Group {
+                label: format!("B.Score {} {}", plan.run_name, split.split),
+                cands: split.items.iter().map(|i| i.candidate.as_str()).collect(),
+                refs: split.items.iter().map(|i| i.reference.as_str()).collect(),
+            })
+        })
+        .collect();
+    let cache = args.out.join("bertscore-cache.jsonl");
+    let options = bertscore::Options {
+        dir,
+        layer: args.bertscore_layer,
+        batch_size: usize::try_from(args.bertscore_batch).unwrap_or(usize::MAX),
+        device: &args.device,
+        cache: Some(&cache),
+    };
+    let scored = bertscore::score_groups(&options, &groups)?;
+    let mut values = scored.f1.iter();
+    for plan in &plans {
+        let mut scores = Vec::new();
+        for split in &plan.splits {
+            let f1 = values.next().context("a split without B.Score values")?;
+            scores.extend(
+                split
+                    .items
+                    .iter()
+                    .zip(f1)
+                    .map(|(item, &f)| (item.key.clone(), item.pair.clone(), f64::from(f))),
+            );
+        }
+        session
+            .apply_bertscore(plan.run, &scored.signature, scores)
+            .map_err(anyhow::Error::msg)?;
     }
     Ok(())
 }
@@ -148,6 +215,11 @@ pub fn run(args: &ReportArgs) -> Result<()> {
 
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
+    if let Some(dir) = &args.bertscore {
+        add_bertscore(&mut session, args, dir)?;
+    } else if args.bertscore_layer.is_some() {
+        bail!("--bertscore-layer needs --bertscore DIR");
+    }
     let write = |name: &str, text: &str| {
         let path = args.out.join(name);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))

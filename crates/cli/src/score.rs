@@ -1,6 +1,6 @@
 //! `medhall score`.
 
-mod bertscore;
+pub(crate) mod bertscore;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -454,11 +454,18 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
     timings.mark("score");
     let bert = match &args.bertscore {
         Some(dir) => {
+            // Beside the output the work is for: computed values survive Ctrl-C there.
+            let cache = args
+                .per_sample
+                .as_ref()
+                .or(args.summary.as_ref())
+                .map(|out| bertscore::cache_path(out));
             let options = bertscore::Options {
                 dir,
                 layer: args.bertscore_layer,
                 batch_size: usize::try_from(args.bertscore_batch).unwrap_or(usize::MAX),
                 device: &args.device,
+                cache: cache.as_deref(),
             };
             let outcome = bertscore::run(&options, &joined)?;
             if args.per_sample.is_some() {

@@ -395,3 +395,158 @@ fn llava_med_b_score_matches_the_leaderboard_with_real_weights() {
         );
     }
 }
+
+/// A rerun takes what an interrupted run kept: the cache beside `--per-sample` holds each chunk's
+/// F1 as it completed (here cut after 200 of the 387 pairs and in the middle of a line, as Ctrl-C
+/// would leave it); the rerun scores only the chunks not kept and writes the same per-sample F1
+/// as a run from scratch, within bert_score's 1e-6 (another encoder batching is float noise).
+#[test]
+fn an_interrupted_run_resumes_from_the_cache_beside_its_output() {
+    let dir = temp_dir("resume");
+    let (results, kept) = write_results(&dir, &expected());
+    let out = dir.join("per-sample.jsonl");
+    let cache = dir.join("per-sample.jsonl.bertscore-cache.jsonl");
+    let _ = std::fs::remove_file(&cache);
+    let model = model_dir();
+    let args = [
+        "score",
+        "--bertscore",
+        model.to_str().expect("test data"),
+        "--bertscore-layer",
+        "3",
+        "--per-sample",
+        out.to_str().expect("test data"),
+        results.to_str().expect("test data"),
+    ];
+    let output = medhall(&args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let fresh = lines(&out);
+    let cached: Vec<String> = std::fs::read_to_string(&cache)
+        .expect("the cache beside the output")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(cached.len(), kept.len(), "one line per pair");
+    // Interrupted: 200 pairs kept (three chunks of 64 and a part of the fourth), then half a line.
+    let mut cut = cached[..200].join("\n");
+    cut.push('\n');
+    cut.push_str(&cached[200][..cached[200].len() / 2]);
+    std::fs::write(&cache, cut).expect("cut cache");
+    std::fs::remove_file(&out).expect("output removed");
+    let output = medhall(&args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    // Chunks 0..2 (192 pairs) come from the cache; the fourth chunk is scored again whole.
+    assert!(
+        stderr.contains("192 pair(s) taken from") && stderr.contains("1 unreadable line(s)"),
+        "{stderr}"
+    );
+    let resumed = lines(&out);
+    assert_eq!(resumed.len(), fresh.len());
+    for (a, b) in resumed.iter().zip(&fresh) {
+        assert_eq!(a["question_id"], b["question_id"]);
+        let (x, y) = (
+            a["bertscore"].as_f64().expect("a value"),
+            b["bertscore"].as_f64().expect("a value"),
+        );
+        assert!((x - y).abs() <= 1e-6, "{a} vs {b}");
+    }
+    // Nothing left to compute: a third run encodes nothing.
+    let output = medhall(&args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{} pair(s) taken from", kept.len()))
+            && stderr.contains("0 sentences encoded"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `medhall report --bertscore`: every run's B.Score in summary.json (the same mean as `medhall
+/// score --bertscore` gives), in index.html's table, with the B.Score signature, and kept in the
+/// cache in the output folder so a second report computes nothing.
+#[test]
+fn the_report_shows_bertscore_when_asked() {
+    let dir = temp_dir("report");
+    let (results, kept) = write_results(&dir, &expected());
+    let model = model_dir();
+    let out = dir.join("site");
+    let _ = std::fs::remove_dir_all(&out);
+    let args = [
+        "report",
+        "--bertscore",
+        model.to_str().expect("test data"),
+        "--bertscore-layer",
+        "3",
+        "--out",
+        out.to_str().expect("test data"),
+        results.to_str().expect("test data"),
+    ];
+    let output = medhall(&args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("summary.json")).expect("summary.json"),
+    )
+    .expect("JSON");
+    assert!(
+        summary["signature"]
+            .as_str()
+            .expect("signature")
+            .contains("bertscore:bert_score=0.3.13,model=bertscore,"),
+        "{}",
+        summary["signature"]
+    );
+    let bert = summary["runs"][0]["groups"][0]["metrics"]
+        .as_array()
+        .expect("metrics")
+        .iter()
+        .find(|m| m["metric"] == "bertscore")
+        .expect("a bertscore mean")
+        .clone();
+    assert_eq!(bert["n"], kept.len());
+    // The same mean as `medhall score --bertscore` (batch 64 in both).
+    let score_out = dir.join("score-summary.json");
+    let output = medhall(&[
+        "score",
+        "--bertscore",
+        model.to_str().expect("test data"),
+        "--bertscore-layer",
+        "3",
+        "--summary",
+        score_out.to_str().expect("test data"),
+        results.to_str().expect("test data"),
+    ]);
+    assert!(output.status.success());
+    let scored: Value =
+        serde_json::from_str(&std::fs::read_to_string(&score_out).expect("summary")).expect("JSON");
+    let mean = scored["groups"][0]["metrics"]
+        .as_array()
+        .expect("metrics")
+        .iter()
+        .find(|m| m["metric"] == "bertscore")
+        .expect("bertscore")["mean"]
+        .as_f64()
+        .expect("mean");
+    let ours = bert["mean"].as_f64().expect("mean");
+    assert!((ours - mean).abs() <= 1e-6, "report {ours}, score {mean}");
+    let index = std::fs::read_to_string(out.join("index.html")).expect("index.html");
+    assert!(index.contains("<th>bertscore</th>"));
+    assert!(
+        index.contains(&format!("<td>{ours:.4}</td>")),
+        "the mean in the table"
+    );
+    // A second report takes every value from the cache in the output folder.
+    let output = medhall(&args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{} pair(s) taken from", kept.len()))
+            && stderr.contains("0 sentences encoded"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

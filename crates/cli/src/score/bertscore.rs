@@ -1,17 +1,23 @@
 //! `medhall score --bertscore DIR`: B.Score, the BERTScore F1 the benchmark's eval.py computes
-//! per split with `score(cands=gpt4_answers, refs=answers, lang='en')`. Each split is scored in
-//! one call, its pairs in input order (bert_score's batches of pairs, and so its padding effect,
-//! follow that order).
+//! per split with `score(cands=gpt4_answers, refs=answers, lang='en')`. Each split's pairs are
+//! matched in input order (bert_score's batches of pairs, and so its padding effect, follow that
+//! order), encoded in units of [`CHUNKS_PER_UNIT`] chunks of pairs.
+//!
+//! With a cache file (beside `--per-sample`'s or `--summary`'s output), each chunk's F1 is
+//! appended to it as soon as the chunk is complete, keyed by the metric signature and the pair's
+//! texts: Ctrl-C loses nothing already computed, and a rerun scores only the chunks not in it.
 
 use anyhow::{Context, Result, bail};
 use medhall_core::dataset::JoinedSample;
 use medhall_core::sample::Split;
+use medhall_core::session::pair_hash;
 use medhall_core::signature::bertscore_signature;
 use medhall_core::stats::{StatsConfig, bootstrap_mean_cis, mean};
 use medhall_core::summary::{GroupSummary, MetricSummary, ScoredSample, UNLABELLED};
 use medhall_model::bertscore::{BertScoreFiles, BertScorer, default_layer};
-use serde::Serialize;
-use std::io::Write;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
 use std::path::{Component, Path};
 use std::time::Instant;
 
@@ -21,6 +27,54 @@ pub struct Options<'a> {
     pub layer: Option<usize>,
     pub batch_size: usize,
     pub device: &'a str,
+    /// Where computed F1 values are kept as they complete, and read back by a rerun.
+    pub cache: Option<&'a Path>,
+}
+
+/// Chunks of `batch_size` pairs encoded together: their distinct sentences are sorted by
+/// length (less padding), and a chunk's scores are kept when its unit is done. 8 chunks of 64
+/// pairs: the 512 pairs of scripts/bench_bertscore.sh are one unit, as in bert_score.
+pub const CHUNKS_PER_UNIT: usize = 8;
+
+/// The cache file of an output file: `OUT.bertscore-cache.jsonl` beside it.
+pub fn cache_path(out: &Path) -> std::path::PathBuf {
+    let mut name = out.file_name().unwrap_or_default().to_os_string();
+    name.push(".bertscore-cache.jsonl");
+    out.with_file_name(name)
+}
+
+/// One line of the cache file.
+#[derive(Serialize, Deserialize)]
+struct CachedF1 {
+    signature: String,
+    pair: String,
+    f1: f32,
+}
+
+/// F1 values of `signature` in the cache file (absent: none), and how many lines could not be
+/// read (a line cut by Ctrl-C).
+fn read_cache(path: &Path, signature: &str) -> Result<(HashMap<String, f32>, usize)> {
+    let mut values = HashMap::new();
+    let mut unreadable = 0;
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((values, 0)),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line.with_context(|| format!("cannot read {}", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<CachedF1>(&line) {
+            Ok(c) if c.signature == signature => {
+                values.insert(c.pair, c.f1);
+            }
+            Ok(_) => {}
+            Err(_) => unreadable += 1,
+        }
+    }
+    Ok((values, unreadable))
 }
 
 /// Counts for the summary: what was encoded and what was cut or empty.
@@ -156,7 +210,66 @@ fn format_duration(seconds: f64) -> String {
     format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
+/// Pairs scored together (one split of one run): `cands` are bert_score's candidates (the
+/// reference answers, in eval.py's order), `refs` the model's answers.
+pub struct Group<'a> {
+    pub label: String,
+    pub cands: Vec<&'a str>,
+    pub refs: Vec<&'a str>,
+}
+
+/// F1 per pair of each group, with the signature and counts.
+pub struct Scored {
+    pub f1: Vec<Vec<f32>>,
+    pub signature: String,
+    pub counts: BertScoreCounts,
+}
+
+/// `medhall score --bertscore`: each split of the joined samples is one group, in input order.
 pub fn run(options: &Options<'_>, joined: &[JoinedSample<'_>]) -> Result<Outcome> {
+    let mut groups = Vec::new();
+    let mut members = Vec::new();
+    for split in Split::ALL {
+        let indices: Vec<usize> = joined
+            .iter()
+            .enumerate()
+            .filter(|(_, j)| j.prediction.key.split == split && j.reference.is_some())
+            .map(|(i, _)| i)
+            .collect();
+        if indices.is_empty() {
+            continue;
+        }
+        groups.push(Group {
+            label: format!("B.Score {split}"),
+            // eval.py's argument order: the references are bert_score's candidates.
+            cands: indices
+                .iter()
+                .map(|&i| joined[i].reference.unwrap_or_default())
+                .collect(),
+            refs: indices
+                .iter()
+                .map(|&i| joined[i].prediction.answer.as_str())
+                .collect(),
+        });
+        members.push(indices);
+    }
+    let scored = score_groups(options, &groups)?;
+    let mut f1 = vec![None; joined.len()];
+    for (indices, values) in members.iter().zip(&scored.f1) {
+        for (&i, &v) in indices.iter().zip(values) {
+            f1[i] = Some(f64::from(v));
+        }
+    }
+    Ok(Outcome {
+        f1,
+        signature: scored.signature,
+        counts: scored.counts,
+    })
+}
+
+/// Loads the model and scores each group, keeping every chunk's F1 in the cache as it completes
+/// and taking the chunks the cache already holds.
+pub fn score_groups(options: &Options<'_>, groups: &[Group<'_>]) -> Result<Scored> {
     let loading = Instant::now();
     let (scorer, name, layer, config_json) = load(options)?;
     let loaded = loading.elapsed().as_secs_f64();
@@ -164,7 +277,6 @@ pub fn run(options: &Options<'_>, joined: &[JoinedSample<'_>]) -> Result<Outcome
     if let Some(note) = &scorer.length_note {
         eprintln!("B.Score: {note}");
     }
-    let mut f1 = vec![None; joined.len()];
     let mut counts = BertScoreCounts {
         model: name.clone(),
         layer,
@@ -176,43 +288,117 @@ pub fn run(options: &Options<'_>, joined: &[JoinedSample<'_>]) -> Result<Outcome
         empty_candidates: 0,
         empty_references: 0,
     };
-    for split in Split::ALL {
-        let indices: Vec<usize> = joined
-            .iter()
-            .enumerate()
-            .filter(|(_, j)| j.prediction.key.split == split && j.reference.is_some())
-            .map(|(i, _)| i)
-            .collect();
-        if indices.is_empty() {
-            continue;
+    let signature = bertscore_signature(
+        &name,
+        &config_json,
+        layer,
+        options.batch_size,
+        scorer.max_tokens,
+    );
+    let (cached, unreadable) = match options.cache {
+        Some(path) => read_cache(path, &signature)?,
+        None => (HashMap::new(), 0),
+    };
+    let mut cache_file = match options.cache {
+        Some(path) => {
+            if unreadable > 0 {
+                eprintln!(
+                    "B.Score: {unreadable} unreadable line(s) in {} skipped (a write cut short)",
+                    path.display()
+                );
+            }
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            // A line cut short by Ctrl-C must not glue onto the next one.
+            if unreadable > 0 {
+                writeln!(file).with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            Some((path, file))
         }
-        // eval.py's argument order: the references are bert_score's candidates.
-        let cands: Vec<&str> = indices
+        None => None,
+    };
+    let mut from_cache = 0;
+    let mut all = Vec::with_capacity(groups.len());
+    for group in groups {
+        let (cands, refs) = (&group.cands, &group.refs);
+        let pairs: Vec<String> = cands
             .iter()
-            .map(|&i| joined[i].reference.unwrap_or_default())
+            .zip(refs)
+            .map(|(c, r)| pair_hash(c, r))
             .collect();
-        let refs: Vec<&str> = indices
-            .iter()
-            .map(|&i| joined[i].prediction.answer.as_str())
-            .collect();
+        let done: Vec<bool> = pairs.iter().map(|p| cached.contains_key(p)).collect();
+        let mut job = scorer
+            .job(cands, refs, options.batch_size, CHUNKS_PER_UNIT, &done)
+            .with_context(|| group.label.clone())?;
+        let mut computed: Vec<Option<f32>> = vec![None; cands.len()];
         let mut progress = Progress {
-            label: format!("B.Score {split}"),
+            label: group.label.clone(),
             start: Instant::now(),
             last: None,
         };
-        let result = scorer
-            .score(&cands, &refs, options.batch_size, &mut |done, total| {
-                progress.update(done, total)
-            })
-            .with_context(|| format!("B.Score of the {split} split"))?;
-        for (&i, score) in indices.iter().zip(&result.scores) {
-            f1[i] = Some(f64::from(score.f1));
+        loop {
+            let next = job.next_batch().with_context(|| group.label.clone())?;
+            for chunk in job.take_finished() {
+                let mut lines = String::new();
+                for (k, score) in chunk.scores.iter().enumerate() {
+                    let i = chunk.start + k;
+                    computed[i] = Some(score.f1);
+                    if cache_file.is_some() {
+                        let line = CachedF1 {
+                            signature: signature.clone(),
+                            pair: pairs[i].clone(),
+                            f1: score.f1,
+                        };
+                        lines.push_str(&serde_json::to_string(&line)?);
+                        lines.push('\n');
+                    }
+                }
+                if let Some((path, file)) = cache_file.as_mut() {
+                    file.write_all(lines.as_bytes())
+                        .and_then(|()| file.flush())
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                }
+            }
+            let Some(batch) = next else {
+                break;
+            };
+            let rows = scorer
+                .encoder
+                .encode_batch(&batch)
+                .with_context(|| group.label.clone())?;
+            job.accept(rows).with_context(|| group.label.clone())?;
+            progress.update(job.sentences_done(), job.sentences_total());
         }
-        counts.pairs += indices.len();
-        counts.sentences += result.sentences;
-        counts.truncated_sentences += result.truncated;
-        counts.empty_candidates += result.empty.candidates;
-        counts.empty_references += result.empty.references;
+        let mut values = Vec::with_capacity(cands.len());
+        for (k, pair) in pairs.iter().enumerate() {
+            let value = match computed[k] {
+                Some(v) => Some(v),
+                None => {
+                    from_cache += 1;
+                    cached.get(pair).copied()
+                }
+            };
+            values.push(value.with_context(|| {
+                format!("{}: pair {k} was neither scored nor cached", group.label)
+            })?);
+        }
+        all.push(values);
+        counts.pairs += cands.len();
+        counts.sentences += job.sentences_total();
+        counts.truncated_sentences += job.truncated();
+        counts.empty_candidates += job.empty().candidates;
+        counts.empty_references += job.empty().references;
+    }
+    if from_cache > 0
+        && let Some(path) = options.cache
+    {
+        eprintln!(
+            "B.Score: {from_cache} pair(s) taken from {} (computed earlier with the same signature)",
+            path.display()
+        );
     }
     let seconds = scoring.elapsed().as_secs_f64();
     eprintln!(
@@ -233,15 +419,9 @@ pub fn run(options: &Options<'_>, joined: &[JoinedSample<'_>]) -> Result<Outcome
             counts.empty_candidates, counts.empty_references
         );
     }
-    Ok(Outcome {
-        f1,
-        signature: bertscore_signature(
-            &name,
-            &config_json,
-            layer,
-            options.batch_size,
-            scorer.max_tokens,
-        ),
+    Ok(Scored {
+        f1: all,
+        signature,
         counts,
     })
 }
