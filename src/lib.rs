@@ -10,6 +10,8 @@ pub mod manifest;
 pub mod view_state;
 
 #[cfg(target_arch = "wasm32")]
+mod bertscore_panel;
+#[cfg(target_arch = "wasm32")]
 mod dom;
 #[cfg(target_arch = "wasm32")]
 mod download;
@@ -35,7 +37,11 @@ pub use ui::App;
 
 /// Formats a mean for display; the exact value is in the cell's `data-value`.
 pub fn format_mean(metric: &str, value: f64) -> String {
-    if metric.starts_with("rouge") || metric == "meteor" || metric == "bleu" {
+    if metric.starts_with("rouge")
+        || metric == "meteor"
+        || metric == "bleu"
+        || metric == "bertscore"
+    {
         format!("{value:.4}")
     } else {
         format!("{value:.2}")

@@ -287,3 +287,88 @@ pub async fn clear_verdicts(db: &IdbDatabase) -> Result<(), String> {
     store.clear().map_err(|e| describe(&e))?;
     committed(&transaction).await
 }
+
+const BERTSCORE_DB: &str = "medhall-lens-bertscore";
+const BERTSCORE_STORE: &str = "chunks";
+
+/// One chunk of B.Score values kept for a run as it completed: F1 by question, each with the
+/// hash of the texts it was computed for, under the metric signature that names the model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredBertScores {
+    /// The run's identity (`BertScorePlan::identity`).
+    pub run: String,
+    pub signature: String,
+    pub split: String,
+    /// The chunk's first pair within its split.
+    pub start: u32,
+    /// (question id, pair hash, F1).
+    pub values: Vec<(String, String, f64)>,
+    /// When it was kept (ms since the epoch): a reload restores the latest signature's values.
+    #[serde(default)]
+    pub saved_at: f64,
+}
+
+impl StoredBertScores {
+    fn id(&self) -> String {
+        format!(
+            "{}|{}|{}|{:08x}",
+            self.run,
+            self.split,
+            self.start,
+            crc(self.signature.as_bytes())
+        )
+    }
+}
+
+/// A small stable hash for keys (the signature is long).
+fn crc(bytes: &[u8]) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for &b in bytes {
+        hash ^= u32::from(b);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash
+}
+
+pub async fn open_bertscores() -> Result<IdbDatabase, String> {
+    open_database(
+        BERTSCORE_DB,
+        BERTSCORE_STORE,
+        "this browser has no IndexedDB: B.Score values are not kept after a reload",
+    )
+    .await
+}
+
+/// Writes one chunk; resolves once it is committed.
+pub async fn put_bertscores(db: &IdbDatabase, chunk: &StoredBertScores) -> Result<(), String> {
+    let text = serde_json::to_string(chunk).map_err(|e| e.to_string())?;
+    let record = js_sys::Object::new();
+    let _ = Reflect::set(&record, &"id".into(), &JsValue::from_str(&chunk.id()));
+    let _ = Reflect::set(&record, &"chunk".into(), &JsValue::from_str(&text));
+    let (transaction, store) = object_store(db, BERTSCORE_STORE, IdbTransactionMode::Readwrite)?;
+    store.put(&record).map_err(|e| describe(&e))?;
+    committed(&transaction).await
+}
+
+/// The chunks kept for the run with identity `run`, under any signature.
+pub async fn bertscores_of(db: &IdbDatabase, run: &str) -> Result<Vec<StoredBertScores>, String> {
+    let (_, store) = object_store(db, BERTSCORE_STORE, IdbTransactionMode::Readonly)?;
+    let request = store.get_all().map_err(|e| describe(&e))?;
+    let values: Array = done(&request).await?.unchecked_into();
+    Ok(values
+        .iter()
+        .filter_map(|value| {
+            Reflect::get(&value, &"chunk".into())
+                .ok()
+                .and_then(|v| v.as_string())
+        })
+        .filter_map(|text| serde_json::from_str::<StoredBertScores>(&text).ok())
+        .filter(|c| c.run == run)
+        .collect())
+}
+
+pub async fn clear_bertscores(db: &IdbDatabase) -> Result<(), String> {
+    let (transaction, store) = object_store(db, BERTSCORE_STORE, IdbTransactionMode::Readwrite)?;
+    store.clear().map_err(|e| describe(&e))?;
+    committed(&transaction).await
+}

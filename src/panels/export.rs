@@ -38,6 +38,10 @@ pub(crate) fn ExportPanel(state: AppState) -> impl IntoView {
                 Ok(()) => crate::judge_panel::clear_kept_verdicts().await,
                 Err(error) => Err(error),
             };
+            let cleared = match cleared {
+                Ok(()) => crate::bertscore_panel::clear_kept_bertscores().await,
+                Err(error) => Err(error),
+            };
             match cleared {
                 Ok(()) => state.message("Local data cleared.".to_owned()),
                 Err(error) => state.message(format!("Could not clear local data: {error}")),

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Bumped when a message changes shape; the worker states it in `Ready`.
-pub const MODEL_PROTOCOL_VERSION: u32 = 2;
+pub const MODEL_PROTOCOL_VERSION: u32 = 3;
 
 /// Where a model's (or adapter's) files come from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -52,6 +52,27 @@ pub enum ModelRequest {
     Cancel { job: u32 },
     /// Deletes every cached model file.
     ClearCache,
+    /// Fetches (or takes from the Cache API, or from the dropped files) and loads a RoBERTa
+    /// folder for B.Score, answered by `BertScoreLoaded`. `model_name`: as bert_score would
+    /// know the model (`FacebookAI/roberta-large`), for the default layer and the signature;
+    /// `layer`: absent means bert_score's default for that name.
+    BertScoreLoad {
+        job: u32,
+        model: ModelSource,
+        model_name: String,
+        layer: Option<u32>,
+        batch_size: u32,
+    },
+    /// Scores pairs with the loaded model: `pairs[i]` = (bert_score's candidate, its
+    /// reference), matched in chunks of the batch size in this order; `done[i]` marks pairs
+    /// already kept (a chunk whose pairs are all done is skipped). Answered by
+    /// `BertScoreProgress` and one `BertScoreChunk` per chunk as it completes, then
+    /// `BertScoreDone`. `Cancel` stops it after the current encoder batch.
+    BertScore {
+        job: u32,
+        pairs: Vec<(String, String)>,
+        done: Vec<bool>,
+    },
 }
 
 /// Model worker → page.
@@ -123,6 +144,40 @@ pub enum ModelEvent {
         job: Option<u32>,
         message: String,
     },
+    BertScoreLoaded {
+        job: u32,
+        /// `medhall_core::signature::bertscore_signature` of this model, layer and batch size.
+        signature: String,
+        layer: u32,
+        max_tokens: u32,
+        load_ms: f64,
+        network_files: u32,
+        cached_files: u32,
+        cache_error: Option<String>,
+        /// Set when sentences are cut at another length than bert_score would cut them.
+        length_note: Option<String>,
+        /// The device's largest storage buffer (WebGPU), which can split encoder batches.
+        buffer_limit: Option<u64>,
+    },
+    BertScoreProgress {
+        job: u32,
+        sentences_done: u32,
+        sentences_total: u32,
+    },
+    BertScoreChunk {
+        job: u32,
+        /// Index of the chunk's first pair.
+        start: u32,
+        f1: Vec<f32>,
+    },
+    BertScoreDone {
+        job: u32,
+        cancelled: bool,
+        sentences: u32,
+        truncated: u32,
+        empty_candidates: u32,
+        empty_references: u32,
+    },
 }
 
 /// Files a model folder is read from, in load order; `optional` ones may be absent (404).
@@ -136,6 +191,38 @@ pub const MODEL_FILES: &[(&str, bool)] = &[
     ("chat_template.json", true),
     ("model.safetensors", false),
 ];
+
+/// Files a RoBERTa folder is read from for B.Score: `vocab.json` + `merges.txt` or
+/// `tokenizer.json` (the load says which are missing).
+pub const BERTSCORE_FILES: &[(&str, bool)] = &[
+    ("config.json", false),
+    ("tokenizer_config.json", true),
+    ("vocab.json", true),
+    ("merges.txt", true),
+    ("tokenizer.json", true),
+    ("model.safetensors", false),
+];
+
+/// The model's name as bert_score would know it, from a folder URL: a Hugging Face
+/// `…/<owner>/<name>/resolve/<revision>/` URL gives `<owner>/<name>`, another URL its last
+/// path segment.
+pub fn model_name_of_url(url: &str) -> String {
+    let path = url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or(url)
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest);
+    let segments: Vec<&str> = path.split('/').skip(1).filter(|s| !s.is_empty()).collect();
+    if let Some(at) = segments.iter().position(|s| *s == "resolve")
+        && at >= 2
+    {
+        return format!("{}/{}", segments[at - 2], segments[at - 1]);
+    }
+    segments
+        .last()
+        .map_or_else(String::new, |s| (*s).to_owned())
+}
 
 /// Files an adapter folder is read from.
 pub const ADAPTER_FILES: &[(&str, bool)] = &[
@@ -195,6 +282,22 @@ mod tests {
         );
         assert_eq!(question_text("<image>\nDescribe it. "), "Describe it.");
         assert_eq!(question_text("No marker"), "No marker");
+    }
+
+    #[test]
+    fn model_names_come_from_hub_urls_or_the_last_segment() {
+        assert_eq!(
+            model_name_of_url("https://huggingface.co/FacebookAI/roberta-large/resolve/main/"),
+            "FacebookAI/roberta-large"
+        );
+        assert_eq!(
+            model_name_of_url("http://127.0.0.1:8000/models/roberta-large/?x=1"),
+            "roberta-large"
+        );
+        assert_eq!(
+            model_name_of_url("http://127.0.0.1:8000/fixture"),
+            "fixture"
+        );
     }
 
     #[test]

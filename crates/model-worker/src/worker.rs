@@ -3,6 +3,8 @@
 use crate::fetch::{clear_cache, fetch_cached, open_cache};
 use burn::prelude::*;
 use js_sys::{Reflect, Uint8Array};
+use medhall_core::signature::bertscore_signature;
+use medhall_model::bertscore::{BertScoreFiles, BertScorer, default_layer};
 use medhall_model::config::Idefics3Config;
 use medhall_model::generate::{
     GenerationOptions, Pause, Sampling, StopReason, generate_pausing, read_row,
@@ -10,8 +12,10 @@ use medhall_model::generate::{
 use medhall_model::image::{ImageSettings, decode, preprocess};
 use medhall_model::nn::{QuantStorage, Quantization};
 use medhall_model::prompt::Prompter;
+use medhall_model::roberta::RobertaConfig;
 use medhall_model::text::KvCache;
 use medhall_model::vlm::{AdapterFiles, AdapterMode, Idefics3, LoadOptions, ModelFiles};
+use medhall_model_check::model_protocol::BERTSCORE_FILES;
 use medhall_model_check::model_protocol::{
     ADAPTER_FILES, MODEL_FILES, MODEL_PROTOCOL_VERSION, ModelEvent, ModelRequest, ModelSource,
     match_files,
@@ -36,6 +40,16 @@ thread_local! {
     static INIT: RefCell<Option<js_sys::Promise>> = const { RefCell::new(None) };
     static MODEL: RefCell<Option<Rc<Loaded>>> = const { RefCell::new(None) };
     static CANCELLED: RefCell<BTreeMap<u32, Rc<Cell<bool>>>> = const { RefCell::new(BTreeMap::new()) };
+    /// The B.Score model (a RoBERTa encoder cut to its layer), loaded beside the VLM.
+    static BERT: RefCell<Option<Rc<BertLoaded>>> = const { RefCell::new(None) };
+    /// The WebGPU device's largest storage buffer (as the adapter grants it): encoder batches
+    /// whose activations would not fit run in parts. `None` on the CPU backend.
+    static BUFFER_LIMIT: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+struct BertLoaded {
+    scorer: BertScorer,
+    batch_size: usize,
 }
 
 fn scope() -> DedicatedWorkerGlobalScope {
@@ -166,6 +180,29 @@ fn on_message(event: MessageEvent) {
                 flag.set(true);
             }
         }),
+        ModelRequest::BertScoreLoad {
+            job,
+            model,
+            model_name,
+            layer,
+            batch_size,
+        } => spawn_local(async move {
+            if let Err(message) = bert_load(job, model, files, &model_name, layer, batch_size).await
+            {
+                fail(Some(job), message);
+            }
+        }),
+        ModelRequest::BertScore { job, pairs, done } => {
+            let cancelled = Rc::new(Cell::new(false));
+            CANCELLED.with(|c| c.borrow_mut().insert(job, cancelled.clone()));
+            spawn_local(async move {
+                let result = bert_score(job, &pairs, &done, cancelled).await;
+                CANCELLED.with(|c| c.borrow_mut().remove(&job));
+                if let Err(message) = result {
+                    fail(Some(job), message);
+                }
+            });
+        }
         ModelRequest::ClearCache => spawn_local(async {
             match clear_cache().await {
                 Ok(files) => post(&ModelEvent::CacheCleared { files }),
@@ -198,6 +235,13 @@ async fn init(prefer_gpu: bool) {
     } else {
         match Device::wgpu_options().init_with_setup_async().await {
             Ok((device, setup)) => {
+                let limits = setup.device.limits();
+                BUFFER_LIMIT.with(|b| {
+                    b.set(Some(
+                        u64::from(limits.max_storage_buffer_binding_size)
+                            .min(limits.max_buffer_size),
+                    ))
+                });
                 let i = setup.adapter.get_info();
                 let info = format!(
                     "{} ({:?}, {:?}{}{})",
@@ -588,5 +632,152 @@ async fn logits(job: u32, question: &str, image: Vec<u8>) -> Result<(), String> 
         .await
         .map_err(|e| e.to_string())?;
     post(&ModelEvent::Logits { job, ids, values });
+    Ok(())
+}
+
+/// Loads a RoBERTa folder for B.Score (see `ModelRequest::BertScoreLoad`).
+async fn bert_load(
+    job: u32,
+    source: ModelSource,
+    given: Vec<Vec<u8>>,
+    model_name: &str,
+    layer: Option<u32>,
+    batch_size: u32,
+) -> Result<(), String> {
+    let device = device().await?;
+    let start = now();
+    BERT.with(|b| *b.borrow_mut() = None);
+    let mut files = read_source(job, &source, BERTSCORE_FILES, &mut given.into_iter())
+        .await
+        .map_err(|e| format!("B.Score model: {e}"))?;
+    let config_json = files
+        .files
+        .remove("config.json")
+        .ok_or("config.json is missing")?;
+    let weights = files
+        .files
+        .remove("model.safetensors")
+        .ok_or("model.safetensors is missing")?;
+    let config = RobertaConfig::parse(&config_json).map_err(|e| e.to_string())?;
+    let layer = match layer {
+        Some(layer) => layer as usize,
+        None => default_layer(model_name)
+            .or_else(|| config.name_or_path.as_deref().and_then(default_layer))
+            .ok_or_else(|| {
+                format!(
+                    "bert_score has no default layer for a model named `{model_name}` (it knows \
+                     roberta-base, roberta-large, roberta-large-mnli, distilroberta-base and the \
+                     openai-detector models): give the layer"
+                )
+            })?,
+    };
+    let bert_files = BertScoreFiles {
+        config_json: config_json.clone(),
+        weights,
+        weights_name: "model.safetensors".to_owned(),
+        vocab_json: files.files.remove("vocab.json"),
+        merges_txt: files.files.remove("merges.txt"),
+        tokenizer_json: files.files.remove("tokenizer.json"),
+        tokenizer_config_json: files.files.remove("tokenizer_config.json"),
+    };
+    let mut scorer = BertScorer::load(&bert_files, layer, &device).map_err(|e| e.to_string())?;
+    drop(bert_files);
+    let limit = BUFFER_LIMIT.with(Cell::get);
+    scorer.encoder.set_buffer_limit(limit);
+    // Said now, not after the first long batch: the longest sentence must fit the device.
+    scorer
+        .encoder
+        .sentences_per_part(scorer.max_tokens)
+        .map_err(|e| format!("{e}. Choose the CPU backend to compute B.Score here."))?;
+    let batch_size = (batch_size as usize).max(1);
+    let signature = bertscore_signature(
+        model_name,
+        &config_json,
+        layer,
+        batch_size,
+        scorer.max_tokens,
+    );
+    let (max_tokens, length_note) = (scorer.max_tokens as u32, scorer.length_note.clone());
+    BERT.with(|b| {
+        *b.borrow_mut() = Some(Rc::new(BertLoaded { scorer, batch_size }));
+    });
+    post(&ModelEvent::BertScoreLoaded {
+        job,
+        signature,
+        layer: layer as u32,
+        max_tokens,
+        load_ms: now() - start,
+        network_files: files.network,
+        cached_files: files.cached,
+        cache_error: files.cache_error,
+        length_note,
+        buffer_limit: limit,
+    });
+    Ok(())
+}
+
+/// Scores pairs with the loaded B.Score model, one chunk of pairs a unit, posting each chunk's
+/// F1 as soon as it is complete (see `ModelRequest::BertScore`).
+async fn bert_score(
+    job: u32,
+    pairs: &[(String, String)],
+    done: &[bool],
+    cancelled: Rc<Cell<bool>>,
+) -> Result<(), String> {
+    let loaded = BERT
+        .with(|b| b.borrow().clone())
+        .ok_or("no B.Score model is loaded")?;
+    let cands: Vec<&str> = pairs.iter().map(|(c, _)| c.as_str()).collect();
+    let refs: Vec<&str> = pairs.iter().map(|(_, r)| r.as_str()).collect();
+    let scorer = &loaded.scorer;
+    let mut work = scorer
+        .job(&cands, &refs, loaded.batch_size, 1, done)
+        .map_err(|e| e.to_string())?;
+    let total = work.sentences_total() as u32;
+    post(&ModelEvent::BertScoreProgress {
+        job,
+        sentences_done: 0,
+        sentences_total: total,
+    });
+    let mut stopped = false;
+    loop {
+        let next = work.next_batch().map_err(|e| e.to_string())?;
+        for chunk in work.take_finished() {
+            post(&ModelEvent::BertScoreChunk {
+                job,
+                start: chunk.start as u32,
+                f1: chunk.scores.iter().map(|s| s.f1).collect(),
+            });
+        }
+        let Some(batch) = next else {
+            break;
+        };
+        // Messages that arrived meanwhile (a `Cancel`) are handled before the next batch.
+        yield_to_events().await;
+        if cancelled.get() {
+            stopped = true;
+            break;
+        }
+        let rows = scorer
+            .encoder
+            .encode_batch_async(&batch)
+            .await
+            .map_err(|e| e.to_string())?;
+        work.accept(rows).map_err(|e| e.to_string())?;
+        post(&ModelEvent::BertScoreProgress {
+            job,
+            sentences_done: work.sentences_done() as u32,
+            sentences_total: total,
+        });
+    }
+    let empty = work.empty();
+    post(&ModelEvent::BertScoreDone {
+        job,
+        cancelled: stopped,
+        sentences: work.sentences_done() as u32,
+        truncated: work.truncated() as u32,
+        empty_candidates: empty.candidates as u32,
+        empty_references: empty.references as u32,
+    });
     Ok(())
 }
