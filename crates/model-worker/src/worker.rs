@@ -238,7 +238,8 @@ async fn init(prefer_gpu: bool) {
                 let limits = setup.device.limits();
                 BUFFER_LIMIT.with(|b| {
                     b.set(Some(
-                        u64::from(limits.max_storage_buffer_binding_size)
+                        limits
+                            .max_storage_buffer_binding_size
                             .min(limits.max_buffer_size),
                     ))
                 });
