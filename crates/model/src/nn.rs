@@ -19,9 +19,11 @@ pub enum Quantization {
     None,
     /// "q8_0": GGML's Q8_0 layout, int8 weights in blocks of 32 along the input dimension with
     /// one f32 scale a block, and the activations quantized the same way at every product
-    /// ([`crate::q8`] says exactly how). On the CPU backend the products are integer dot
-    /// products on the codes ([`crate::q8`]'s kernels); on other backends burn holds the codes
-    /// and the same arithmetic runs as float tensor operations (equal up to float rounding).
+    /// ([`crate::q8`] says exactly how). On the CPU backend products of up to
+    /// [`Q8_INTEGER_ROWS`] rows (decoding) are integer dot products on the codes
+    /// ([`crate::q8`]'s kernels) and longer ones f32 products of the dequantized codes; on other
+    /// backends burn holds the codes and the same arithmetic runs as float tensor operations
+    /// (equal up to float rounding).
     /// Until 2026-11-30 "q8" meant blocks of 32 along the output dimension with f32
     /// activations; runs record "q8_0" now so the two are not confused.
     Q8,
@@ -351,27 +353,40 @@ impl Linear {
     }
 }
 
-/// `x · Wᵀ` on [`crate::q8`]'s kernels: `x` is read from the CPU backend (a synchronous read,
-/// immediate on flex), the product computed on the codes and handed back as a tensor.
+/// Products with at most this many rows (decoding, short prompts) run on [`crate::q8`]'s
+/// integer kernels; longer ones (the vision encoder's 1,024 patches, a prompt's prefill) on
+/// burn's f32 matmul of the dequantized codes, which is faster there: the same quantized
+/// weights and activations, the same result up to float summation order.
+pub const Q8_INTEGER_ROWS: usize = 16;
+
+/// `x · Wᵀ` for q8 weights on the CPU: `x` is read from the CPU backend (a synchronous read,
+/// immediate on flex), quantized in blocks, and multiplied on the codes (at most
+/// [`Q8_INTEGER_ROWS`] rows) or as f32 of the dequantized codes.
 fn q8_host_product(codes: &QuantizedRows, x: Tensor<2>) -> Tensor<2> {
     let device = x.device();
-    let [rows, _] = x.dims();
-    let product = x
+    let [rows, input] = x.dims();
+    let activations = x
         .clone()
         .into_data()
         .try_to_vec::<f32>()
         .ok()
-        .and_then(|values| crate::q8::matmul(codes, &values, rows));
-    match product {
-        Some(y) => Tensor::from_data(TensorData::new(y, [rows, codes.rows]), &device),
-        // Not reached with the model's own shapes; the same arithmetic as tensor operations.
-        None => {
-            let weight = Tensor::<2>::from_data(
-                TensorData::new(codes.dequantize(), [codes.rows, codes.input]),
-                &device,
-            );
-            fake_quantize_activations(x).matmul(weight.transpose())
+        .and_then(|values| QuantizedRows::quantize(&values, rows, input));
+    let weight = || {
+        Tensor::<2>::from_data(
+            TensorData::new(codes.dequantize(), [codes.rows, codes.input]),
+            &device,
+        )
+        .transpose()
+    };
+    match activations {
+        Some(a) if rows <= Q8_INTEGER_ROWS && a.input == codes.input => {
+            let y = crate::q8::matmul_quantized(codes, &a);
+            Tensor::from_data(TensorData::new(y, [rows, codes.rows]), &device)
         }
+        Some(a) => Tensor::<2>::from_data(TensorData::new(a.dequantize(), [rows, input]), &device)
+            .matmul(weight()),
+        // Not reached with the model's own shapes; the same arithmetic as tensor operations.
+        None => fake_quantize_activations(x).matmul(weight()),
     }
 }
 
