@@ -8,6 +8,7 @@
 // one scores only the rest; at batch size 64 (bert_score's default) every per-sample F1 the page
 // keeps equals bert_score's within TOLERANCE on the CPU backend (the backend is asserted); the
 // summary shows the bertscore mean; after a reload the values are back without any computation.
+// A second test does the parity on WebGPU (SwiftShader, Chromium's CPU WebGPU, without a GPU).
 // Run by scripts/test.sh after the Trunk build: node --test tests/e2e/
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -71,12 +72,12 @@ async function openPanel(page) {
   await page.click('#bertscore > details > summary');
 }
 
-async function compute(page, { url, batch }) {
+async function compute(page, { url, batch, gpu = false }) {
   await page.fill('#bertscore-url', url);
   await page.fill('#bertscore-layer', '3');
   await page.fill('#bertscore-batch', String(batch));
-  // The CPU backend: the parity stated here is the CPU fallback's.
-  if (await page.isChecked('#bertscore-gpu')) await page.uncheck('#bertscore-gpu');
+  // The CPU backend unless asked: each parity stated here names its backend.
+  if ((await page.isChecked('#bertscore-gpu')) !== gpu) await page.click('#bertscore-gpu');
   await page.click('#bertscore-start');
   await page.waitForFunction(() => document.querySelector('#bertscore-progress')?.dataset.running === 'true', null, { timeout: 10_000 });
 }
@@ -169,5 +170,43 @@ test('B.Score in the page: cancel and resume, bert_score parity on the CPU backe
   assert.equal(Number(after.restored), PAIRS, 'every value restored from this browser');
   assert.equal(Number(after.computed), 0, 'nothing computed after the reload');
   assert.equal(fixtureRequests.filter((p) => p.startsWith('bertscore/')).length, modelFetches, 'no model file fetched');
+  await assertNoErrors(errors, page);
+});
+
+test('B.Score in the page on WebGPU (SwiftShader in headless Chromium): bert_score parity', { timeout: 600_000 }, async (t) => {
+  const site = await serve();
+  const browser = await launch({ webgpu: true });
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'medhall-bertscore-gpu-'));
+  t.after(async () => {
+    await browser.close();
+    site.server.close();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+  const context = await browser.newContext();
+  const errors = await collectErrors(context);
+  const files = writeFixtures(tmp);
+  const page = await context.newPage();
+  await page.goto(site.base);
+  await page.waitForSelector('#results-input', { state: 'attached', timeout: 60_000 });
+  await page.setInputFiles('#shard-files', [files.refs]);
+  await page.setInputFiles('#results-input', [files.run]);
+  await waitForSummary(page, 1);
+  await openPanel(page);
+  await compute(page, { url: `${site.base}${FIXTURE_PREFIX}bertscore/`, batch: 64, gpu: true });
+  await waitIdle(page, 300_000);
+  assert.equal(await error(page), null, await error(page));
+  const done = await progress(page);
+  const backend = await page.$eval('#bertscore-backend', (p) => p.textContent);
+  assert.equal(done.backend, 'webgpu', `the WebGPU backend ran: ${backend}`);
+  assert.match(await status(page), /Done|cut at the model's maximum length/);
+  const f1 = await keptF1(page, 64);
+  assert.equal(f1.size, PAIRS);
+  let worst = 0;
+  for (let i = 0; i < PAIRS; i += 1) {
+    const d = Math.abs(f1.get(i) - expected[i].b64[2]);
+    worst = Math.max(worst, d);
+    assert.ok(d <= TOLERANCE, `pair ${i}: page ${f1.get(i)}, bert_score ${expected[i].b64[2]}`);
+  }
+  console.log(`B.Score in the page (${backend}, batch 64): max |dF1| ${worst.toExponential(2)} over ${PAIRS} pairs`);
   await assertNoErrors(errors, page);
 });
