@@ -21,6 +21,8 @@ step "clippy (wasm32: core, charts, model, app and worker, with the wasm bans)"
 CLIPPY_CONF_DIR=scripts/clippy_wasm cargo clippy --locked --target wasm32-unknown-unknown -p medhall-core -p medhall-model-check -p medhall-charts -p medhall-model -p medhall-lens -p medhall-worker -p medhall-model-worker -- -D warnings -D clippy::disallowed_methods
 step "core's dependency rule"
 bash scripts/check-core-deps.sh
+step "q8 kernels in wasm (simd128 and portable) against the scalar reference, in Node"
+bash scripts/check_q8_wasm.sh
 step "tests (optimised profile: the parity tests score thousands of samples)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -189,6 +189,10 @@ pub fn kernel_name() -> &'static str {
 /// The portable kernel: per block an integer sum (a loop the compiler vectorizes where it can),
 /// then the block terms in order.
 #[inline(always)]
+#[cfg_attr(
+    all(target_arch = "wasm32", target_feature = "simd128"),
+    allow(dead_code)
+)]
 fn dot_portable(wc: &[i8], ws: &[f32], xc: &[i8], xs: &[f32]) -> f32 {
     let mut acc = 0.0f32;
     for ((w, x), (&sw, &sx)) in wc
