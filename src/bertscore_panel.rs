@@ -23,7 +23,8 @@ use medhall_core::protocol::{Reply, Request};
 use medhall_core::sample::SampleKey;
 use medhall_core::session::BertScorePlan;
 use medhall_model_check::model_protocol::{
-    MODEL_PROTOCOL_VERSION, ModelEvent, ModelRequest, ModelSource, model_name_of_url,
+    BERTSCORE_FILES, MODEL_PROTOCOL_VERSION, ModelEvent, ModelRequest, ModelSource,
+    model_name_of_url,
 };
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -707,11 +708,14 @@ fn cancel() {
     }
 }
 
-/// The dropped or picked folder's files, read as bytes, with their names.
+/// The picked folder's files that a B.Score model is read from, as bytes, with their names. The
+/// rest is not read: a Hub folder also holds the same weights as pytorch_model.bin, tf_model.h5,
+/// flax and ONNX files, gigabytes that must not be loaded into the page.
 async fn read_files(files: &[File]) -> Result<(Vec<String>, Vec<js_sys::Uint8Array>), String> {
     let mut names = Vec::new();
     let mut bytes = Vec::new();
-    for file in files {
+    let wanted = |name: &str| BERTSCORE_FILES.iter().any(|(w, _)| *w == name);
+    for file in files.iter().filter(|f| wanted(&f.name())) {
         let buffer = JsFuture::from(file.array_buffer())
             .await
             .map_err(|e| format!("{}: cannot be read ({e:?})", file.name()))?;
