@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Model benchmark (issue 5): our CPU path (burn flex) against PyTorch transformers on the same
-# real-size random-weight SmolVLM-256M, side by side in one run, plus f32/q8/q4 weight bytes and
+# real-size random-weight SmolVLM-256M, side by side in one run, plus f32/q8_0/q4 weight bytes and
 # the quantized models' top-1 agreement and KL divergence against f32 (tiny fixture and real size),
 # next to PyTorch applying the same schemes (scripts/quant_reference.py).
 #

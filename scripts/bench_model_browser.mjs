@@ -1,10 +1,10 @@
 // Browser benchmark of the model check (issue 6): the real-size random-weight SmolVLM-256M built by
 // scripts/bench_model.sh (target/bench-model/, with its synthetic tokenizer) answers one question in
 // the model worker in headless Chromium, on WebGPU (SwiftShader: a CPU implementation of WebGPU,
-// so these are not GPU figures) and on the CPU fallback (burn flex in wasm, one thread), q8 and
+// so these are not GPU figures) and on the CPU fallback (burn flex in wasm, one thread), q8_0 and
 // f32; prints time to first token and tokens/s side by side, and the worker wasm's size.
 // Usage: node scripts/bench_model_browser.mjs [TOKENS] [BACKENDS] [QUANTIZATIONS]
-//   e.g. `8 cpu none,q8` (defaults: 8 webgpu,cpu q8,none); after trunk build --release.
+//   e.g. `8 cpu none,q8_0` (defaults: 8 webgpu,cpu q8_0,none); after trunk build --release.
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -24,7 +24,7 @@ const browser = await launch({ webgpu: true });
 const png = [...fs.readFileSync(path.join(MODEL_FIXTURES, 'fixture-image.png'))];
 const rows = [];
 const BACKENDS = (process.argv[3] || 'webgpu,cpu').split(',');
-const QUANTIZATIONS = (process.argv[4] || 'q8,none').split(',');
+const QUANTIZATIONS = (process.argv[4] || 'q8_0,none').split(',');
 for (const backend of BACKENDS) {
   for (const quantization of QUANTIZATIONS) {
     console.error(`${backend} ${quantization}: running…`);

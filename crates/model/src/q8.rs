@@ -83,13 +83,43 @@ impl QuantizedRows {
         })
     }
 
-    /// The values the codes stand for, `[rows, input]`: `code * scale`.
+    /// The values the codes stand for, `[rows, input]`: `code * scale` (in parallel natively).
     pub fn dequantize(&self) -> Vec<f32> {
-        self.codes
-            .chunks_exact(BLOCK)
-            .zip(&self.scales)
-            .flat_map(|(c, &s)| c.iter().map(move |&q| f32::from(q) * s))
-            .collect()
+        const SPAN: usize = BLOCK * 4096;
+        let mut values = vec![0.0f32; self.codes.len()];
+        let fill = |(values, (codes, scales)): (&mut [f32], (&[i8], &[f32]))| {
+            for ((v, c), &s) in values
+                .chunks_exact_mut(BLOCK)
+                .zip(codes.chunks_exact(BLOCK))
+                .zip(scales)
+            {
+                for (v, &c) in v.iter_mut().zip(c) {
+                    *v = f32::from(c) * s;
+                }
+            }
+        };
+        #[cfg(feature = "native-cpu")]
+        {
+            use rayon::prelude::*;
+            values
+                .par_chunks_mut(SPAN)
+                .zip(
+                    self.codes
+                        .par_chunks(SPAN)
+                        .zip(self.scales.par_chunks(SPAN / BLOCK)),
+                )
+                .for_each(fill);
+        }
+        #[cfg(not(feature = "native-cpu"))]
+        values
+            .chunks_mut(SPAN)
+            .zip(
+                self.codes
+                    .chunks(SPAN)
+                    .zip(self.scales.chunks(SPAN / BLOCK)),
+            )
+            .for_each(fill);
+        values
     }
 
     /// Bytes held: one per code, four per scale.
