@@ -307,44 +307,62 @@ mod kernel {
             ._mm256_madd_epi16(pairs, simd.avx._mm256_set1_epi16(1))
     }
 
+    /// Four blocks' integer sums in one vector (integer adds: exact in any order).
+    #[inline(always)]
+    fn sums4(simd: V3, parts: [__m256i; 4]) -> __m128i {
+        let h01 = simd.avx2._mm256_hadd_epi32(parts[0], parts[1]);
+        let h23 = simd.avx2._mm256_hadd_epi32(parts[2], parts[3]);
+        let h = simd.avx2._mm256_hadd_epi32(h01, h23);
+        simd.sse2._mm_add_epi32(
+            simd.avx2._mm256_extracti128_si256::<0>(h),
+            simd.avx2._mm256_extracti128_si256::<1>(h),
+        )
+    }
+
+    /// The four terms `(s_b as f32) * (w_scale * x_scale)`, each rounded as the reference
+    /// rounds it.
+    #[inline(always)]
+    fn terms4(simd: V3, sums: __m128i, sw: [f32; 4], sx: [f32; 4]) -> [f32; 4] {
+        let scales = simd
+            .sse
+            ._mm_mul_ps(cast::<[f32; 4], __m128>(sw), cast::<[f32; 4], __m128>(sx));
+        cast(simd.sse._mm_mul_ps(simd.sse2._mm_cvtepi32_ps(sums), scales))
+    }
+
     /// One output value: four blocks at a time, their integer sums reduced together, then the
-    /// four terms added in order (as [`super::matmul_reference`] does).
+    /// four terms added in order (as [`super::matmul_reference`] does); a last group of fewer
+    /// than four blocks is padded with zero sums that are not added.
     #[inline(always)]
     fn dot(simd: V3, wc: &[i8], ws: &[f32], xc: &[i8], xs: &[f32]) -> f32 {
         let blocks = ws.len();
-        let zero = simd.avx._mm256_setzero_si256();
+        let full = blocks / 4 * 4;
         let mut acc = 0.0f32;
+        let at = |b: usize| {
+            let i = b * BLOCK;
+            block(simd, &wc[i..i + BLOCK], &xc[i..i + BLOCK])
+        };
+        let four = |v: &[f32], b: usize| -> [f32; 4] { v[b..b + 4].try_into().unwrap_or([0.0; 4]) };
         let mut b = 0;
-        while b < blocks {
-            let n = (blocks - b).min(4);
-            let part = |k: usize| -> __m256i {
-                if k < n {
-                    let i = (b + k) * BLOCK;
-                    block(simd, &wc[i..i + BLOCK], &xc[i..i + BLOCK])
-                } else {
-                    zero
-                }
-            };
-            let h01 = simd.avx2._mm256_hadd_epi32(part(0), part(1));
-            let h23 = simd.avx2._mm256_hadd_epi32(part(2), part(3));
-            let h = simd.avx2._mm256_hadd_epi32(h01, h23);
-            let sums: __m128i = simd.sse2._mm_add_epi32(
-                simd.avx2._mm256_extracti128_si256::<0>(h),
-                simd.avx2._mm256_extracti128_si256::<1>(h),
-            );
-            let mut sw = [0.0f32; 4];
-            let mut sx = [0.0f32; 4];
-            sw[..n].copy_from_slice(&ws[b..b + n]);
-            sx[..n].copy_from_slice(&xs[b..b + n]);
-            let scales = simd
-                .sse
-                ._mm_mul_ps(cast::<[f32; 4], __m128>(sw), cast::<[f32; 4], __m128>(sx));
-            let terms: [f32; 4] =
-                cast(simd.sse._mm_mul_ps(simd.sse2._mm_cvtepi32_ps(sums), scales));
-            for t in &terms[..n] {
+        while b < full {
+            let sums = sums4(simd, [at(b), at(b + 1), at(b + 2), at(b + 3)]);
+            let terms = terms4(simd, sums, four(ws, b), four(xs, b));
+            acc += terms[0];
+            acc += terms[1];
+            acc += terms[2];
+            acc += terms[3];
+            b += 4;
+        }
+        let n = blocks - full;
+        if n > 0 {
+            let zero = simd.avx._mm256_setzero_si256();
+            let part = |k: usize| if k < n { at(full + k) } else { zero };
+            let sums = sums4(simd, [part(0), part(1), part(2), part(3)]);
+            let (mut sw, mut sx) = ([0.0f32; 4], [0.0f32; 4]);
+            sw[..n].copy_from_slice(&ws[full..]);
+            sx[..n].copy_from_slice(&xs[full..]);
+            for t in &terms4(simd, sums, sw, sx)[..n] {
                 acc += t;
             }
-            b += n;
         }
         acc
     }
