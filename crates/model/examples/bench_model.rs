@@ -13,7 +13,9 @@
 //! burn's flex backend runs on rayon's global pool, whose size `RAYON_NUM_THREADS` sets
 //! (bench_model.sh sets it to PyTorch's thread count); the line reports the pool's size.
 //!
-//! Usage: bench_model BENCH_DIR [TOKENS]
+//! Usage: bench_model BENCH_DIR [TOKENS] [QUANTIZATIONS]
+//! (QUANTIZATIONS: comma-separated, default `none,q8_0,q4`; `none` always runs first, as the
+//! reference the others are compared with).
 
 use burn::prelude::*;
 use medhall_model::nn::Quantization;
@@ -160,11 +162,11 @@ fn max_abs(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
-fn bench(case: &Case, tokens: usize) -> Result<(), Error> {
+fn bench(case: &Case, tokens: usize, quantizations: &[Quantization]) -> Result<(), Error> {
     let config = read(&case.model_dir.join("config.json"))?;
     let weights = read(&case.model_dir.join("model.safetensors"))?;
     let mut reference: Option<RunResult> = None;
-    for quantization in [Quantization::None, Quantization::Q8, Quantization::Q4] {
+    for &quantization in quantizations {
         let start = Instant::now();
         let model = Idefics3::load(
             &ModelFiles {
@@ -239,6 +241,13 @@ fn main() -> Result<(), Error> {
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(args.next().ok_or("usage: bench_model BENCH_DIR [TOKENS]")?);
     let tokens: usize = args.next().map_or(Ok(32), |t| t.parse())?;
+    let mut quantizations = vec![Quantization::None];
+    for name in args.next().as_deref().unwrap_or("q8_0,q4").split(',') {
+        let q = Quantization::parse(name).ok_or(format!("unknown quantization `{name}`"))?;
+        if !quantizations.contains(&q) {
+            quantizations.push(q);
+        }
+    }
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
 
     let tiny_ref = read(&fixtures.join("reference.safetensors"))?;
@@ -260,6 +269,7 @@ fn main() -> Result<(), Error> {
             torch: None,
         },
         tokens,
+        &quantizations,
     )?;
 
     let real = read(&dir.join("reference.safetensors"))?;
@@ -285,5 +295,6 @@ fn main() -> Result<(), Error> {
             torch: Some(torch),
         },
         tokens,
+        &quantizations,
     )
 }
