@@ -98,7 +98,7 @@ async function main() {
     const times = [];
     const scored = [];
     for (let i = 0; i < RUNS; i += 1) {
-      const { context, page } = await observedPage(browser, base);
+      const { context, page } = await observedPage(browser, `${base}?tab=results`);
       const start = Date.now();
       await page.setInputFiles('#results-input', [pos, neg]);
       await page.waitForFunction(() => document.querySelector('.scoring')?.textContent.includes('All 2238 samples scored'), null, { timeout: 120_000, polling: 5 });
@@ -115,7 +115,7 @@ async function main() {
 
   if (ROWS > 0) {
     const file = synthetic(ROWS);
-    const { context, page } = await observedPage(browser, base);
+    const { context, page } = await observedPage(browser, `${base}?tab=results`);
     // Measure from the drop on: forget start-up's long tasks and heartbeat gaps.
     await page.evaluate(() => {
       window.__since = performance.now();
@@ -126,9 +126,12 @@ async function main() {
     await page.setInputFiles('#results-input', [file]);
     await waitForSummary(page, 1, 1_800_000);
     const elapsed = Date.now() - start;
-    // The first chart needs the bootstrap intervals (1,000 resamples of every group).
+    // The first chart shows the means; the intervals (1,000 bootstrap resamples of every
+    // group) follow and redraw it.
     await page.waitForSelector('.chart svg rect.hit', { timeout: 1_800_000 });
     const charted = Date.now() - start;
+    await page.waitForFunction(() => document.querySelector('#summary .note')?.textContent.startsWith('Hover'), null, { timeout: 1_800_000, polling: 100 });
+    const intervals = Date.now() - start;
     const report = await page.evaluate(() => ({
       longtasks: window.__longtasks,
       maxGap: window.__maxGap,
@@ -150,7 +153,8 @@ async function main() {
     const observerWorks = seen.some((d) => d >= 100);
     const mb = (b) => `${(b / 1048576).toFixed(1)} MB`;
     results.push([`${ROWS.toLocaleString('en')}-row results file: drop -> means in the table`, `${(elapsed / 1000).toFixed(1)} s`, `${(fs.statSync(file).size / 1048576).toFixed(0)} MB file`]);
-    results.push(['  drop -> first chart (with 95% bootstrap intervals)', `${(charted / 1000).toFixed(1)} s`, '']);
+    results.push(['  means -> first chart (target <= 3 s)', `${((charted - elapsed) / 1000).toFixed(1)} s`, `drop -> first chart ${(charted / 1000).toFixed(1)} s`]);
+    results.push(['  drop -> 95% bootstrap intervals in the table and chart', `${(intervals / 1000).toFixed(1)} s`, '']);
     results.push(['  longest main-thread task (target < 200 ms)', `${longest.toFixed(0)} ms`, `${report.longtasks.length} tasks over 50 ms; observer self-check (a 120 ms task): ${observerWorks ? 'seen' : 'NOT SEEN'}`]);
     results.push(['  longest gap of a 20 ms main-thread heartbeat', `${report.maxGap.toFixed(0)} ms`, 'an upper bound on the longest task, plus 20 ms']);
     results.push(['  memory: main-thread JS heap / worker wasm memory', `${report.heap ? mb(report.heap) : 'n/a'} / ${mb(report.worker)}`, '']);

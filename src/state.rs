@@ -84,7 +84,8 @@ pub(crate) struct JobView {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum ChartView {
     Waiting(String),
-    Ready(String),
+    /// Rendered where it is shown, at the size the window gives it.
+    Ready(medhall_core::chart::ChartSpec),
     Failed(String),
 }
 
@@ -104,6 +105,8 @@ pub(crate) struct AppState {
     pub(crate) manifest: RwSignal<Option<Result<Manifest, String>>>,
     pub(crate) messages: RwSignal<Vec<String>>,
     pub(crate) chart: RwSignal<ChartView>,
+    /// The window's inner width in CSS pixels (charts are drawn to fit it).
+    pub(crate) window_width: RwSignal<u32>,
     pub(crate) rows: RwSignal<Option<RowsPage>>,
     pub(crate) first_row: RwSignal<usize>,
     pub(crate) detail: RwSignal<Option<SampleDetail>>,

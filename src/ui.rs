@@ -1,26 +1,29 @@
 //! The page: its header, navigation and panels, and the effects that keep the chart, the sample
 //! table and the detail pane in step with the view and the data.
 
-use crate::bertscore_panel::BertScorePanel;
 use crate::dom::{location_search, replace_query};
 use crate::judge_panel::{JudgeHost, JudgePanel};
 use crate::loading::{fetch_manifest, load_results_file, load_set, restore};
 use crate::model_check::{Host, ModelPanel};
 use crate::panels::Messages;
-use crate::panels::charts::{CHART_HEIGHT, CHART_WIDTH, ChartPanel, EmbedView};
+use crate::panels::charts::{ChartPanel, EmbedView};
+use crate::panels::compare::ComparePanel;
 use crate::panels::data::DataPanel;
+use crate::panels::disagreement::DisagreementPanel;
 use crate::panels::export::ExportPanel;
+use crate::panels::leaderboard::{LeaderboardEmbed, LeaderboardPanel};
 use crate::panels::runs::RunsPanel;
 use crate::panels::samples::{SamplePanel, VISIBLE_ROWS};
 use crate::panels::summary::SummaryTable;
 use crate::state::{AppState, ChartView, DB, WORKER, ask, ask_boxed, send_request};
 use crate::storage;
-use crate::view_state::ViewState;
+use crate::view_state::{EMBED_LEADERBOARD, Tab, ViewState};
 use crate::worker_client::WorkerClient;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use medhall_core::protocol::{ChartQuery, Reply, Request};
 use medhall_core::session::RowQuery;
+use wasm_bindgen::JsCast;
 
 #[component]
 pub fn App() -> impl IntoView {
@@ -48,6 +51,7 @@ pub fn App() -> impl IntoView {
         manifest: RwSignal::new(None),
         messages: RwSignal::new(Vec::new()),
         chart: RwSignal::new(ChartView::Waiting("No scored run yet.".to_owned())),
+        window_width: RwSignal::new(window_width()),
         rows: RwSignal::new(None),
         first_row: RwSignal::new(0),
         detail: RwSignal::new(None),
@@ -102,6 +106,9 @@ pub fn App() -> impl IntoView {
                 v.metric.clone(),
             )
         });
+        if chart == EMBED_LEADERBOARD {
+            return;
+        }
         state.revision.track();
         if state.summaries.with(Vec::is_empty) {
             state
@@ -130,12 +137,7 @@ pub fn App() -> impl IntoView {
             move |id| Request::Chart { id, query },
             move |reply| {
                 let view = match reply {
-                    Reply::Chart { spec } => {
-                        match medhall_charts::render_svg(&spec, CHART_WIDTH, CHART_HEIGHT) {
-                            Ok(svg) => ChartView::Ready(svg),
-                            Err(error) => ChartView::Failed(error.to_string()),
-                        }
-                    }
+                    Reply::Chart { spec } => ChartView::Ready(spec),
                     Reply::Error { message } => ChartView::Failed(message),
                     _ => ChartView::Failed("unexpected reply".to_owned()),
                 };
@@ -154,11 +156,16 @@ pub fn App() -> impl IntoView {
         state.revision.track();
         state.scored_revision.track();
         state.runs.track();
-        let run = view.run.as_ref().and_then(|name| {
+        let id_of = |name: &String| {
             state
                 .runs
                 .with_untracked(|runs| runs.iter().find(|r| &r.name == name).map(|r| r.id))
-        });
+        };
+        let run = view.run.as_ref().and_then(id_of);
+        let disagree = view
+            .disagree
+            .as_ref()
+            .and_then(|(a, b)| Some((id_of(a)?, id_of(b)?, view.metric.clone())));
         let query = RowQuery {
             search: view.search.clone(),
             split: view.split,
@@ -167,6 +174,7 @@ pub fn App() -> impl IntoView {
             metric: (view.min.is_some() || view.max.is_some()).then(|| view.metric.clone()),
             min: view.min,
             max: view.max,
+            disagree,
             offset: first,
             limit: VISIBLE_ROWS + 8,
         };
@@ -198,37 +206,159 @@ pub fn App() -> impl IntoView {
     });
 
     if embedded {
+        if state
+            .view
+            .with_untracked(|v| v.embed.as_deref() == Some(EMBED_LEADERBOARD))
+        {
+            return view! { <LeaderboardEmbed state=state/> }.into_any();
+        }
         return view! { <EmbedView state=state/> }.into_any();
     }
+    // A view holding a collapsed panel (the judge, the model check) opens it when shown: the
+    // tab is the user's action that starts it (its toggle handler starts the model worker).
+    Effect::new(move |_| {
+        let id = match state.view.with(|v| v.tab) {
+            Tab::Judge => "judge",
+            Tab::Model => "model-check",
+            _ => return,
+        };
+        let details = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.query_selector(&format!("#{id} > details")).ok().flatten())
+            .and_then(|e| e.dyn_into::<web_sys::HtmlDetailsElement>().ok());
+        if let Some(details) = details
+            && !details.open()
+        {
+            details.set_open(true);
+        }
+    });
+
+    // Charts follow the window's width.
+    let on_resize = window_event_listener(leptos::ev::resize, move |_| {
+        let width = window_width();
+        if width != state.window_width.get_untracked() {
+            state.window_width.set(width);
+        }
+    });
+    on_cleanup(move || on_resize.remove());
+
+    let panel = move |tab: Tab, body: AnyView| {
+        view! {
+            <div class="view" role="tabpanel" id=format!("view-{}", tab.name())
+                aria-labelledby=format!("tab-{}", tab.name())
+                hidden=move || state.view.with(|v| v.tab != tab)>
+                {body}
+            </div>
+        }
+    };
     view! {
-        <header>
-            <h1>"MedHall Lens"</h1>
-            <p class="note">
-                "Scores medical VLM answers for the MedHallTune benchmark with the official metrics "
-                "(rouge_score 0.1.2; NLTK 3.10.4 METEOR with WordNet 3.0 and BLEU), and charts imported "
-                "GPT-4o judge scores. Everything runs in this page: your files never leave your machine; "
-                "the page only requests URLs you choose or that datasets.json lists."
-            </p>
-        </header>
-        <Messages state=state/>
-        <DataPanel state=state/>
-        <RunsPanel state=state/>
-        <JudgePanel host=JudgeHost {
-            ask: ask_boxed,
-            send: send_request,
-            runs: Signal::derive(move || state.runs.get()),
-            references: Signal::derive(move || state.references.get().0),
-        }/>
-        <SummaryTable state=state/>
-        <BertScorePanel state=state/>
-        <ChartPanel state=state/>
-        <SamplePanel state=state/>
-        <ExportPanel state=state/>
-        <ModelPanel host=Host {
-            ask: ask_boxed,
-            add_run: Callback::new(move |file| load_results_file(state, file)),
-            image_base: Signal::derive(move || state.allowed_image_base()),
-        }/>
+        <div class="app">
+            <header>
+                <h1>"MedHall Lens"</h1>
+                <p class="note tagline">
+                    "MedHallTune scoring with the official metrics (rouge_score 0.1.2; NLTK 3.10.4 METEOR "
+                    "with WordNet 3.0 and BLEU) and the GPT-4o judge's scores. Everything runs in this page: "
+                    "your files never leave your machine; the page only requests URLs you choose or that "
+                    "datasets.json lists."
+                </p>
+            </header>
+            <Navigation state=state/>
+            <main>
+                <Messages state=state/>
+                {panel(Tab::Data, view! {
+                    <DataPanel state=state/>
+                    <RunsPanel state=state/>
+                }.into_any())}
+                {panel(Tab::Results, view! {
+                    <SummaryTable state=state/>
+                    <ChartPanel state=state/>
+                    <ExportPanel state=state/>
+                }.into_any())}
+                {panel(Tab::Leaderboard, view! { <LeaderboardPanel state=state/> }.into_any())}
+                {panel(Tab::Disagreement, view! { <DisagreementPanel state=state/> }.into_any())}
+                {panel(Tab::Compare, view! { <ComparePanel state=state/> }.into_any())}
+                {panel(Tab::Samples, view! { <SamplePanel state=state/> }.into_any())}
+                {panel(Tab::Judge, view! {
+                    <JudgePanel host=JudgeHost {
+                        ask: ask_boxed,
+                        send: send_request,
+                        runs: Signal::derive(move || state.runs.get()),
+                        references: Signal::derive(move || state.references.get().0),
+                    }/>
+                }.into_any())}
+                {panel(Tab::Model, view! {
+                    <ModelPanel host=Host {
+                        ask: ask_boxed,
+                        add_run: Callback::new(move |file| load_results_file(state, file)),
+                        image_base: Signal::derive(move || state.allowed_image_base()),
+                    }/>
+                }.into_any())}
+            </main>
+        </div>
     }
     .into_any()
+}
+
+fn window_width() -> u32 {
+    web_sys::window()
+        .and_then(|w| w.inner_width().ok())
+        .and_then(|w| w.as_f64())
+        .map_or(1024, |w| w.max(0.0) as u32)
+}
+
+/// The views' tab list: a click or Enter opens a view; the arrow keys, Home and End move between
+/// tabs (the WAI-ARIA tabs pattern: only the selected tab is in the Tab order).
+#[component]
+fn Navigation(state: AppState) -> impl IntoView {
+    let on_key = move |ev: leptos::ev::KeyboardEvent| {
+        let current = state.view.with_untracked(|v| v.tab);
+        let index = Tab::ALL.iter().position(|t| *t == current).unwrap_or(0);
+        let last = Tab::ALL.len() - 1;
+        let next = match ev.key().as_str() {
+            "ArrowRight" | "ArrowDown" => (index + 1) % Tab::ALL.len(),
+            "ArrowLeft" | "ArrowUp" => (index + last) % Tab::ALL.len(),
+            "Home" => 0,
+            "End" => last,
+            _ => return,
+        };
+        ev.prevent_default();
+        let tab = Tab::ALL[next];
+        state.view.update(|v| v.tab = tab);
+        if let Some(button) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.get_element_by_id(&format!("tab-{}", tab.name())))
+            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+        {
+            let _ = button.focus();
+        }
+    };
+    // What each view holds now, beside its name, so a user sees where results went.
+    let badge = move |tab: Tab| match tab {
+        Tab::Data => {
+            let (references, _) = state.references.get();
+            (references > 0).then(|| format!("{references} refs"))
+        }
+        Tab::Results | Tab::Samples => {
+            let runs = state.runs.with(Vec::len);
+            (runs > 0).then(|| format!("{runs} run{}", if runs == 1 { "" } else { "s" }))
+        }
+        _ => None,
+    };
+    view! {
+        <nav class="tabs" role="tablist" aria-label="Views" aria-orientation="vertical" on:keydown=on_key>
+            {Tab::ALL.into_iter().map(|tab| {
+                let selected = move || state.view.with(|v| v.tab == tab);
+                view! {
+                    <button role="tab" class="tab" id=format!("tab-{}", tab.name()) data-tab=tab.name()
+                        aria-controls=format!("view-{}", tab.name())
+                        aria-selected=move || selected().to_string()
+                        tabindex=move || if selected() { "0" } else { "-1" }
+                        on:click=move |_| state.view.update(|v| v.tab = tab)>
+                        <span class="tab-label">{tab.label()}</span>
+                        <span class="badge">{move || badge(tab)}</span>
+                    </button>
+                }
+            }).collect_view()}
+        </nav>
+    }
 }

@@ -37,13 +37,89 @@ fn is_chart(name: &str) -> bool {
     ChartKind::from_name(name).is_some()
 }
 
+/// The page's views, one per navigation entry; `?tab=` names the one shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tab {
+    /// Reference shards, results files, loads in progress.
+    Data,
+    /// Means per run and split, charts, exports.
+    Results,
+    /// The benchmark's published leaderboard with the loaded runs placed in it.
+    Leaderboard,
+    /// Lexical scores against the judge's, per sample.
+    Disagreement,
+    /// Many runs × slices, paired differences against a baseline.
+    Compare,
+    /// The sample table and one sample's detail.
+    Samples,
+    /// Running the GPT-4o judge on an endpoint.
+    Judge,
+    /// The quick in-browser model check.
+    Model,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 8] = [
+        Tab::Data,
+        Tab::Results,
+        Tab::Leaderboard,
+        Tab::Disagreement,
+        Tab::Compare,
+        Tab::Samples,
+        Tab::Judge,
+        Tab::Model,
+    ];
+
+    /// The name in the URL and in `data-tab`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tab::Data => "data",
+            Tab::Results => "results",
+            Tab::Leaderboard => "leaderboard",
+            Tab::Disagreement => "disagreement",
+            Tab::Compare => "compare",
+            Tab::Samples => "samples",
+            Tab::Judge => "judge",
+            Tab::Model => "model",
+        }
+    }
+
+    /// The navigation's label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Tab::Data => "Data",
+            Tab::Results => "Results",
+            Tab::Leaderboard => "Leaderboard",
+            Tab::Disagreement => "Disagreement",
+            Tab::Compare => "Compare runs",
+            Tab::Samples => "Samples",
+            Tab::Judge => "Judge",
+            Tab::Model => "Model check",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Tab> {
+        Tab::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+/// What `?embed=` may name besides a chart kind.
+pub const EMBED_LEADERBOARD: &str = "leaderboard";
+
+fn is_embed(name: &str) -> bool {
+    is_chart(name) || name == EMBED_LEADERBOARD
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct ViewState {
+    /// The view shown. A link without `tab=` opens the samples when it names a sample, else the
+    /// data (links made before the navigation keep working).
+    pub tab: Tab,
     pub chart: String,
     pub metric: String,
     /// Shard set of the manifest to load (the demo, or the upstream validation split).
     pub set: Option<String>,
-    /// `Some(chart)` renders only that chart.
+    /// `Some(chart)` renders only that chart; `Some("leaderboard")` only the leaderboard table.
     pub embed: Option<String>,
     pub search: String,
     pub split: Option<Split>,
@@ -53,6 +129,9 @@ pub struct ViewState {
     pub image_base: Option<String>,
     /// The two runs of the paired chart (A minus B), by name.
     pub pair: Option<(String, String)>,
+    /// "Runs disagree": the sample table shows these two runs' answers side by side, those whose
+    /// `metric` differs most first (run names).
+    pub disagree: Option<(String, String)>,
     /// Range of the chart's metric that the sample table keeps.
     pub min: Option<f64>,
     pub max: Option<f64>,
@@ -61,6 +140,7 @@ pub struct ViewState {
 impl Default for ViewState {
     fn default() -> Self {
         Self {
+            tab: Tab::Data,
             chart: "by-type".to_owned(),
             metric: "meteor".to_owned(),
             set: None,
@@ -72,6 +152,7 @@ impl Default for ViewState {
             sample: None,
             image_base: None,
             pair: None,
+            disagree: None,
             min: None,
             max: None,
         }
@@ -126,6 +207,7 @@ impl ViewState {
     /// Reads `?a=b&…` (with or without the `?`). Unknown keys and bad values are ignored.
     pub fn from_query(query: &str) -> ViewState {
         let mut state = ViewState::default();
+        let mut tab = None;
         for pair in query.trim_start_matches('?').split('&') {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let value = decode(value);
@@ -133,7 +215,8 @@ impl ViewState {
                 "chart" if is_chart(&value) => state.chart = value,
                 "metric" if !value.is_empty() => state.metric = value,
                 "set" if !value.is_empty() => state.set = Some(value),
-                "embed" if is_chart(&value) => state.embed = Some(value),
+                "embed" if is_embed(&value) => state.embed = Some(value),
+                "tab" => tab = Tab::from_name(&value),
                 "q" => state.search = value,
                 "split" => state.split = Split::parse(&value),
                 "type" if !value.is_empty() => state.type_value = Some(value),
@@ -146,11 +229,22 @@ impl ViewState {
                         .filter(|(a, b)| !a.is_empty() && !b.is_empty())
                         .map(|(a, b)| (a.to_owned(), b.to_owned()))
                 }
+                "disagree" => {
+                    state.disagree = value
+                        .split_once('|')
+                        .filter(|(a, b)| !a.is_empty() && !b.is_empty())
+                        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+                }
                 "min" => state.min = value.parse().ok().filter(|x: &f64| x.is_finite()),
                 "max" => state.max = value.parse().ok().filter(|x: &f64| x.is_finite()),
                 _ => {}
             }
         }
+        state.tab = tab.unwrap_or(if state.sample.is_some() {
+            Tab::Samples
+        } else {
+            Tab::Data
+        });
         state
     }
 
@@ -161,6 +255,9 @@ impl ViewState {
         let mut add = |key: &str, value: &str| parts.push(format!("{key}={}", encode(value)));
         if let Some(embed) = &self.embed {
             add("embed", embed);
+        }
+        if self.tab != defaults.tab && self.embed.is_none() {
+            add("tab", self.tab.name());
         }
         if self.chart != defaults.chart {
             add("chart", &self.chart);
@@ -192,6 +289,9 @@ impl ViewState {
         if let Some((a, b)) = &self.pair {
             add("pair", &format!("{a}|{b}"));
         }
+        if let Some((a, b)) = &self.disagree {
+            add("disagree", &format!("{a}|{b}"));
+        }
         if let Some(min) = self.min {
             add("min", &min.to_string());
         }
@@ -207,8 +307,15 @@ impl ViewState {
 
     /// The query of an embed of the current chart.
     pub fn embed_query(&self) -> String {
+        self.embed_query_of(self.chart.clone())
+    }
+
+    /// The query of an embed of `what`: a chart kind, or [`EMBED_LEADERBOARD`].
+    pub fn embed_query_of(&self, what: String) -> String {
         ViewState {
-            embed: Some(self.chart.clone()),
+            tab: Tab::Data,
+            disagree: None,
+            embed: Some(what),
             search: String::new(),
             sample: None,
             min: None,
@@ -244,6 +351,7 @@ mod tests {
     #[test]
     fn round_trips_through_the_query() {
         let state = ViewState {
+            tab: Tab::Compare,
             chart: "gap".to_owned(),
             metric: "rougeL".to_owned(),
             set: Some("demo".to_owned()),
@@ -258,6 +366,7 @@ mod tests {
             }),
             image_base: Some("https://example.org/img/".to_owned()),
             pair: Some(("run a".to_owned(), "run|b".to_owned())),
+            disagree: Some(("model a.jsonl".to_owned(), "model b".to_owned())),
             min: Some(0.25),
             max: None,
         };
@@ -283,5 +392,33 @@ mod tests {
             ..ViewState::default()
         };
         assert_eq!(state.embed_query(), "?embed=judge&chart=judge&set=demo");
+        assert_eq!(
+            state.embed_query_of(EMBED_LEADERBOARD.to_owned()),
+            "?embed=leaderboard&chart=judge&set=demo"
+        );
+        assert_eq!(
+            ViewState::from_query("?embed=leaderboard").embed.as_deref(),
+            Some(EMBED_LEADERBOARD)
+        );
+    }
+
+    #[test]
+    fn the_tab_is_kept_in_the_url_and_old_links_open_a_sensible_one() {
+        for tab in Tab::ALL {
+            let state = ViewState {
+                tab,
+                ..ViewState::default()
+            };
+            assert_eq!(ViewState::from_query(&state.to_query()).tab, tab);
+        }
+        assert_eq!(ViewState::from_query("?tab=nope").tab, Tab::Data);
+        assert_eq!(
+            ViewState::from_query("?sample=positive:3").tab,
+            Tab::Samples
+        );
+        assert_eq!(
+            ViewState::from_query("?sample=positive:3&tab=results").tab,
+            Tab::Results
+        );
     }
 }

@@ -5,13 +5,40 @@ use crate::download::{download_png, download_text};
 use crate::panels::Messages;
 use crate::panels::metric_options;
 use crate::state::{AppState, ChartView};
+use crate::view_state::Tab;
 use leptos::prelude::*;
 use medhall_core::chart::ChartKind;
 use medhall_core::sample::Split;
 use wasm_bindgen::JsCast;
 
+/// The size of an embedded chart's iframe content (the snippet's width and height).
 pub(crate) const CHART_WIDTH: u32 = 760;
 pub(crate) const CHART_HEIGHT: u32 = 420;
+
+/// Width of the navigation beside the views on a wide window (style/main.css: `.app`).
+const SIDEBAR_PX: u32 = 200;
+/// Below this window width the navigation sits above the views.
+const NARROW_PX: u32 = 900;
+
+/// The chart's size for a window `width` CSS pixels wide: the view's width less its padding,
+/// between 320 and 1,100 pixels, and 55% as high (at least 300). An embed fills its frame.
+pub(crate) fn chart_size(width: u32, embedded: bool) -> (u32, u32) {
+    let narrow = width < NARROW_PX;
+    let side = if embedded || narrow { 0 } else { SIDEBAR_PX };
+    // main's padding: 2 rem a side, 0.8 rem on a narrow window (style/main.css).
+    let padding = if embedded || narrow { 28 } else { 64 };
+    let w = width.saturating_sub(side + padding).clamp(320, 1100);
+    (w, (w * 55 / 100).max(300))
+}
+
+/// The chart as SVG at the size the window gives it now.
+pub(crate) fn chart_svg(state: AppState) -> Option<Result<String, String>> {
+    let ChartView::Ready(spec) = state.chart.get() else {
+        return None;
+    };
+    let (width, height) = chart_size(state.window_width.get(), state.embedded);
+    Some(medhall_charts::render_svg(&spec, width, height).map_err(|e| e.to_string()))
+}
 
 /// Clicking a bar filters the sample table to what the bar counts.
 pub(crate) fn filter_from_click(state: AppState, ev: leptos::ev::MouseEvent) {
@@ -31,12 +58,7 @@ pub(crate) fn filter_from_click(state: AppState, ev: leptos::ev::MouseEvent) {
         v.run = attribute("data-run");
     });
     state.first_row.set(0);
-    if let Some(table) = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.get_element_by_id("samples"))
-    {
-        table.scroll_into_view();
-    }
+    state.view.update(|v| v.tab = Tab::Samples);
 }
 
 #[component]
@@ -45,10 +67,14 @@ pub(crate) fn ChartBody(state: AppState) -> impl IntoView {
         {move || match state.chart.get() {
             ChartView::Waiting(text) => view! { <p class="note chart-empty">{text}</p> }.into_any(),
             ChartView::Failed(text) => view! { <p class="error chart-error">{text}</p> }.into_any(),
-            // The SVG is ours (medhall-charts escapes every label, run names included).
-            ChartView::Ready(svg) => view! {
-                <div class="chart" inner_html=svg on:click=move |ev| filter_from_click(state, ev)></div>
-            }.into_any(),
+            ChartView::Ready(_) => match chart_svg(state) {
+                // The SVG is ours (medhall-charts escapes every label, run names included).
+                Some(Ok(svg)) => view! {
+                    <div class="chart" inner_html=svg on:click=move |ev| filter_from_click(state, ev)></div>
+                }.into_any(),
+                Some(Err(text)) => view! { <p class="error chart-error">{text}</p> }.into_any(),
+                None => ().into_any(),
+            },
         }}
     }
 }
@@ -88,7 +114,7 @@ pub(crate) fn ChartPanel(state: AppState) -> impl IntoView {
         }
     };
     let download_svg = move |_| {
-        if let ChartView::Ready(svg) = state.chart.get_untracked() {
+        if let Some(Ok(svg)) = untrack(|| chart_svg(state)) {
             let name = state
                 .view
                 .with_untracked(|v| format!("medhall-{}-{}.svg", v.chart, v.metric));
@@ -98,11 +124,12 @@ pub(crate) fn ChartPanel(state: AppState) -> impl IntoView {
         }
     };
     let download_png_click = move |_| {
-        if let ChartView::Ready(svg) = state.chart.get_untracked() {
+        if let Some(Ok(svg)) = untrack(|| chart_svg(state)) {
             let name = state
                 .view
                 .with_untracked(|v| format!("medhall-{}-{}.png", v.chart, v.metric));
-            if let Err(error) = download_png(&svg, &name, CHART_WIDTH, CHART_HEIGHT) {
+            let (width, height) = chart_size(state.window_width.get_untracked(), state.embedded);
+            if let Err(error) = download_png(&svg, &name, width, height) {
                 state.message(error);
             }
         }

@@ -26,6 +26,7 @@ pub(crate) fn RunsPanel(state: AppState) -> impl IntoView {
                 <input type="file" id="results-input" multiple
                     on:change=move |ev| for file in input_files(&ev) { load_results_file(state, file) }/>
             </div>
+            <div class="table-scroll">
             <table class="runs">
                 <thead><tr><th>"Run"</th><th>"Samples"</th><th>"Scored"</th><th>"Judge"</th><th>"Issues"</th><th></th></tr></thead>
                 <tbody>
@@ -73,6 +74,7 @@ pub(crate) fn RunsPanel(state: AppState) -> impl IntoView {
                 }).collect_view()}
                 </tbody>
             </table>
+            </div>
         </section>
     }
 }

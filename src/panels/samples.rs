@@ -1,5 +1,6 @@
 //! The sample table (virtual scrolling, filters) and the detail pane of one sample.
 
+use crate::panels::metric_options;
 use crate::state::AppState;
 use leptos::prelude::*;
 use medhall_core::sample::Split;
@@ -88,9 +89,11 @@ pub(crate) fn SamplePanel(state: AppState) -> impl IntoView {
                         prop:value=move || state.view.with(|v| v.max.map(|x| x.to_string()).unwrap_or_default())
                         on:change=move |ev| { let value = event_target_value(&ev); state.view.update(|v| v.max = value.trim().parse().ok()); state.first_row.set(0); }/>
                 </label>
-                <button on:click=move |_| { state.view.update(|v| { v.search.clear(); v.split = None; v.type_value = None; v.run = None; v.min = None; v.max = None; }); state.first_row.set(0); }>"Clear filters"</button>
+                <button on:click=move |_| { state.view.update(|v| { v.search.clear(); v.split = None; v.type_value = None; v.run = None; v.min = None; v.max = None; v.disagree = None; }); state.first_row.set(0); }>"Clear filters"</button>
             </div>
-            <p class="note">{move || state.rows.with(|r| r.as_ref().map(|p| format!("{} matching rows", p.total)).unwrap_or_default())}</p>
+            <DisagreeFilter state=state/>
+            <p class="note" id="matching-rows">{move || state.rows.with(|r| r.as_ref().map(|p| format!("{} matching rows", p.total)).unwrap_or_default())}</p>
+            <div class="table-scroll"><div class="sample-grid">
             <div class="sample-head"><span class="c-run">"run"</span><span class="c-split">"split"</span><span class="c-id">"id"</span><span class="c-type">"type"</span><span class="c-text">"question"</span><span class="c-text">"answer"</span><span class="c-num">"METEOR"</span><span class="c-num">"ROUGE-L"</span><span class="c-num">"accuracy"</span></div>
             <div class="sample-table" on:scroll=on_scroll style=format!("height:{}px", ROW_HEIGHT * VISIBLE_ROWS as f64)>
                 <div class="sample-space" style=move || format!("height:{}px", state.rows.with(|r| r.as_ref().map_or(0, |p| p.total)) as f64 * ROW_HEIGHT)>
@@ -100,8 +103,71 @@ pub(crate) fn SamplePanel(state: AppState) -> impl IntoView {
                     })}
                 </div>
             </div>
+            </div></div>
             <DetailPane state=state/>
         </section>
+    }
+}
+
+/// "Runs disagree": two runs' answers to the same questions side by side, those whose metric
+/// differs most first.
+#[component]
+fn DisagreeFilter(state: AppState) -> impl IntoView {
+    let options = move || {
+        state
+            .runs
+            .get()
+            .into_iter()
+            .map(|r| view! { <option value=r.name.clone()>{r.name.clone()}</option> })
+            .collect_view()
+    };
+    let initial = state
+        .view
+        .with_untracked(|v| v.disagree.clone())
+        .unwrap_or_default();
+    let first = RwSignal::new(initial.0);
+    let second = RwSignal::new(initial.1);
+    let commit = move || {
+        let (a, b) = (first.get_untracked(), second.get_untracked());
+        state.view.update(|v| {
+            v.disagree = (!a.is_empty() && !b.is_empty() && a != b).then_some((a, b));
+        });
+        state.first_row.set(0);
+    };
+    // Cleared elsewhere ("Clear filters"): the choices follow. (Only a filter that was set and
+    // is no longer: while one run is chosen and not yet the other, there is no filter either.)
+    Effect::new(move |was_set: Option<bool>| {
+        let set = state.view.with(|v| v.disagree.is_some());
+        if was_set == Some(true) && !set {
+            first.set(String::new());
+            second.set(String::new());
+        }
+        set
+    });
+    view! {
+        <div class="row disagree-filter">
+            <label>"Runs disagree: "
+                <select id="disagree-a" prop:value=first on:change=move |ev| { first.set(event_target_value(&ev)); commit(); }>
+                    <option value="">"(a run)"</option>
+                    {options}
+                </select>
+            </label>
+            <label>" and "
+                <select id="disagree-b" prop:value=second on:change=move |ev| { second.set(event_target_value(&ev)); commit(); }>
+                    <option value="">"(another run)"</option>
+                    {options}
+                </select>
+            </label>
+            <label>" on "
+                <select id="sample-metric" prop:value=move || state.view.with(|v| v.metric.clone())
+                    on:change=move |ev| { state.view.update(|v| v.metric = event_target_value(&ev)); state.first_row.set(0); }>
+                    {metric_options()}
+                </select>
+            </label>
+            <span class="note">{move || state.view.with(|v| v.disagree.as_ref().map(|_| format!(
+                "the questions both answered, their two answers one above the other, those whose {} differs most first", v.metric
+            )).unwrap_or_default())}</span>
+        </div>
     }
 }
 

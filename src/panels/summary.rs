@@ -19,6 +19,7 @@ pub(crate) fn SummaryTable(state: AppState) -> impl IntoView {
             } else {
                 "95% intervals are being computed…"
             }}</p>
+            <div class="table-scroll">
             <table class="summary">
                 <thead><tr><th>"Run"</th><th>"Split"</th><th>"Group"</th><th>"n"</th>{header}</tr></thead>
                 <tbody>
@@ -59,6 +60,7 @@ pub(crate) fn SummaryTable(state: AppState) -> impl IntoView {
                 }).collect_view()}
                 </tbody>
             </table>
+            </div>
         </section>
     }
 }

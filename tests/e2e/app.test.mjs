@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  ROOT, serve, launch, summaryMeans, waitForSummary, sharedFile, collectErrors, assertNoErrors, expectErrors, workerNamed, crashOn,
+  ROOT, serve, launch, summaryMeans, waitForSummary, sharedFile, collectErrors, assertNoErrors, expectErrors, workerNamed, crashOn, openTab,
 } from './harness.mjs';
 
 const POSITIVE = 'llava-med-v1.5-7b.positive.gpt4o-eval.jsonl';
@@ -94,6 +94,7 @@ test('dropped judge-eval files: means equal medhall score, charts render, reload
   console.log(`e2e: ${compared} page means equal medhall score's to 1e-9`);
 
   // Charts: an SVG with one hit area per bar.
+  await openTab(page, 'results');
   await page.waitForSelector('.chart svg rect.hit', { timeout: 60_000 });
   const bars = await page.$$eval('.chart svg rect.hit', (r) => r.length);
   assert.ok(bars >= 2, `expected bars, found ${bars}`);
@@ -135,6 +136,189 @@ test('dropped judge-eval files: means equal medhall score, charts render, reload
   await embed.close();
 });
 
+test('every view is reachable from the navigation, restored from its URL and usable by keyboard; screenshots at two sizes', async (t) => {
+  // A fresh browser: the demo loaded here must not come back in the other tests' pages.
+  const fresh = await browser.newContext();
+  t.after(() => fresh.close());
+  const freshErrors = await collectErrors(fresh);
+  const page = await fresh.newPage();
+  await page.goto(server.base);
+  await page.waitForSelector('#results-input', { state: 'attached', timeout: 60_000 });
+  await page.click('[data-set="demo"] button.load-set');
+  await waitForSummary(page, 4);
+  const tabs = await page.$$eval('nav.tabs [role="tab"]', (b) => b.map((x) => x.dataset.tab));
+  assert.deepEqual(tabs, ['data', 'results', 'leaderboard', 'disagreement', 'compare', 'samples', 'judge', 'model']);
+  const shown = () => page.$$eval('[role="tabpanel"]', (p) => p.filter((x) => !x.hidden).map((x) => x.id));
+  for (const tab of tabs) {
+    await openTab(page, tab);
+    assert.deepEqual(await shown(), [`view-${tab}`], `only ${tab} is shown`);
+    assert.equal(await page.getAttribute(`[data-tab="${tab}"]`, 'aria-selected'), 'true');
+    const search = await page.evaluate(() => location.search);
+    assert.equal(new URLSearchParams(search).get('tab'), tab === 'data' ? null : tab, search);
+  }
+  // A link (or a reload) opens the view it names.
+  await page.goto(`${server.base}?tab=samples`);
+  await page.waitForSelector('#view-samples:not([hidden])', { timeout: 60_000 });
+  assert.deepEqual(await shown(), ['view-samples']);
+  // Keyboard: the selected tab is the one in the Tab order; arrows, Home and End move.
+  assert.deepEqual(await page.$$eval('nav.tabs [tabindex="0"]', (b) => b.map((x) => x.dataset.tab)), ['samples']);
+  await page.focus('[data-tab="samples"]');
+  await page.keyboard.press('ArrowDown');
+  assert.deepEqual(await shown(), ['view-judge']);
+  assert.equal(await page.evaluate(() => document.activeElement?.dataset.tab), 'judge');
+  await page.keyboard.press('Home');
+  assert.deepEqual(await shown(), ['view-data']);
+  await page.keyboard.press('ArrowUp');
+  assert.deepEqual(await shown(), ['view-model']);
+  await page.keyboard.press('End');
+  await page.keyboard.press('ArrowRight');
+  assert.deepEqual(await shown(), ['view-data']);
+
+  // Two window sizes: nothing wider than the window, the chart drawn to fit it. The screenshots
+  // are for a person to look at (target/e2e-screens/, not committed).
+  const shots = path.join(ROOT, 'target', 'e2e-screens');
+  fs.mkdirSync(shots, { recursive: true });
+  const widths = {};
+  for (const [width, height] of [[1400, 900], [390, 844]]) {
+    await page.setViewportSize({ width, height });
+    for (const tab of tabs) {
+      await openTab(page, tab);
+      // Each view's content, before its picture.
+      const ready = { leaderboard: 'table.leaderboard', disagreement: '#quadrant-count, .disagreement-error', compare: 'table.matrix, .compare-error', samples: '.sample-row' }[tab];
+      if (ready) await page.waitForSelector(`#view-${tab} :is(${ready})`, { timeout: 60_000 });
+      if (tab === 'results') {
+        await page.waitForFunction((w) => {
+          const svg = document.querySelector('#view-results .chart svg');
+          return svg && Number(svg.getAttribute('width')) <= w;
+        }, width, { timeout: 30_000 });
+        widths[width] = Number(await page.getAttribute('#view-results .chart svg', 'width'));
+      }
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `${tab} at ${width}px is ${overflow}px wider than the window`);
+      await page.screenshot({ path: path.join(shots, `${tab}-${width}x${height}.png`), fullPage: true });
+    }
+  }
+  assert.ok(widths[1400] > 900 && widths[390] < 390, `chart widths ${JSON.stringify(widths)}`);
+  console.log(`e2e: chart ${widths[1400]} px wide in a 1400 px window, ${widths[390]} px in a 390 px one; screenshots in ${shots}`);
+  await assertNoErrors(freshErrors, page);
+});
+
+test('the leaderboard view places the LLaVA-Med files as one row equal to the published one (Markdown, sorting, row names, embed); the disagreement view counts its quadrant as medhall score does', async (t) => {
+  if (skipWithoutData(t)) return;
+  const fresh = await browser.newContext();
+  t.after(() => fresh.close());
+  const freshErrors = await collectErrors(fresh);
+  const page = await fresh.newPage();
+  await page.goto(server.base);
+  await page.waitForSelector('#results-input', { state: 'attached', timeout: 60_000 });
+  await page.setInputFiles('#results-input', [sharedFile(POSITIVE), sharedFile(NEGATIVE)]);
+  await waitForSummary(page, 2);
+  await openTab(page, 'leaderboard');
+  await page.waitForSelector('table.leaderboard tr.run-row', { timeout: 60_000 });
+  const rowCells = (selector) => page.$$eval(`${selector} td[data-column]`, (cells) => cells.map((c) => ({
+    column: c.dataset.column, split: c.dataset.split, value: c.dataset.value === undefined ? null : Number(c.dataset.value), text: c.textContent.trim(), title: c.title,
+  })));
+  assert.equal(await page.$$eval('table.leaderboard tr.run-row', (r) => r.length), 1, 'the two files form one row');
+  const ours = await rowCells('table.leaderboard tr.run-row');
+  const published = await rowCells('table.leaderboard tr[data-model="LLaVA-Med-v1.5-7B"]:not(.run-row)');
+  assert.equal(ours.length, 12);
+  let equal = 0;
+  for (const column of ['clinical_accuracy', 'clinical_relevance', 'detail_level', 'risk_level', 'meteor']) {
+    for (const split of ['positive', 'negative']) {
+      const mine = ours.find((c) => c.column === column && c.split === split);
+      const theirs = published.find((c) => c.column === column && c.split === split);
+      assert.ok(mine.value !== null, `${column} ${split}: no value`);
+      assert.equal(mine.value.toFixed(2), theirs.value.toFixed(2), `${column} ${split}: ours ${mine.value}, published ${theirs.value}`);
+      assert.equal(mine.text, theirs.text);
+      assert.match(mine.title, /95% CI/, `${column} ${split} shows its interval`);
+      equal += 1;
+    }
+  }
+  // B.Score is missing from these files, and the page says why.
+  const bscore = ours.filter((c) => c.column === 'bertscore');
+  assert.ok(bscore.every((c) => c.value === null && c.text === '–' && /B\.Score not computed/.test(c.title)), JSON.stringify(bscore));
+  assert.match(await page.textContent('.missing-notes'), /B\.Score not computed/);
+
+  // The Markdown copy parses as a table with the same numbers.
+  const markdown = await page.inputValue('#leaderboard-text');
+  const lines = markdown.trim().split('\n');
+  const cellsOf = (line) => line.split('|').slice(1, -1).map((c) => c.trim());
+  const header = cellsOf(lines[0]);
+  assert.equal(header.length, 7, lines[0]);
+  assert.ok(/^[-|]+$/.test(lines[1]), lines[1]);
+  assert.ok(lines.slice(2).every((l) => cellsOf(l).length === 7), 'every row has 7 cells');
+  assert.equal(lines.length - 2, await page.$$eval('table.leaderboard tbody tr', (r) => r.length));
+  const runLine = cellsOf(lines.find((l) => l.includes('(this run)')));
+  const column = (title) => runLine[header.findIndex((h) => h.startsWith(title))].split('/').map((x) => x.trim());
+  const text = (c, s) => ours.find((x) => x.column === c && x.split === s).text;
+  assert.deepEqual(column('Clinical Acc'), [text('clinical_accuracy', 'positive'), text('clinical_accuracy', 'negative')]);
+  assert.deepEqual(column('M.Score'), [text('meteor', 'positive'), text('meteor', 'negative')]);
+  await page.selectOption('#leaderboard-format', 'latex');
+  assert.match(await page.inputValue('#leaderboard-text'), /\\begin\{tabular\}/);
+
+  // Sorting by M.Score (N): best first, rows without a value last.
+  await page.click('button.sort[data-column="meteor"][data-split="negative"]');
+  const order = await page.$$eval('table.leaderboard tbody tr td[data-column="meteor"][data-split="negative"]', (c) => c.map((x) => (x.dataset.value === undefined ? null : Number(x.dataset.value))));
+  const values = order.filter((v) => v !== null);
+  assert.deepEqual(values, [...values].sort((a, b) => b - a), 'sorted best first');
+  assert.equal(await page.getAttribute('th:has(button.sort[data-column="meteor"][data-split="negative"])', 'aria-sort'), 'descending');
+
+  // Row names: files named apart become two rows.
+  await page.click('.row-names summary');
+  const input = page.locator('.row-names tr', { hasText: POSITIVE }).locator('input.row-name');
+  await input.fill('llava positive alone');
+  await input.press('Enter');
+  await page.waitForFunction(() => document.querySelectorAll('table.leaderboard tr.run-row').length === 2, null, { timeout: 30_000 });
+  assert.ok(await page.$('table.leaderboard tr.run-row[data-model="llava positive alone"]'));
+
+  // The disagreement view: METEOR against the risk level, "lexically close, judged unsafe".
+  // Independently: medhall score --per-sample, each split's median METEOR among the samples with
+  // both scores, then METEOR >= median and risk <= 4.
+  const bin = process.env.MEDHALL_BIN || path.join(ROOT, 'target/release/medhall');
+  const perSample = path.join(tmp, 'llava.per-sample.jsonl');
+  execFileSync(bin, ['score', '--per-sample', perSample, sharedFile(POSITIVE), sharedFile(NEGATIVE)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const perLines = fs.readFileSync(perSample, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const expected = {};
+  for (const split of ['positive', 'negative']) {
+    const both = perLines.filter((l) => l.split === split && typeof l.meteor === 'number' && typeof l.judge?.risk_level === 'number');
+    const sorted = both.map((l) => l.meteor).sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+    expected[split] = { n: both.length, quadrant: both.filter((l) => l.meteor >= median && l.judge.risk_level <= 4).length };
+  }
+  await openTab(page, 'disagreement');
+  await page.selectOption('#disagreement-judge', 'risk_level');
+  await page.selectOption('#disagreement-lexical', 'meteor');
+  await page.waitForSelector('#quadrant-count', { timeout: 60_000 });
+  const total = Number(await page.getAttribute('#quadrant-count', 'data-count'));
+  assert.equal(total, expected.positive.quadrant + expected.negative.quadrant, `quadrant count vs ${JSON.stringify(expected)}`);
+  for (const split of ['positive', 'negative']) {
+    const row = `table.disagreement-groups tr.split-row[data-split="${split}"]`;
+    assert.equal(Number(await page.getAttribute(row, 'data-quadrant')), expected[split].quadrant, split);
+    assert.equal(Number(await page.textContent(`${row} td:nth-child(2)`)), expected[split].n, split);
+  }
+  assert.equal(await page.$$eval('table.quadrant-list tbody tr', (r) => r.length), Math.min(total, 500));
+  const points = await page.$$eval('.chart.scatter circle.point', (c) => c.length);
+  assert.equal(points, expected.positive.n + expected.negative.n, 'one point per sample with both scores');
+  assert.equal(await page.$$eval('.chart.scatter circle.point.selected', (c) => c.length), total);
+  // Clicking a point opens its sample.
+  const point = page.locator('.chart.scatter circle.point.selected').first();
+  const sample = await point.getAttribute('data-sample');
+  await point.dispatchEvent('click');
+  await page.waitForSelector(`#view-samples:not([hidden]) .detail-body[data-sample="${sample}"]`, { timeout: 30_000 });
+  console.log(`e2e disagreement: ${total} samples lexically close and judged unsafe (positive ${expected.positive.quadrant}, negative ${expected.negative.quadrant}), as computed from medhall score --per-sample`);
+
+  // The embed: the table alone, from this browser's local data.
+  const embed = await fresh.newPage();
+  await embed.goto(`${server.base}?embed=leaderboard`);
+  await embed.waitForSelector('table.leaderboard tr.run-row', { timeout: 60_000 });
+  assert.equal(await embed.$$eval('nav.tabs, #results-input, button.sort', (e) => e.length), 0);
+  assert.equal(await embed.$$eval('table.leaderboard tbody tr', (r) => r.length), 32);
+  console.log(`e2e leaderboard: ${equal} cells of the LLaVA-Med row equal the published ones to two decimals`);
+  await assertNoErrors(freshErrors, embed);
+  await embed.close();
+});
+
 test('broken lines are counted with their line numbers and the rest loads', async () => {
   const lines = [];
   for (let i = 0; i < 8; i += 1) {
@@ -169,6 +353,7 @@ test('an answer holding HTML is shown as text, never run', async () => {
   fs.writeFileSync(file, JSON.stringify({ question_id: 5, question: 'Is it safe?', answer: evil, gpt4_answer: 'It is safe.' }) + '\n');
   const page = await openPage();
   await page.setInputFiles('#results-input', [file]);
+  await openTab(page, 'samples');
   await page.fill('#sample-search', 'onerror');
   // Rows of runs restored from earlier tests may show first: wait for the filtered page.
   const row = page.locator('.sample-row', { hasText: 'onerror' }).first();
@@ -197,6 +382,7 @@ test('the bundled demo loads offline', async () => {
   assert.ok(cells.every((c) => Number.isFinite(c.value)));
 
   // The paired chart compares the two runs picked, A minus B, on their shared questions.
+  await openTab(page, 'results');
   await page.selectOption('#chart-kind', 'paired');
   await page.selectOption('#pair-a', 'demo-model-b.positive');
   await page.selectOption('#pair-b', 'demo-model-a.positive');
@@ -204,6 +390,51 @@ test('the bundled demo loads offline', async () => {
   const titles = await page.$$eval('.chart svg rect.hit title', (t) => t.map((x) => x.textContent));
   assert.equal(titles.length, 5, 'the five lexical metrics (model A has no judge scores)');
   assert.ok(titles.every((t) => /p = [0-9.]+, n = 20/.test(t)), titles.join(' | '));
+
+  // Many runs at once: the two demo models by split and type, model B against model A, with
+  // p-values adjusted by Benjamini–Hochberg (checked here against the p-values shown).
+  await openTab(page, 'compare');
+  await page.selectOption('#compare-metric', 'meteor');
+  await page.waitForSelector('table.matrix tr[data-model="demo-model-b"] .difference', { timeout: 60_000 });
+  await page.selectOption('#compare-baseline', 'demo-model-a');
+  await page.waitForFunction(() => document.querySelector('table.matrix tr.baseline')?.dataset.model === 'demo-model-a', null, { timeout: 30_000 });
+  const models = await page.$$eval('table.matrix tbody tr', (r) => r.map((x) => x.dataset.model));
+  assert.ok(models.includes('demo-model-a') && models.includes('demo-model-b'), models.join(', '));
+  const groups = await page.$$eval('table.matrix thead th', (h) => h.map((x) => x.textContent).slice(1));
+  assert.ok(groups.includes('positive') && groups.includes('negative') && groups.includes('negative/object manipulation'), groups.join(', '));
+  // (Runs of earlier tests are restored in this browser too: every comparison shown counts.)
+  const tests = await page.$$eval('table.matrix .difference', (d) => d.map((x) => ({ p: Number(x.dataset.p), adjusted: Number(x.dataset.pAdjusted) })));
+  const modelB = await page.$$eval('table.matrix tr[data-model="demo-model-b"] .difference', (d) => d.length);
+  assert.ok(modelB >= 5, `model B against A: both splits and the negative types, ${modelB} comparisons`);
+  const order = tests.map((x, i) => [x.p, i]).sort((a, b) => a[0] - b[0]);
+  const expected = new Array(tests.length);
+  let running = 1;
+  for (let k = order.length - 1; k >= 0; k -= 1) {
+    running = Math.min(running, (order[k][0] * order.length) / (k + 1));
+    expected[order[k][1]] = Math.min(1, running);
+  }
+  tests.forEach((x, i) => assert.ok(Math.abs(x.adjusted - expected[i]) < 1e-12, `p ${x.p}: adjusted ${x.adjusted}, BH ${expected[i]}`));
+  assert.match(await page.textContent('.adjustment'), /Benjamini–Hochberg over the \d+ paired comparisons/);
+
+  // "Runs disagree": the two models' answers to the same questions, biggest METEOR gaps first.
+  await openTab(page, 'samples');
+  await page.selectOption('#sample-metric', 'meteor');
+  await page.selectOption('#disagree-a', 'demo-model-a.positive');
+  await page.selectOption('#disagree-b', 'demo-model-b.positive');
+  await page.waitForFunction(() => location.search.includes('disagree=') && /^40 matching rows/.test(document.querySelector('#matching-rows')?.textContent ?? ''), null, { timeout: 30_000 })
+    .catch(async (e) => { throw new Error(`${e.message}: ${await page.textContent('#samples')}`); });
+  const shown = await page.$$eval('.sample-row', (rows) => rows
+    .sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top))
+    .map((r) => ({ run: r.querySelector('.c-run').textContent, id: r.querySelector('.c-id').textContent, meteor: Number(r.querySelectorAll('.c-num')[0].textContent) })));
+  assert.ok(shown.length >= 6, `${shown.length} rows shown`);
+  const gaps = [];
+  for (let i = 0; i + 1 < shown.length; i += 2) {
+    assert.deepEqual([shown[i].run, shown[i + 1].run], ['demo-model-a.positive', 'demo-model-b.positive']);
+    assert.equal(shown[i].id, shown[i + 1].id, 'a pair is one question');
+    gaps.push(Math.abs(shown[i].meteor - shown[i + 1].meteor));
+  }
+  // (The table shows METEOR to three decimals: allow for the rounding.)
+  gaps.slice(1).forEach((g, i) => assert.ok(g <= gaps[i] + 0.002, `gaps not decreasing: ${gaps.join(', ')}`));
   await page.close();
 });
 
@@ -283,13 +514,16 @@ test('no request leaves the page\'s origin before a user action names the host',
   // detail (it has an image), the exports, the model check (its worker starts).
   await page.click('[data-set="demo"] button.load-set');
   await waitForSummary(page, 4);
+  await openTab(page, 'results');
   for (const kind of ['judge', 'distribution', 'gap', 'paired']) {
     await page.selectOption('#chart-kind', kind);
     await page.waitForFunction((k) => location.search.includes(`chart=${k}`), kind);
   }
+  await openTab(page, 'samples');
   await page.locator('.sample-row').first().click();
   await page.waitForSelector('.detail-body', { timeout: 30_000 });
-  await page.click('#model-check summary');
+  await openTab(page, 'model');
+  await page.waitForSelector('#model-check > details[open]');
   await page.waitForFunction(() => document.querySelector('.model-backend')?.textContent.startsWith('Backend:'), null, { timeout: 60_000 });
   await page.waitForTimeout(1000);
   assert.deepEqual(outside(), [], 'requests to another origin before a user action named its host');
@@ -300,6 +534,7 @@ test('no request leaves the page\'s origin before a user action names the host',
   const otherHost = new URL(other.base).host;
   const confirm = await page.textContent('.image-base-confirm');
   assert.ok(confirm.includes(otherHost), confirm);
+  await openTab(page, 'samples');
   await page.click('.allow-image-base');
   await page.waitForSelector('.detail-body img.sample-image', { timeout: 30_000 });
   // (The page's CSP lets images come from https hosts only, so this http test host's image is
@@ -310,6 +545,7 @@ test('no request leaves the page\'s origin before a user action names the host',
 
   // The model panel names the host it reads from, and reads nothing before a click.
   assert.match(await page.textContent('.model-host'), /huggingface\.co/);
+  await openTab(page, 'model');
   await page.click('.model-sizes');
   const asked = () => log.some((u) => u.startsWith('https://huggingface.co/') && u.endsWith('/config.json'));
   for (let waited = 0; !asked() && waited < 30_000; waited += 200) await page.waitForTimeout(200);

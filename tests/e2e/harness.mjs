@@ -7,7 +7,8 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 
 export const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
-export const DIST = path.join(ROOT, 'dist');
+// MEDHALL_DIST: another built site to test (default dist/, what scripts/test.sh builds).
+export const DIST = process.env.MEDHALL_DIST ? path.resolve(process.env.MEDHALL_DIST) : path.join(ROOT, 'dist');
 export const SUB_PATH = '/medhall/lens/';
 export const SHARED = process.env.MEDHALL_DATA || path.resolve(ROOT, '../shared/medhalltune');
 
@@ -93,6 +94,12 @@ export async function launch({ webgpu = false } = {}) {
       '--disable-default-apps',
     ],
   });
+}
+
+/** Opens one of the page's views from its navigation (`data`, `results`, `samples`, …). */
+export async function openTab(page, name) {
+  await page.click(`nav.tabs [data-tab="${name}"]`);
+  await page.waitForSelector(`#view-${name}:not([hidden])`, { timeout: 10_000 });
 }
 
 /** The summary cells (split level, not per type) as {run, split, metric} -> value. */

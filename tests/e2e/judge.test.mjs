@@ -10,7 +10,7 @@ import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { serve, launch, waitForSummary, collectErrors, assertNoErrors } from './harness.mjs';
+import { serve, launch, waitForSummary, collectErrors, assertNoErrors, openTab } from './harness.mjs';
 
 const KEY = 'sk-medhall-e2e-7f3a9c1d5b';
 const ROWS = 20;
@@ -151,7 +151,8 @@ async function keptVerdicts(page) {
 const progress = (page) => page.$eval('#judge-progress', (p) => ({ ...p.dataset, text: p.textContent }));
 
 async function openPanel(page) {
-  await page.click('#judge > details > summary');
+  await openTab(page, 'judge');
+  await page.waitForSelector('#judge > details[open]');
   await page.waitForFunction((n) => document.querySelector('#judge-estimate')?.dataset.items === String(n), ROWS, { timeout: 60_000 });
 }
 
@@ -227,7 +228,7 @@ test('the judge panel judges a run, resumes after a reload without asking again,
   assert.ok(keptIds.size < ROWS, 'the reload came mid-run');
   assert.equal(await page.$eval('#judge-estimate', (p) => p.dataset.requests), String(ROWS - keptIds.size));
   // The restored verdicts fill the judge columns before anything more is asked.
-  await page.waitForSelector(`td[data-run="${RUN}"][data-metric="clinical_accuracy"]:not([data-type])`, { timeout: 30_000 });
+  await page.waitForSelector(`td[data-run="${RUN}"][data-metric="clinical_accuracy"]:not([data-type])`, { state: 'attached', timeout: 30_000 });
 
   fake.state.phase = 2;
   assert.equal(await page.inputValue('#judge-key'), '');
@@ -304,7 +305,8 @@ test('the judge panel labels the negative questions with hallucination types, ma
   await page.setInputFiles('#shard-files', [files.refs]);
   await page.setInputFiles('#results-input', [files.run]);
   await waitForSummary(page, 1);
-  await page.click('#judge > details > summary');
+  await openTab(page, 'judge');
+  await page.waitForSelector('#judge > details[open]');
   await page.selectOption('#judge-mode', 'types');
   await page.waitForFunction((n) => {
     const e = document.querySelector('#judge-estimate');
@@ -320,7 +322,7 @@ test('the judge panel labels the negative questions with hallucination types, ma
   assert.equal((await progress(page)).failed, '0');
   // The run's means per type: the types are shown as the model's labels.
   const typeCell = (type) => `td[data-run="${RUN}"][data-metric="meteor"][data-type="${type}"]`;
-  await page.waitForSelector(typeCell('object manipulation (labelled by gpt-4o)'), { timeout: 60_000 });
+  await page.waitForSelector(typeCell('object manipulation (labelled by gpt-4o)'), { state: 'attached', timeout: 60_000 });
   const types = await page.$$eval(`td[data-run="${RUN}"][data-metric="meteor"][data-type]`, (cells) => [...new Set(cells.map((c) => c.dataset.type))].sort());
   assert.deepEqual(types, [
     'knowledge distortion (labelled by gpt-4o)',
@@ -332,10 +334,11 @@ test('the judge panel labels the negative questions with hallucination types, ma
   await page.reload();
   await page.waitForSelector('#results-input', { state: 'attached', timeout: 60_000 });
   await waitForSummary(page, 1);
-  await page.click('#judge > details > summary');
+  await openTab(page, 'judge');
+  await page.waitForSelector('#judge > details[open]');
   await page.selectOption('#judge-mode', 'types');
   await page.waitForFunction(() => document.querySelector('#judge-estimate')?.dataset.requests === '0', null, { timeout: 60_000 });
-  await page.waitForSelector(typeCell('nonexistent object (labelled by gpt-4o)'), { timeout: 60_000 });
+  await page.waitForSelector(typeCell('nonexistent object (labelled by gpt-4o)'), { state: 'attached', timeout: 60_000 });
   assert.ok(fake.state.posts.every((p) => p.authorization === `Bearer ${KEY}`));
   const dump = await dumpStorage(page);
   assert.ok(!JSON.stringify(dump).includes(KEY), 'the API key is in the page storage');

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import {
-  serve, launch, ROOT, MODEL_FIXTURES, FIXTURE_PREFIX, fixtureRequests, collectErrors, assertNoErrors, expectErrors, workerNamed, crashOn,
+  serve, launch, ROOT, MODEL_FIXTURES, FIXTURE_PREFIX, fixtureRequests, collectErrors, assertNoErrors, expectErrors, workerNamed, crashOn, openTab,
 } from './harness.mjs';
 
 const TOLERANCE = 1e-3;
@@ -330,7 +330,8 @@ test('the panel: load the tiny model, answer 3 demo questions, see them scored a
   await panelPage.goto(`${base}?images=${encodeURIComponent(images)}`);
   await panelPage.click('[data-set="demo"] button.load-set');
   // The first run reads its images from the image base URL; a second one below from a zip.
-  await panelPage.click('#model-check summary');
+  await openTab(panelPage, 'model');
+  await panelPage.waitForSelector('#model-check > details[open]');
   await panelPage.waitForFunction(() => document.querySelector('.model-backend')?.textContent.startsWith('Backend:'), null, { timeout: 60_000 });
   const backend = await panelPage.textContent('.model-backend');
   assert.match(backend, /webgpu/, backend);
@@ -390,7 +391,8 @@ test('the panel: images dropped as a zip, then from a picked folder; Stop keeps 
   const panelPage = await newPage();
   await panelPage.goto(base);
   await panelPage.click('[data-set="demo"] button.load-set');
-  await panelPage.click('#model-check summary');
+  await openTab(panelPage, 'model');
+  await panelPage.waitForSelector('#model-check > details[open]');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'medhall-folder-'));
   const folder = path.join(dir, 'MedHallTune');
   fs.mkdirSync(path.join(folder, 'images'), { recursive: true });
@@ -461,7 +463,8 @@ test('the panel: a crashed model worker fails the pending answer, ends the run, 
   const panelPage = await newPage();
   await panelPage.goto(`${base}?images=${encodeURIComponent(`${base}__fixtures/images/`)}`);
   await panelPage.click('[data-set="demo"] button.load-set');
-  await panelPage.click('#model-check summary');
+  await openTab(panelPage, 'model');
+  await panelPage.waitForSelector('#model-check > details[open]');
   await waitPanel(panelPage, () => document.querySelector('.model-backend')?.textContent.startsWith('Backend:'));
   await panelPage.fill('.model-url', `${base}${FIXTURE_PREFIX}tiny-idefics3/`);
   await panelPage.dispatchEvent('.model-url', 'change');

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DIST, serve, launch, waitForSummary, collectErrors, assertNoErrors } from './harness.mjs';
+import { DIST, serve, launch, waitForSummary, collectErrors, assertNoErrors, openTab } from './harness.mjs';
 
 let server;
 let browser;
@@ -59,6 +59,7 @@ test("dist/index.html allows inline scripts by hash only, and the page starts wi
   // The demo set exercises the scoring worker, fetches and the charts (SVG with hover areas).
   await page.click('.shard-set[data-set="demo"] .load-set');
   await waitForSummary(page, 2);
+  await openTab(page, 'results');
   await page.waitForSelector('.chart svg rect.hit', { timeout: 60_000 });
   await assertNoErrors(errors, page);
   assert.deepEqual(csp, []);

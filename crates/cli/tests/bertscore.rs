@@ -550,3 +550,60 @@ fn the_report_shows_bertscore_when_asked() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `medhall report` on results files that carry their own `bertscore` (a `--per-sample` value
+/// joined back onto the results, say): the mean is shown, and the signature says where it came
+/// from (no model named).
+#[test]
+fn the_report_shows_a_bertscore_the_input_carries() {
+    let dir = temp_dir("carried");
+    let path = dir.join("carried.negative.jsonl");
+    let values = [0.9, 0.8, 0.7, 0.6];
+    let text: String = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            format!(
+                "{}\n",
+                serde_json::json!({"question_id": i, "answer": format!("answer {i}"), "gpt4_answer": format!("reference {i}"), "bertscore": v})
+            )
+        })
+        .collect();
+    std::fs::write(&path, text).expect("results written");
+    let out = dir.join("site");
+    let output = medhall(&[
+        "report",
+        "--out",
+        out.to_str().expect("test data"),
+        path.to_str().expect("test data"),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("summary.json")).expect("summary.json"),
+    )
+    .expect("JSON");
+    let bert = summary["runs"][0]["groups"][0]["metrics"]
+        .as_array()
+        .expect("metrics")
+        .iter()
+        .find(|m| m["metric"] == "bertscore")
+        .expect("the carried bertscore")
+        .clone();
+    assert_eq!(bert["n"], 4);
+    assert!((bert["mean"].as_f64().expect("mean") - 0.75).abs() < 1e-12);
+    assert!(
+        summary["signature"]
+            .as_str()
+            .expect("signature")
+            .contains("bertscore:from the results files"),
+        "{}",
+        summary["signature"]
+    );
+    let index = std::fs::read_to_string(out.join("index.html")).expect("index.html");
+    assert!(index.contains("<td>0.7500</td>"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -62,7 +62,9 @@ impl Column {
     /// Why a run has no value in this column when its split has samples.
     fn missing_reason(self) -> &'static str {
         match self {
-            Column::BScore => "B.Score not computed (it needs roberta-large: --bertscore DIR)",
+            Column::BScore => {
+                "B.Score not computed (it needs roberta-large: the page's Compute B.Score, or medhall score --bertscore DIR)"
+            }
             Column::MScore => "no reference answers to score against",
             _ => "no judge verdicts in this run",
         }

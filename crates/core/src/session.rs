@@ -173,6 +173,19 @@ struct RunState {
 struct RunBertScore {
     signature: Option<String>,
     values: HashMap<SampleKey, (String, f64)>,
+    /// Some scored sample took its value from its results file's own `bertscore` field (a
+    /// `--per-sample` line joined back, say): computed elsewhere, under no known signature.
+    from_files: bool,
+}
+
+/// A results record's own B.Score: its `bertscore` field, when that is a finite number.
+fn bertscore_field(prediction: &Prediction) -> Option<f64> {
+    prediction
+        .fields
+        .iter()
+        .find(|(name, _)| name == "bertscore")
+        .and_then(|(_, value)| value.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite())
 }
 
 impl RunBertScore {
@@ -606,6 +619,11 @@ impl Session {
     pub fn signature(&self) -> String {
         let mut text = with_type_labellers(signature(&self.stats), &self.type_labellers);
         let mut seen: Vec<&str> = Vec::new();
+        if self.runs.iter().any(|r| r.bertscore.from_files) {
+            text.push_str(
+                " | bertscore:from the results files' own bertscore field (model, layer and batch unknown)",
+            );
+        }
         for run in &self.runs {
             if let Some(sig) = run.bertscore.signature.as_deref()
                 && !run.bertscore.values.is_empty()
@@ -739,6 +757,7 @@ impl Session {
 
     fn rescore_all(&mut self) {
         for run in &mut self.runs {
+            run.bertscore.from_files = false;
             run.scored.clear();
             run.join_issues = IssueReport::default();
             run.summary = OnceCell::new();
@@ -775,11 +794,18 @@ impl Session {
                     question_id_is_integer: prediction.question_id_is_integer,
                     lexical: reference.map(|r| scorer.score(r, &prediction.answer)),
                     judge: prediction.judge,
-                    bertscore: reference.and_then(|r| {
-                        state
-                            .bertscore
-                            .value(&prediction.key, r, &prediction.answer)
-                    }),
+                    // Computed here (or kept in the browser) first, else the file's own value.
+                    bertscore: reference
+                        .and_then(|r| {
+                            state
+                                .bertscore
+                                .value(&prediction.key, r, &prediction.answer)
+                        })
+                        .or_else(|| {
+                            let value = bertscore_field(prediction);
+                            state.bertscore.from_files |= value.is_some();
+                            value
+                        }),
                     fields,
                 });
                 done += 1;
@@ -1544,9 +1570,11 @@ impl Session {
             state.bertscore = RunBertScore {
                 signature: Some(signature.to_owned()),
                 values: HashMap::new(),
+                from_files: state.bertscore.from_files,
             };
+            // Back to what the files carry, if anything.
             for scored in &mut state.scored {
-                scored.bertscore = None;
+                scored.bertscore = state.run.get(&scored.key).and_then(bertscore_field);
             }
         }
         let positions: HashMap<&SampleKey, usize> = state
@@ -2867,5 +2895,54 @@ mod tests {
             session.apply_bertscore(99, "x", Vec::new()),
             Err("no run with id 99".to_owned())
         );
+    }
+
+    #[test]
+    fn a_results_file_can_carry_its_own_bertscore() {
+        let mut session = Session::default();
+        load(
+            &mut session,
+            1,
+            LoadTarget::Shard,
+            "refs.negative.jsonl",
+            REFS,
+        );
+        let run = LoadTarget::Run {
+            run: 3,
+            name: "carried.negative.jsonl".to_owned(),
+        };
+        let text = concat!(
+            r#"{"question_id": 1, "answer": "A mass is seen.", "bertscore": 0.75}"#,
+            "\n",
+            r#"{"question_id": 2, "answer": "The lung is clear.", "bertscore": "0.25"}"#,
+            "\n"
+        );
+        load(&mut session, 2, run, "carried.negative.jsonl", text);
+        let mut scorer = LexicalScorer::new(WordNet::embedded());
+        while session.score_step(&mut scorer, 8) > 0 {}
+        let summary = &session.summaries(true)[0].groups[0];
+        let bert = summary
+            .metrics
+            .iter()
+            .find(|m| m.metric == "bertscore")
+            .expect("the file's values");
+        assert_eq!((bert.n, bert.mean), (2, 0.5));
+        assert!(
+            session
+                .signature()
+                .contains("bertscore:from the results files")
+        );
+        // A computed value wins over the file's.
+        let plan = session.bertscore_plan(3, "bertscore:x").expect("plan");
+        let item = &plan.splits[0].items[0];
+        let scores = vec![(item.key.clone(), item.pair.clone(), 0.25)];
+        assert_eq!(session.apply_bertscore(3, "bertscore:x", scores), Ok(1));
+        let bert = session.summaries(true)[0].groups[0]
+            .metrics
+            .iter()
+            .find(|m| m.metric == "bertscore")
+            .expect("values")
+            .clone();
+        assert_eq!((bert.n, bert.mean), (2, 0.25));
     }
 }
