@@ -2,8 +2,8 @@
 
 use crate::dom::{copy_text, page_url};
 use crate::download::{download_png, download_text};
-use crate::panels::Messages;
 use crate::panels::metric_options;
+use crate::panels::{Messages, RunPairPicker};
 use crate::state::{AppState, ChartView};
 use crate::view_state::Tab;
 use leptos::prelude::*;
@@ -165,42 +165,14 @@ pub(crate) fn ChartPanel(state: AppState) -> impl IntoView {
     }
 }
 
-/// Run A and run B of the paired chart.
+/// Run A and run B of the paired chart: the view (and the URL) takes the pair once both are
+/// chosen.
 #[component]
 pub(crate) fn PairPicker(state: AppState) -> impl IntoView {
-    let options = move || {
-        state
-            .runs
-            .get()
-            .into_iter()
-            .map(|r| view! { <option value=r.name.clone()>{r.name.clone()}</option> })
-            .collect_view()
-    };
-    let initial = state
-        .view
-        .with_untracked(|v| v.pair.clone())
-        .unwrap_or_default();
-    let first = RwSignal::new(initial.0);
-    let second = RwSignal::new(initial.1);
-    // The view (and the URL) takes the pair once both sides are chosen.
-    let commit = move || {
-        let (a, b) = (first.get_untracked(), second.get_untracked());
-        state.view.update(|v| {
-            v.pair = (!a.is_empty() && !b.is_empty()).then_some((a, b));
-        });
-    };
     view! {
-        <label>"A "
-            <select id="pair-a" prop:value=first on:change=move |ev| { first.set(event_target_value(&ev)); commit(); }>
-                <option value="">"(first run)"</option>
-                {options}
-            </select>
-        </label>
-        <label>" minus B "
-            <select id="pair-b" prop:value=second on:change=move |ev| { second.set(event_target_value(&ev)); commit(); }>
-                <option value="">"(second run)"</option>
-                {options}
-            </select>
-        </label>
+        <RunPairPicker state=state ids=["pair-a", "pair-b"] labels=["A ", " minus B "]
+            empty=["(first run)", "(second run)"]
+            current=Signal::derive(move || state.view.with(|v| v.pair.clone()))
+            pick=Callback::new(move |pair| state.view.update(|v| v.pair = pair))/>
     }
 }

@@ -43,3 +43,62 @@ pub(crate) fn Messages(state: AppState) -> impl IntoView {
         </Show>
     }
 }
+
+/// Two runs picked by name, for a view that compares two runs: `pick` is called with the pair
+/// once both are chosen and differ (`None` until then), and when `current` (what the view
+/// holds) is cleared elsewhere, the choices follow.
+#[component]
+pub(crate) fn RunPairPicker(
+    state: AppState,
+    /// The two selects' ids.
+    ids: [&'static str; 2],
+    /// The text before each select.
+    labels: [&'static str; 2],
+    /// Each select's empty choice.
+    empty: [&'static str; 2],
+    current: Signal<Option<(String, String)>>,
+    pick: Callback<Option<(String, String)>>,
+) -> impl IntoView {
+    let options = move || {
+        state
+            .runs
+            .get()
+            .into_iter()
+            .map(|r| view! { <option value=r.name.clone()>{r.name.clone()}</option> })
+            .collect_view()
+    };
+    let initial = current.get_untracked().unwrap_or_default();
+    let first = RwSignal::new(initial.0);
+    let second = RwSignal::new(initial.1);
+    let commit = move || {
+        let (a, b) = (first.get_untracked(), second.get_untracked());
+        pick.run((!a.is_empty() && !b.is_empty() && a != b).then_some((a, b)));
+    };
+    // Only a pair that was set and is no longer: while one run is chosen and not yet the
+    // other, there is no pair either.
+    Effect::new(move |was_set: Option<bool>| {
+        let set = current.with(Option::is_some);
+        if was_set == Some(true) && !set {
+            first.set(String::new());
+            second.set(String::new());
+        }
+        set
+    });
+    let [first_id, second_id] = ids;
+    let [first_label, second_label] = labels;
+    let [first_empty, second_empty] = empty;
+    view! {
+        <label>{first_label}
+            <select id=first_id prop:value=first on:change=move |ev| { first.set(event_target_value(&ev)); commit(); }>
+                <option value="">{first_empty}</option>
+                {options}
+            </select>
+        </label>
+        <label>{second_label}
+            <select id=second_id prop:value=second on:change=move |ev| { second.set(event_target_value(&ev)); commit(); }>
+                <option value="">{second_empty}</option>
+                {options}
+            </select>
+        </label>
+    }
+}

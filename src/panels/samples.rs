@@ -1,6 +1,6 @@
 //! The sample table (virtual scrolling, filters) and the detail pane of one sample.
 
-use crate::panels::metric_options;
+use crate::panels::{RunPairPicker, metric_options};
 use crate::state::AppState;
 use leptos::prelude::*;
 use medhall_core::sample::Split;
@@ -113,51 +113,15 @@ pub(crate) fn SamplePanel(state: AppState) -> impl IntoView {
 /// differs most first.
 #[component]
 fn DisagreeFilter(state: AppState) -> impl IntoView {
-    let options = move || {
-        state
-            .runs
-            .get()
-            .into_iter()
-            .map(|r| view! { <option value=r.name.clone()>{r.name.clone()}</option> })
-            .collect_view()
-    };
-    let initial = state
-        .view
-        .with_untracked(|v| v.disagree.clone())
-        .unwrap_or_default();
-    let first = RwSignal::new(initial.0);
-    let second = RwSignal::new(initial.1);
-    let commit = move || {
-        let (a, b) = (first.get_untracked(), second.get_untracked());
-        state.view.update(|v| {
-            v.disagree = (!a.is_empty() && !b.is_empty() && a != b).then_some((a, b));
-        });
-        state.first_row.set(0);
-    };
-    // Cleared elsewhere ("Clear filters"): the choices follow. (Only a filter that was set and
-    // is no longer: while one run is chosen and not yet the other, there is no filter either.)
-    Effect::new(move |was_set: Option<bool>| {
-        let set = state.view.with(|v| v.disagree.is_some());
-        if was_set == Some(true) && !set {
-            first.set(String::new());
-            second.set(String::new());
-        }
-        set
-    });
     view! {
         <div class="row disagree-filter">
-            <label>"Runs disagree: "
-                <select id="disagree-a" prop:value=first on:change=move |ev| { first.set(event_target_value(&ev)); commit(); }>
-                    <option value="">"(a run)"</option>
-                    {options}
-                </select>
-            </label>
-            <label>" and "
-                <select id="disagree-b" prop:value=second on:change=move |ev| { second.set(event_target_value(&ev)); commit(); }>
-                    <option value="">"(another run)"</option>
-                    {options}
-                </select>
-            </label>
+            <RunPairPicker state=state ids=["disagree-a", "disagree-b"] labels=["Runs disagree: ", " and "]
+                empty=["(a run)", "(another run)"]
+                current=Signal::derive(move || state.view.with(|v| v.disagree.clone()))
+                pick=Callback::new(move |pair| {
+                    state.view.update(|v| v.disagree = pair);
+                    state.first_row.set(0);
+                })/>
             <label>" on "
                 <select id="sample-metric" prop:value=move || state.view.with(|v| v.metric.clone())
                     on:change=move |ev| { state.view.update(|v| v.metric = event_target_value(&ev)); state.first_row.set(0); }>
