@@ -1,6 +1,7 @@
 //! The page: its header, navigation and panels, and the effects that keep the chart, the sample
 //! table and the detail pane in step with the view and the data.
 
+use crate::bertscore_panel::BertScorePanel;
 use crate::dom::{location_search, replace_query};
 use crate::judge_panel::{JudgeHost, JudgePanel};
 use crate::loading::{fetch_manifest, load_results_file, load_set, restore};
@@ -271,6 +272,7 @@ pub fn App() -> impl IntoView {
                 }.into_any())}
                 {panel(Tab::Results, view! {
                     <SummaryTable state=state/>
+                    <BertScorePanel state=state/>
                     <ChartPanel state=state/>
                     <ExportPanel state=state/>
                 }.into_any())}
