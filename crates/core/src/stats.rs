@@ -371,6 +371,34 @@ mod tests {
         assert_eq!(bootstrap_difference_ci(&a[..1], &b, &config), None);
     }
 
+    /// Against scipy.stats.spearmanr (scripts/gen_spearman_fixture.py): ties on both sides,
+    /// reversed orders, small n, and 2,000 pairs like a benchmark split. Tolerance 1e-12.
+    #[test]
+    fn spearman_equals_scipy() {
+        let fixture = include_str!("../tests/fixtures/spearman_scipy.jsonl");
+        let mut cases = 0;
+        for line in fixture.lines() {
+            let case: serde_json::Value = serde_json::from_str(line).expect("a fixture line");
+            let numbers = |name: &str| -> Vec<f64> {
+                case[name]
+                    .as_array()
+                    .expect("an array")
+                    .iter()
+                    .map(|v| v.as_f64().expect("a number"))
+                    .collect()
+            };
+            let expected = case["rho"].as_f64().expect("rho");
+            let rho = spearman(&numbers("x"), &numbers("y")).expect("defined");
+            assert!(
+                (rho - expected).abs() < 1e-12,
+                "n = {}: ours {rho}, scipy {expected}",
+                numbers("x").len()
+            );
+            cases += 1;
+        }
+        assert_eq!(cases, 8);
+    }
+
     #[test]
     fn benjamini_hochberg_reproduces_the_papers_example() {
         // Benjamini & Hochberg (1995), section 4: fifteen p-values; at q = 0.05 the first four
