@@ -1153,11 +1153,52 @@ impl Session {
                 ));
             }
         }
+        if metric == Metric::BertScore {
+            let base = self.bertscore_signatures(&models[baseline].1);
+            for (m, (name, runs)) in models.iter().enumerate() {
+                let own = self.bertscore_signatures(runs);
+                if own.len() > 1 {
+                    warnings.push(format!(
+                        "{name}'s files hold B.Score computed in {} different ways ({}): its means mix them.",
+                        own.len(),
+                        own.join("; ")
+                    ));
+                }
+                if m != baseline && !own.is_empty() && !base.is_empty() && own != base {
+                    warnings.push(format!(
+                        "{name}'s B.Score ({}) and the baseline {}'s ({}) were not computed the same way: their difference is not a difference in answers.",
+                        own.join("; "),
+                        models[baseline].0,
+                        base.join("; ")
+                    ));
+                }
+            }
+        }
         Ok(MatrixView {
             matrix,
             models: models.into_iter().map(|(n, _)| n).collect(),
             warnings,
         })
+    }
+
+    /// How the B.Score values of `runs` were computed: each distinct metric signature once, and
+    /// "from the results files" when some came with the files themselves; sorted.
+    fn bertscore_signatures(&self, runs: &[usize]) -> Vec<String> {
+        let mut signatures = Vec::new();
+        for &r in runs {
+            let bertscore = &self.runs[r].bertscore;
+            if let Some(signature) = &bertscore.signature
+                && !bertscore.values.is_empty()
+            {
+                signatures.push(signature.clone());
+            }
+            if bertscore.from_files {
+                signatures.push("from the results files' own bertscore field".to_owned());
+            }
+        }
+        signatures.sort();
+        signatures.dedup();
+        signatures
     }
 
     /// Where a lexical score and a judge score disagree, for one model (its runs gathered as
@@ -2190,6 +2231,36 @@ mod tests {
             .collect();
         assert!(gaps.windows(2).all(|w| w[0] >= w[1]), "{gaps:?}");
         assert!(gaps[0] > 0.5, "{gaps:?}");
+
+        // B.Score computed two ways is not compared as if it were one metric.
+        for (run, signature, f1) in [(1, "bertscore:model=x", 0.9), (2, "bertscore:model=y", 0.8)] {
+            let plan = session.bertscore_plan(run, signature).expect("plan");
+            let scores = plan
+                .splits
+                .iter()
+                .flat_map(|s| &s.items)
+                .map(|i| (i.key.clone(), i.pair.clone(), f1))
+                .collect();
+            assert_eq!(session.apply_bertscore(run, signature, scores), Ok(8));
+        }
+        let view = session
+            .matrix(&MatrixQuery {
+                metric: "bertscore".to_owned(),
+                baseline: Some("a".to_owned()),
+            })
+            .expect("two models");
+        assert!(
+            view.warnings
+                .iter()
+                .any(|w| w.contains("not computed the same way") && w.contains("model=y")),
+            "{:?}",
+            view.warnings
+        );
+        let difference = view.matrix.cells[1][0]
+            .difference
+            .as_ref()
+            .expect("b against a");
+        assert!((difference.mean_difference + 0.1).abs() < 1e-12);
     }
 
     #[test]
