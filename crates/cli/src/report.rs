@@ -41,21 +41,8 @@ pub struct ReportArgs {
     /// Directory to write the SVGs, summary.json, summary.csv and index.html into.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// Also compute B.Score (BERTScore F1, as bert_score 0.3.13) for every run with the RoBERTa
-    /// model in this Hugging Face folder (the benchmark uses roberta-large); computed values are
-    /// kept in OUT/bertscore-cache.jsonl as they complete, so a rerun takes them from there.
-    #[arg(long, value_name = "DIR")]
-    bertscore: Option<PathBuf>,
-    /// The layer whose output BERTScore matches (default: bert_score's choice for the model
-    /// named by the folder, 17 for roberta-large).
-    #[arg(long = "bertscore-layer", value_name = "N")]
-    bertscore_layer: Option<usize>,
-    /// Sentences per encoder batch and pairs per matching batch (bert_score's batch_size).
-    #[arg(long = "bertscore-batch", value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
-    bertscore_batch: u64,
-    /// Where the BERTScore encoder runs.
-    #[arg(long, value_name = "cpu|wgpu", default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    bert: bertscore::BertScoreArgs,
     /// Results files (JSONL, JSON or CSV): each one is a run; a model's positive and negative
     /// files (same name but for the split word) are one model in the charts.
     #[arg(value_name = "FILE", required = true)]
@@ -113,13 +100,7 @@ fn add_bertscore(session: &mut Session, args: &ReportArgs, dir: &Path) -> Result
         })
         .collect();
     let cache = args.out.join("bertscore-cache.jsonl");
-    let options = bertscore::Options {
-        dir,
-        layer: args.bertscore_layer,
-        batch_size: usize::try_from(args.bertscore_batch).unwrap_or(usize::MAX),
-        device: &args.device,
-        cache: Some(&cache),
-    };
+    let options = args.bert.options(dir, Some(&cache));
     let scored = bertscore::score_groups(&options, &groups)?;
     let mut values = scored.f1.iter();
     for plan in &plans {
@@ -215,10 +196,8 @@ pub fn run(args: &ReportArgs) -> Result<()> {
 
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
-    if let Some(dir) = &args.bertscore {
+    if let Some(dir) = args.bert.dir()? {
         add_bertscore(&mut session, args, dir)?;
-    } else if args.bertscore_layer.is_some() {
-        bail!("--bertscore-layer needs --bertscore DIR");
     }
     let write = |name: &str, text: &str| {
         let path = args.out.join(name);

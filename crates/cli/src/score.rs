@@ -62,22 +62,8 @@ pub struct ScoreArgs {
     /// Seed of the bootstrap.
     #[arg(long, default_value_t = StatsConfig::default().seed)]
     seed: u64,
-    /// Also compute B.Score (BERTScore F1, as bert_score 0.3.13) with the RoBERTa model in this
-    /// Hugging Face folder (config.json, model.safetensors, vocab.json + merges.txt or
-    /// tokenizer.json); the benchmark uses roberta-large.
-    #[arg(long, value_name = "DIR")]
-    bertscore: Option<PathBuf>,
-    /// The layer whose output BERTScore matches (default: bert_score's choice for the model
-    /// named by the folder, 17 for roberta-large).
-    #[arg(long = "bertscore-layer", value_name = "N")]
-    bertscore_layer: Option<usize>,
-    /// Sentences per encoder batch and pairs per matching batch (bert_score's batch_size: its
-    /// padding effect depends on it).
-    #[arg(long = "bertscore-batch", value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
-    bertscore_batch: u64,
-    /// Where the BERTScore encoder runs.
-    #[arg(long, value_name = "cpu|wgpu", default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    bert: bertscore::BertScoreArgs,
     /// Predictions or judge-eval files of one model run (JSONL, JSON or CSV).
     #[arg(value_name = "FILE", required = true)]
     files: Vec<PathBuf>,
@@ -449,10 +435,10 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
     timings.mark("join");
     let (scored, mut lines) = score_all(
         &joined,
-        args.per_sample.is_some() && args.bertscore.is_none(),
+        args.per_sample.is_some() && args.bert.bertscore.is_none(),
     );
     timings.mark("score");
-    let bert = match &args.bertscore {
+    let bert = match args.bert.dir()? {
         Some(dir) => {
             // Beside the output the work is for: computed values survive Ctrl-C there.
             let cache = args
@@ -460,26 +446,14 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
                 .as_ref()
                 .or(args.summary.as_ref())
                 .map(|out| bertscore::cache_path(out));
-            let options = bertscore::Options {
-                dir,
-                layer: args.bertscore_layer,
-                batch_size: usize::try_from(args.bertscore_batch).unwrap_or(usize::MAX),
-                device: &args.device,
-                cache: cache.as_deref(),
-            };
-            let outcome = bertscore::run(&options, &joined)?;
+            let outcome = bertscore::run(&args.bert.options(dir, cache.as_deref()), &joined)?;
             if args.per_sample.is_some() {
                 lines = per_sample_lines(&scored, &outcome.f1);
             }
             timings.mark("bertscore");
             Some(outcome)
         }
-        None => {
-            if args.bertscore_layer.is_some() {
-                bail!("--bertscore-layer needs --bertscore DIR");
-            }
-            None
-        }
+        None => None,
     };
     let stats = StatsConfig {
         bootstrap_resamples: args.resamples,

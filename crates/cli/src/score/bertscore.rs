@@ -22,6 +22,53 @@ use std::path::{Component, Path};
 use std::time::Instant;
 
 /// What `--bertscore` needs from the command line.
+/// `--bertscore DIR [--bertscore-layer N] [--bertscore-batch N] [--device cpu|wgpu]`, the same
+/// in `medhall score` and `medhall report`.
+#[derive(clap::Args, Debug)]
+pub struct BertScoreArgs {
+    /// Also compute B.Score (BERTScore F1, as bert_score 0.3.13) with the RoBERTa model in this
+    /// Hugging Face folder (config.json, model.safetensors, vocab.json + merges.txt or
+    /// tokenizer.json); the benchmark uses roberta-large. Computed values are kept as they
+    /// complete (beside the output), so a rerun takes them from there.
+    #[arg(long, value_name = "DIR")]
+    pub bertscore: Option<std::path::PathBuf>,
+    /// The layer whose output BERTScore matches (default: bert_score's choice for the model
+    /// named by the folder, 17 for roberta-large).
+    #[arg(long = "bertscore-layer", value_name = "N")]
+    pub bertscore_layer: Option<usize>,
+    /// Sentences per encoder batch and pairs per matching batch (bert_score's batch_size: its
+    /// padding effect depends on it).
+    #[arg(long = "bertscore-batch", value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub bertscore_batch: u64,
+    /// Where the BERTScore encoder runs.
+    #[arg(long, value_name = "cpu|wgpu", default_value = "cpu")]
+    pub device: String,
+}
+
+impl BertScoreArgs {
+    /// The folder to compute B.Score with, if asked; `--bertscore-layer` without it is an error.
+    pub fn dir(&self) -> Result<Option<&Path>> {
+        match &self.bertscore {
+            Some(dir) => Ok(Some(dir)),
+            None if self.bertscore_layer.is_some() => {
+                bail!("--bertscore-layer needs --bertscore DIR")
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// What computing B.Score with `dir` needs, its values kept in `cache`.
+    pub fn options<'a>(&'a self, dir: &'a Path, cache: Option<&'a Path>) -> Options<'a> {
+        Options {
+            dir,
+            layer: self.bertscore_layer,
+            batch_size: usize::try_from(self.bertscore_batch).unwrap_or(usize::MAX),
+            device: &self.device,
+            cache,
+        }
+    }
+}
+
 pub struct Options<'a> {
     pub dir: &'a Path,
     pub layer: Option<usize>,
