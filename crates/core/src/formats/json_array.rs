@@ -38,6 +38,9 @@ pub(crate) struct JsonArrayParser {
     in_string: bool,
     escaped: bool,
     max_len: usize,
+    /// Whether the last byte seen was a newline, so that an error at the end of the input
+    /// names the last line, not the empty one after it.
+    ends_with_newline: bool,
 }
 
 impl JsonArrayParser {
@@ -54,10 +57,14 @@ impl JsonArrayParser {
             in_string: false,
             escaped: false,
             max_len,
+            ends_with_newline: false,
         }
     }
 
     pub(crate) fn push(&mut self, chunk: &[u8], out: &mut Output<'_>) {
+        if let Some(&last) = chunk.last() {
+            self.ends_with_newline = last == b'\n';
+        }
         let mut at = 0;
         while at < chunk.len() {
             let byte = chunk[at];
@@ -116,7 +123,7 @@ impl JsonArrayParser {
         match self.state {
             State::Open | State::Closed | State::Broken => {}
             State::BeforeElement { .. } => out.error(
-                self.line,
+                self.last_line(),
                 "unexpected end of input: the JSON array is not closed",
             ),
             State::InElement => out.error(
@@ -125,6 +132,15 @@ impl JsonArrayParser {
             ),
         }
         self.state = State::Broken;
+    }
+
+    /// The line of the input's last byte (the line counter names the next byte's line).
+    fn last_line(&self) -> u64 {
+        if self.ends_with_newline {
+            self.line.saturating_sub(1).max(self.first_line)
+        } else {
+            self.line
+        }
     }
 
     fn broken(&mut self, out: &mut Output<'_>, message: &str) {

@@ -738,6 +738,24 @@ fn every_truncation_of_every_fixture_parses_without_panic() {
     }
 }
 
+#[test]
+fn an_unclosed_array_is_reported_on_its_last_line() {
+    // Found by the chunking property test in CI: "[\n" reported its error on line 2 of a
+    // one-line file, because the counter names the line of the next byte.
+    for (bytes, line, lines) in [
+        (&b"[\n"[..], 1, 1),
+        (b"[", 1, 1),
+        (b"[\n\n", 2, 2),
+        (b"[\n{\"a\": 1},\n", 2, 2),
+    ] {
+        let (_, errors, summary) = parse_bytes("u.json", bytes, &ColumnMap::default());
+        assert_eq!(summary.lines, lines, "{bytes:?}");
+        assert_eq!(errors.len(), 1, "{bytes:?}");
+        assert_eq!(errors[0].line, line, "{bytes:?}: {}", errors[0]);
+        assert!(errors[0].to_string().contains("not closed"), "{}", errors[0]);
+    }
+}
+
 const FORMATS: [Option<FileFormat>; 4] = [
     None,
     Some(FileFormat::JsonLines),
