@@ -244,20 +244,16 @@ async fn plan_of(run: u32, signature: &str) -> Result<BertScorePlan, String> {
     }
 }
 
-/// Values kept in this browser for the plan's run under `signature`, as the session takes them.
-fn kept_values(
-    plan: &BertScorePlan,
-    kept: &[StoredBertScores],
-    signature: &str,
-) -> Vec<(SampleKey, String, f64)> {
-    let splits: HashMap<&str, medhall_core::sample::Split> = plan
-        .splits
-        .iter()
-        .map(|s| (s.split.as_str(), s.split))
-        .collect();
+/// Values kept in this browser for a run under `signature`, as the session takes them.
+fn kept_values(kept: &[StoredBertScores], signature: &str) -> Vec<(SampleKey, String, f64)> {
     kept.iter()
         .filter(|c| c.signature == signature)
-        .filter_map(|c| splits.get(c.split.as_str()).map(|split| (c, *split)))
+        .filter_map(|c| {
+            let split = medhall_core::sample::Split::ALL
+                .into_iter()
+                .find(|s| s.as_str() == c.split)?;
+            Some((c, split))
+        })
         .flat_map(|(c, split)| {
             c.values.iter().map(move |(id, pair, f1)| {
                 (
@@ -273,17 +269,25 @@ fn kept_values(
         .collect()
 }
 
+async fn identity_of(run: u32) -> Result<String, String> {
+    match ask_async(move |id| Request::RunIdentity { id, run }).await {
+        Reply::RunIdentity { identity } => Ok(identity),
+        Reply::Error { message } => Err(message),
+        _ => Err("unexpected reply to a run's identity".to_owned()),
+    }
+}
+
 /// Gives the session what this browser kept for `run` (under the signature it computed with
 /// last), so a reload shows B.Score without computing it again. Returns how many values were
-/// given.
+/// given. Asks the worker for the run's identity only: a plan carries every pair's texts.
 async fn restore_run(run: u32) -> Result<usize, String> {
-    let plan = plan_of(run, "").await?;
-    let kept = storage::bertscores_of(&db().await?, &plan.identity).await?;
+    let identity = identity_of(run).await?;
+    let kept = storage::bertscores_of(&db().await?, &identity).await?;
     let Some(latest) = kept.iter().max_by(|a, b| a.saved_at.total_cmp(&b.saved_at)) else {
         return Ok(0);
     };
     let signature = latest.signature.clone();
-    let values = kept_values(&plan, &kept, &signature);
+    let values = kept_values(&kept, &signature);
     let count = values.len();
     if count > 0 {
         send_request(&Request::BertScores {
@@ -640,7 +644,7 @@ async fn compute_inner(
         if let Ok(db) = db().await
             && let Ok(kept) = storage::bertscores_of(&db, &plan.identity).await
         {
-            let values = kept_values(&plan, &kept, &signature);
+            let values = kept_values(&kept, &signature);
             if !values.is_empty() {
                 let known: HashMap<(SampleKey, String), ()> = values
                     .iter()

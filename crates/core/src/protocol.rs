@@ -139,6 +139,13 @@ pub enum Request {
         run: u32,
         signature: String,
     },
+    /// A run's identity (`Session::run_identity`), answered with `Reply::RunIdentity`: what the
+    /// page needs to find values it kept for the run, without the run's texts (a B.Score plan of a
+    /// million-row run is hundreds of megabytes to parse on the page's thread).
+    RunIdentity {
+        id: u32,
+        run: u32,
+    },
     /// B.Score values for samples of a run: (sample, pair hash, F1) under `signature`; the
     /// worker then sends the new state and summaries.
     BertScores {
@@ -252,6 +259,9 @@ pub enum Reply {
     },
     BertScorePlan {
         plan: BertScorePlan,
+    },
+    RunIdentity {
+        identity: String,
     },
     Error {
         message: String,

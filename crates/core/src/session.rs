@@ -1543,6 +1543,16 @@ impl Session {
     /// What B.Score asks for run `run`: per split, its samples with a reference in the run's
     /// order (bert_score's chunks of pairs follow that order, as `medhall score --bertscore`
     /// scores them), each marked done when the run holds its value under `signature`.
+    /// The run's identity as its judge and B.Score plans give it (values kept in the browser are
+    /// filed under it), without building a plan.
+    pub fn run_identity(&self, run: u32) -> Result<String, String> {
+        self.runs
+            .iter()
+            .find(|r| r.id == run)
+            .map(|state| run_identity(&state.run))
+            .ok_or_else(|| format!("no run with id {run}"))
+    }
+
     pub fn bertscore_plan(&self, run: u32, signature: &str) -> Result<BertScorePlan, String> {
         let state = self
             .runs
@@ -2381,6 +2391,10 @@ mod tests {
         );
         let again = other.judge_plan(99, None).expect("a plan");
         assert_eq!(again.identity, plan.identity);
+        // The page asks for the identity alone when it restores kept values.
+        assert_eq!(other.run_identity(99), Ok(plan.identity.clone()));
+        assert_ne!(other.run_identity(3), Ok(plan.identity.clone()));
+        assert!(other.run_identity(42).is_err());
         let cal = session.judge_plan(8, None);
         assert!(cal.is_err(), "a llava-med run has no other calibration run");
         assert!(session.judge_plan(7, Some(&[8])).is_ok());

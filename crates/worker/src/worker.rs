@@ -223,6 +223,13 @@ fn handle(request: Request, file: Option<File>) {
             };
             post(&Event::Reply { id, reply });
         }
+        Request::RunIdentity { id, run } => {
+            let reply = match with_session(|s| s.run_identity(run)) {
+                Ok(identity) => Reply::RunIdentity { identity },
+                Err(message) => Reply::Error { message },
+            };
+            post(&Event::Reply { id, reply });
+        }
         Request::BertScores {
             run,
             signature,
