@@ -610,6 +610,9 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
     let seed = RwSignal::new(1u64);
     let max_tokens = RwSignal::new(64u32);
     let adapter_on = RwSignal::new(true);
+    // Off: images are cut as the model's processor config says (SmolVLM's: tiles plus a global
+    // image, as its model card does); on: one tile, far fewer image tokens and encoder passes.
+    let one_tile = RwSignal::new(false);
     let split = RwSignal::new(String::new());
     let type_filter = RwSignal::new(String::new());
     let last_jsonl = RwSignal::new(String::new());
@@ -773,6 +776,7 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                     source,
                     max_tokens.get_untracked(),
                     adapter_on.get_untracked(),
+                    one_tile.get_untracked(),
                     move |answers| {
                         let adapter = adapter_files.with_untracked(|files| {
                             if files.is_empty() {
@@ -795,6 +799,9 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                             "adapter": adapter,
                             "images": images_used.clone(),
                             "adapter_enabled": adapter_on.get_untracked(),
+                            // true: one tile a question; false: as the processor config
+                            // says (tiles plus a global image when it splits images).
+                            "one_tile": one_tile.get_untracked(),
                             "quantization": quantization.get_untracked(),
                             "backend": panel.backend.get_untracked(),
                             "seed": s,
@@ -899,6 +906,8 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                     <label>"Type " <input type="text" class="model-type" placeholder="any" prop:value=type_filter on:change=move |ev| type_filter.set(event_target_value(&ev))/></label>
                     <label>"Max tokens " <input type="number" class="model-max-tokens" min="1" prop:value=move || max_tokens.get().to_string() on:change=move |ev| max_tokens.set(event_target_value(&ev).parse().unwrap_or(64))/></label>
                     <label><input type="checkbox" prop:checked=adapter_on on:change=move |ev| adapter_on.set(event_target_checked(&ev))/>" adapter on"</label>
+                    <label title="SmolVLM's processor cuts a large image into 512-pixel tiles plus a global view (up to 17 encoder passes and about 1,100 image tokens); one tile squashes the whole image into one (64 tokens): faster, but not what the model card does">
+                        <input type="checkbox" class="model-one-tile" prop:checked=one_tile on:change=move |ev| one_tile.set(event_target_checked(&ev))/>" one tile (faster)"</label>
                     <button class="model-run-button" disabled=move || panel.running.get() || panel.loaded.get().is_none() on:click=run>"Run"</button>
                     <button class="model-stop" disabled=move || !panel.running.get() on:click=move |_| {
                         panel.stop.set(true);
@@ -965,6 +974,7 @@ async fn run_questions(
     images: ImageSource,
     max_new_tokens: u32,
     adapter_enabled: bool,
+    one_tile: bool,
     done: impl Fn(&[Answered]) + 'static,
 ) {
     let mut answers = Vec::new();
@@ -1027,6 +1037,7 @@ async fn run_questions(
                 image_name: item.image.clone(),
                 max_new_tokens,
                 adapter_enabled,
+                one_tile,
             },
             Some(&image),
         ) {

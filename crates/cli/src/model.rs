@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use clap::Args;
 use medhall_model::generate::{Generation, GenerationOptions, Sampling, generate};
-use medhall_model::image::{ImageSettings, decode, preprocess};
+use medhall_model::image::{ImageSettings, TileGrid, Tiling, decode, process};
 use medhall_model::nn::Quantization;
 use medhall_model::prompt::Prompter;
 use medhall_model::vlm::{AdapterFiles, AdapterMode, Idefics3, LoadOptions, ModelFiles};
@@ -35,6 +35,12 @@ pub struct ModelArgs {
     /// of 32 along the output).
     #[arg(long, value_name = "q8_0|q4|none", default_value = "none", value_parser = parse_quantization)]
     quantize: Quantization,
+    /// One tile (faster): give the vision encoder the whole image as one square, even when the
+    /// processor config splits images into tiles plus a global image (`do_image_splitting`, as
+    /// SmolVLM's model card does): one encoder pass and 64 image tokens instead of up to 17
+    /// passes and 17 times as many tokens, but not the model card's processing.
+    #[arg(long)]
+    one_tile: bool,
     /// Where to run: cpu (burn's flex backend) or wgpu (Vulkan natively; lavapipe without a
     /// GPU; needs a build with `--features wgpu`).
     #[arg(long, value_name = "cpu|wgpu", default_value = "cpu")]
@@ -150,6 +156,7 @@ struct Loaded {
     model: Idefics3,
     prompter: Prompter,
     image_settings: ImageSettings,
+    tiling: Tiling,
     options: GenerationOptions,
 }
 
@@ -243,6 +250,11 @@ fn load(args: &ModelArgs) -> Result<Loaded> {
         model,
         prompter,
         image_settings,
+        tiling: if args.one_tile {
+            Tiling::OneTile
+        } else {
+            Tiling::AsConfigured
+        },
         options: GenerationOptions {
             max_new_tokens: args.max_new_tokens,
             sampling,
@@ -258,17 +270,11 @@ impl Loaded {
         image_bytes: &[u8],
         question: &str,
         on_text: &mut dyn FnMut(&str),
-    ) -> Result<(String, Generation)> {
+    ) -> Result<(String, Generation, TileGrid)> {
         let image = decode(image_name, image_bytes)?;
-        let size = self.image_settings.max_image_size;
-        let pixels = Tensor::<3>::from_data(
-            TensorData::new(
-                preprocess(image_name, &image, &self.image_settings)?,
-                [3, size, size],
-            ),
-            self.model.device(),
-        );
-        let ids = self.prompter.encode_question(question, true)?;
+        let images = process(image_name, &image, &self.image_settings, self.tiling)?;
+        let pixels = self.model.image_tensors(&images);
+        let ids = self.prompter.encode_question(question, Some(images.grid))?;
         let start = Instant::now();
         let clock = || start.elapsed().as_secs_f64() * 1000.0;
         let mut tokens = Vec::new();
@@ -276,7 +282,7 @@ impl Loaded {
         let generation = pollster::block_on(generate(
             &self.model,
             &ids,
-            Some(pixels),
+            &pixels,
             &self.prompter.stop_ids,
             self.options,
             &clock,
@@ -293,16 +299,42 @@ impl Loaded {
             },
         ))?;
         let text = self.prompter.decode(&generation.tokens)?;
-        Ok((text.trim().to_owned(), generation))
+        Ok((text.trim().to_owned(), generation, images.grid))
+    }
+
+    /// How images are given to the vision encoder, for the run's settings line.
+    fn image_handling(&self) -> String {
+        let side = self.image_settings.max_image_size;
+        match (self.tiling, self.image_settings.do_image_splitting) {
+            (Tiling::OneTile, _) => format!("one {side}-pixel tile (--one-tile)"),
+            (Tiling::AsConfigured, true) => format!(
+                "{side}-pixel tiles plus a global image ({}: do_image_splitting)",
+                self.image_settings.file
+            ),
+            (Tiling::AsConfigured, false) => format!(
+                "one {side}-pixel tile ({} does not split images)",
+                self.image_settings.file
+            ),
+        }
     }
 }
 
-fn timing(generation: &Generation) -> String {
+fn timing(generation: &Generation, grid: TileGrid) -> String {
     let rate = generation
         .decode_tokens_per_s
         .map_or("n/a".to_owned(), |r| format!("{r:.2} tokens/s"));
+    let images = if grid.rows == 0 {
+        "1 image tile".to_owned()
+    } else {
+        format!(
+            "{} image tiles ({}×{} and the global image)",
+            grid.images(),
+            grid.rows,
+            grid.cols
+        )
+    };
     format!(
-        "{} prompt tokens, {} generated ({:?}); time to first token {:.0} ms, decoding {rate}",
+        "{images}, {} prompt tokens, {} generated ({:?}); time to first token {:.0} ms, decoding {rate}",
         generation.prompt_tokens,
         generation.tokens.len(),
         generation.stop,
@@ -322,14 +354,15 @@ pub fn run_generate(args: &GenerateArgs) -> Result<()> {
         ),
     };
     eprintln!(
-        "medhall: loaded {} ({} weights, {size}) in {:.1} s",
+        "medhall: loaded {} ({} weights, {size}; images: {}) in {:.1} s",
         args.model.model.display(),
         args.model.quantize.name(),
+        loaded.image_handling(),
         started.elapsed().as_secs_f64()
     );
     let bytes = read(&args.image)?;
     let mut stdout = std::io::stdout();
-    let (_, generation) = loaded.answer(
+    let (_, generation, grid) = loaded.answer(
         &args.image.display().to_string(),
         &bytes,
         &args.question,
@@ -339,13 +372,19 @@ pub fn run_generate(args: &GenerateArgs) -> Result<()> {
         },
     )?;
     println!();
-    eprintln!("medhall: {}", timing(&generation));
+    eprintln!("medhall: {}", timing(&generation, grid));
     Ok(())
 }
 
 pub fn run_answer(args: &AnswerArgs) -> Result<()> {
     let mut images = Images::open(&args.images)?;
     let loaded = load(&args.model)?;
+    eprintln!(
+        "medhall: {} ({} weights; images: {})",
+        args.model.model.display(),
+        args.model.quantize.name(),
+        loaded.image_handling()
+    );
     let file = std::fs::File::open(&args.questions)
         .with_context(|| format!("cannot read {}", args.questions.display()))?;
     let mut out = std::io::BufWriter::new(
@@ -393,7 +432,7 @@ pub fn run_answer(args: &AnswerArgs) -> Result<()> {
             }
         };
         match loaded.answer(&image_name, &bytes, &question_text(question), &mut |_| {}) {
-            Ok((answer, generation)) => {
+            Ok((answer, generation, grid)) => {
                 let record = serde_json::json!({
                     "question_id": id,
                     "image": image,
@@ -402,7 +441,10 @@ pub fn run_answer(args: &AnswerArgs) -> Result<()> {
                 });
                 writeln!(out, "{record}")?;
                 answered += 1;
-                eprintln!("medhall: {name}: line {line_no}: {}", timing(&generation));
+                eprintln!(
+                    "medhall: {name}: line {line_no}: {}",
+                    timing(&generation, grid)
+                );
             }
             Err(e) => fail(format!("{e:#}")),
         }

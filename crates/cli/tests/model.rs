@@ -352,3 +352,60 @@ fn generate_streams_an_answer_and_bad_inputs_fail_with_a_reason() {
     ]);
     assert!(!output.status.success());
 }
+
+#[test]
+fn generate_splits_images_as_the_processor_config_asks_unless_one_tile_is_given() {
+    // The tiny model with splitting switched on in its processor config: the 40×30 image
+    // becomes 256×192, 3 × 4 tiles of 64 pixels and the global image.
+    let dir = std::env::temp_dir().join(format!("medhall-split-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let source = fixtures().join("tiny-idefics3");
+    for entry in std::fs::read_dir(&source).expect("fixture folder") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).expect("copy");
+    }
+    let processor = dir.join("processor_config.json");
+    let mut config: Value =
+        serde_json::from_slice(&std::fs::read(&processor).expect("read")).expect("JSON");
+    config["image_processor"]["do_image_splitting"] = Value::Bool(true);
+    std::fs::write(&processor, config.to_string()).expect("write");
+    let image = fixtures().join("fixture-image.png");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "generate",
+            "--model",
+            path(&dir),
+            "--image",
+            path(&image),
+            "--question",
+            "What is shown in this image?",
+            "--max-new-tokens",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        let output = medhall(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{stderr}");
+        stderr
+    };
+    let split = run(&[]);
+    assert!(
+        split.contains(
+            "images: 64-pixel tiles plus a global image (processor_config.json: do_image_splitting)"
+        ),
+        "{split}"
+    );
+    // 13 images × 16 tokens, their markers and row/column tokens, and the question: 264 ids
+    // (transformers' count, tests/fixtures/image_split_reference.json).
+    assert!(
+        split.contains("13 image tiles (3×4 and the global image), 264 prompt tokens"),
+        "{split}"
+    );
+    let one = run(&["--one-tile"]);
+    assert!(
+        one.contains("images: one 64-pixel tile (--one-tile)"),
+        "{one}"
+    );
+    assert!(one.contains("1 image tile, 44 prompt tokens"), "{one}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Bumped when a message changes shape; the worker states it in `Ready`.
-pub const MODEL_PROTOCOL_VERSION: u32 = 3;
+pub const MODEL_PROTOCOL_VERSION: u32 = 4;
 
 /// Where a model's (or adapter's) files come from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -41,6 +41,10 @@ pub enum ModelRequest {
         image_name: String,
         max_new_tokens: u32,
         adapter_enabled: bool,
+        /// One tile (faster): the whole image as one square for the vision encoder, even when
+        /// the model's processor config splits images into tiles plus a global image.
+        #[serde(default)]
+        one_tile: bool,
     },
     /// Diagnostics and tests: the prefill logits (every position, flattened) of the chat prompt
     /// for `question` about the image sent beside the message.
@@ -124,6 +128,9 @@ pub enum ModelEvent {
         /// A `Cancel` stopped it: the answer may be cut short.
         #[serde(default)]
         cancelled: bool,
+        /// Images the vision encoder saw: the tiles and the global image, or 1.
+        #[serde(default = "one")]
+        image_tiles: u32,
     },
     Logits {
         job: u32,
@@ -178,6 +185,10 @@ pub enum ModelEvent {
         empty_candidates: u32,
         empty_references: u32,
     },
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// Files a model folder is read from, in load order; `optional` ones may be absent (404).

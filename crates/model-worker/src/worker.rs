@@ -9,7 +9,7 @@ use medhall_model::config::Idefics3Config;
 use medhall_model::generate::{
     GenerationOptions, Pause, Sampling, StopReason, generate_pausing, read_row,
 };
-use medhall_model::image::{ImageSettings, decode, preprocess};
+use medhall_model::image::{ImageSettings, TileGrid, Tiling, decode, process};
 use medhall_model::nn::{QuantStorage, Quantization};
 use medhall_model::prompt::Prompter;
 use medhall_model::roberta::RobertaConfig;
@@ -144,17 +144,27 @@ fn on_message(event: MessageEvent) {
             image_name,
             max_new_tokens,
             adapter_enabled,
+            one_tile,
         } => {
+            let tiling = if one_tile {
+                Tiling::OneTile
+            } else {
+                Tiling::AsConfigured
+            };
             let cancelled = Rc::new(Cell::new(false));
             CANCELLED.with(|c| c.borrow_mut().insert(job, cancelled.clone()));
             spawn_local(async move {
+                let options = AnswerOptions {
+                    max_new_tokens,
+                    adapter_enabled,
+                    tiling,
+                };
                 let result = answer(
                     job,
                     &question,
                     &image_name,
                     bytes.unwrap_or_default(),
-                    max_new_tokens,
-                    adapter_enabled,
+                    options,
                     cancelled,
                 )
                 .await;
@@ -532,14 +542,24 @@ fn loaded() -> Result<Rc<Loaded>, String> {
         .ok_or_else(|| "no model is loaded".to_owned())
 }
 
-fn pixels(loaded: &Loaded, name: &str, bytes: &[u8]) -> Result<Tensor<3>, String> {
+/// The image's tiles (or one image) as the vision encoder's input, and how it was cut.
+fn pixels(
+    loaded: &Loaded,
+    name: &str,
+    bytes: &[u8],
+    tiling: Tiling,
+) -> Result<(Vec<Tensor<3>>, TileGrid), String> {
     let image = decode(name, bytes).map_err(|e| e.to_string())?;
-    let size = loaded.image_settings.max_image_size;
-    let values = preprocess(name, &image, &loaded.image_settings).map_err(|e| e.to_string())?;
-    Ok(Tensor::from_data(
-        TensorData::new(values, [3, size, size]),
-        loaded.model.device(),
-    ))
+    let images =
+        process(name, &image, &loaded.image_settings, tiling).map_err(|e| e.to_string())?;
+    Ok((loaded.model.image_tensors(&images), images.grid))
+}
+
+/// A `Generate` request's settings.
+struct AnswerOptions {
+    max_new_tokens: u32,
+    adapter_enabled: bool,
+    tiling: Tiling,
 }
 
 async fn answer(
@@ -547,15 +567,19 @@ async fn answer(
     question: &str,
     image_name: &str,
     image: Vec<u8>,
-    max_new_tokens: u32,
-    adapter_enabled: bool,
+    options: AnswerOptions,
     cancelled: Rc<Cell<bool>>,
 ) -> Result<(), String> {
+    let AnswerOptions {
+        max_new_tokens,
+        adapter_enabled,
+        tiling,
+    } = options;
     let loaded = loaded()?;
-    let pixels = pixels(&loaded, image_name, &image)?;
+    let (pixels, grid) = pixels(&loaded, image_name, &image, tiling)?;
     let ids = loaded
         .prompter
-        .encode_question(question, true)
+        .encode_question(question, Some(grid))
         .map_err(|e| e.to_string())?;
     loaded.model.set_adapter_enabled(adapter_enabled);
     let model = &loaded.model;
@@ -564,7 +588,7 @@ async fn answer(
     let generation = generate_pausing(
         model,
         &ids,
-        Some(pixels),
+        &pixels,
         &loaded.prompter.stop_ids,
         GenerationOptions {
             max_new_tokens: max_new_tokens as usize,
@@ -601,6 +625,7 @@ async fn answer(
         time_to_first_token_ms: generation.time_to_first_token_ms,
         tokens_per_s: generation.decode_tokens_per_s,
         cancelled: generation.stop == StopReason::Cancelled,
+        image_tiles: grid.images() as u32,
     });
     Ok(())
 }
@@ -618,15 +643,15 @@ fn yield_to_events() -> Pause {
 
 async fn logits(job: u32, question: &str, image: Vec<u8>) -> Result<(), String> {
     let loaded = loaded()?;
-    let pixels = pixels(&loaded, "image", &image)?;
+    let (pixels, grid) = pixels(&loaded, "image", &image, Tiling::AsConfigured)?;
     let ids = loaded
         .prompter
-        .encode_question(question, true)
+        .encode_question(question, Some(grid))
         .map_err(|e| e.to_string())?;
     let mut cache = KvCache::default();
     let all = loaded
         .model
-        .prefill(&ids, Some(pixels), &mut cache)
+        .prefill_images(&ids, &pixels, &mut cache)
         .map_err(|e| e.to_string())?;
     let [rows, vocab] = all.dims();
     let values = read_row(all.reshape([1, rows * vocab]))

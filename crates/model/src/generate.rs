@@ -63,12 +63,13 @@ pub struct Generation {
     pub total_ms: f64,
 }
 
-/// Generates from the prompt `ids` and the image `pixels` (`[3, size, size]`), calling
+/// Generates from the prompt `ids` and the `images` its image tokens stand for (`[3, size,
+/// size]` each: an image's tiles then its global image, or one image, or none), calling
 /// `on_token` with each new token; it returns `false` to stop.
 pub async fn generate(
     model: &Idefics3,
     ids: &[u32],
-    pixels: Option<Tensor<3>>,
+    images: &[Tensor<3>],
     stop_ids: &[u32],
     options: GenerationOptions,
     clock: &dyn Fn() -> f64,
@@ -76,7 +77,7 @@ pub async fn generate(
 ) -> Result<Generation, ModelError> {
     let no_pause = || -> Pause { Box::pin(std::future::ready(())) };
     generate_pausing(
-        model, ids, pixels, stop_ids, options, clock, on_token, &no_pause,
+        model, ids, images, stop_ids, options, clock, on_token, &no_pause,
     )
     .await
 }
@@ -91,7 +92,7 @@ pub type Pause = Pin<Box<dyn Future<Output = ()>>>;
 pub async fn generate_pausing(
     model: &Idefics3,
     ids: &[u32],
-    pixels: Option<Tensor<3>>,
+    images: &[Tensor<3>],
     stop_ids: &[u32],
     options: GenerationOptions,
     clock: &dyn Fn() -> f64,
@@ -106,7 +107,7 @@ pub async fn generate_pausing(
     let mut cache = KvCache::default();
     let mut tokens = Vec::new();
     let mut first_token_at = None;
-    let mut logits = model.prefill(ids, pixels, &mut cache)?;
+    let mut logits = model.prefill_images(ids, images, &mut cache)?;
     let mut stop = StopReason::MaxTokens;
     while tokens.len() < options.max_new_tokens {
         let [rows, _] = logits.dims();

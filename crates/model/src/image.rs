@@ -1,6 +1,12 @@
-//! Image preprocessing as transformers' Idefics3 image processor (PIL path) does it with image
-//! splitting off: convert to RGB (transparent pixels composited on white), resize so the longest
-//! edge is `size.longest_edge`, resize to a `max_image_size` square, rescale, normalise.
+//! Image preprocessing as transformers' Idefics3 image processor (PIL path, transformers 5.24)
+//! does it: convert to RGB (transparent pixels composited on white), resize so the longest edge
+//! is `size.longest_edge`, then
+//! - with image splitting (`do_image_splitting`, SmolVLM's setting): resize so both sides are
+//!   multiples of the tile side `max_image_size` (see [`tile_multiple_size`]), cut that into
+//!   tiles row by row, and add the whole of it resized to one tile (the global image);
+//! - without (or when the user asks for one tile): resize to one `max_image_size` square;
+//!
+//! then rescale and normalise every tile.
 //!
 //! The resizes reproduce Pillow's `Image.resize` on 8-bit images bit for bit (its separable
 //! convolution with fixed-point coefficients, horizontal pass first), since the model's input,
@@ -26,6 +32,9 @@ pub struct ImageSettings {
     pub do_resize: bool,
     pub do_rescale: bool,
     pub do_normalize: bool,
+    /// Tiles plus a global image (`do_image_splitting`; absent means true, the processor's
+    /// default).
+    pub do_image_splitting: bool,
 }
 
 /// Pillow's resampling filters that this module implements.
@@ -151,6 +160,7 @@ impl ImageSettings {
             do_resize: flag("do_resize"),
             do_rescale: flag("do_rescale"),
             do_normalize: flag("do_normalize"),
+            do_image_splitting: flag("do_image_splitting"),
         })
     }
 }
@@ -264,8 +274,13 @@ fn over_white(channel: u32, alpha: u32) -> u8 {
     (div255 >> 7).min(255) as u8
 }
 
+/// The processor's cap on either side after the first resize (`MAX_IMAGE_SIZE`, 4k).
+const MAX_SIDE: usize = 4096;
+
 /// The size after the first resize: longest edge to `max_len`, the other by the aspect ratio,
-/// truncated and rounded up to even (transformers' `_resize_output_size_rescale_to_max_len`).
+/// truncated and rounded up to even (transformers' `_resize_output_size_rescale_to_max_len`),
+/// then, if a side is still above 4096, scaled below it without rounding to even
+/// (`_resize_output_size_scale_below_upper_bound`).
 fn longest_edge_size(width: usize, height: usize, max_len: usize) -> (usize, usize) {
     let aspect = width as f64 / height as f64;
     let (mut w, mut h) = if width >= height {
@@ -277,24 +292,154 @@ fn longest_edge_size(width: usize, height: usize, max_len: usize) -> (usize, usi
     };
     w = w.max(1);
     h = h.max(1);
-    (w, h)
+    let aspect = w as f64 / h as f64;
+    if w >= h && w > MAX_SIDE {
+        (w, h) = (MAX_SIDE, (MAX_SIDE as f64 / aspect) as usize);
+    } else if h > w && h > MAX_SIDE {
+        (w, h) = ((MAX_SIDE as f64 * aspect) as usize, MAX_SIDE);
+    }
+    (w.max(1), h.max(1))
 }
 
-/// The processor's output for the image `file`: `[3, size, size]` floats, channel-major, with
-/// `size` the settings' `max_image_size`. With `do_resize` false the image is used as it is, so
-/// it must already be that square; anything else is an error naming the file and the setting
-/// (the model's tensors have that shape, and a wrong one would panic there).
+/// The size image splitting resizes to (transformers' `resize_for_vision_encoder`): the longer
+/// side rounded up to a multiple of `tile`, the other side from it by the aspect ratio,
+/// truncated, then rounded up to a multiple of `tile` too. `None` if a side would be 0 (an
+/// image thousands of times longer than wide).
+pub fn tile_multiple_size(width: usize, height: usize, tile: usize) -> Option<(usize, usize)> {
+    let up = |n: usize| n.div_ceil(tile) * tile;
+    let aspect = width as f64 / height as f64;
+    let (w, h) = if width >= height {
+        let w = up(width);
+        (w, up((w as f64 / aspect) as usize))
+    } else {
+        let h = up(height);
+        (up((h as f64 * aspect) as usize), h)
+    };
+    (w > 0 && h > 0).then_some((w, h))
+}
+
+/// How an image is cut for the vision encoder.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Tiling {
+    /// As the processor config says (`do_image_splitting`): SmolVLM's model card splits.
+    #[default]
+    AsConfigured,
+    /// One `max_image_size` square of the whole image, whatever the config says: one vision
+    /// encoder pass and `image_seq_len` image tokens instead of up to 17 and 17 times as many.
+    OneTile,
+}
+
+impl Tiling {
+    /// The name a run's settings record.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tiling::AsConfigured => "as configured",
+            Tiling::OneTile => "one tile",
+        }
+    }
+}
+
+/// Rows and columns of tiles an image was split into; 0 × 0 when it was not split (one
+/// image, no row/column tokens in the prompt).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TileGrid {
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl TileGrid {
+    /// Images the vision encoder sees: the tiles and the global image, or the one image.
+    pub fn images(self) -> usize {
+        if self.rows == 0 {
+            1
+        } else {
+            self.rows * self.cols + 1
+        }
+    }
+}
+
+/// The processor's output for one image: `grid.images()` squares of side `side`, each
+/// `[3, side, side]` channel-major, one after another in `values`, in the processor's order
+/// (tiles row by row, then the global image).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EncoderImages {
+    pub side: usize,
+    pub grid: TileGrid,
+    pub values: Vec<f32>,
+}
+
+impl EncoderImages {
+    /// Number of images (the tiles and the global image, or one).
+    pub fn count(&self) -> usize {
+        self.grid.images()
+    }
+
+    /// The values of image `index`, `[3, side, side]`.
+    pub fn image(&self, index: usize) -> &[f32] {
+        let n = 3 * self.side * self.side;
+        &self.values[index * n..(index + 1) * n]
+    }
+}
+
+/// The processor's output for the image `file` without splitting: `[3, size, size]` floats,
+/// channel-major, with `size` the settings' `max_image_size` ([`process`] with
+/// [`Tiling::OneTile`]).
 pub fn preprocess(
     file: &str,
     image: &Rgb8,
     settings: &ImageSettings,
 ) -> Result<Vec<f32>, ModelError> {
-    let mut image = image.clone();
+    process(file, image, settings, Tiling::OneTile).map(|images| images.values)
+}
+
+/// The processor's output for the image `file`: tiles and a global image when the settings
+/// split images and `tiling` does not ask for one tile, else one `max_image_size` square.
+/// Without splitting and with `do_resize` false the image is used as it is, so it must already
+/// be that square; anything else is an error naming the file and the setting (the model's
+/// tensors have that shape, and a wrong one would panic there). With splitting, the resize to
+/// tile multiples makes any size fit, as in transformers.
+pub fn process(
+    file: &str,
+    image: &Rgb8,
+    settings: &ImageSettings,
+    tiling: Tiling,
+) -> Result<EncoderImages, ModelError> {
     let side = settings.max_image_size;
+    let mut image = image.clone();
     if settings.do_resize {
         let (w, h) = longest_edge_size(image.width, image.height, settings.longest_edge);
         image = resize(&image, w, h, settings.resample);
-        image = resize(&image, side, side, settings.resample);
+    }
+    let split = settings.do_image_splitting && tiling == Tiling::AsConfigured;
+    let mut frames = Vec::new();
+    let mut grid = TileGrid::default();
+    if split {
+        let (w, h) = tile_multiple_size(image.width, image.height, side).ok_or_else(|| {
+            ModelError::Image {
+                file: file.to_owned(),
+                message: format!(
+                    "it is {}×{}: too thin to split into {side}-pixel tiles",
+                    image.width, image.height
+                ),
+            }
+        })?;
+        image = resize(&image, w, h, settings.resample);
+        if w > side || h > side {
+            grid = TileGrid {
+                rows: h / side,
+                cols: w / side,
+            };
+            for r in 0..grid.rows {
+                for c in 0..grid.cols {
+                    frames.push(crop(&image, c * side, r * side, side, side));
+                }
+            }
+            frames.push(resize(&image, side, side, settings.resample));
+        } else {
+            frames.push(image);
+        }
+    } else if settings.do_resize {
+        frames.push(resize(&image, side, side, settings.resample));
     } else if (image.width, image.height) != (side, side) {
         return Err(ModelError::Image {
             file: file.to_owned(),
@@ -303,9 +448,36 @@ pub fn preprocess(
                 image.width, image.height, settings.file
             ),
         });
+    } else {
+        frames.push(image);
     }
+    let mut values = Vec::with_capacity(frames.len() * 3 * side * side);
+    for frame in &frames {
+        normalise(frame, settings, &mut values);
+    }
+    Ok(EncoderImages { side, grid, values })
+}
+
+/// The `width × height` rectangle at (`x`, `y`).
+fn crop(image: &Rgb8, x: usize, y: usize, width: usize, height: usize) -> Rgb8 {
+    let mut pixels = Vec::with_capacity(width * height * 3);
+    for row in y..y + height {
+        let start = (row * image.width + x) * 3;
+        pixels.extend_from_slice(&image.pixels[start..start + width * 3]);
+    }
+    Rgb8 {
+        width,
+        height,
+        pixels,
+    }
+}
+
+/// Rescales and normalises `image` as the processor does, appending `[3, h, w]` to `out`.
+fn normalise(image: &Rgb8, settings: &ImageSettings, out: &mut Vec<f32>) {
     let plane = image.width * image.height;
-    let mut out = vec![0.0f32; 3 * plane];
+    let start = out.len();
+    out.resize(start + 3 * plane, 0.0);
+    let out = &mut out[start..];
     for (i, pixel) in image.pixels.chunks_exact(3).enumerate() {
         for c in 0..3 {
             let mut x = f32::from(pixel[c]);
@@ -319,7 +491,6 @@ pub fn preprocess(
             out[c * plane + i] = x;
         }
     }
-    Ok(out)
 }
 
 const PRECISION_BITS: u32 = 32 - 8 - 2;
@@ -368,54 +539,72 @@ fn clip8(value: i64) -> u8 {
     shifted.clamp(0, 255) as u8
 }
 
-/// Pillow's `Image.resize(size, resample)` for an RGB image (no reducing gap): horizontal pass
-/// then vertical pass, each rounding to 8 bits; a pass is skipped when its size is unchanged.
+/// Pillow's `Image.resize(size, resample)` for an RGB image (no reducing gap), as Pillow 13
+/// does it: two passes, each rounding to 8 bits, a pass skipped when its size is unchanged;
+/// horizontal first, unless the height shrinks by more than twice as many pixels as the width
+/// does (Pillow 13 runs the vertical pass first then, which changes some pixels by a level;
+/// Pillow 12 and older always ran the horizontal pass first).
 pub fn resize(image: &Rgb8, width: usize, height: usize, filter: Filter) -> Rgb8 {
+    let shrink_h = image.height as i64 - height as i64;
+    let shrink_w = image.width as i64 - width as i64;
+    if width != image.width && shrink_h > 0 && shrink_h > 2 * shrink_w {
+        let tall = resize_vertical(image, height, filter);
+        return resize_horizontal(&tall, width, filter);
+    }
     let mut current = image.clone();
     if width != current.width {
-        let (_, coeffs) = coefficients(current.width, width, filter);
-        let mut pixels = vec![0u8; width * current.height * 3];
-        for y in 0..current.height {
-            let row = &current.pixels[y * current.width * 3..(y + 1) * current.width * 3];
-            for (xx, (xmin, weights)) in coeffs.iter().enumerate() {
-                for c in 0..3 {
-                    let mut sum: i64 = 1 << (PRECISION_BITS - 1);
-                    for (k, &w) in weights.iter().enumerate() {
-                        sum += i64::from(row[(xmin + k) * 3 + c]) * i64::from(w);
-                    }
-                    pixels[(y * width + xx) * 3 + c] = clip8(sum);
-                }
-            }
-        }
-        current = Rgb8 {
-            width,
-            height: current.height,
-            pixels,
-        };
+        current = resize_horizontal(&current, width, filter);
     }
     if height != current.height {
-        let (_, coeffs) = coefficients(current.height, height, filter);
-        let w = current.width;
-        let mut pixels = vec![0u8; w * height * 3];
-        for (yy, (ymin, weights)) in coeffs.iter().enumerate() {
-            for x in 0..w {
-                for c in 0..3 {
-                    let mut sum: i64 = 1 << (PRECISION_BITS - 1);
-                    for (k, &wt) in weights.iter().enumerate() {
-                        sum +=
-                            i64::from(current.pixels[((ymin + k) * w + x) * 3 + c]) * i64::from(wt);
-                    }
-                    pixels[(yy * w + x) * 3 + c] = clip8(sum);
-                }
-            }
-        }
-        current = Rgb8 {
-            width: w,
-            height,
-            pixels,
-        };
+        current = resize_vertical(&current, height, filter);
     }
     current
+}
+
+/// One horizontal pass of Pillow's resampling to `width`.
+fn resize_horizontal(image: &Rgb8, width: usize, filter: Filter) -> Rgb8 {
+    let (_, coeffs) = coefficients(image.width, width, filter);
+    let mut pixels = vec![0u8; width * image.height * 3];
+    for y in 0..image.height {
+        let row = &image.pixels[y * image.width * 3..(y + 1) * image.width * 3];
+        for (xx, (xmin, weights)) in coeffs.iter().enumerate() {
+            for c in 0..3 {
+                let mut sum: i64 = 1 << (PRECISION_BITS - 1);
+                for (k, &w) in weights.iter().enumerate() {
+                    sum += i64::from(row[(xmin + k) * 3 + c]) * i64::from(w);
+                }
+                pixels[(y * width + xx) * 3 + c] = clip8(sum);
+            }
+        }
+    }
+    Rgb8 {
+        width,
+        height: image.height,
+        pixels,
+    }
+}
+
+/// One vertical pass of Pillow's resampling to `height`.
+fn resize_vertical(image: &Rgb8, height: usize, filter: Filter) -> Rgb8 {
+    let (_, coeffs) = coefficients(image.height, height, filter);
+    let w = image.width;
+    let mut pixels = vec![0u8; w * height * 3];
+    for (yy, (ymin, weights)) in coeffs.iter().enumerate() {
+        for x in 0..w {
+            for c in 0..3 {
+                let mut sum: i64 = 1 << (PRECISION_BITS - 1);
+                for (k, &wt) in weights.iter().enumerate() {
+                    sum += i64::from(image.pixels[((ymin + k) * w + x) * 3 + c]) * i64::from(wt);
+                }
+                pixels[(yy * w + x) * 3 + c] = clip8(sum);
+            }
+        }
+    }
+    Rgb8 {
+        width: w,
+        height,
+        pixels,
+    }
 }
 
 #[cfg(test)]
@@ -428,6 +617,56 @@ mod tests {
         assert_eq!(longest_edge_size(30, 40, 256), (192, 256));
         assert_eq!(longest_edge_size(100, 33, 64), (64, 22));
         assert_eq!(longest_edge_size(1000, 1, 64), (64, 1));
+        // Above 4096 the processor scales down again, without rounding to even.
+        assert_eq!(longest_edge_size(100, 50, 8192), (4096, 2048));
+        assert_eq!(longest_edge_size(3000, 1001, 5000), (4096, 1366));
+    }
+
+    #[test]
+    fn splitting_rounds_both_sides_up_to_tile_multiples() {
+        // SmolVLM's 512-pixel tiles after its 2048 first resize (values from transformers).
+        assert_eq!(tile_multiple_size(2048, 1366, 512), Some((2048, 1536)));
+        assert_eq!(tile_multiple_size(956, 2048, 512), Some((1024, 2048)));
+        assert_eq!(tile_multiple_size(68, 2048, 512), Some((512, 2048)));
+        assert_eq!(tile_multiple_size(512, 512, 512), Some((512, 512)));
+        assert_eq!(tile_multiple_size(513, 20, 512), Some((1024, 512)));
+        assert_eq!(TileGrid { rows: 3, cols: 4 }.images(), 13);
+        assert_eq!(TileGrid::default().images(), 1);
+    }
+
+    #[test]
+    fn tiles_are_cut_row_by_row_and_followed_by_the_global_image() {
+        let settings = ImageSettings {
+            file: "test".to_owned(),
+            longest_edge: 4,
+            max_image_size: 2,
+            resample: Filter::Bilinear,
+            rescale_factor: 1.0,
+            image_mean: [0.0; 3],
+            image_std: [1.0; 3],
+            do_resize: true,
+            do_rescale: false,
+            do_normalize: false,
+            do_image_splitting: true,
+        };
+        // 4×2 already at the longest edge and at tile multiples: no resampling before the cut.
+        let image = Rgb8 {
+            width: 4,
+            height: 2,
+            pixels: (0..8u8).flat_map(|i| [i * 10, 0, 0]).collect(),
+        };
+        let out = process("t", &image, &settings, Tiling::AsConfigured).expect("splits");
+        assert_eq!(out.grid, TileGrid { rows: 1, cols: 2 });
+        assert_eq!(out.count(), 3);
+        assert_eq!(&out.image(0)[..4], &[0.0, 10.0, 40.0, 50.0]);
+        assert_eq!(&out.image(1)[..4], &[20.0, 30.0, 60.0, 70.0]);
+        let one = process("t", &image, &settings, Tiling::OneTile).expect("one tile");
+        assert_eq!((one.grid, one.count()), (TileGrid::default(), 1));
+        assert_eq!(
+            out.image(2),
+            one.image(0),
+            "the global image is the one-tile image"
+        );
     }
 
     #[test]

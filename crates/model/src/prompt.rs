@@ -1,10 +1,12 @@
 //! The tokenizer (Hugging Face `tokenizers`, from `tokenizer.json` bytes) and SmolVLM's chat
-//! template with the Idefics3 processor's image-token expansion (image splitting off).
+//! template with the Idefics3 processor's image-token expansion, for one image or for tiles and
+//! a global image.
 
 use serde_json::Value;
 use tokenizers::Tokenizer;
 
 use crate::ModelError;
+use crate::image::TileGrid;
 
 /// SmolVLM's published chat template (the tiny fixture's `chat_template.jinja` is the same).
 /// The prompt is built by [`Prompter::chat`] rather than by a Jinja engine; a model whose
@@ -112,19 +114,39 @@ impl Prompter {
         format!("<|im_start|>User{separator}{image}{question}<end_of_utterance>\nAssistant:")
     }
 
-    /// The processor's expansion of each `<image>` (no splitting): the global image's tokens
-    /// between `<fake_token_around_image>` markers.
-    pub fn expand_images(&self, prompt: &str) -> String {
-        let tokens = format!(
-            "<fake_token_around_image><global-img>{}<fake_token_around_image>",
-            "<image>".repeat(self.image_seq_len)
-        );
+    /// The processor's expansion of each `<image>` for an image cut into `grid`: without
+    /// splitting, the global image's tokens between `<fake_token_around_image>` markers; with
+    /// it, each tile's `<fake_token_around_image><row_r_col_c>` and image tokens, a line break
+    /// after each row, then a line break and the global image as without splitting.
+    pub fn expand_images(&self, prompt: &str, grid: TileGrid) -> String {
+        const AROUND: &str = "<fake_token_around_image>";
+        let image_tokens = "<image>".repeat(self.image_seq_len);
+        let mut tokens = String::new();
+        for row in 1..=grid.rows {
+            for col in 1..=grid.cols {
+                tokens.push_str(&format!("{AROUND}<row_{row}_col_{col}>{image_tokens}"));
+            }
+            tokens.push('\n');
+        }
+        if grid.rows > 0 {
+            tokens.push('\n');
+        }
+        tokens.push_str(&format!("{AROUND}<global-img>{image_tokens}{AROUND}"));
         prompt.replace("<image>", &tokens)
     }
 
-    /// Token ids of a question about one image (or none), ready for prefill.
-    pub fn encode_question(&self, question: &str, image: bool) -> Result<Vec<u32>, ModelError> {
-        let prompt = self.expand_images(&Prompter::chat(question, image));
+    /// Token ids of a question about one image cut into `image`'s grid (or about none), ready
+    /// for prefill.
+    pub fn encode_question(
+        &self,
+        question: &str,
+        image: Option<TileGrid>,
+    ) -> Result<Vec<u32>, ModelError> {
+        let chat = Prompter::chat(question, image.is_some());
+        let prompt = match image {
+            Some(grid) => self.expand_images(&chat, grid),
+            None => chat,
+        };
         self.encode(&prompt)
     }
 

@@ -1,12 +1,13 @@
 //! Idefics3 (SmolVLM) put together: loading from `config.json` and safetensors bytes, an
 //! optional PEFT LoRA adapter (unmerged and switchable, or merged), quantization on load, and
-//! the forward passes generation needs (prefill with an image, then one token at a time).
+//! the forward passes generation needs (prefill with an image's tiles, then one token at a time).
 
 use burn::prelude::*;
 
 use crate::ModelError;
 use crate::adapter::{LoraConfig, check_adapter};
 use crate::config::Idefics3Config;
+use crate::image::EncoderImages;
 use crate::nn::{Lora, QuantStorage, Quantization, total};
 use crate::safetensors::SafeTensors;
 use crate::text::{KvCache, Text};
@@ -189,6 +190,31 @@ impl Idefics3 {
         Ok(self.vision.connect(self.encode_image(pixels)?))
     }
 
+    /// The processor's images as the encoder's input, one `[3, side, side]` tensor each, in
+    /// order.
+    pub fn image_tensors(&self, images: &EncoderImages) -> Vec<Tensor<3>> {
+        let side = images.side;
+        (0..images.count())
+            .map(|i| {
+                Tensor::from_data(
+                    TensorData::new(images.image(i).to_vec(), [3, side, side]),
+                    &self.device,
+                )
+            })
+            .collect()
+    }
+
+    /// The features of several images (an image's tiles and global image) one after another,
+    /// `[images × image_tokens, hidden]`, as the prompt's image tokens take them; `None` for
+    /// no image.
+    pub fn images_features(&self, images: &[Tensor<3>]) -> Result<Option<Tensor<2>>, ModelError> {
+        let features = images
+            .iter()
+            .map(|pixels| self.image_features(pixels.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((!features.is_empty()).then(|| Tensor::cat(features, 0)))
+    }
+
     /// The text embeddings of `ids` with every `<image>` token replaced, in order, by a row of
     /// `features` (transformers' `inputs_merger`).
     pub fn merge_inputs(
@@ -232,11 +258,22 @@ impl Idefics3 {
         self.text.forward(embeds, cache)
     }
 
-    /// Prefill: the prompt `ids` with the image `pixels` (if the prompt has image tokens).
+    /// Prefill: the prompt `ids` with one image `pixels` (if the prompt has image tokens).
     pub fn prefill(
         &self,
         ids: &[u32],
         pixels: Option<Tensor<3>>,
+        cache: &mut KvCache,
+    ) -> Result<Tensor<2>, ModelError> {
+        self.prefill_images(ids, &pixels.into_iter().collect::<Vec<_>>(), cache)
+    }
+
+    /// Prefill: the prompt `ids` with `images` (an image's tiles then its global image, in the
+    /// order the prompt's image tokens take them; none for a prompt without image tokens).
+    pub fn prefill_images(
+        &self,
+        ids: &[u32],
+        images: &[Tensor<3>],
         cache: &mut KvCache,
     ) -> Result<Tensor<2>, ModelError> {
         if ids.is_empty() {
@@ -251,7 +288,7 @@ impl Idefics3 {
                 self.config.text.vocab_size
             )));
         }
-        let features = pixels.map(|p| self.image_features(p)).transpose()?;
+        let features = self.images_features(images)?;
         let embeds = self.merge_inputs(ids, features)?;
         Ok(self.text.forward(embeds, cache))
     }

@@ -4,7 +4,7 @@
 use burn::prelude::*;
 use medhall_model::config::Idefics3Config;
 use medhall_model::generate::{GenerationOptions, Sampling, StopReason, generate};
-use medhall_model::image::{ImageSettings, Rgb8, decode, preprocess};
+use medhall_model::image::{ImageSettings, Rgb8, TileGrid, decode, preprocess};
 use medhall_model::nn::Quantization;
 use medhall_model::prompt::Prompter;
 use medhall_model::safetensors::SafeTensors;
@@ -89,7 +89,8 @@ fn the_chat_prompt_tokenizes_as_the_processor_does() {
         json["input"]["prompt"].as_str().expect("prompt")
     );
     assert_eq!(
-        p.encode_question(question, true).expect("encodes"),
+        p.encode_question(question, Some(TileGrid::default()))
+            .expect("encodes"),
         ids(&json, "/input/input_ids")
     );
     assert!(p.stop_ids.contains(&339), "<end_of_utterance> stops");
@@ -122,7 +123,7 @@ fn greedy_generation_from_bytes_gives_transformers_tokens() {
     let pixels = preprocess("fixture-image.png", &image, &settings()).expect("preprocesses");
     let pixels = Tensor::<3>::from_data(TensorData::new(pixels, [3, 64, 64]), model.device());
     let prompt = p
-        .encode_question("What is shown in this image?", true)
+        .encode_question("What is shown in this image?", Some(TileGrid::default()))
         .expect("ids");
     let mut streamed = Vec::new();
     // A clock that advances 10 ms per reading: start, first token, end.
@@ -134,7 +135,7 @@ fn greedy_generation_from_bytes_gives_transformers_tokens() {
     let generation = pollster::block_on(generate(
         &model,
         &prompt,
-        Some(pixels.clone()),
+        std::slice::from_ref(&pixels),
         &p.stop_ids,
         GenerationOptions {
             max_new_tokens: 4,
@@ -161,7 +162,7 @@ fn greedy_generation_from_bytes_gives_transformers_tokens() {
         pollster::block_on(generate(
             &model,
             &prompt,
-            Some(pixels.clone()),
+            std::slice::from_ref(&pixels),
             &p.stop_ids,
             GenerationOptions {
                 max_new_tokens: 6,
@@ -182,7 +183,7 @@ fn greedy_generation_from_bytes_gives_transformers_tokens() {
     let cancelled = pollster::block_on(generate(
         &model,
         &prompt,
-        Some(pixels),
+        &[pixels],
         &p.stop_ids,
         GenerationOptions::default(),
         &|| 0.0,
@@ -305,7 +306,7 @@ fn image_settings_come_from_the_right_file_and_must_fit_the_vision_encoder() {
 fn pixels_of_the_wrong_shape_are_an_error_not_a_panic() {
     let model = tiny_model();
     let prompt = prompter()
-        .encode_question("What is shown?", true)
+        .encode_question("What is shown?", Some(TileGrid::default()))
         .expect("ids");
     for shape in [[3, 30, 40], [3, 32, 32], [4, 64, 64]] {
         let pixels = Tensor::<3>::zeros(shape, model.device());
