@@ -5,7 +5,12 @@
 // f32; prints time to first token and tokens/s side by side, and the worker wasm's size.
 // Usage: node scripts/bench_model_browser.mjs [TOKENS] [BACKENDS] [QUANTIZATIONS]
 //   e.g. `8 cpu none,q8_0` (defaults: 8 webgpu,cpu q8_0,none); after trunk build --release.
+// The build measured is MEDHALL_DIST (default dist/). With MEDHALL_DIST_BEFORE=DIR (another built
+// site, e.g. one built from an earlier commit) both run in the same browser, one after the other,
+// and the table adds each figure's ratio this build / before. The machine's load average is printed
+// beside the figures: on a shared machine they move with it.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { serve, launch, DIST, ROOT, BENCH_PREFIX, MODEL_FIXTURES } from '../tests/e2e/harness.mjs';
@@ -16,10 +21,17 @@ if (!fs.existsSync(path.join(modelDir, 'tokenizer.json'))) {
   console.error('bench_model_browser: run scripts/bench_model.sh first (it builds target/bench-model/)');
   process.exit(1);
 }
-const wasm = fs.readdirSync(DIST).find((f) => f.startsWith('medhall-model-worker') && f.endsWith('.wasm'));
-const wasmBytes = fs.readFileSync(path.join(DIST, wasm));
+const builds = [
+  ...(process.env.MEDHALL_DIST_BEFORE ? [{ name: 'before', dist: path.resolve(process.env.MEDHALL_DIST_BEFORE) }] : []),
+  { name: process.env.MEDHALL_DIST_BEFORE ? 'this' : '', dist: DIST },
+];
+for (const build of builds) {
+  build.wasm = fs.readdirSync(build.dist).find((f) => f.startsWith('medhall-model-worker') && f.endsWith('.wasm'));
+  build.wasmBytes = fs.readFileSync(path.join(build.dist, build.wasm));
+}
+const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+const loadBefore = load();
 
-const { server, base } = await serve();
 const browser = await launch({ webgpu: true });
 const png = [...fs.readFileSync(path.join(MODEL_FIXTURES, 'fixture-image.png'))];
 const rows = [];
@@ -27,52 +39,65 @@ const BACKENDS = (process.argv[3] || 'webgpu,cpu').split(',');
 const QUANTIZATIONS = (process.argv[4] || 'q8_0,none').split(',');
 for (const backend of BACKENDS) {
   for (const quantization of QUANTIZATIONS) {
-    console.error(`${backend} ${quantization}: running…`);
-    const page = await browser.newPage();
-    await page.goto(base);
-    const result = await page.evaluate(
-      async ({ modelUrl, preferGpu, quantization, png, tokens }) => {
-        const worker = new Worker('./medhall-model-worker_loader.js');
-        const events = [];
-        const until = (match) => new Promise((resolve) => {
-          const check = () => {
-            const e = events.find(match);
-            if (e) resolve(e); else setTimeout(check, 50);
-          };
-          check();
-        });
-        worker.onmessage = (e) => events.push(JSON.parse(e.data));
-        const send = (msg, bytes) => worker.postMessage({ msg: JSON.stringify(msg), bytes });
-        await until((e) => e.type === 'started');
-        send({ type: 'init', prefer_gpu: preferGpu });
-        const ready = await until((e) => e.type === 'ready');
-        send({ type: 'load', job: 1, model: { from: 'url', base_url: modelUrl }, adapter: null, quantization, merge: false });
-        const loaded = await until((e) => (e.type === 'loaded' || e.type === 'error') && e.job === 1);
-        if (loaded.type === 'error') return { ready, error: loaded.message };
-        send({ type: 'generate', job: 2, question: 'What is shown in this image?', image_name: 'fixture-image.png', max_new_tokens: tokens, adapter_enabled: false }, new Uint8Array(png));
-        const answer = await until((e) => (e.type === 'answer' || e.type === 'error') && e.job === 2);
-        worker.terminate();
-        return { ready, loaded, answer };
-      },
-      { modelUrl: `${base}${BENCH_PREFIX}smolvlm-256m-random/`, preferGpu: backend === 'webgpu', quantization, png, tokens: TOKENS },
-    );
-    await page.close();
-    rows.push({ backend, quantization, ...result });
-    const a = result.answer;
-    console.error(`${backend} ${quantization}: ${result.error || a.message || `TTFT ${a.time_to_first_token_ms.toFixed(0)} ms, ${a.tokens_per_s?.toFixed(2)} tokens/s`}`);
+    for (const build of builds) {
+      const { server, base } = await serve({ dist: build.dist });
+      console.error(`${build.name} ${backend} ${quantization}: running… (load average ${load()})`);
+      const page = await browser.newPage();
+      await page.goto(base);
+      const result = await page.evaluate(
+        async ({ modelUrl, preferGpu, quantization, png, tokens }) => {
+          const worker = new Worker('./medhall-model-worker_loader.js');
+          const events = [];
+          const until = (match) => new Promise((resolve) => {
+            const check = () => {
+              const e = events.find(match);
+              if (e) resolve(e); else setTimeout(check, 50);
+            };
+            check();
+          });
+          worker.onmessage = (e) => events.push(JSON.parse(e.data));
+          const send = (msg, bytes) => worker.postMessage({ msg: JSON.stringify(msg), bytes });
+          await until((e) => e.type === 'started');
+          send({ type: 'init', prefer_gpu: preferGpu });
+          const ready = await until((e) => e.type === 'ready');
+          send({ type: 'load', job: 1, model: { from: 'url', base_url: modelUrl }, adapter: null, quantization, merge: false });
+          const loaded = await until((e) => (e.type === 'loaded' || e.type === 'error') && e.job === 1);
+          if (loaded.type === 'error') return { ready, error: loaded.message };
+          send({ type: 'generate', job: 2, question: 'What is shown in this image?', image_name: 'fixture-image.png', max_new_tokens: tokens, adapter_enabled: false }, new Uint8Array(png));
+          const answer = await until((e) => (e.type === 'answer' || e.type === 'error') && e.job === 2);
+          worker.terminate();
+          return { ready, loaded, answer };
+        },
+        { modelUrl: `${base}${BENCH_PREFIX}smolvlm-256m-random/`, preferGpu: backend === 'webgpu', quantization, png, tokens: TOKENS },
+      );
+      await page.close();
+      server.close();
+      rows.push({ build: build.name, backend, quantization, ...result });
+      const a = result.answer;
+      console.error(`${build.name} ${backend} ${quantization}: ${result.error || a.message || `TTFT ${a.time_to_first_token_ms.toFixed(0)} ms, ${a.tokens_per_s?.toFixed(2)} tokens/s`}`);
+    }
   }
 }
 await browser.close();
-server.close();
 
 console.log(`\nReal-size random-weight SmolVLM-256M in headless Chromium (${TOKENS} new tokens; prompt = chat template + 64 image tokens)`);
-console.log(`model worker wasm: ${(wasmBytes.length / 1e6).toFixed(1)} MB raw, ${(zlib.gzipSync(wasmBytes).length / 1e6).toFixed(2)} MB gzip (${wasm})`);
-console.log(`${'backend'.padEnd(44)} ${'weights'.padEnd(8)} ${'load s'.padStart(8)} ${'TTFT ms'.padStart(9)} ${'tokens/s'.padStart(9)}`);
+console.log(`load average (1, 5, 15 min): ${loadBefore} at the start, ${load()} at the end (${os.cpus().length} CPUs)`);
+for (const build of builds) {
+  console.log(`${build.name ? `${build.name}: ` : ''}model worker wasm: ${(build.wasmBytes.length / 1e6).toFixed(1)} MB raw, ${(zlib.gzipSync(build.wasmBytes).length / 1e6).toFixed(2)} MB gzip (${path.join(path.relative(ROOT, build.dist), build.wasm)})`);
+}
+const ok = (r) => r && !r.error && r.answer.type !== 'error';
+console.log(`${'build'.padEnd(7)} ${'backend'.padEnd(44)} ${'weights'.padEnd(8)} ${'load s'.padStart(8)} ${'TTFT ms'.padStart(9)} ${'tokens/s'.padStart(9)}`);
 for (const r of rows) {
   const name = r.backend === 'webgpu' ? `WebGPU (${r.ready.adapter_info || '?'})` : `CPU fallback (${r.ready.fallback_reason || 'flex'})`;
-  if (r.error || r.answer.type === 'error') {
-    console.log(`${name.slice(0, 44).padEnd(44)} ${r.quantization.padEnd(8)} error: ${r.error || r.answer.message}`);
+  const prefix = `${r.build.padEnd(7)} ${name.slice(0, 44).padEnd(44)} ${r.quantization.padEnd(8)}`;
+  if (!ok(r)) {
+    console.log(`${prefix} error: ${r.error || r.answer.message}`);
     continue;
   }
-  console.log(`${name.slice(0, 44).padEnd(44)} ${r.quantization.padEnd(8)} ${(r.loaded.load_ms / 1000).toFixed(1).padStart(8)} ${r.answer.time_to_first_token_ms.toFixed(0).padStart(9)} ${(r.answer.tokens_per_s ?? NaN).toFixed(2).padStart(9)}`);
+  console.log(`${prefix} ${(r.loaded.load_ms / 1000).toFixed(1).padStart(8)} ${r.answer.time_to_first_token_ms.toFixed(0).padStart(9)} ${(r.answer.tokens_per_s ?? NaN).toFixed(2).padStart(9)}`);
+  const before = rows.find((b) => b.build === 'before' && b.backend === r.backend && b.quantization === r.quantization);
+  if (r.build === 'this' && ok(before)) {
+    const ratio = (x, y) => `×${(x / y).toFixed(2)}`.padStart(9);
+    console.log(`${'ratio'.padEnd(7)} ${'this / before'.padEnd(44)} ${r.quantization.padEnd(8)} ${ratio(r.loaded.load_ms, before.loaded.load_ms)} ${ratio(r.answer.time_to_first_token_ms, before.answer.time_to_first_token_ms)} ${ratio(r.answer.tokens_per_s, before.answer.tokens_per_s)}`);
+  }
 }

@@ -30,8 +30,8 @@ export const BENCH_PREFIX = '__bench/model/';
 /** Every path requested under FIXTURE_PREFIX, in order (the model tests count downloads). */
 export const fixtureRequests = [];
 
-/** Serves DIST under SUB_PATH on 127.0.0.1 and a free port. */
-export async function serve() {
+/** Serves DIST (or another built site, `dist`) under SUB_PATH on 127.0.0.1 and a free port. */
+export async function serve({ dist = DIST } = {}) {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://localhost');
     if (!url.pathname.startsWith(SUB_PATH)) {
@@ -50,7 +50,7 @@ export async function serve() {
       req.on('close', () => clearInterval(timer));
       return;
     }
-    let root = DIST;
+    let root = dist;
     // Any image name under __fixtures/images/ is the fixture image (the model-check panel test
     // reads the demo questions' images from there).
     if (rel.startsWith('__fixtures/images/')) rel = `${FIXTURE_PREFIX}fixture-image.png`;
