@@ -151,12 +151,31 @@ impl Text {
         })
     }
 
+    /// Every linear layer with its module name, the untied LM head (`lm_head`) included.
+    pub fn named_linears_with_head_mut(&mut self) -> impl Iterator<Item = (String, &mut Linear)> {
+        let head = self.lm_head.as_mut().map(|l| ("lm_head".to_owned(), l));
+        self.layers
+            .iter_mut()
+            .enumerate()
+            .flat_map(|(i, layer)| {
+                layer.linears_mut().into_iter().map(move |(name, linear)| {
+                    (format!("model.text_model.layers.{i}.{name}"), linear)
+                })
+            })
+            .chain(head)
+    }
+
     /// Every adapted linear layer.
     pub fn adapted(&self) -> impl Iterator<Item = &Linear> {
         self.layers
             .iter()
             .flat_map(DecoderLayer::linears)
             .filter(|l| l.has_adapter())
+    }
+
+    /// The untied LM head (`None` when it is the token embedding).
+    pub fn lm_head(&self) -> Option<&Linear> {
+        self.lm_head.as_ref()
     }
 
     pub fn lm_head_mut(&mut self) -> Option<&mut Linear> {

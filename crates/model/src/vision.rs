@@ -136,6 +136,39 @@ impl Vision {
         })
     }
 
+    /// Every linear layer with its module name in the checkpoint (the names a PEFT adapter
+    /// uses): the encoder layers' attention and MLP projections, then the connector's.
+    pub fn named_linears_mut(&mut self) -> impl Iterator<Item = (String, &mut Linear)> {
+        let prefix = "model.vision_model.encoder.layers";
+        self.layers
+            .iter_mut()
+            .enumerate()
+            .flat_map(move |(i, l)| {
+                [
+                    ("self_attn.q_proj", &mut l.q_proj),
+                    ("self_attn.k_proj", &mut l.k_proj),
+                    ("self_attn.v_proj", &mut l.v_proj),
+                    ("self_attn.out_proj", &mut l.out_proj),
+                    ("mlp.fc1", &mut l.fc1),
+                    ("mlp.fc2", &mut l.fc2),
+                ]
+                .map(|(name, linear)| (format!("{prefix}.{i}.{name}"), linear))
+            })
+            .chain(std::iter::once((
+                "model.connector.modality_projection.proj".to_owned(),
+                &mut self.projection,
+            )))
+    }
+
+    /// Every linear layer that has an adapter.
+    pub fn adapted(&self) -> impl Iterator<Item = &Linear> {
+        self.layers
+            .iter()
+            .flat_map(|l| [&l.q_proj, &l.k_proj, &l.v_proj, &l.out_proj, &l.fc1, &l.fc2])
+            .chain(std::iter::once(&self.projection))
+            .filter(|l| l.has_adapter())
+    }
+
     pub fn linears_mut(&mut self) -> impl Iterator<Item = &mut Linear> {
         self.layers
             .iter_mut()

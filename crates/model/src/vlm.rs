@@ -8,7 +8,7 @@ use crate::ModelError;
 use crate::adapter::{LoraConfig, check_adapter};
 use crate::config::Idefics3Config;
 use crate::image::EncoderImages;
-use crate::nn::{Lora, QuantStorage, Quantization, total};
+use crate::nn::{Linear, Lora, QuantStorage, Quantization, total};
 use crate::safetensors::SafeTensors;
 use crate::text::{KvCache, Text};
 use crate::vision::{Reader, Vision};
@@ -95,7 +95,11 @@ impl Idefics3 {
         let layers = check_adapter(file, &weights, &lora, &self.config.tensors())?;
         let scaling = lora.scaling() as f32;
         let mut attached = 0;
-        for (module, linear) in self.text.named_linears_mut() {
+        let linears = self
+            .vision
+            .named_linears_mut()
+            .chain(self.text.named_linears_with_head_mut());
+        for (module, linear) in linears {
             let base_weight = format!("{module}.weight");
             let Some(layer) = layers.iter().find(|l| l.base_weight == base_weight) else {
                 continue;
@@ -111,17 +115,43 @@ impl Idefics3 {
             attached += 1;
         }
         if attached != layers.len() {
+            let names = self.linear_names();
+            let outside: Vec<&str> = layers
+                .iter()
+                .map(|l| l.base_weight.trim_end_matches(".weight"))
+                .filter(|module| !names.iter().any(|n| n == module))
+                .take(3)
+                .collect();
             return Err(ModelError::Adapter {
                 file: file.to_owned(),
                 message: format!(
-                    "{} of its {} adapted layers are outside the text model's linear layers, which this loader adapts",
+                    "{} of its {} adapted layers are not linear layers of the model (e.g. {})",
                     layers.len() - attached,
-                    layers.len()
+                    layers.len(),
+                    outside.join(", ")
                 ),
             });
         }
         self.adapter = Some(mode);
         Ok(())
+    }
+
+    /// Module names of every linear layer an adapter can adapt.
+    fn linear_names(&mut self) -> Vec<String> {
+        self.vision
+            .named_linears_mut()
+            .map(|(n, _)| n)
+            .chain(self.text.named_linears_with_head_mut().map(|(n, _)| n))
+            .collect()
+    }
+
+    /// Every linear layer that has an (unmerged) adapter: vision encoder, connector, text model
+    /// and LM head.
+    fn adapted(&self) -> impl Iterator<Item = &Linear> {
+        self.vision
+            .adapted()
+            .chain(self.text.adapted())
+            .chain(self.text.lm_head().filter(|l| l.has_adapter()))
     }
 
     fn quantize(&mut self, quantization: Quantization) {
@@ -148,7 +178,7 @@ impl Idefics3 {
         if self.adapter != Some(AdapterMode::Unmerged) {
             return false;
         }
-        for linear in self.text.adapted() {
+        for linear in self.adapted() {
             linear.lora_enabled.set(enabled);
         }
         true
@@ -170,11 +200,7 @@ impl Idefics3 {
     /// f32 factors: a nominal figure, for where [`Idefics3::stored_bytes`] has none.
     pub fn nominal_bytes(&self) -> usize {
         let storage = QuantStorage::of(&self.device);
-        let adapter: usize = self
-            .text
-            .adapted()
-            .map(|l| l.adapter_parameters() * 4)
-            .sum();
+        let adapter: usize = self.adapted().map(|l| l.adapter_parameters() * 4).sum();
         self.config.weight_bytes_stored(self.quantization, storage) + adapter
     }
 
