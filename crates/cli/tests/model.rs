@@ -409,3 +409,39 @@ fn generate_splits_images_as_the_processor_config_asks_unless_one_tile_is_given(
     assert!(one.contains("1 image tile, 44 prompt tokens"), "{one}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn generate_takes_an_adapter_on_the_vision_encoder_and_connector_too() {
+    // tiny-lora-all adapts every linear layer (its target_modules also name the vision
+    // encoder's q/k/v_proj); it was refused before LoRA reached the vision encoder.
+    let model = fixtures().join("tiny-idefics3");
+    let adapter = fixtures().join("tiny-lora-all");
+    let image = fixtures().join("fixture-image.png");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "generate",
+            "--model",
+            path(&model),
+            "--image",
+            path(&image),
+            "--question",
+            "What is shown in this image?",
+            "--max-new-tokens",
+            "4",
+        ];
+        args.extend_from_slice(extra);
+        let output = medhall(&args);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    };
+    let base = run(&[]);
+    let unmerged = run(&["--adapter", path(&adapter)]);
+    let merged = run(&["--adapter", path(&adapter), "--merge"]);
+    assert_ne!(unmerged, base, "the adapter changes the answer");
+    // peft gives the same greedy tokens unmerged and merged (lora_all_reference.json).
+    assert_eq!(unmerged, merged);
+}
