@@ -52,6 +52,8 @@ struct Answered {
     answer: String,
     ttft_ms: f64,
     tokens_per_s: Option<f64>,
+    /// Images the vision encoder saw (tiles and the global image, or 1).
+    image_tiles: u32,
 }
 
 #[derive(Clone, Copy)]
@@ -934,7 +936,7 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                             <li>
                                 <p class="q">{question}</p>
                                 <p class="a">{a.answer.clone()}</p>
-                                <p class="note">{format!("time to first token {:.0} ms, {rate} tokens/s", a.ttft_ms)}</p>
+                                <p class="note">{format!("{} image tile{}, time to first token {:.0} ms, {rate} tokens/s", a.image_tiles, if a.image_tiles == 1 { "" } else { "s" }, a.ttft_ms)}</p>
                             </li>
                         }
                     }).collect_view()}
@@ -1009,13 +1011,15 @@ async fn run_questions(
                     time_to_first_token_ms,
                     tokens_per_s,
                     cancelled,
+                    image_tiles,
                     ..
-                } if j == job => Some(Ok((
+                } if j == job => Some(Ok(Finished {
                     answer,
-                    time_to_first_token_ms,
+                    ttft_ms: time_to_first_token_ms,
                     tokens_per_s,
                     cancelled,
-                ))),
+                    image_tiles,
+                })),
                 ModelEvent::Error {
                     job: Some(j),
                     message,
@@ -1049,14 +1053,23 @@ async fn run_questions(
         let result = receiver.await;
         panel.current_job.set(None);
         match result {
-            Ok((_, _, _, true)) => break,
+            Ok(Finished {
+                cancelled: true, ..
+            }) => break,
             Ok(_) if panel.stop.get_untracked() => break,
-            Ok((answer, ttft_ms, tokens_per_s, false)) => {
+            Ok(Finished {
+                answer,
+                ttft_ms,
+                tokens_per_s,
+                image_tiles,
+                ..
+            }) => {
                 let answered = Answered {
                     item: Some(item),
                     answer,
                     ttft_ms,
                     tokens_per_s,
+                    image_tiles,
                 };
                 panel.answers.update(|a| a.push(answered.clone()));
                 answers.push(answered);
@@ -1083,7 +1096,17 @@ async fn run_questions(
     }
 }
 
-type AnswerResult = Result<(String, f64, Option<f64>, bool), String>;
+/// A finished `Generate`: the answer, its timings, whether `Cancel` cut it short, and the
+/// number of images the vision encoder saw.
+struct Finished {
+    answer: String,
+    ttft_ms: f64,
+    tokens_per_s: Option<f64>,
+    cancelled: bool,
+    image_tiles: u32,
+}
+
+type AnswerResult = Result<Finished, String>;
 
 /// A one-shot channel on a JS promise: the sender resolves it.
 fn futures_channel() -> (
