@@ -329,16 +329,6 @@ pub enum Tiling {
     OneTile,
 }
 
-impl Tiling {
-    /// The name a run's settings record.
-    pub fn name(self) -> &'static str {
-        match self {
-            Tiling::AsConfigured => "as configured",
-            Tiling::OneTile => "one tile",
-        }
-    }
-}
-
 /// Rows and columns of tiles an image was split into; 0 × 0 when it was not split (one
 /// image, no row/column tokens in the prompt).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
