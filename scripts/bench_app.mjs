@@ -77,7 +77,9 @@ async function observedPage(browser, base) {
     window.__since = 0;
     new PerformanceObserver((list) => {
       for (const entry of list.getEntries()) {
-        if (entry.startTime >= window.__since) window.__longtasks.push(entry.duration);
+        if (entry.startTime >= window.__since) {
+          window.__longtasks.push({ at: entry.startTime - window.__since, duration: entry.duration });
+        }
       }
     }).observe({ type: 'longtask', buffered: true });
   });
@@ -138,7 +140,11 @@ async function main() {
       heap: performance.memory ? performance.memory.usedJSHeapSize : null,
       worker: Number(document.querySelector('#worker-memory')?.dataset.bytes || 0),
     }));
-    const longest = report.longtasks.length ? Math.max(...report.longtasks) : 0;
+    const longest = report.longtasks.length ? Math.max(...report.longtasks.map((t) => t.duration)) : 0;
+    // When each long task ran, against the phases' times, says which phase to look at.
+    const when = report.longtasks
+      .map((t) => `${(t.at / 1000).toFixed(1)} s: ${t.duration.toFixed(0)} ms`)
+      .join(', ');
     // The observer must see a long task when there is one: block the main thread for 120 ms.
     // (From a page timer: a task run by the devtools protocol itself is not a page task.)
     const seen = await page.evaluate(async () => {
@@ -148,14 +154,15 @@ async function main() {
         while (performance.now() - start < 120) { /* busy */ }
       }, 0);
       await new Promise((resolve) => setTimeout(resolve, 400));
-      return window.__longtasks.slice(before);
+      return window.__longtasks.slice(before).map((t) => t.duration);
     });
     const observerWorks = seen.some((d) => d >= 100);
     const mb = (b) => `${(b / 1048576).toFixed(1)} MB`;
     results.push([`${ROWS.toLocaleString('en')}-row results file: drop -> means in the table`, `${(elapsed / 1000).toFixed(1)} s`, `${(fs.statSync(file).size / 1048576).toFixed(0)} MB file`]);
     results.push(['  means -> first chart (target <= 3 s)', `${((charted - elapsed) / 1000).toFixed(1)} s`, `drop -> first chart ${(charted / 1000).toFixed(1)} s`]);
     results.push(['  drop -> 95% bootstrap intervals in the table and chart', `${(intervals / 1000).toFixed(1)} s`, '']);
-    results.push(['  longest main-thread task (target < 200 ms)', `${longest.toFixed(0)} ms`, `${report.longtasks.length} tasks over 50 ms; observer self-check (a 120 ms task): ${observerWorks ? 'seen' : 'NOT SEEN'}`]);
+    results.push(['  longest main-thread task (target <= 50 ms)', `${longest.toFixed(0)} ms`, `${report.longtasks.length} tasks over 50 ms; observer self-check (a 120 ms task): ${observerWorks ? 'seen' : 'NOT SEEN'}`]);
+    results.push(['    tasks over 50 ms, from the drop', '', when || 'none']);
     results.push(['  longest gap of a 20 ms main-thread heartbeat', `${report.maxGap.toFixed(0)} ms`, 'an upper bound on the longest task, plus 20 ms']);
     results.push(['  memory: main-thread JS heap / worker wasm memory', `${report.heap ? mb(report.heap) : 'n/a'} / ${mb(report.worker)}`, '']);
     await context.close();
