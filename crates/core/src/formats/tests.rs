@@ -752,7 +752,11 @@ fn an_unclosed_array_is_reported_on_its_last_line() {
         assert_eq!(summary.lines, lines, "{bytes:?}");
         assert_eq!(errors.len(), 1, "{bytes:?}");
         assert_eq!(errors[0].line, line, "{bytes:?}: {}", errors[0]);
-        assert!(errors[0].to_string().contains("not closed"), "{}", errors[0]);
+        assert!(
+            errors[0].to_string().contains("not closed"),
+            "{}",
+            errors[0]
+        );
     }
 }
 
