@@ -5,14 +5,9 @@ use medhall_model::ModelError;
 use medhall_model::adapter::{LoraConfig, TargetModules, check_adapter};
 use medhall_model::config::Idefics3Config;
 use medhall_model::safetensors::SafeTensors;
-use std::path::PathBuf;
 
-fn fixture(path: &str) -> Vec<u8> {
-    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(path);
-    std::fs::read(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
-}
+mod common;
+use common::fixture;
 
 fn tiny() -> Idefics3Config {
     Idefics3Config::from_json("config.json", &fixture("tiny-idefics3/config.json"))

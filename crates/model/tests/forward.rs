@@ -9,29 +9,13 @@ use medhall_model::safetensors::SafeTensors;
 use medhall_model::text::KvCache;
 use medhall_model::vlm::{AdapterFiles, AdapterMode, Idefics3, LoadOptions, ModelFiles};
 use medhall_model::weights::HostTensor;
-use std::path::PathBuf;
+
+mod common;
+use common::{device, fixture};
 
 const TOLERANCE: f32 = 1e-4;
 /// q8_0 logits against PyTorch's fake quantization (see the q8_0 test for why it is larger).
 const Q8_TOLERANCE: f32 = 0.1;
-
-/// The device under test: burn's CPU backend, or with `MEDHALL_TEST_DEVICE=wgpu` (and the
-/// `wgpu` feature) the wgpu backend (Vulkan; lavapipe without a GPU).
-fn device() -> Device {
-    match std::env::var("MEDHALL_TEST_DEVICE").as_deref() {
-        #[cfg(feature = "wgpu")]
-        Ok("wgpu") => Device::wgpu(Default::default()),
-        Ok("cpu") | Err(_) => Device::flex(),
-        Ok(other) => panic!("MEDHALL_TEST_DEVICE={other}: not cpu or wgpu (or no wgpu feature)"),
-    }
-}
-
-fn fixture(path: &str) -> Vec<u8> {
-    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(path);
-    std::fs::read(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
-}
 
 struct Reference {
     bytes: Vec<u8>,

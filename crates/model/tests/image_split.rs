@@ -13,16 +13,11 @@ use medhall_model::prompt::Prompter;
 use medhall_model::text::KvCache;
 use medhall_model::vlm::{Idefics3, LoadOptions, ModelFiles};
 use serde_json::Value;
-use std::path::PathBuf;
+
+mod common;
+use common::fixture;
 
 const QUESTION: &str = "What is shown in this image?";
-
-fn fixture(path: &str) -> Vec<u8> {
-    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(path);
-    std::fs::read(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
-}
 
 fn reference() -> Value {
     serde_json::from_slice(&fixture("image_split_reference.json")).expect("reference JSON")

@@ -9,26 +9,11 @@ use medhall_model::nn::Quantization;
 use medhall_model::text::KvCache;
 use medhall_model::vlm::{AdapterFiles, AdapterMode, Idefics3, LoadOptions, ModelFiles};
 use serde_json::Value;
-use std::path::PathBuf;
+
+mod common;
+use common::{device, fixture};
 
 const TOLERANCE: f32 = 1e-4;
-
-/// burn's CPU backend, or with `MEDHALL_TEST_DEVICE=wgpu` (and the `wgpu` feature) wgpu.
-fn device() -> Device {
-    match std::env::var("MEDHALL_TEST_DEVICE").as_deref() {
-        #[cfg(feature = "wgpu")]
-        Ok("wgpu") => Device::wgpu(Default::default()),
-        Ok("cpu") | Err(_) => Device::flex(),
-        Ok(other) => panic!("MEDHALL_TEST_DEVICE={other}: not cpu or wgpu (or no wgpu feature)"),
-    }
-}
-
-fn fixture(path: &str) -> Vec<u8> {
-    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(path);
-    std::fs::read(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
-}
 
 fn reference() -> Value {
     serde_json::from_slice(&fixture("lora_all_reference.json")).expect("reference JSON")

@@ -10,14 +10,9 @@ use medhall_model::prompt::Prompter;
 use medhall_model::safetensors::SafeTensors;
 use medhall_model::vlm::{Idefics3, LoadOptions, ModelFiles};
 use medhall_model::weights::HostTensor;
-use std::path::PathBuf;
 
-fn fixture(path: &str) -> Vec<u8> {
-    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(path);
-    std::fs::read(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
-}
+mod common;
+use common::fixture;
 
 fn reference_json() -> serde_json::Value {
     serde_json::from_slice(&fixture("reference.json")).expect("reference.json")
