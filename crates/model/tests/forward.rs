@@ -7,11 +7,11 @@ use medhall_model::nn::{QuantStorage, Quantization};
 use medhall_model::q8;
 use medhall_model::safetensors::SafeTensors;
 use medhall_model::text::KvCache;
-use medhall_model::vlm::{AdapterFiles, AdapterMode, Idefics3, LoadOptions, ModelFiles};
+use medhall_model::vlm::{AdapterMode, Idefics3};
 use medhall_model::weights::HostTensor;
 
 mod common;
-use common::{device, fixture};
+use common::{device, fixture, tiny_model};
 
 const TOLERANCE: f32 = 1e-4;
 /// q8_0 logits against PyTorch's fake quantization (see the q8_0 test for why it is larger).
@@ -83,24 +83,11 @@ fn argmax(row: &[f32]) -> u32 {
 }
 
 fn load(adapter: Option<AdapterMode>, quantization: Quantization) -> Idefics3 {
-    let config = fixture("tiny-idefics3/config.json");
-    let weights = fixture("tiny-idefics3/model.safetensors");
-    let adapter_config = fixture("tiny-lora/adapter_config.json");
-    let adapter_weights = fixture("tiny-lora/adapter_model.safetensors");
-    let adapter_files = AdapterFiles {
-        config: &adapter_config,
-        weights: &adapter_weights,
-    };
-    Idefics3::load(
-        &ModelFiles {
-            config: &config,
-            weights: &weights,
-        },
-        adapter.map(|mode| (&adapter_files, mode)),
-        LoadOptions { quantization },
+    tiny_model(
+        adapter.map(|mode| ("tiny-lora", mode)),
+        quantization,
         &device(),
     )
-    .expect("the tiny model loads")
 }
 
 /// What transformers computed for one model variant: prefill logits `[seq, vocab]`, the logits

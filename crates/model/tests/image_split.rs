@@ -11,11 +11,10 @@ use medhall_model::image::{
 use medhall_model::nn::Quantization;
 use medhall_model::prompt::Prompter;
 use medhall_model::text::KvCache;
-use medhall_model::vlm::{Idefics3, LoadOptions, ModelFiles};
 use serde_json::Value;
 
 mod common;
-use common::fixture;
+use common::{fixture, tiny_model};
 
 const QUESTION: &str = "What is shown in this image?";
 
@@ -203,20 +202,7 @@ fn one_tile_ignores_the_splitting_setting() {
 fn a_split_image_gives_transformers_logits_on_the_tiny_model() {
     let reference = reference();
     let expected = &reference["model"];
-    let config = fixture("tiny-idefics3/config.json");
-    let weights = fixture("tiny-idefics3/model.safetensors");
-    let model = Idefics3::load(
-        &ModelFiles {
-            config: &config,
-            weights: &weights,
-        },
-        None,
-        LoadOptions {
-            quantization: Quantization::None,
-        },
-        &Device::flex(),
-    )
-    .expect("the tiny model loads");
+    let model = tiny_model(None, Quantization::None, &Device::flex());
     let image = decode("fixture-image.png", &fixture("fixture-image.png")).expect("png");
     let settings = settings(&reference, "tiny");
     let images =

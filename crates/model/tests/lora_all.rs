@@ -11,7 +11,7 @@ use medhall_model::vlm::{AdapterFiles, AdapterMode, Idefics3, LoadOptions, Model
 use serde_json::Value;
 
 mod common;
-use common::{device, fixture};
+use common::{device, fixture, tiny_model};
 
 const TOLERANCE: f32 = 1e-4;
 
@@ -28,24 +28,11 @@ fn u32s(v: &Value) -> Vec<u32> {
 }
 
 fn load(adapter: Option<AdapterMode>, quantization: Quantization) -> Idefics3 {
-    let config = fixture("tiny-idefics3/config.json");
-    let weights = fixture("tiny-idefics3/model.safetensors");
-    let adapter_config = fixture("tiny-lora-all/adapter_config.json");
-    let adapter_weights = fixture("tiny-lora-all/adapter_model.safetensors");
-    let files = AdapterFiles {
-        config: &adapter_config,
-        weights: &adapter_weights,
-    };
-    Idefics3::load(
-        &ModelFiles {
-            config: &config,
-            weights: &weights,
-        },
-        adapter.map(|mode| (&files, mode)),
-        LoadOptions { quantization },
+    tiny_model(
+        adapter.map(|mode| ("tiny-lora-all", mode)),
+        quantization,
         &device(),
     )
-    .expect("the tiny model loads with the adapter")
 }
 
 fn pixels(model: &Idefics3) -> Tensor<3> {

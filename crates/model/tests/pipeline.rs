@@ -8,7 +8,7 @@ use medhall_model::image::{ImageSettings, Rgb8, TileGrid, decode, preprocess};
 use medhall_model::nn::Quantization;
 use medhall_model::prompt::Prompter;
 use medhall_model::safetensors::SafeTensors;
-use medhall_model::vlm::{Idefics3, LoadOptions, ModelFiles};
+use medhall_model::vlm::Idefics3;
 use medhall_model::weights::HostTensor;
 
 mod common;
@@ -93,20 +93,7 @@ fn the_chat_prompt_tokenizes_as_the_processor_does() {
 
 /// The tiny fixture model, f32, on the CPU.
 fn tiny_model() -> Idefics3 {
-    let config = fixture("tiny-idefics3/config.json");
-    let weights = fixture("tiny-idefics3/model.safetensors");
-    Idefics3::load(
-        &ModelFiles {
-            config: &config,
-            weights: &weights,
-        },
-        None,
-        LoadOptions {
-            quantization: Quantization::None,
-        },
-        &Device::flex(),
-    )
-    .expect("the tiny fixture model loads")
+    common::tiny_model(None, Quantization::None, &Device::flex())
 }
 
 #[test]

@@ -23,3 +23,33 @@ pub fn device() -> Device {
         Ok(other) => panic!("MEDHALL_TEST_DEVICE={other}: not cpu or wgpu (or no wgpu feature)"),
     }
 }
+
+/// The tiny random-weight Idefics3 fixture, with the adapter in `tests/fixtures/<folder>` when
+/// one is named.
+pub fn tiny_model(
+    adapter: Option<(&str, medhall_model::vlm::AdapterMode)>,
+    quantization: medhall_model::nn::Quantization,
+    device: &Device,
+) -> medhall_model::vlm::Idefics3 {
+    use medhall_model::vlm::{AdapterFiles, Idefics3, LoadOptions, ModelFiles};
+    let config = fixture("tiny-idefics3/config.json");
+    let weights = fixture("tiny-idefics3/model.safetensors");
+    let adapter = adapter.map(|(folder, mode)| {
+        let config = fixture(&format!("{folder}/adapter_config.json"));
+        let weights = fixture(&format!("{folder}/adapter_model.safetensors"));
+        (config, weights, mode)
+    });
+    let files = adapter
+        .as_ref()
+        .map(|(config, weights, mode)| (AdapterFiles { config, weights }, *mode));
+    Idefics3::load(
+        &ModelFiles {
+            config: &config,
+            weights: &weights,
+        },
+        files.as_ref().map(|(files, mode)| (files, *mode)),
+        LoadOptions { quantization },
+        device,
+    )
+    .expect("the tiny model loads")
+}
