@@ -22,6 +22,34 @@ struct EncoderLayer {
     fc2: Linear,
 }
 
+impl EncoderLayer {
+    fn linears(&self) -> [&Linear; 6] {
+        [
+            &self.q_proj,
+            &self.k_proj,
+            &self.v_proj,
+            &self.out_proj,
+            &self.fc1,
+            &self.fc2,
+        ]
+    }
+
+    /// With their module names below the layer (the names a PEFT adapter uses).
+    fn linears_mut(&mut self) -> [(&'static str, &mut Linear); 6] {
+        [
+            ("self_attn.q_proj", &mut self.q_proj),
+            ("self_attn.k_proj", &mut self.k_proj),
+            ("self_attn.v_proj", &mut self.v_proj),
+            ("self_attn.out_proj", &mut self.out_proj),
+            ("mlp.fc1", &mut self.fc1),
+            ("mlp.fc2", &mut self.fc2),
+        ]
+    }
+}
+
+/// The connector's linear layer as the checkpoint names it.
+const PROJECTION: &str = "model.connector.modality_projection.proj";
+
 pub struct Vision {
     /// The patch convolution as a matrix `[channels * patch * patch, hidden]`.
     patch_weight: Tensor<2>,
@@ -121,12 +149,7 @@ impl Vision {
             ),
             layers,
             post_layernorm: r.layer_norm(&format!("{vp}.post_layernorm"), h, eps)?,
-            projection: r.linear(
-                "model.connector.modality_projection.proj",
-                config.text.hidden_size,
-                shuffled,
-                false,
-            )?,
+            projection: r.linear(PROJECTION, config.text.hidden_size, shuffled, false)?,
             hidden: h,
             heads: v.num_attention_heads,
             channels: v.num_channels,
@@ -139,23 +162,19 @@ impl Vision {
     /// Every linear layer with its module name in the checkpoint (the names a PEFT adapter
     /// uses): the encoder layers' attention and MLP projections, then the connector's.
     pub fn named_linears_mut(&mut self) -> impl Iterator<Item = (String, &mut Linear)> {
-        let prefix = "model.vision_model.encoder.layers";
         self.layers
             .iter_mut()
             .enumerate()
-            .flat_map(move |(i, l)| {
-                [
-                    ("self_attn.q_proj", &mut l.q_proj),
-                    ("self_attn.k_proj", &mut l.k_proj),
-                    ("self_attn.v_proj", &mut l.v_proj),
-                    ("self_attn.out_proj", &mut l.out_proj),
-                    ("mlp.fc1", &mut l.fc1),
-                    ("mlp.fc2", &mut l.fc2),
-                ]
-                .map(|(name, linear)| (format!("{prefix}.{i}.{name}"), linear))
+            .flat_map(|(i, layer)| {
+                layer.linears_mut().map(|(name, linear)| {
+                    (
+                        format!("model.vision_model.encoder.layers.{i}.{name}"),
+                        linear,
+                    )
+                })
             })
             .chain(std::iter::once((
-                "model.connector.modality_projection.proj".to_owned(),
+                PROJECTION.to_owned(),
                 &mut self.projection,
             )))
     }
@@ -164,7 +183,7 @@ impl Vision {
     pub fn adapted(&self) -> impl Iterator<Item = &Linear> {
         self.layers
             .iter()
-            .flat_map(|l| [&l.q_proj, &l.k_proj, &l.v_proj, &l.out_proj, &l.fc1, &l.fc2])
+            .flat_map(EncoderLayer::linears)
             .chain(std::iter::once(&self.projection))
             .filter(|l| l.has_adapter())
     }
@@ -172,16 +191,7 @@ impl Vision {
     pub fn linears_mut(&mut self) -> impl Iterator<Item = &mut Linear> {
         self.layers
             .iter_mut()
-            .flat_map(|l| {
-                [
-                    &mut l.q_proj,
-                    &mut l.k_proj,
-                    &mut l.v_proj,
-                    &mut l.out_proj,
-                    &mut l.fc1,
-                    &mut l.fc2,
-                ]
-            })
+            .flat_map(|layer| layer.linears_mut().map(|(_, linear)| linear))
             .chain(std::iter::once(&mut self.projection))
     }
 
