@@ -213,6 +213,31 @@ fn fake_quantize_activations(x: Tensor<2>) -> Tensor<2> {
         .reshape([rows, input])
 }
 
+/// A boolean read and set through a shared reference, from any thread (a `Cell` would make
+/// every model holding it `!Sync`, and the B.Score encoder runs batches on several threads).
+#[derive(Debug, Default)]
+pub struct Switch(std::sync::atomic::AtomicBool);
+
+impl Switch {
+    pub fn new(on: bool) -> Switch {
+        Switch(std::sync::atomic::AtomicBool::new(on))
+    }
+
+    pub fn get(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set(&self, on: bool) {
+        self.0.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Clone for Switch {
+    fn clone(&self) -> Switch {
+        Switch::new(self.get())
+    }
+}
+
 /// `y = x · W (+ bias) (+ LoRA)`, with W stored `[in, out]` (q8: `[out, in]`, see [`Weight`]).
 #[derive(Clone, Debug)]
 pub struct Linear {
@@ -221,7 +246,7 @@ pub struct Linear {
     lora: Option<Lora>,
     /// Whether the (unmerged) adapter is applied; switchable at run time through a shared
     /// reference (a loaded model is shared by the requests of a worker).
-    pub lora_enabled: std::cell::Cell<bool>,
+    pub lora_enabled: Switch,
     input: usize,
     out: usize,
     quantization: Quantization,
@@ -235,7 +260,7 @@ impl Linear {
             weight: Weight::Tensor(upload(weight.transposed(), device)),
             bias: bias.map(|b| upload(b, device)),
             lora: None,
-            lora_enabled: std::cell::Cell::new(false),
+            lora_enabled: Switch::new(false),
             input,
             out,
             quantization: Quantization::None,

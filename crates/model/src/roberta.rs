@@ -9,7 +9,8 @@
 //! - Each layer (post-LN): `h = LN(h + Wo·attn(h))`, `h = LN(h + W2·gelu(W1·h))` with the exact
 //!   (erf) GELU; attention over the sentence's real tokens only (padded keys get an additive
 //!   `-inf`-like mask, so their weight is exactly 0).
-//! - A batch is right-padded to its longest sentence; each sentence's rows are its own tokens.
+//! - A batch is encoded in groups of sentences of similar length, each right-padded to its own
+//!   longest sentence (see `RobertaEncoder::groups`); each sentence's rows are its own tokens.
 
 use burn::prelude::*;
 use serde_json::Value;
@@ -136,6 +137,17 @@ struct Layer {
     output_norm: LayerNorm,
 }
 
+/// What one more encoder group costs, in padded tokens: each group streams every weight matrix
+/// once more (about 50 MB a layer for roberta-large, some milliseconds), the time of roughly a
+/// hundred tokens' products on this kind of CPU.
+pub const GROUP_COST_TOKENS: usize = 128;
+
+/// Sentences of a batch encoded together, padded to `longest` (the first member's length).
+struct Group {
+    longest: usize,
+    members: Vec<usize>,
+}
+
 /// A RoBERTa encoder cut to its first `layers` layers.
 pub struct RobertaEncoder {
     pub config: RobertaConfig,
@@ -241,9 +253,8 @@ impl RobertaEncoder {
     }
 
     /// The most bytes one device buffer may hold (WebGPU's `maxStorageBufferBindingSize`, as
-    /// the adapter grants it): a batch whose activations would need a larger buffer runs in
-    /// parts of fewer sentences, each padded to the batch's longest sentence (so every
-    /// sentence's rows are computed as in the whole batch). `None`: no limit.
+    /// the adapter grants it): no group of a batch holds more sentences than fit in one
+    /// buffer at the group's padded length. `None`: no limit.
     pub fn set_buffer_limit(&mut self, bytes: Option<u64>) {
         self.buffer_limit = bytes;
     }
@@ -259,7 +270,7 @@ impl RobertaEncoder {
         values as u64 * 4
     }
 
-    /// How many sentences padded to `longest` tokens one part of a batch holds under the
+    /// How many sentences padded to `longest` tokens one group of a batch holds under the
     /// buffer limit; an error that says so plainly when not even one fits.
     pub fn sentences_per_part(&self, longest: usize) -> Result<usize, ModelError> {
         let Some(limit) = self.buffer_limit else {
@@ -276,12 +287,18 @@ impl RobertaEncoder {
         Ok(usize::try_from(limit / one).unwrap_or(usize::MAX).max(1))
     }
 
-    /// The parts a batch runs in (see [`RobertaEncoder::set_buffer_limit`]) and the length
-    /// they are padded to.
-    fn parts(
-        &self,
-        batch: &[Vec<u32>],
-    ) -> Result<(usize, Vec<std::ops::Range<usize>>), ModelError> {
+    /// The groups a batch is encoded in: its sentences sorted by token count, longest first
+    /// (ties in batch order), cut into runs that are each padded to their own longest. The
+    /// cut minimises the padded tokens plus [`GROUP_COST_TOKENS`] per group (exactly, by
+    /// dynamic programming over the sorted lengths), with at most as many sentences a group as
+    /// the buffer limit allows (see [`RobertaEncoder::set_buffer_limit`]).
+    ///
+    /// A sentence's rows do not depend on its group: padded keys get an additive `-inf`, so
+    /// their attention weight is exactly 0, and every other operation is row by row. Only the
+    /// summation order inside the matrix products can change with the group's size, i.e.
+    /// floating-point noise. bert_score pads each batch of 64 to its longest sentence and so
+    /// computes up to twice the rows on text like the LLaVA-Med answers; these groups do not.
+    fn groups(&self, batch: &[Vec<u32>]) -> Result<Vec<Group>, ModelError> {
         let longest = batch.iter().map(Vec::len).max().unwrap_or(0);
         if longest > self.config.max_tokens() {
             return Err(ModelError::Input(format!(
@@ -289,70 +306,101 @@ impl RobertaEncoder {
                 self.config.max_tokens()
             )));
         }
-        if longest == 0 {
-            return Ok((0, Vec::new()));
+        let mut order: Vec<usize> = (0..batch.len()).filter(|&i| !batch[i].is_empty()).collect();
+        order.sort_by_key(|&i| (std::cmp::Reverse(batch[i].len()), i));
+        let n = order.len();
+        // best[j]: the cheapest cut of order[..j]; from[j]: where its last group starts.
+        let mut best = vec![usize::MAX; n + 1];
+        let mut from = vec![0usize; n + 1];
+        best[0] = 0;
+        for i in 0..n {
+            if best[i] == usize::MAX {
+                continue;
+            }
+            let len = batch[order[i]].len();
+            let room = self.sentences_per_part(len)?;
+            for j in i + 1..=n.min(i.saturating_add(room)) {
+                let cost = best[i] + (j - i) * len + GROUP_COST_TOKENS;
+                if cost < best[j] {
+                    best[j] = cost;
+                    from[j] = i;
+                }
+            }
         }
-        let per = self.sentences_per_part(longest)?;
-        let parts = (0..batch.len())
-            .step_by(per)
-            .map(|start| start..(start + per).min(batch.len()))
-            .collect();
-        Ok((longest, parts))
+        let mut groups = Vec::new();
+        let mut j = n;
+        while j > 0 {
+            let i = from[j];
+            groups.push(Group {
+                longest: batch[order[i]].len(),
+                members: order[i..j].to_vec(),
+            });
+            j = i;
+        }
+        groups.reverse();
+        Ok(groups)
     }
 
-    /// Encodes sentences (token ids, each within [`RobertaConfig::max_tokens`]) as one
-    /// right-padded batch; returns each sentence's rows, `len × hidden`, row-major. Reads the
-    /// device synchronously: in the browser use [`RobertaEncoder::encode_batch_async`].
+    /// Encodes sentences (token ids, each within [`RobertaConfig::max_tokens`]); returns each
+    /// sentence's rows, `len × hidden`, row-major, in the batch's order (see
+    /// [`RobertaEncoder::groups`] for how they are grouped). Reads the device synchronously:
+    /// in the browser use [`RobertaEncoder::encode_batch_async`]. With the `native-cpu`
+    /// feature the groups run concurrently on rayon's pool: burn's CPU backend runs its
+    /// element-wise operations on one thread, so one group at a time leaves cores idle
+    /// between matrix products.
     pub fn encode_batch(&self, batch: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, ModelError> {
-        let (longest, parts) = self.parts(batch)?;
-        if longest == 0 {
-            return Ok(vec![Vec::new(); batch.len()]);
-        }
-        let mut out = Vec::with_capacity(batch.len());
-        for part in parts {
-            let part = &batch[part];
-            let values = read_values(self.forward(part, longest)?.into_data())?;
-            out.extend(self.rows_of(part, longest, &values));
-        }
-        Ok(out)
+        let groups = self.groups(batch)?;
+        let run = |group: &Group| -> Result<Vec<f32>, ModelError> {
+            let part: Vec<&[u32]> = group.members.iter().map(|&i| &batch[i][..]).collect();
+            read_values(self.forward(&part, group.longest)?.into_data())
+        };
+        #[cfg(feature = "native-cpu")]
+        let values: Vec<Vec<f32>> = {
+            use rayon::prelude::*;
+            groups.par_iter().map(run).collect::<Result<_, _>>()?
+        };
+        #[cfg(not(feature = "native-cpu"))]
+        let values: Vec<Vec<f32>> = groups.iter().map(run).collect::<Result<_, _>>()?;
+        Ok(self.rows_of(batch, &groups, &values))
     }
 
     /// [`RobertaEncoder::encode_batch`] with an asynchronous read-back (synchronous reads
-    /// panic on WebGPU in wasm).
+    /// panic on WebGPU in wasm), one group at a time.
     pub async fn encode_batch_async(
         &self,
         batch: &[Vec<u32>],
     ) -> Result<Vec<Vec<f32>>, ModelError> {
-        let (longest, parts) = self.parts(batch)?;
-        if longest == 0 {
-            return Ok(vec![Vec::new(); batch.len()]);
-        }
-        let mut out = Vec::with_capacity(batch.len());
-        for part in parts {
-            let part = &batch[part];
+        let groups = self.groups(batch)?;
+        let mut values = Vec::with_capacity(groups.len());
+        for group in &groups {
+            let part: Vec<&[u32]> = group.members.iter().map(|&i| &batch[i][..]).collect();
             let data = self
-                .forward(part, longest)?
+                .forward(&part, group.longest)?
                 .into_data_async()
                 .await
                 .map_err(|e| ModelError::Input(format!("reading the encoder's output: {e:?}")))?;
-            let values = read_values(data)?;
-            out.extend(self.rows_of(part, longest, &values));
+            values.push(read_values(data)?);
         }
-        Ok(out)
+        Ok(self.rows_of(batch, &groups, &values))
     }
 
-    fn rows_of(&self, batch: &[Vec<u32>], longest: usize, values: &[f32]) -> Vec<Vec<f32>> {
+    /// Each sentence's rows, in the batch's order, from its group's padded output (empty
+    /// sentences: no rows).
+    fn rows_of(&self, batch: &[Vec<u32>], groups: &[Group], values: &[Vec<f32>]) -> Vec<Vec<f32>> {
         let h = self.config.hidden_size;
-        batch
-            .iter()
-            .enumerate()
-            .map(|(s, ids)| values[s * longest * h..(s * longest + ids.len()) * h].to_vec())
-            .collect()
+        let mut rows = vec![Vec::new(); batch.len()];
+        for (group, values) in groups.iter().zip(values) {
+            for (s, &i) in group.members.iter().enumerate() {
+                let start = s * group.longest * h;
+                rows[i] = values[start..start + batch[i].len() * h].to_vec();
+            }
+        }
+        rows
     }
 
     /// The encoder's output for `batch`, right-padded to `longest` tokens:
     /// `[batch × longest, hidden]`.
-    fn forward(&self, batch: &[Vec<u32>], longest: usize) -> Result<Tensor<2>, ModelError> {
+    fn forward(&self, batch: &[&[u32]], longest: usize) -> Result<Tensor<2>, ModelError> {
         let h = self.config.hidden_size;
         let pad = self.config.pad_token_id;
         let b = batch.len();
