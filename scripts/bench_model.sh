@@ -51,6 +51,15 @@ f32 = next(o for o in ours if o["case"].startswith("SmolVLM") and o["quantizatio
 print(f"ours f32 vs transformers: max |logit difference| {f32['max_abs_diff_vs_transformers']:.2e}, greedy tokens equal: {f32['greedy_tokens_equal_transformers']}")
 print(f"TTFT ratio (torch / ours f32): {torch['time_to_first_token_ms'] / f32['time_to_first_token_ms']:.2f}x")
 print()
+print("Where our time to first token and decoding go (ms; the image arrives preprocessed from the PyTorch side):")
+print(f"  {'run':<28} {'vision enc.':>11} {'connector':>9} {'prefill':>9} {'decode steps: mean':>19} {'min':>7} {'max':>7}")
+for o in ours:
+    if not o["case"].startswith("SmolVLM"):
+        continue
+    steps = o.get("decode_step_ms") or [float("nan")]
+    print(f"  {'ours ' + o['quantization']:<28} {o['vision_encoder_ms']:>11.0f} {o['connector_ms']:>9.1f} {o['prefill_ms']:>9.0f} "
+          f"{sum(steps)/len(steps):>19.1f} {min(steps):>7.1f} {max(steps):>7.1f}")
+print()
 print("Quantized against f32 (teacher-forced on the f32 greedy sequence, every position):")
 for o in ours:
     if "top1_agreement_vs_f32" in o:

@@ -14,7 +14,7 @@ use medhall_core::sample::Split;
 use medhall_core::session::QuestionItem;
 use medhall_model_check::image_files::ImageIndex;
 use medhall_model_check::model_protocol::{
-    MODEL_PROTOCOL_VERSION, ModelEvent, ModelRequest, ModelSource, question_text,
+    AnswerTimings, MODEL_PROTOCOL_VERSION, ModelEvent, ModelRequest, ModelSource, question_text,
 };
 use medhall_model_check::zip::{self, DirectoryLookup, ZipEntry};
 use std::cell::RefCell;
@@ -54,6 +54,8 @@ struct Answered {
     tokens_per_s: Option<f64>,
     /// Images the vision encoder saw (tiles and the global image, or 1).
     image_tiles: u32,
+    /// Where the time went (none from a worker that predates it).
+    timings: Option<AnswerTimings>,
 }
 
 #[derive(Clone, Copy)]
@@ -937,6 +939,7 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                                 <p class="q">{question}</p>
                                 <p class="a">{a.answer.clone()}</p>
                                 <p class="note">{format!("{} image tile{}, time to first token {:.0} ms, {rate} tokens/s", a.image_tiles, if a.image_tiles == 1 { "" } else { "s" }, a.ttft_ms)}</p>
+                                {a.timings.as_ref().map(|t| view! { <p class="note model-timings">{format!("Where the time went: {}.", t.summary())}</p> })}
                             </li>
                         }
                     }).collect_view()}
@@ -1012,6 +1015,7 @@ async fn run_questions(
                     tokens_per_s,
                     cancelled,
                     image_tiles,
+                    timings,
                     ..
                 } if j == job => Some(Ok(Finished {
                     answer,
@@ -1019,6 +1023,7 @@ async fn run_questions(
                     tokens_per_s,
                     cancelled,
                     image_tiles,
+                    timings,
                 })),
                 ModelEvent::Error {
                     job: Some(j),
@@ -1062,6 +1067,7 @@ async fn run_questions(
                 ttft_ms,
                 tokens_per_s,
                 image_tiles,
+                timings,
                 ..
             }) => {
                 let answered = Answered {
@@ -1070,6 +1076,7 @@ async fn run_questions(
                     ttft_ms,
                     tokens_per_s,
                     image_tiles,
+                    timings,
                 };
                 panel.answers.update(|a| a.push(answered.clone()));
                 answers.push(answered);
@@ -1104,6 +1111,7 @@ struct Finished {
     tokens_per_s: Option<f64>,
     cancelled: bool,
     image_tiles: u32,
+    timings: Option<AnswerTimings>,
 }
 
 type AnswerResult = Result<Finished, String>;

@@ -11,7 +11,7 @@ use medhall_model::nn::Quantization;
 use medhall_model::prompt::Prompter;
 use medhall_model::vlm::{AdapterFiles, AdapterMode, Idefics3, LoadOptions, ModelFiles};
 use medhall_model_check::image_files::ImageIndex;
-use medhall_model_check::model_protocol::question_text;
+use medhall_model_check::model_protocol::{AnswerTimings, question_text};
 use medhall_model_check::zip::{ZipEntry, read_directory, read_entry};
 use serde_json::Value;
 use std::io::{BufRead, Write};
@@ -270,10 +270,12 @@ impl Loaded {
         image_bytes: &[u8],
         question: &str,
         on_text: &mut dyn FnMut(&str),
-    ) -> Result<(String, Generation, TileGrid)> {
+    ) -> Result<Answer> {
+        let preprocessing = Instant::now();
         let image = decode(image_name, image_bytes)?;
         let images = process(image_name, &image, &self.image_settings, self.tiling)?;
         let pixels = self.model.image_tensors(&images);
+        let preprocessing_ms = preprocessing.elapsed().as_secs_f64() * 1000.0;
         let ids = self.prompter.encode_question(question, Some(images.grid))?;
         let start = Instant::now();
         let clock = || start.elapsed().as_secs_f64() * 1000.0;
@@ -299,7 +301,12 @@ impl Loaded {
             },
         ))?;
         let text = self.prompter.decode(&generation.tokens)?;
-        Ok((text.trim().to_owned(), generation, images.grid))
+        Ok(Answer {
+            text: text.trim().to_owned(),
+            generation,
+            grid: images.grid,
+            preprocessing_ms,
+        })
     }
 
     /// How images are given to the vision encoder, for the run's settings line.
@@ -315,6 +322,29 @@ impl Loaded {
                 "one {side}-pixel tile ({} does not split images)",
                 self.image_settings.file
             ),
+        }
+    }
+}
+
+/// One answer with how it was made.
+struct Answer {
+    text: String,
+    generation: Generation,
+    grid: TileGrid,
+    /// Decoding the image and cutting it into the encoder's tiles.
+    preprocessing_ms: f64,
+}
+
+impl Answer {
+    /// Where the time went, stage by stage (the page's model check shows the same line).
+    fn timings(&self) -> AnswerTimings {
+        let t = &self.generation.timings;
+        AnswerTimings {
+            preprocessing_ms: self.preprocessing_ms,
+            vision_ms: t.vision_ms,
+            connector_ms: t.connector_ms,
+            prefill_ms: t.prefill_ms,
+            decode_ms: t.decode_ms.clone(),
         }
     }
 }
@@ -362,7 +392,7 @@ pub fn run_generate(args: &GenerateArgs) -> Result<()> {
     );
     let bytes = read(&args.image)?;
     let mut stdout = std::io::stdout();
-    let (_, generation, grid) = loaded.answer(
+    let answer = loaded.answer(
         &args.image.display().to_string(),
         &bytes,
         &args.question,
@@ -372,7 +402,11 @@ pub fn run_generate(args: &GenerateArgs) -> Result<()> {
         },
     )?;
     println!();
-    eprintln!("medhall: {}", timing(&generation, grid));
+    eprintln!("medhall: {}", timing(&answer.generation, answer.grid));
+    eprintln!(
+        "medhall: where the time went: {}",
+        answer.timings().summary()
+    );
     Ok(())
 }
 
@@ -432,18 +466,19 @@ pub fn run_answer(args: &AnswerArgs) -> Result<()> {
             }
         };
         match loaded.answer(&image_name, &bytes, &question_text(question), &mut |_| {}) {
-            Ok((answer, generation, grid)) => {
+            Ok(answer) => {
                 let record = serde_json::json!({
                     "question_id": id,
                     "image": image,
                     "question": question,
-                    "answer": answer,
+                    "answer": answer.text,
                 });
                 writeln!(out, "{record}")?;
                 answered += 1;
                 eprintln!(
-                    "medhall: {name}: line {line_no}: {}",
-                    timing(&generation, grid)
+                    "medhall: {name}: line {line_no}: {}; {}",
+                    timing(&answer.generation, answer.grid),
+                    answer.timings().summary()
                 );
             }
             Err(e) => fail(format!("{e:#}")),

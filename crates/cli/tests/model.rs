@@ -254,6 +254,17 @@ fn answer_reads_images_from_a_zip_as_from_a_folder() {
         "{stderr}"
     );
     assert!(stderr.contains("wrote 2 answers"), "{stderr}");
+    // Each answer says where its time went, stage by stage.
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.contains("; image preprocessing ")
+                && l.contains(", vision encoder ")
+                && l.contains(", prefill "))
+            .count(),
+        2,
+        "{stderr}"
+    );
     let rows = std::fs::read_to_string(&from_zip).expect("zip predictions");
     assert_eq!(rows.lines().count(), 2);
     assert_eq!(

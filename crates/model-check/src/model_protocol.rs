@@ -131,6 +131,9 @@ pub enum ModelEvent {
         /// Images the vision encoder saw: the tiles and the global image, or 1.
         #[serde(default = "one")]
         image_tiles: u32,
+        /// Where the time went (absent from workers before it was added).
+        #[serde(default)]
+        timings: Option<AnswerTimings>,
     },
     Logits {
         job: u32,
@@ -189,6 +192,57 @@ pub enum ModelEvent {
 
 fn one() -> u32 {
     1
+}
+
+/// Where one answer's time went, ms: each stage in order (a stage's time ends when its output
+/// is read back, so on WebGPU it is work done, not only queued).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AnswerTimings {
+    /// Decoding the image file and cutting it into the encoder's tiles (or one tile).
+    pub preprocessing_ms: f64,
+    /// The vision encoder, over every tile and the global image.
+    pub vision_ms: f64,
+    /// The connector (pixel shuffle and projection).
+    pub connector_ms: f64,
+    /// The text model over the prompt, to the first token.
+    pub prefill_ms: f64,
+    /// Each later token's decoding step.
+    pub decode_ms: Vec<f64>,
+}
+
+impl AnswerTimings {
+    /// One line for a person: each stage's time, and the decoding steps' count, mean and
+    /// slowest (the first steps of a run are often slower while the caches warm).
+    pub fn summary(&self) -> String {
+        let time = |ms: f64| {
+            if ms >= 1000.0 {
+                format!("{:.1} s", ms / 1000.0)
+            } else {
+                format!("{ms:.0} ms")
+            }
+        };
+        let mut text = format!(
+            "image preprocessing {}, vision encoder {}, connector {}, prefill {}",
+            time(self.preprocessing_ms),
+            time(self.vision_ms),
+            time(self.connector_ms),
+            time(self.prefill_ms)
+        );
+        let steps = self.decode_ms.len();
+        if steps > 0 {
+            let total: f64 = self.decode_ms.iter().sum();
+            let slowest = self.decode_ms.iter().copied().fold(0.0, f64::max);
+            text.push_str(&format!(
+                ", {steps} decoding step{} (mean {}, slowest {})",
+                if steps == 1 { "" } else { "s" },
+                time(total / steps as f64),
+                time(slowest)
+            ));
+        } else {
+            text.push_str(", no decoding step after the first token");
+        }
+        text
+    }
 }
 
 /// Files a model folder is read from, in load order; `optional` ones may be absent (404).
@@ -381,5 +435,44 @@ mod tests {
             }
         ));
         assert!(serde_json::from_str::<ModelRequest>(r#"{"type":"nope"}"#).is_err());
+    }
+
+    #[test]
+    fn answer_timings_travel_and_read_as_one_line() {
+        let timings = AnswerTimings {
+            preprocessing_ms: 12.4,
+            vision_ms: 41_300.0,
+            connector_ms: 310.0,
+            prefill_ms: 5_020.0,
+            decode_ms: vec![250.0, 180.0, 200.0],
+        };
+        let event = ModelEvent::Answer {
+            job: 2,
+            answer: "a".into(),
+            prompt_tokens: 900,
+            generated_tokens: 4,
+            time_to_first_token_ms: 46_600.0,
+            tokens_per_s: Some(5.0),
+            cancelled: false,
+            image_tiles: 13,
+            timings: Some(timings.clone()),
+        };
+        let text = serde_json::to_string(&event).expect("serialises");
+        assert_eq!(
+            serde_json::from_str::<ModelEvent>(&text).expect("parses"),
+            event
+        );
+        assert_eq!(
+            timings.summary(),
+            "image preprocessing 12 ms, vision encoder 41.3 s, connector 310 ms, prefill 5.0 s, 3 decoding steps (mean 210 ms, slowest 250 ms)"
+        );
+        let none = AnswerTimings {
+            decode_ms: Vec::new(),
+            ..timings
+        };
+        assert!(
+            none.summary()
+                .ends_with("no decoding step after the first token")
+        );
     }
 }

@@ -17,8 +17,8 @@ use medhall_model::text::KvCache;
 use medhall_model::vlm::{AdapterFiles, AdapterMode, Idefics3, LoadOptions, ModelFiles};
 use medhall_model_check::model_protocol::BERTSCORE_FILES;
 use medhall_model_check::model_protocol::{
-    ADAPTER_FILES, MODEL_FILES, MODEL_PROTOCOL_VERSION, ModelEvent, ModelRequest, ModelSource,
-    match_files,
+    ADAPTER_FILES, AnswerTimings, MODEL_FILES, MODEL_PROTOCOL_VERSION, ModelEvent, ModelRequest,
+    ModelSource, match_files,
 };
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -576,7 +576,9 @@ async fn answer(
         tiling,
     } = options;
     let loaded = loaded()?;
+    let preprocessing_start = now();
     let (pixels, grid) = pixels(&loaded, image_name, &image, tiling)?;
+    let preprocessing_ms = now() - preprocessing_start;
     let ids = loaded
         .prompter
         .encode_question(question, Some(grid))
@@ -609,7 +611,13 @@ async fn answer(
             }
             !cancelled.get()
         },
-        &yield_to_events,
+        &|| -> Pause {
+            let cancelled = cancelled.clone();
+            Box::pin(async move {
+                yield_to_events().await;
+                !cancelled.get()
+            })
+        },
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -626,13 +634,20 @@ async fn answer(
         tokens_per_s: generation.decode_tokens_per_s,
         cancelled: generation.stop == StopReason::Cancelled,
         image_tiles: grid.images() as u32,
+        timings: Some(AnswerTimings {
+            preprocessing_ms,
+            vision_ms: generation.timings.vision_ms,
+            connector_ms: generation.timings.connector_ms,
+            prefill_ms: generation.timings.prefill_ms,
+            decode_ms: generation.timings.decode_ms,
+        }),
     });
     Ok(())
 }
 
 /// Resolves on a later turn of the worker's event loop (a zero timeout), so that messages that
 /// arrived meanwhile (a `Cancel`) are handled.
-fn yield_to_events() -> Pause {
+fn yield_to_events() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
         let _ = scope().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
     });

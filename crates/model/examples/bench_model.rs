@@ -48,6 +48,11 @@ struct RunResult {
     greedy: Vec<u32>,
     ttft_ms: f64,
     decode_tokens_per_s: f64,
+    /// The time to first token by stage, and each decoding step, ms.
+    vision_ms: f64,
+    connector_ms: f64,
+    prefill_ms: f64,
+    decode_ms: Vec<f64>,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Error> {
@@ -98,18 +103,32 @@ fn run(model: &Idefics3, case: &Case, feed: &[u32], tokens: usize) -> Result<Run
         TensorData::new(p.values.clone(), [p.shape[0], p.shape[1], p.shape[2]]),
         &device,
     );
+    let ms = |since: Instant| since.elapsed().as_secs_f64() * 1000.0;
+    // burn's CPU backend computes each operation when it is called: the clock between stages
+    // measures their work.
     let start = Instant::now();
     let mut cache = KvCache::default();
-    let prefill = model.prefill(&case.ids, Some(pixels), &mut cache)?;
+    model.check_prompt(&case.ids)?;
+    let encoded = model.encode_image(pixels)?;
+    let vision_ms = ms(start);
+    let stage = Instant::now();
+    let features = model.connect(encoded);
+    let connector_ms = ms(stage);
+    let stage = Instant::now();
+    let prefill = model.prefill_features(&case.ids, vec![features], &mut cache)?;
     let mut logits = rows(prefill)?;
     let mut greedy = vec![argmax(logits.last().ok_or("no logits")?)];
+    let prefill_ms = ms(stage);
     let ttft = start.elapsed();
     let decode_start = Instant::now();
+    let mut decode_ms = Vec::with_capacity(tokens.saturating_sub(1));
     for step in 0..tokens - 1 {
+        let step_start = Instant::now();
         let token = feed.get(step).copied().unwrap_or(greedy[step]);
         let row = rows(model.decode(token, &mut cache)?)?.remove(0);
         greedy.push(argmax(&row));
         logits.push(row);
+        decode_ms.push(ms(step_start));
     }
     let decode = decode_start.elapsed();
     Ok(RunResult {
@@ -117,6 +136,10 @@ fn run(model: &Idefics3, case: &Case, feed: &[u32], tokens: usize) -> Result<Run
         greedy,
         ttft_ms: ttft.as_secs_f64() * 1000.0,
         decode_tokens_per_s: (tokens - 1) as f64 / decode.as_secs_f64(),
+        vision_ms,
+        connector_ms,
+        prefill_ms,
+        decode_ms,
     })
 }
 
@@ -204,6 +227,12 @@ fn bench(case: &Case, tokens: usize, quantizations: &[Quantization]) -> Result<(
             "generated_tokens": tokens,
             "time_to_first_token_ms": result.ttft_ms,
             "decode_tokens_per_s": result.decode_tokens_per_s,
+            // The time to first token by stage (image preprocessing is not part of this run:
+            // the pixels come from the PyTorch side), and each decoding step.
+            "vision_encoder_ms": result.vision_ms,
+            "connector_ms": result.connector_ms,
+            "prefill_ms": result.prefill_ms,
+            "decode_step_ms": result.decode_ms,
         });
         match &reference {
             None => {

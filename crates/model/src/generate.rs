@@ -61,6 +61,22 @@ pub struct Generation {
     /// Tokens after the first, per second of decoding (`None` with fewer than two tokens).
     pub decode_tokens_per_s: Option<f64>,
     pub total_ms: f64,
+    /// Where the time went, stage by stage.
+    pub timings: Timings,
+}
+
+/// Where one generation's time went, in ms of the caller's clock. Each stage ends with a read
+/// of (part of) its output, so on WebGPU a stage's time is its work done, not only queued.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Timings {
+    /// The vision encoder, over every image (tiles and the global image).
+    pub vision_ms: f64,
+    /// The connector (pixel shuffle and projection), over every image.
+    pub connector_ms: f64,
+    /// The text model over the whole prompt, to the first token chosen.
+    pub prefill_ms: f64,
+    /// Each later token's step: the decoder over one token, the read-back and the choice.
+    pub decode_ms: Vec<f64>,
 }
 
 /// Generates from the prompt `ids` and the `images` its image tokens stand for (`[3, size,
@@ -75,19 +91,24 @@ pub async fn generate(
     clock: &dyn Fn() -> f64,
     on_token: &mut dyn FnMut(u32) -> bool,
 ) -> Result<Generation, ModelError> {
-    let no_pause = || -> Pause { Box::pin(std::future::ready(())) };
+    let no_pause = || -> Pause { Box::pin(std::future::ready(true)) };
     generate_pausing(
         model, ids, images, stop_ids, options, clock, on_token, &no_pause,
     )
     .await
 }
 
-/// A future the generation loop awaits after each token.
-pub type Pause = Pin<Box<dyn Future<Output = ()>>>;
+/// A future the generation loop awaits after each image and each token; it resolves to whether
+/// to go on (`false` stops the generation as cancelled).
+pub type Pause = Pin<Box<dyn Future<Output = bool>>>;
 
-/// [`generate`], awaiting `pause()` after each token. A browser worker passes a pause that
-/// yields to its event loop: on the CPU backend nothing else in the loop ever waits, so without
-/// it a `Cancel` message would only be read after the answer is finished.
+/// [`generate`], awaiting `pause()` after each image the vision encoder takes and after each
+/// token. A browser worker passes a pause that yields to its event loop and then says whether a
+/// `Cancel` came: on the CPU backend nothing else in the loop ever waits, so without it a
+/// `Cancel` message would only be read after the answer is finished. The images are most of the
+/// time to the first token (a split image is up to 17 encoder passes), so a cancel during the
+/// prefill takes effect after the image being encoded; the text model's pass over the prompt is
+/// not interrupted.
 #[allow(clippy::too_many_arguments)]
 pub async fn generate_pausing(
     model: &Idefics3,
@@ -104,29 +125,63 @@ pub async fn generate_pausing(
         Sampling::Sample { seed, .. } => seed,
         Sampling::Greedy => 0,
     });
+    let mut timings = Timings::default();
+    model.check_prompt(ids)?;
+    let mut features = Vec::with_capacity(images.len());
+    for pixels in images {
+        let t = clock();
+        let encoded = model.encode_image(pixels.clone())?;
+        settle(&encoded).await?;
+        timings.vision_ms += clock() - t;
+        let t = clock();
+        let connected = model.connect(encoded);
+        settle(&connected).await?;
+        timings.connector_ms += clock() - t;
+        features.push(connected);
+        if !pause().await {
+            let end = clock();
+            return Ok(Generation {
+                tokens: Vec::new(),
+                stop: StopReason::Cancelled,
+                prompt_tokens: ids.len(),
+                time_to_first_token_ms: end - start,
+                decode_tokens_per_s: None,
+                total_ms: end - start,
+                timings,
+            });
+        }
+    }
+    let prefill_start = clock();
     let mut cache = KvCache::default();
     let mut tokens = Vec::new();
     let mut first_token_at = None;
-    let mut logits = model.prefill_images(ids, images, &mut cache)?;
+    let mut logits = model.prefill_features(ids, features, &mut cache)?;
     let mut stop = StopReason::MaxTokens;
+    let mut step_start = prefill_start;
     while tokens.len() < options.max_new_tokens {
         let [rows, _] = logits.dims();
         let row = read_row(logits.narrow(0, rows - 1, 1)).await?;
         let token = choose(&row, options.sampling, &mut rng);
-        first_token_at.get_or_insert_with(clock);
+        let chosen = clock();
+        if first_token_at.is_none() {
+            first_token_at = Some(chosen);
+            timings.prefill_ms = chosen - prefill_start;
+        } else {
+            timings.decode_ms.push(chosen - step_start);
+        }
         if stop_ids.contains(&token) {
             stop = StopReason::StopToken;
             break;
         }
         tokens.push(token);
-        if !on_token(token) {
+        if !on_token(token) || !pause().await {
             stop = StopReason::Cancelled;
             break;
         }
-        pause().await;
         if tokens.len() == options.max_new_tokens {
             break;
         }
+        step_start = clock();
         logits = model.decode(token, &mut cache)?;
     }
     let end = clock();
@@ -140,7 +195,19 @@ pub async fn generate_pausing(
         time_to_first_token_ms: first - start,
         decode_tokens_per_s,
         total_ms: end - start,
+        timings,
     })
+}
+
+/// Waits until `t` is computed, by reading back one of its values: on WebGPU operations are
+/// queued, and a stage's time must include its work. On the CPU backend it costs one copy.
+async fn settle(t: &Tensor<2>) -> Result<(), ModelError> {
+    t.clone()
+        .slice([0..1, 0..1])
+        .into_data_async()
+        .await
+        .map(|_| ())
+        .map_err(|e| ModelError::Input(format!("reading from the device: {e:?}")))
 }
 
 /// Reads a `[1, vocab]` tensor back to the host.

@@ -230,17 +230,6 @@ impl Idefics3 {
             .collect()
     }
 
-    /// The features of several images (an image's tiles and global image) one after another,
-    /// `[images × image_tokens, hidden]`, as the prompt's image tokens take them; `None` for
-    /// no image.
-    pub fn images_features(&self, images: &[Tensor<3>]) -> Result<Option<Tensor<2>>, ModelError> {
-        let features = images
-            .iter()
-            .map(|pixels| self.image_features(pixels.clone()))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((!features.is_empty()).then(|| Tensor::cat(features, 0)))
-    }
-
     /// The text embeddings of `ids` with every `<image>` token replaced, in order, by a row of
     /// `features` (transformers' `inputs_merger`).
     pub fn merge_inputs(
@@ -302,6 +291,16 @@ impl Idefics3 {
         images: &[Tensor<3>],
         cache: &mut KvCache,
     ) -> Result<Tensor<2>, ModelError> {
+        self.check_prompt(ids)?;
+        let features = images
+            .iter()
+            .map(|pixels| self.image_features(pixels.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.prefill_features(ids, features, cache)
+    }
+
+    /// A prompt the model can take: not empty, every id inside the vocabulary.
+    pub fn check_prompt(&self, ids: &[u32]) -> Result<(), ModelError> {
         if ids.is_empty() {
             return Err(ModelError::Input("the prompt is empty".to_owned()));
         }
@@ -314,7 +313,25 @@ impl Idefics3 {
                 self.config.text.vocab_size
             )));
         }
-        let features = self.images_features(images)?;
+        Ok(())
+    }
+
+    /// The connector (pixel shuffle, projection) over one image's encoder output:
+    /// `[patches, hidden]` to `[image_tokens, text_hidden]`.
+    pub fn connect(&self, encoded: Tensor<2>) -> Tensor<2> {
+        self.vision.connect(encoded)
+    }
+
+    /// Prefill from the images' features (one `[image_tokens, hidden]` each, in the order the
+    /// prompt's image tokens take them): the text model over the whole prompt.
+    pub fn prefill_features(
+        &self,
+        ids: &[u32],
+        features: Vec<Tensor<2>>,
+        cache: &mut KvCache,
+    ) -> Result<Tensor<2>, ModelError> {
+        self.check_prompt(ids)?;
+        let features = (!features.is_empty()).then(|| Tensor::cat(features, 0));
         let embeds = self.merge_inputs(ids, features)?;
         Ok(self.text.forward(embeds, cache))
     }

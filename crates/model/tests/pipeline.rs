@@ -3,7 +3,9 @@
 
 use burn::prelude::*;
 use medhall_model::config::Idefics3Config;
-use medhall_model::generate::{GenerationOptions, Sampling, StopReason, generate};
+use medhall_model::generate::{
+    GenerationOptions, Pause, Sampling, StopReason, Timings, generate, generate_pausing,
+};
 use medhall_model::image::{ImageSettings, Rgb8, TileGrid, decode, preprocess};
 use medhall_model::nn::Quantization;
 use medhall_model::prompt::Prompter;
@@ -108,7 +110,9 @@ fn greedy_generation_from_bytes_gives_transformers_tokens() {
         .encode_question("What is shown in this image?", Some(TileGrid::default()))
         .expect("ids");
     let mut streamed = Vec::new();
-    // A clock that advances 10 ms per reading: start, first token, end.
+    // A clock that advances 10 ms per reading: start, the vision encoder's and the connector's
+    // start and end, the prefill's start, the first token, each later step's start and end,
+    // the end.
     let ticks = std::cell::Cell::new(0.0);
     let clock = || {
         ticks.set(ticks.get() + 10.0);
@@ -134,10 +138,41 @@ fn greedy_generation_from_bytes_gives_transformers_tokens() {
     assert_eq!(streamed, generation.tokens);
     assert_eq!(generation.stop, StopReason::MaxTokens);
     assert_eq!(generation.prompt_tokens, 44);
-    assert_eq!(generation.time_to_first_token_ms, 10.0);
-    assert_eq!(generation.total_ms, 20.0);
-    // 3 tokens after the first in 10 ms.
-    assert_eq!(generation.decode_tokens_per_s, Some(300.0));
+    assert_eq!(generation.time_to_first_token_ms, 60.0);
+    assert_eq!(generation.total_ms, 130.0);
+    // 3 tokens after the first in 70 ms (the first token's reading to the end's).
+    assert_eq!(generation.decode_tokens_per_s, Some(3.0 / 0.07));
+    assert_eq!(
+        generation.timings,
+        Timings {
+            vision_ms: 10.0,
+            connector_ms: 10.0,
+            prefill_ms: 10.0,
+            decode_ms: vec![10.0; 3],
+        }
+    );
+
+    // A cancel that arrives while the image is being encoded stops before the prefill.
+    let pauses = std::cell::Cell::new(0);
+    let stopped = pollster::block_on(generate_pausing(
+        &model,
+        &prompt,
+        std::slice::from_ref(&pixels),
+        &p.stop_ids,
+        GenerationOptions::default(),
+        &clock,
+        &mut |_| panic!("no token after a cancel during the image"),
+        &|| -> Pause {
+            pauses.set(pauses.get() + 1);
+            Box::pin(std::future::ready(false))
+        },
+    ))
+    .expect("stops");
+    assert_eq!(stopped.stop, StopReason::Cancelled);
+    assert!(stopped.tokens.is_empty());
+    assert_eq!(pauses.get(), 1);
+    assert_eq!(stopped.timings.prefill_ms, 0.0);
+    assert_eq!(stopped.timings.vision_ms, 10.0);
 
     // Sampling: seeded, so repeatable; a callback returning false cancels.
     let sample = |seed| {
