@@ -14,7 +14,8 @@ use medhall_core::sample::Split;
 use medhall_core::session::QuestionItem;
 use medhall_model_check::image_files::ImageIndex;
 use medhall_model_check::model_protocol::{
-    AnswerTimings, MODEL_PROTOCOL_VERSION, ModelEvent, ModelRequest, ModelSource, question_text,
+    AnswerTimings, MODEL_PROTOCOL_VERSION, ModelEvent, ModelRequest, ModelSource,
+    preselected_weights, question_text,
 };
 use medhall_model_check::zip::{self, DirectoryLookup, ZipEntry};
 use std::cell::RefCell;
@@ -76,6 +77,11 @@ struct Panel {
     sizes_url: RwSignal<Option<String>>,
     /// The worker died (a panic traps its wasm): it must be restarted before the next load.
     crashed: RwSignal<bool>,
+    /// The weights to load: preselected for the backend once the worker says which it has
+    /// (with the reason shown beside them), until the user picks.
+    quantization: RwSignal<String>,
+    weights_why: RwSignal<Option<String>>,
+    weights_picked: RwSignal<bool>,
 }
 
 struct Client {
@@ -233,6 +239,11 @@ fn start(panel: Panel) -> Result<(), String> {
                     text.push_str(&format!(" (CPU fallback: {reason})"));
                 }
                 panel.backend.set(Some(text));
+                if !panel.weights_picked.get_untracked() {
+                    let (weights, why) = preselected_weights(backend, device_memory_gb());
+                    panel.quantization.set(weights.to_owned());
+                    panel.weights_why.set(Some(why));
+                }
             }
             ModelEvent::Progress {
                 file,
@@ -527,6 +538,14 @@ fn drop_entries(ev: &leptos::ev::DragEvent) -> Vec<JsValue> {
         .collect()
 }
 
+/// The browser's `navigator.deviceMemory` in GB, where it has one (Chromium; a rough figure).
+fn device_memory_gb() -> Option<f64> {
+    let navigator = web_sys::window()?.navigator();
+    js_sys::Reflect::get(&navigator, &JsValue::from_str("deviceMemory"))
+        .ok()?
+        .as_f64()
+}
+
 /// Asks the worker for the weight size of the model at `url` in each quantization (once per
 /// URL). Only on a click (Show sizes, Load): it requests the folder's config.json, and the page
 /// requests nothing from another host before the user asks.
@@ -602,14 +621,17 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
         sizes_job: RwSignal::new(None),
         sizes_url: RwSignal::new(None),
         crashed: RwSignal::new(false),
+        // "q8_0": int8 weights and activations in blocks of 32 along the input (medhall-model's
+        // q8; runs before issue 13 recorded "q8" for a different scheme).
+        quantization: RwSignal::new("q8_0".to_owned()),
+        weights_why: RwSignal::new(None),
+        weights_picked: RwSignal::new(false),
     };
     let model_url = RwSignal::new(DEFAULT_MODEL_URL.to_owned());
     let adapter_url = RwSignal::new(String::new());
     let adapter_files: RwSignal<Vec<File>, LocalStorage> = RwSignal::new_local(Vec::new());
     let images: RwSignal<Option<Rc<GivenImages>>, LocalStorage> = RwSignal::new_local(None);
-    // "q8_0": int8 weights and activations in blocks of 32 along the input (medhall-model's
-    // q8; runs before issue 13 recorded "q8" for a different scheme).
-    let quantization = RwSignal::new("q8_0".to_owned());
+    let quantization = panel.quantization;
     let count = RwSignal::new(20usize);
     let seed = RwSignal::new(1u64);
     let max_tokens = RwSignal::new(64u32);
@@ -855,12 +877,17 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                         on:change=move |ev| adapter_files.set(input_files(&ev))/>
                 </label>
                 <label>"Weights "
-                    <select class="quantization" on:change=move |ev| quantization.set(event_target_value(&ev))>
-                        <option value="q8_0" selected=true>{move || size_label(panel, "q8_0", "q8_0 (8-bit blocks)")}</option>
-                        <option value="q4">{move || size_label(panel, "q4", "q4 (4-bit blocks)")}</option>
-                        <option value="none">{move || size_label(panel, "none", "f32 (not quantized)")}</option>
+                    <select class="quantization" on:change=move |ev| {
+                        quantization.set(event_target_value(&ev));
+                        panel.weights_picked.set(true);
+                        panel.weights_why.set(None);
+                    }>
+                        <option value="q8_0" selected=move || quantization.get() == "q8_0">{move || size_label(panel, "q8_0", "q8_0 (8-bit blocks)")}</option>
+                        <option value="q4" selected=move || quantization.get() == "q4">{move || size_label(panel, "q4", "q4 (4-bit blocks)")}</option>
+                        <option value="none" selected=move || quantization.get() == "none">{move || size_label(panel, "none", "f32 (not quantized)")}</option>
                     </select>
                 </label>
+                {move || panel.weights_why.get().map(|why| view! { <span class="note model-weights-why">{why}</span> })}
                 <button class="model-sizes" disabled=move || panel.backend.get().is_none()
                     title=move || format!("Reads config.json from {}", crate::view_state::host_label(&model_url.get()))
                     on:click=move |_| ask_sizes(panel, model_url.get_untracked())>"Show sizes"</button>

@@ -335,6 +335,10 @@ test('the panel: load the tiny model, answer 3 demo questions, see them scored a
   await panelPage.waitForFunction(() => document.querySelector('.model-backend')?.textContent.startsWith('Backend:'), null, { timeout: 60_000 });
   const backend = await panelPage.textContent('.model-backend');
   assert.match(backend, /webgpu/, backend);
+  // On WebGPU the panel preselects f32 and says why (quantized weights are expanded for every
+  // product there); headless Chromium here reports 8 GB of device memory.
+  await panelPage.waitForFunction(() => document.querySelector('.quantization')?.value === 'none');
+  assert.match(await panelPage.textContent('.model-weights-why'), /^f32 preselected: on WebGPU/);
   await panelPage.fill('.model-url', `${base}${FIXTURE_PREFIX}tiny-idefics3/`);
   await panelPage.dispatchEvent('.model-url', 'change');
   await panelPage.selectOption('.quantization', 'none');
@@ -351,6 +355,12 @@ test('the panel: load the tiny model, answer 3 demo questions, see them scored a
   } catch (e) {
     const panel = await panelPage.textContent('#model-check');
     throw new Error(`${e.message}\npanel: ${panel}`);
+  }
+  // Each answer says where its time went, stage by stage.
+  const timings = await panelPage.$$eval('.model-timings', (e) => e.map((x) => x.textContent));
+  assert.equal(timings.length, 3, timings.join(' | '));
+  for (const t of timings) {
+    assert.match(t, /^Where the time went: image preprocessing [\d.]+ m?s, vision encoder [\d.]+ m?s, connector [\d.]+ m?s, prefill [\d.]+ m?s, (\d+ decoding steps?|no decoding step)/, t);
   }
   // The answers became a run: the summary table has its means.
   await panelPage.waitForFunction(
