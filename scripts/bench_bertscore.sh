@@ -20,6 +20,9 @@ cargo build -q -p medhall-cli --profile test-fast
 echo "== bert_score on PyTorch ($THREADS threads) =="
 "$PY" scripts/bench_bertscore_reference.py --dir "$DIR" --data "$DATA" --pairs "$PAIRS" --threads "$THREADS" 2>/dev/null | tee "$DIR/torch.json"
 echo "== ours: medhall score --bertscore (burn flex, $THREADS threads) =="
+# A B.Score run keeps its finished pairs beside its output and resumes from them: start afresh,
+# or a second benchmark run would time nothing.
+rm -f "$DIR/ours.jsonl" "$DIR/ours.jsonl.bertscore-cache.jsonl"
 # flex runs on rayon's global pool: the same thread count as PyTorch's set_num_threads.
 RAYON_NUM_THREADS="$THREADS" ./target/test-fast/medhall score --bertscore "$DIR/roberta-large" \
   --per-sample "$DIR/ours.jsonl" "$DIR/pairs.positive.jsonl" 2> >(tee "$DIR/ours.log" >&2)
