@@ -331,8 +331,8 @@ pub fn match_files(
 /// most 8).
 ///
 /// - CPU backend: q8_0. Its integer kernels read a quarter of f32's bytes a token; in the
-///   browser's CPU fallback it decoded at 4.72 tokens/s against f32's 3.98 (README, model
-///   worker build, 2026-11-30).
+///   browser's CPU fallback this build decoded at 13.05 tokens/s against f32's 7.80 (README,
+///   `bench_model_browser.mjs`, quiet machine, 2026-11-30).
 /// - WebGPU: f32. There burn dequantizes quantized weights for every product, so quantization
 ///   adds work instead of saving it; but q8_0 where the device reports under 4 GB of memory
 ///   (f32 SmolVLM-256M is about 1 GB of weights). Not measured on a GPU yet: say so.
@@ -350,7 +350,7 @@ pub fn preselected_weights(backend: &str, device_memory_gb: Option<f64>) -> (&'s
         ),
         _ => (
             "q8_0",
-            "q8_0 preselected: on the CPU its 8-bit kernels decode faster than f32 (4.7 against 4.0 tokens/s in this browser build) in a quarter of the memory.".to_owned(),
+            "q8_0 preselected: on the CPU its 8-bit kernels decode faster than f32 (13.1 against 7.8 tokens/s, measured in this browser build) in a quarter of the memory.".to_owned(),
         ),
     }
 }
