@@ -21,6 +21,7 @@
 pub mod adapter;
 pub mod bertscore;
 pub mod config;
+pub mod elementwise;
 pub mod generate;
 pub mod image;
 pub mod nn;

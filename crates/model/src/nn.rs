@@ -481,11 +481,15 @@ pub fn attention(
     head_dim: usize,
 ) -> Tensor<3> {
     let scale = (head_dim as f64).powf(-0.5);
-    let mut scores = q.matmul(k.swap_dims(1, 2)).mul_scalar(scale);
-    if let Some(mask) = mask {
-        scores = scores.add(mask.unsqueeze_dim(0));
-    }
-    burn::tensor::activation::softmax(scores, 2).matmul(v)
+    let scores = q.matmul(k.swap_dims(1, 2));
+    let weights = match mask {
+        Some(mask) => crate::elementwise::scaled_softmax(
+            scores.mul_scalar(scale).add(mask.unsqueeze_dim(0)),
+            1.0,
+        ),
+        None => crate::elementwise::scaled_softmax(scores, scale),
+    };
+    weights.matmul(v)
 }
 
 /// `[tokens, heads * d]` to `[heads, tokens, d]`.

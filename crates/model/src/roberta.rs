@@ -453,15 +453,14 @@ impl RobertaEncoder {
                 .matmul(k.swap_dims(2, 3))
                 .div_scalar((d as f64).sqrt())
                 .add(mask.clone());
-            let context = burn::tensor::activation::softmax(scores, 3)
+            let context = crate::elementwise::scaled_softmax(scores, 1.0)
                 .matmul(v)
                 .swap_dims(1, 2)
                 .reshape([b * longest, h]);
             let attended = layer
                 .attention_norm
                 .forward(layer.attention_output.forward(context).add(x));
-            let inner =
-                burn::tensor::activation::gelu(layer.intermediate.forward(attended.clone()));
+            let inner = crate::elementwise::gelu_erf(layer.intermediate.forward(attended.clone()));
             x = layer
                 .output_norm
                 .forward(layer.output.forward(inner).add(attended));

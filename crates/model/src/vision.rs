@@ -260,7 +260,9 @@ impl Vision {
             let attended = merge_heads(attention(q, k, v, None, head_dim));
             x = x.add(layer.out_proj.forward(attended));
             let h = layer.layer_norm2.forward(x.clone());
-            let h = layer.fc2.forward(gelu_tanh(layer.fc1.forward(h)));
+            let h = layer
+                .fc2
+                .forward(crate::elementwise::gelu_tanh(layer.fc1.forward(h)));
             x = x.add(h);
         }
         self.post_layernorm.forward(x)
@@ -277,15 +279,4 @@ impl Vision {
         let x: Tensor<2> = x.swap_dims(0, 1).reshape([seq / (f * f), d * f * f]);
         self.projection.forward(x)
     }
-}
-
-/// SigLIP's activation (`gelu_pytorch_tanh`): `x/2 · (1 + tanh(√(2/π) · (x + 0.044715 x³)))`.
-/// burn's `gelu_approximate` computes the same with `powf_scalar(3.0)`, which burn's CPU backend
-/// runs as one scalar `powf` per value: 12% of the time to first token in the browser's CPU
-/// fallback (profiled, 2026-11-30). Here x³ is two element-wise products.
-fn gelu_tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    let sqrt_2_over_pi = (2.0 / std::f64::consts::PI).sqrt();
-    let cube = x.clone() * x.clone() * x.clone();
-    let tanh = ((x.clone() + cube * 0.044715) * sqrt_2_over_pi).tanh();
-    x * (tanh + 1.0) * 0.5
 }
