@@ -2,7 +2,7 @@
 //! and softmax over the last dimension (attention).
 //!
 //! flex computes these one value at a time through libm (`erff`, `expf`, `expm1f` for `tanhf`)
-//! on one thread. Profiled natively (2026-12-01, 2 threads): 7% of a B.Score run in `erff`, and
+//! on one thread. Profiled natively (2026-11-30, 2 threads): 7% of a B.Score run in `erff`, and
 //! 23% of SmolVLM's time to first token in `expf` (softmax over SigLIP's 1,024 × 1,024 scores
 //! per head) and `expm1f`/`tanhf` (GELU), while the matrix products around them use every core.
 //! Here the same functions are plain float arithmetic that the compiler vectorises (AVX2 natively,
