@@ -9,8 +9,9 @@
 //! - Each layer (post-LN): `h = LN(h + Wo·attn(h))`, `h = LN(h + W2·gelu(W1·h))` with the exact
 //!   (erf) GELU; attention over the sentence's real tokens only (padded keys get an additive
 //!   `-inf`-like mask, so their weight is exactly 0).
-//! - A batch is encoded in groups of sentences of similar length, each right-padded to its own
-//!   longest sentence (see `RobertaEncoder::groups`); each sentence's rows are its own tokens.
+//! - A batch is encoded in groups of sentences of similar length (see `RobertaEncoder::groups`):
+//!   the products, layer norms and GELU on the group's real tokens only, attention with each
+//!   sentence right-padded to the group's longest; each sentence's rows are its own tokens.
 
 use burn::prelude::*;
 use serde_json::Value;
@@ -127,9 +128,10 @@ impl RobertaConfig {
 }
 
 struct Layer {
-    query: Linear,
-    key: Linear,
-    value: Linear,
+    /// The query, key and value projections as one product (`[h, 3h]`: their weights side by
+    /// side): the activations are read and packed once instead of three times, and each
+    /// output column is the same dot product as in its own projection.
+    qkv: Linear,
     attention_output: Linear,
     attention_norm: LayerNorm,
     intermediate: Linear,
@@ -226,9 +228,7 @@ impl RobertaEncoder {
             let p = name(&format!("encoder.layer.{i}"));
             let inter = config.intermediate_size;
             loaded.push(Layer {
-                query: r.linear(&format!("{p}.attention.self.query"), h, h, true)?,
-                key: r.linear(&format!("{p}.attention.self.key"), h, h, true)?,
-                value: r.linear(&format!("{p}.attention.self.value"), h, h, true)?,
+                qkv: query_key_value(&r, &format!("{p}.attention.self"), h)?,
                 attention_output: r.linear(&format!("{p}.attention.output.dense"), h, h, true)?,
                 attention_norm: norm(&format!("encoder.layer.{i}.attention.output.LayerNorm"))?,
                 intermediate: r.linear(&format!("{p}.intermediate.dense"), inter, h, true)?,
@@ -297,7 +297,8 @@ impl RobertaEncoder {
     /// their attention weight is exactly 0, and every other operation is row by row. Only the
     /// summation order inside the matrix products can change with the group's size, i.e.
     /// floating-point noise. bert_score pads each batch of 64 to its longest sentence and so
-    /// computes up to twice the rows on text like the LLaVA-Med answers; these groups do not.
+    /// computes up to twice the rows on text like the LLaVA-Med answers. Here padding costs
+    /// only attention (see [`RobertaEncoder::forward`]), which the cut still keeps small.
     fn groups(&self, batch: &[Vec<u32>]) -> Result<Vec<Group>, ModelError> {
         let longest = batch.iter().map(Vec::len).max().unwrap_or(0);
         if longest > self.config.max_tokens() {
@@ -384,32 +385,43 @@ impl RobertaEncoder {
         Ok(self.rows_of(batch, &groups, &values))
     }
 
-    /// Each sentence's rows, in the batch's order, from its group's padded output (empty
+    /// Each sentence's rows, in the batch's order, from its group's packed output (empty
     /// sentences: no rows).
     fn rows_of(&self, batch: &[Vec<u32>], groups: &[Group], values: &[Vec<f32>]) -> Vec<Vec<f32>> {
         let h = self.config.hidden_size;
         let mut rows = vec![Vec::new(); batch.len()];
         for (group, values) in groups.iter().zip(values) {
-            for (s, &i) in group.members.iter().enumerate() {
-                let start = s * group.longest * h;
-                rows[i] = values[start..start + batch[i].len() * h].to_vec();
+            let mut start = 0;
+            for &i in &group.members {
+                let end = start + batch[i].len() * h;
+                rows[i] = values[start..end].to_vec();
+                start = end;
             }
         }
         rows
     }
 
-    /// The encoder's output for `batch`, right-padded to `longest` tokens:
-    /// `[batch × longest, hidden]`.
+    /// The encoder's output for `batch`, its sentences' rows one after another with no
+    /// padding: `[tokens, hidden]`. Only attention needs the sentences side by side: there
+    /// the rows are spread out to `[batch × longest]` (padded keys masked), and gathered back
+    /// after it, so the products, layer norms and GELU take the real tokens only (bert_score
+    /// computes them on padded rows too; a row's values do not depend on the others).
     fn forward(&self, batch: &[&[u32]], longest: usize) -> Result<Tensor<2>, ModelError> {
         let h = self.config.hidden_size;
         let pad = self.config.pad_token_id;
         let b = batch.len();
-        let mut embedded = vec![0f32; b * longest * h];
-        let mut mask = vec![0f32; b * longest];
+        let tokens: usize = batch.iter().map(|ids| ids.len()).sum();
+        let mut embedded = Vec::with_capacity(tokens * h);
+        let mut mask = vec![f32::NEG_INFINITY; b * longest];
+        // spread[p]: the packed row at padded position p (a padded position takes its
+        // sentence's first row: masked as a key, dropped as a query); packed[r]: the padded
+        // position of packed row r.
+        let mut spread = vec![0i64; b * longest];
+        let mut packed = Vec::with_capacity(tokens);
         for (s, ids) in batch.iter().enumerate() {
+            let first = packed.len() as i64;
             let mut real = 0usize;
-            for t in 0..longest {
-                let id = ids.get(t).copied().unwrap_or(pad);
+            for (t, &id) in ids.iter().enumerate() {
                 let position = if id == pad {
                     pad as usize
                 } else {
@@ -425,30 +437,34 @@ impl RobertaEncoder {
                             self.config.vocab_size
                         ))
                     })?;
-                let out = &mut embedded[(s * longest + t) * h..(s * longest + t + 1) * h];
                 let word = &self.word.values[word_row * h..(word_row + 1) * h];
                 let pos = &self.position.values[position * h..(position + 1) * h];
                 let kind = &self.token_type.values[..h];
-                for k in 0..h {
-                    // transformers' order: (word + token_type) + position.
-                    out[k] = (word[k] + kind[k]) + pos[k];
-                }
-                if t >= ids.len() {
-                    mask[s * longest + t] = f32::NEG_INFINITY;
-                }
+                // transformers' order: (word + token_type) + position.
+                embedded.extend((0..h).map(|k| (word[k] + kind[k]) + pos[k]));
+                mask[s * longest + t] = 0.0;
+                spread[s * longest + t] = packed.len() as i64;
+                packed.push((s * longest + t) as i64);
+            }
+            for t in ids.len()..longest {
+                spread[s * longest + t] = first;
             }
         }
-        let x = Tensor::<2>::from_data(TensorData::new(embedded, [b * longest, h]), &self.device);
+        let x = Tensor::<2>::from_data(TensorData::new(embedded, [tokens, h]), &self.device);
+        let spread =
+            Tensor::<1, Int>::from_data(TensorData::new(spread, [b * longest]), &self.device);
+        let packed = Tensor::<1, Int>::from_data(TensorData::new(packed, [tokens]), &self.device);
         let mut x = self.embedding_norm.forward(x);
         let mask = Tensor::<3>::from_data(TensorData::new(mask, [b, 1, longest]), &self.device)
             .unsqueeze_dim::<4>(1);
         let heads = self.config.num_attention_heads;
         let d = h / heads;
         for layer in &self.layers {
+            let qkv = layer.qkv.forward(x.clone()).select(0, spread.clone());
             let split = |t: Tensor<2>| t.reshape([b, longest, heads, d]).swap_dims(1, 2);
-            let q = split(layer.query.forward(x.clone()));
-            let k = split(layer.key.forward(x.clone()));
-            let v = split(layer.value.forward(x.clone()));
+            let q = split(qkv.clone().narrow(1, 0, h));
+            let k = split(qkv.clone().narrow(1, h, h));
+            let v = split(qkv.narrow(1, 2 * h, h));
             let scores = q
                 .matmul(k.swap_dims(2, 3))
                 .div_scalar((d as f64).sqrt())
@@ -456,7 +472,8 @@ impl RobertaEncoder {
             let context = crate::elementwise::scaled_softmax(scores, 1.0)
                 .matmul(v)
                 .swap_dims(1, 2)
-                .reshape([b * longest, h]);
+                .reshape([b * longest, h])
+                .select(0, packed.clone());
             let attended = layer
                 .attention_norm
                 .forward(layer.attention_output.forward(context).add(x));
@@ -467,6 +484,28 @@ impl RobertaEncoder {
         }
         Ok(x)
     }
+}
+
+/// `{prefix}.query`, `.key` and `.value` (each `[h, h]` with a bias) as one linear layer of
+/// `3h` outputs, in that order.
+fn query_key_value(r: &Reader<'_, '_>, prefix: &str, h: usize) -> Result<Linear, ModelError> {
+    let mut weight = Vec::with_capacity(3 * h * h);
+    let mut bias = Vec::with_capacity(3 * h);
+    for part in ["query", "key", "value"] {
+        weight.extend(r.host(&format!("{prefix}.{part}.weight"), &[h, h])?.values);
+        bias.extend(r.host(&format!("{prefix}.{part}.bias"), &[h])?.values);
+    }
+    Ok(Linear::new(
+        HostTensor {
+            shape: vec![3 * h, h],
+            values: weight,
+        },
+        Some(HostTensor {
+            shape: vec![3 * h],
+            values: bias,
+        }),
+        r.device,
+    ))
 }
 
 fn read_values(data: TensorData) -> Result<Vec<f32>, ModelError> {
