@@ -3,8 +3,8 @@
 // the model worker in headless Chromium, on WebGPU (SwiftShader: a CPU implementation of WebGPU,
 // so these are not GPU figures) and on the CPU fallback (burn flex in wasm, one thread), q8_0 and
 // f32; prints time to first token and tokens/s side by side for two answers in the same worker (the
-// first includes V8 compiling the hot wasm functions; the second is a later question), and the
-// worker wasm's size.
+// first in a fresh worker, the second a later question of the same run: they scatter about as much
+// as each other on a 2-core machine), and the worker wasm's size.
 // Usage: node scripts/bench_model_browser.mjs [TOKENS] [BACKENDS] [QUANTIZATIONS]
 //   e.g. `8 cpu none,q8_0` (defaults: 8 webgpu,cpu q8_0,none); after trunk build --release.
 // The build measured is MEDHALL_DIST (default dist/). With MEDHALL_DIST_BEFORE=DIR (another built
@@ -65,9 +65,8 @@ for (const backend of BACKENDS) {
           send({ type: 'load', job: 1, model: { from: 'url', base_url: modelUrl }, adapter: null, quantization, merge: false });
           const loaded = await until((e) => (e.type === 'loaded' || e.type === 'error') && e.job === 1);
           if (loaded.type === 'error') return { ready, error: loaded.message };
-          // Two answers in the same worker: the first includes V8 compiling the hot wasm
-          // functions (it starts them in its baseline compiler and tiers them up while they
-          // run); the second is what each later question of a run costs.
+          // Two answers in the same worker: the first in a fresh worker (V8 may still be
+          // compiling the hot wasm functions), the second what a later question of a run costs.
           const answers = [];
           for (const job of [2, 3]) {
             send({ type: 'generate', job, question: 'What is shown in this image?', image_name: 'fixture-image.png', max_new_tokens: tokens, adapter_enabled: false }, new Uint8Array(png));
@@ -98,7 +97,7 @@ for (const build of builds) {
 }
 const ok = (r) => r && !r.error && r.answer.type !== 'error';
 const ok2 = (r) => ok(r) && r.second && r.second.type !== 'error';
-console.log('first answer: a fresh worker (includes V8 tiering up the wasm); second: the next question in the same worker');
+console.log('first answer: a fresh worker; second: the next question in the same worker');
 console.log(`${'build'.padEnd(7)} ${'backend'.padEnd(44)} ${'weights'.padEnd(8)} ${'load s'.padStart(8)} ${'TTFT ms'.padStart(9)} ${'tokens/s'.padStart(9)} ${'2nd TTFT'.padStart(9)} ${'2nd tok/s'.padStart(9)}`);
 for (const r of rows) {
   const name = r.backend === 'webgpu' ? `WebGPU (${r.ready.adapter_info || '?'})` : `CPU fallback (${r.ready.fallback_reason || 'flex'})`;
