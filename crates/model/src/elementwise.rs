@@ -38,7 +38,8 @@ const EXP_HIGH: f32 = 88.0;
 pub fn exp(y: f32) -> f32 {
     let underflow = y.is_nan() || y < EXP_LOW;
     let y = y.clamp(EXP_LOW, EXP_HIGH);
-    let n = (y * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let shifted = y * std::f32::consts::LOG2_E + ROUND;
+    let n = shifted - ROUND;
     let r = y - n * LN2_HI - n * LN2_LO;
     // Cephes' expf polynomial on |r| ≤ ln2/2.
     let mut p = 1.987_569_2e-4_f32;
@@ -48,7 +49,11 @@ pub fn exp(y: f32) -> f32 {
     p = p * r + 0.166_666_65;
     p = p * r + 0.5;
     let e = p * r * r + r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2ⁿ from the bits: `shifted` is ROUND + n with n in its low mantissa bits, so the integer
+    // difference of the two bit patterns is n (|n| ≤ 127 here). Integer arithmetic on the bits
+    // vectorises; `n as i32` would not (Rust's saturating float-to-int cast is scalar code).
+    let n_bits = shifted.to_bits().wrapping_sub(ROUND.to_bits());
+    let scale = f32::from_bits(n_bits.wrapping_add(127) << 23);
     if underflow { 0.0 } else { e * scale }
 }
 
