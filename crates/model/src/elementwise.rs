@@ -144,7 +144,11 @@ fn softmax_rows(values: &mut [f32], width: usize, scale: f32) {
     }
 }
 
-/// Runs `kernel` with the widest SIMD the CPU has (x86-64: AVX2 and FMA when present).
+/// Runs `kernel` with the widest SIMD the CPU has (x86-64: AVX2 and FMA when present). Kernels
+/// are closures marked `#[inline(always)]`, so that their loops are compiled inside the SIMD
+/// context: a function item passed as `impl Fn` is called through its `Fn::call` shim, which
+/// the compiler may leave outside it (then `trunc` is a libm call per value, and nothing is
+/// vectorised).
 #[inline(always)]
 fn vectorized(kernel: impl FnOnce()) {
     #[cfg(target_arch = "x86_64")]
@@ -156,7 +160,7 @@ fn vectorized(kernel: impl FnOnce()) {
 
 /// Applies `kernel` to `values` in parts of whole rows of `width` (natively with `native-cpu`:
 /// the parts in parallel on rayon's pool).
-fn for_parts(values: &mut [f32], width: usize, kernel: impl Fn(&mut [f32]) + Sync) {
+pub(crate) fn for_parts(values: &mut [f32], width: usize, kernel: impl Fn(&mut [f32]) + Sync) {
     #[cfg(feature = "native-cpu")]
     {
         use rayon::prelude::*;
@@ -206,7 +210,14 @@ fn on_host<const D: usize>(
 /// The exact GELU (`burn::tensor::activation::gelu`).
 pub fn gelu_erf<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     if is_cpu_f32(&x) {
-        on_host(x, gelu_erf_slice, burn::tensor::activation::gelu)
+        on_host(
+            x,
+            // Not the function item itself: see `vectorized`.
+            #[allow(clippy::redundant_closure)]
+            #[inline(always)]
+            |part| gelu_erf_slice(part),
+            burn::tensor::activation::gelu,
+        )
     } else {
         burn::tensor::activation::gelu(x)
     }
@@ -215,7 +226,14 @@ pub fn gelu_erf<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// The tanh GELU (`gelu_pytorch_tanh`).
 pub fn gelu_tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     if is_cpu_f32(&x) {
-        on_host(x, gelu_tanh_slice, gelu_tanh_ops)
+        on_host(
+            x,
+            // Not the function item itself: see `vectorized`.
+            #[allow(clippy::redundant_closure)]
+            #[inline(always)]
+            |part| gelu_tanh_slice(part),
+            gelu_tanh_ops,
+        )
     } else {
         gelu_tanh_ops(x)
     }

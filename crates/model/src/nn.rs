@@ -385,17 +385,12 @@ impl Linear {
 pub const Q8_INTEGER_ROWS: usize = 16;
 
 /// `x · Wᵀ` for q8 weights on the CPU: `x` is read from the CPU backend (a synchronous read,
-/// immediate on flex), quantized in blocks, and multiplied on the codes (at most
-/// [`Q8_INTEGER_ROWS`] rows) or as f32 of the dequantized codes.
+/// immediate on flex) and quantized in blocks; at most [`Q8_INTEGER_ROWS`] rows are multiplied
+/// on the codes, longer ones as f32: the activations' quantized values
+/// ([`crate::q8::fake_quantize`], in place) times the dequantized weight.
 fn q8_host_product(codes: &QuantizedRows, x: Tensor<2>) -> Tensor<2> {
     let device = x.device();
     let [rows, input] = x.dims();
-    let activations = x
-        .clone()
-        .into_data()
-        .try_to_vec::<f32>()
-        .ok()
-        .and_then(|values| QuantizedRows::quantize(&values, rows, input));
     let weight = || {
         Tensor::<2>::from_data(
             TensorData::new(codes.dequantize(), [codes.rows, codes.input]),
@@ -403,15 +398,24 @@ fn q8_host_product(codes: &QuantizedRows, x: Tensor<2>) -> Tensor<2> {
         )
         .transpose()
     };
-    match activations {
-        Some(a) if rows <= Q8_INTEGER_ROWS && a.input == codes.input => {
-            let y = crate::q8::matmul_quantized(codes, &a);
-            Tensor::from_data(TensorData::new(y, [rows, codes.rows]), &device)
+    let shape_fits = input == codes.input && input.is_multiple_of(crate::q8::BLOCK);
+    let mut data = x.clone().into_data();
+    match data.as_mut_slice::<f32>() {
+        Ok(values) if shape_fits && rows <= Q8_INTEGER_ROWS => {
+            match QuantizedRows::quantize(values, rows, input) {
+                Some(a) => {
+                    let y = crate::q8::matmul_quantized(codes, &a);
+                    Tensor::from_data(TensorData::new(y, [rows, codes.rows]), &device)
+                }
+                None => fake_quantize_activations(x).matmul(weight()),
+            }
         }
-        Some(a) => Tensor::<2>::from_data(TensorData::new(a.dequantize(), [rows, input]), &device)
-            .matmul(weight()),
+        Ok(values) if shape_fits => {
+            crate::q8::fake_quantize(values);
+            Tensor::<2>::from_data(data, &device).matmul(weight())
+        }
         // Not reached with the model's own shapes; the same arithmetic as tensor operations.
-        None => fake_quantize_activations(x).matmul(weight()),
+        _ => fake_quantize_activations(x).matmul(weight()),
     }
 }
 

@@ -42,6 +42,62 @@ pub fn quantize_block(values: &[f32], codes: &mut [i8]) -> f32 {
     scale
 }
 
+/// `x.round()` (half away from zero) as operations that vectorise (`round` is a libm call per
+/// value): `trunc`, and one more unit where the dropped part is at least a half. Equal to
+/// `round` for every input, the sign of a zero included.
+#[inline(always)]
+fn round_half_away(x: f32) -> f32 {
+    let t = x.trunc();
+    let step = if (x - t).abs() >= 0.5 { 1.0f32 } else { 0.0 };
+    t + step.copysign(x)
+}
+
+/// Each block of 32 values of `values` (rows of a multiple of [`BLOCK`]) replaced by what its
+/// codes stand for, `code * scale`: the same floats as [`QuantizedRows::quantize`] followed by
+/// [`QuantizedRows::dequantize`], without the codes in between (the f32 product of the long
+/// activations needs only these values). Vectorised, and natively in parallel.
+pub fn fake_quantize(values: &mut [f32]) {
+    #[inline(always)]
+    fn blocks(values: &mut [f32]) {
+        for block in values.chunks_exact_mut(BLOCK) {
+            let mut max = [0.0f32; 8];
+            for chunk in block.chunks_exact(8) {
+                for (m, v) in max.iter_mut().zip(chunk) {
+                    *m = m.max(v.abs());
+                }
+            }
+            let max = max.iter().fold(0.0f32, |a, &b| a.max(b));
+            let scale = max / 127.0;
+            let scale = if scale > 0.0 {
+                scale
+            } else {
+                f32::MIN_POSITIVE
+            };
+            let inverse = 1.0 / scale;
+            for v in block.iter_mut() {
+                let r = round_half_away(*v * inverse);
+                // `as i8` in `quantize_block` maps NaN to the code 0, and an integer code has
+                // no negative zero (`+ 0.0` turns -0 into 0 and changes nothing else).
+                let r = if r.is_nan() {
+                    0.0
+                } else {
+                    r.clamp(-127.0, 127.0) + 0.0
+                };
+                *v = r * scale;
+            }
+        }
+    }
+    // A closure marked `inline(always)`: passed as a function item, `blocks` was called through
+    // `Fn::call` outside the SIMD context and its `trunc` became a libm call per value.
+    crate::elementwise::for_parts(
+        values,
+        BLOCK,
+        #[allow(clippy::redundant_closure)]
+        #[inline(always)]
+        |part| blocks(part),
+    );
+}
+
 /// Rows of `input` values quantized in blocks: codes `[rows, input]`, scales
 /// `[rows, input / BLOCK]`.
 #[derive(Clone, PartialEq)]
@@ -488,6 +544,44 @@ mod tests {
         // Exactly half a step rounds away from zero (Rust's f32::round, burn's rounding).
         let scale = quantize_block(&[127.0, 0.5, -0.5, -127.0], &mut codes);
         assert_eq!((scale, codes), (1.0, [127, 1, -1, -127]));
+    }
+
+    /// The fused quantize-and-dequantize of long activations gives, bit for bit, what
+    /// quantizing to codes and dequantizing gives: random blocks at several magnitudes (large
+    /// enough to run in parallel parts natively), exact halves of a step, zeros of both signs,
+    /// a zero block, NaN and infinities.
+    #[test]
+    fn fake_quantize_equals_codes_then_values() {
+        let mut rng = Rng(11);
+        let mut values = Vec::new();
+        for magnitude in [1e-3, 1.0, 7.5, 300.0] {
+            values.extend(rng.values(40_000 * BLOCK / 4, magnitude));
+        }
+        values.extend([127.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 0.0, -0.0, -0.25]);
+        values.extend([0.499_999_97, -0.499_999_97, 126.5, -126.5]);
+        values.resize(values.len().next_multiple_of(BLOCK), -0.0);
+        values.extend([0.0; BLOCK]);
+        let mut special = vec![0.25; BLOCK];
+        special[3] = f32::NAN;
+        values.extend(&special);
+        special[3] = f32::INFINITY;
+        values.extend(&special);
+        special[3] = f32::NEG_INFINITY;
+        values.extend(&special);
+        let rows = values.len() / BLOCK;
+        let expected = QuantizedRows::quantize(&values, rows, BLOCK)
+            .expect("fits")
+            .dequantize();
+        let mut fused = values.clone();
+        fake_quantize(&mut fused);
+        for (i, (f, e)) in fused.iter().zip(&expected).enumerate() {
+            assert_eq!(
+                f.to_bits(),
+                e.to_bits(),
+                "value {i} ({}): {f} against {e}",
+                values[i]
+            );
+        }
     }
 
     #[test]
