@@ -160,7 +160,7 @@ fn vectorized(kernel: impl FnOnce()) {
 
 /// Applies `kernel` to `values` in parts of whole rows of `width` (natively with `native-cpu`:
 /// the parts in parallel on rayon's pool).
-pub(crate) fn for_parts(values: &mut [f32], width: usize, kernel: impl Fn(&mut [f32]) + Sync) {
+fn for_parts(values: &mut [f32], width: usize, kernel: impl Fn(&mut [f32]) + Sync) {
     #[cfg(feature = "native-cpu")]
     {
         use rayon::prelude::*;

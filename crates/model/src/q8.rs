@@ -87,15 +87,30 @@ pub fn fake_quantize(values: &mut [f32]) {
             }
         }
     }
-    // A closure marked `inline(always)`: passed as a function item, `blocks` was called through
-    // `Fn::call` outside the SIMD context and its `trunc` became a libm call per value.
-    crate::elementwise::for_parts(
-        values,
-        BLOCK,
-        #[allow(clippy::redundant_closure)]
-        #[inline(always)]
-        |part| blocks(part),
-    );
+    /// `blocks` with the widest SIMD the CPU has (x86-64: AVX2 through `pulp`): called inside
+    /// the closure, not passed as a function item, so that its loop is compiled in that context
+    /// (through a function item's `Fn::call` shim it was not, and `trunc` was a libm call).
+    #[inline(always)]
+    fn vectorized(values: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(simd) = pulp::x86::V3::try_new() {
+            return simd.vectorize(
+                #[inline(always)]
+                || blocks(values),
+            );
+        }
+        blocks(values)
+    }
+    #[cfg(feature = "native-cpu")]
+    {
+        use rayon::prelude::*;
+        const PART: usize = BLOCK * 1024;
+        if values.len() > PART && rayon::current_num_threads() > 1 {
+            values.par_chunks_mut(PART).for_each(vectorized);
+            return;
+        }
+    }
+    vectorized(values)
 }
 
 /// Rows of `input` values quantized in blocks: codes `[rows, input]`, scales
