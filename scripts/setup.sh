@@ -6,40 +6,28 @@ cd "$(dirname "$0")/.."
 
 log() { echo "setup: $*" >&2; }
 
-# MEDHALL_SETUP picks a part: `all` (the default), `rust` (the toolchain's components and the
-# crates), `site` (rust, then what building the page needs: scripts/build-site.sh) or `tests`
-# (rust, then what the tests need besides the site tools: scripts/test.sh runs `site` and
-# `tests` side by side).
-part=${MEDHALL_SETUP:-all}
-case "$part" in
-  all | rust | site | tests) ;;
-  *) log "MEDHALL_SETUP must be all, rust, site or tests, not '$part'"; exit 2 ;;
-esac
-
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup target add wasm32-unknown-unknown
-# The crates, before any build: the site build runs cargo offline.
-cargo fetch --locked >/dev/null
-if [ "$part" = rust ]; then exit 0; fi
 
-if [ "$part" != tests ]; then
-  if ! trunk --version 2>/dev/null | grep -q '0.21.14'; then
-    log "installing trunk 0.21.14 (about 11 minutes on 2 cores)"
-    cargo install trunk --version 0.21.14 --locked
-  fi
-  if ! wasm-bindgen --version 2>/dev/null | grep -q '0.2.130'; then
-    log "installing wasm-bindgen-cli 0.2.130"
-    # No --locked: its lock file pins a webpki-roots version the registry no longer has.
-    cargo install wasm-bindgen-cli --version 0.2.130
-  fi
-  if ! node_modules/.bin/wasm-opt --version 2>/dev/null | grep -q 'version 132' \
-    || ! grep -q '"version": "1.65.1"' node_modules/playwright-core/package.json 2>/dev/null; then
-    log "installing npm tools (binaryen 132's wasm-opt, playwright-core)"
-    npm install --no-audit --no-fund --loglevel=error
-  fi
+if ! trunk --version 2>/dev/null | grep -q '0.21.14'; then
+  log "installing trunk 0.21.14 (about 11 minutes on 2 cores)"
+  cargo install trunk --version 0.21.14 --locked
 fi
-if [ "$part" = site ]; then exit 0; fi
+if ! wasm-bindgen --version 2>/dev/null | grep -q '0.2.130'; then
+  log "installing wasm-bindgen-cli 0.2.130"
+  # No --locked: its lock file pins a webpki-roots version the registry no longer has.
+  cargo install wasm-bindgen-cli --version 0.2.130
+fi
+if ! node_modules/.bin/wasm-opt --version 2>/dev/null | grep -q 'version 132' \
+  || ! grep -q '"version": "1.65.1"' node_modules/playwright-core/package.json 2>/dev/null; then
+  log "installing npm tools (binaryen 132's wasm-opt, playwright-core)"
+  npm install --no-audit --no-fund --loglevel=error
+fi
+# `MEDHALL_SETUP=site` (scripts/build-site.sh) stops here: building the page needs nothing more.
+if [ "${MEDHALL_SETUP:-all}" = site ]; then
+  exit 0
+fi
 # The browser for the end-to-end tests (driven by playwright-core; never `playwright install`).
 if ! command -v chromium >/dev/null 2>&1; then
   log "installing chromium (apt)"
@@ -49,3 +37,4 @@ fi
 # The Python reference stack for the parity tests and the benchmark.
 bash scripts/setup-reference.sh
 
+cargo fetch --locked >/dev/null

@@ -4,7 +4,7 @@
 # there), core's dependency rule, and a release build of the app with Trunk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MEDHALL_SETUP=rust bash scripts/setup.sh
+bash scripts/setup.sh
 source scripts/env.sh
 # In this script the reference stack is required (setup.sh installs it): a parity test that
 # cannot run fails. The real data (../shared/medhalltune) is required only with
@@ -12,19 +12,6 @@ source scripts/env.sh
 export MEDHALL_REQUIRE_REFERENCE=1
 
 step() { echo "== [$((SECONDS / 60))m$((SECONDS % 60))s] $*" >&2; }
-
-# The site build (installing Trunk and wasm-bindgen where they are missing, then Trunk: the page,
-# the scoring worker, the model worker) runs beside the checks and the tests below: its longest
-# parts (the model worker's fat LTO, wasm-opt) use one core, and on a 2-core machine the other
-# core would otherwise wait. The end-to-end tests wait for it.
-step "app build started in the background (scripts/build-site.sh: the documented site build, into dist/)"
-site_log=$(mktemp) log=$(mktemp) e2e_log=$(mktemp)
-trap '[ -z "${site_pid:-}" ] || kill -- -"$site_pid" 2>/dev/null || true; rm -f "$site_log" "$log" "$e2e_log"' EXIT
-# Its own session, so that an early exit stops Trunk and cargo under it too.
-setsid bash scripts/build-site.sh dist >"$site_log" 2>&1 &
-site_pid=$!
-step "setup for the tests (Chromium, the Python reference stack)"
-MEDHALL_SETUP=tests bash scripts/setup.sh
 
 step "rustfmt"
 cargo fmt --all -- --check
@@ -37,20 +24,19 @@ bash scripts/check-core-deps.sh
 step "q8 kernels in wasm (simd128 and portable) against the scalar reference, in Node"
 bash scripts/check_q8_wasm.sh
 step "tests (optimised profile: the parity tests score thousands of samples)"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 cargo test --workspace --profile test-fast --locked -- --show-output 2>&1 | tee "$log"
 passed=$(grep -oE '^test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$log" | awk '{p += $4; f += $6} END {print p + 0}')
 failed=$(grep -oE '^test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$log" | awk '{p += $4; f += $6} END {print f + 0}')
 skipped=$(grep -c "SKIPPED" "$log" || true)
-step "app build: waiting for the background build"
-if ! wait "$site_pid"; then
-  cat "$site_log" >&2
-  echo "app build failed (scripts/build-site.sh dist; its output is above)" >&2
-  exit 1
-fi
-grep -E '^ *Finished|^build-site' "$site_log" >&2 || true
+step "app build (scripts/build-site.sh: the documented site build, into dist/)"
+bash scripts/build-site.sh dist >/dev/null
 test -s dist/index.html && ls dist/*.wasm >/dev/null
 echo "app build: dist/ ok ($(du -sh dist | cut -f1))" >&2
 step "end-to-end tests (built dist/ under a sub-path, headless Chromium)"
+e2e_log=$(mktemp)
+trap 'rm -f "$log" "$e2e_log"' EXIT
 e2e_status=0
 MEDHALL_BIN="$PWD/target/test-fast/medhall" node --test tests/e2e/ 2>&1 | tee "$e2e_log" || e2e_status=$?
 e2e_pass=$(grep -oE '^# pass [0-9]+' "$e2e_log" | awk '{s += $3} END {print s + 0}')
