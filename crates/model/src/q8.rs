@@ -25,15 +25,21 @@
 /// Values per block along the input dimension.
 pub const BLOCK: usize = 32;
 
-/// Quantizes one block (at most [`BLOCK`] values) into `codes`; returns its scale.
-pub fn quantize_block(values: &[f32], codes: &mut [i8]) -> f32 {
-    let max = values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+/// A block's scale from its largest magnitude: `max / 127`, or the smallest normal float for a
+/// zero block (every code 0).
+#[inline(always)]
+fn block_scale(max: f32) -> f32 {
     let scale = max / 127.0;
-    let scale = if scale > 0.0 {
+    if scale > 0.0 {
         scale
     } else {
         f32::MIN_POSITIVE
-    };
+    }
+}
+
+/// Quantizes one block (at most [`BLOCK`] values) into `codes`; returns its scale.
+pub fn quantize_block(values: &[f32], codes: &mut [i8]) -> f32 {
+    let scale = block_scale(values.iter().fold(0.0f32, |m, v| m.max(v.abs())));
     let inverse = 1.0 / scale;
     for (code, &v) in codes.iter_mut().zip(values) {
         // `as` saturates and maps NaN to 0: a non-finite input gives codes, not a panic.
@@ -66,13 +72,7 @@ pub fn fake_quantize(values: &mut [f32]) {
                     *m = m.max(v.abs());
                 }
             }
-            let max = max.iter().fold(0.0f32, |a, &b| a.max(b));
-            let scale = max / 127.0;
-            let scale = if scale > 0.0 {
-                scale
-            } else {
-                f32::MIN_POSITIVE
-            };
+            let scale = block_scale(max.iter().fold(0.0f32, |a, &b| a.max(b)));
             let inverse = 1.0 / scale;
             for v in block.iter_mut() {
                 let r = round_half_away(*v * inverse);
