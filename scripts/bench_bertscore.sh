@@ -16,7 +16,7 @@ DATA=${MEDHALL_DATA:-../shared/medhalltune}
 DIR=target/bench-bertscore
 mkdir -p "$DIR"
 [ -x "$PY" ] || { echo "bench_bertscore: no Python with bert_score at $PY (see scripts/bertscore_fixtures.py)" >&2; exit 1; }
-cargo build -q -p medhall-cli --profile test-fast
+cargo build -q -p medhall-cli --profile bench-fast
 echo "== bert_score on PyTorch ($THREADS threads) =="
 "$PY" scripts/bench_bertscore_reference.py --dir "$DIR" --data "$DATA" --pairs "$PAIRS" --threads "$THREADS" 2>/dev/null | tee "$DIR/torch.json"
 echo "== ours: medhall score --bertscore (burn flex, $THREADS threads) =="
@@ -24,7 +24,7 @@ echo "== ours: medhall score --bertscore (burn flex, $THREADS threads) =="
 # or a second benchmark run would time nothing.
 rm -f "$DIR/ours.jsonl" "$DIR/ours.jsonl.bertscore-cache.jsonl"
 # flex runs on rayon's global pool: the same thread count as PyTorch's set_num_threads.
-RAYON_NUM_THREADS="$THREADS" ./target/test-fast/medhall score --bertscore "$DIR/roberta-large" \
+RAYON_NUM_THREADS="$THREADS" ./target/bench-fast/medhall score --bertscore "$DIR/roberta-large" \
   --per-sample "$DIR/ours.jsonl" "$DIR/pairs.positive.jsonl" 2> >(tee "$DIR/ours.log" >&2)
 python3 - "$DIR" "$THREADS" <<'PY'
 import json, re, sys

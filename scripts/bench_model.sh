@@ -15,12 +15,12 @@ PY=${MEDHALL_MODEL_PY:-/work/pyvenv-model/bin/python}
 DIR=target/bench-model
 mkdir -p "$DIR"
 [ -x "$PY" ] || { echo "bench_model: no Python with torch at $PY (see scripts/gen_model_fixtures.py)" >&2; exit 1; }
-cargo build -q -p medhall-model --profile test-fast --example bench_model --features native-cpu
+cargo build -q -p medhall-model --profile bench-fast --example bench_model --features native-cpu
 echo "== PyTorch (transformers) =="
 "$PY" scripts/bench_model_reference.py --dir "$DIR" --tokens "$TOKENS" --threads "$THREADS" 2>/dev/null | tee "$DIR/torch.json"
 echo "== ours (burn flex, CPU, SIMD + rayon threads) =="
 # flex runs on rayon's global pool: the same thread count as PyTorch's set_num_threads.
-RAYON_NUM_THREADS="$THREADS" ./target/test-fast/examples/bench_model "$DIR" "$TOKENS" | tee "$DIR/ours.jsonl"
+RAYON_NUM_THREADS="$THREADS" ./target/bench-fast/examples/bench_model "$DIR" "$TOKENS" | tee "$DIR/ours.jsonl"
 echo "== PyTorch, the same quantization schemes as fake quantization (agreement reference) =="
 "$PY" scripts/quant_reference.py --dir "$DIR" --threads "$THREADS" 2>/dev/null | tee "$DIR/quant_torch.json"
 python3 - "$DIR" <<'PY'

@@ -20,8 +20,11 @@ if ! trunk --version 2>/dev/null | grep -q '0.21.14'; then
 fi
 if ! wasm-bindgen --version 2>/dev/null | grep -q '0.2.130'; then
   log "installing wasm-bindgen-cli 0.2.130"
-  # No --locked: its lock file pins a webpki-roots version the registry no longer has.
-  cargo install wasm-bindgen-cli --version 0.2.130
+  # No --locked: its lock file pins a webpki-roots version the registry no longer has. Without
+  # TLS (it downloads nothing here) and at opt-level 1: 102 s cold instead of 127 s, and it
+  # processes the model worker's 20 MB wasm in 1.7 s instead of 1.6 s.
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    cargo install wasm-bindgen-cli --version 0.2.130 --no-default-features
 fi
 if ! node_modules/.bin/wasm-opt --version 2>/dev/null | grep -q 'version 132' \
   || ! grep -q '"version": "1.65.1"' node_modules/playwright-core/package.json 2>/dev/null; then

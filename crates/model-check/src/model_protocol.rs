@@ -331,8 +331,11 @@ pub fn match_files(
 /// most 8).
 ///
 /// - CPU backend: q8_0. Its integer kernels read a quarter of f32's bytes a token; in the
-///   browser's CPU fallback this build decoded at 13.05 tokens/s against f32's 7.80 (README,
-///   `bench_model_browser.mjs`, quiet machine, 2026-11-30).
+///   browser's CPU fallback this build decoded at 26–36 tokens/s against f32's 24–28, with the
+///   first token about a second later (10–11 s against 9 s) (README, `bench_model_browser.mjs`,
+///   real-size random-weight SmolVLM-256M, 2026-12-01): about as fast for an answer of 50 to 100
+///   tokens, in a quarter of the memory. f32 gives the checkpoint's own answers (q8_0 agrees on
+///   about 95% of tokens), so the reason says so.
 /// - WebGPU: f32. There burn dequantizes quantized weights for every product, so quantization
 ///   adds work instead of saving it; but q8_0 where the device reports under 4 GB of memory
 ///   (f32 SmolVLM-256M is about 1 GB of weights). Not measured on a GPU yet: say so.
@@ -350,7 +353,7 @@ pub fn preselected_weights(backend: &str, device_memory_gb: Option<f64>) -> (&'s
         ),
         _ => (
             "q8_0",
-            "q8_0 preselected: on the CPU its 8-bit kernels decode faster than f32 (13.1 against 7.8 tokens/s, measured in this browser build) in a quarter of the memory.".to_owned(),
+            "q8_0 preselected: on the CPU its 8-bit kernels decode faster than f32 (26–41 against 24–28 tokens/s, measured in this browser build) in a quarter of the memory; its first token comes about a second later, and f32 gives the model's exact answers.".to_owned(),
         ),
     }
 }
