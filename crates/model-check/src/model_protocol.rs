@@ -331,7 +331,7 @@ pub fn match_files(
 /// most 8).
 ///
 /// - CPU backend: q8_0. Its integer kernels read a quarter of f32's bytes a token; in the
-///   browser's CPU fallback this build decoded at 26–36 tokens/s against f32's 24–28, with the
+///   browser's CPU fallback this build decoded at 26–41 tokens/s against f32's 24–28, with the
 ///   first token about a second later (10–11 s against 9 s) (README, `bench_model_browser.mjs`,
 ///   real-size random-weight SmolVLM-256M, 2026-12-01): about as fast for an answer of 50 to 100
 ///   tokens, in a quarter of the memory. f32 gives the checkpoint's own answers (q8_0 agrees on
