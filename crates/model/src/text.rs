@@ -48,20 +48,80 @@ impl DecoderLayer {
     }
 }
 
-/// Keys and values of every layer for the tokens seen so far, `[kv_heads, tokens, head_dim]`.
+/// Keys and values of every layer for the tokens seen so far, `[kv_heads, capacity, head_dim]`
+/// each, of which the first [`KvCache::len`] positions are filled.
+///
+/// The buffers are allocated ahead (in steps of [`KvCache::STEP`] positions, at least doubling)
+/// and each step's keys and values are written into them in place (`slice_assign` on a buffer
+/// nothing else holds): a decoding step neither reallocates nor copies the cache, where
+/// concatenating would copy every layer's whole cache for each token.
 #[derive(Clone, Default)]
 pub struct KvCache {
     layers: Vec<(Tensor<3>, Tensor<3>)>,
+    len: usize,
 }
 
 impl KvCache {
+    /// Positions a buffer grows by at least.
+    pub const STEP: usize = 256;
+
     /// Tokens held.
     pub fn len(&self) -> usize {
-        self.layers.first().map_or(0, |(k, _)| k.dims()[1])
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
+    }
+
+    /// Positions the buffers hold before they grow.
+    pub fn capacity(&self) -> usize {
+        self.layers.first().map_or(0, |(k, _)| k.dims()[1])
+    }
+
+    /// The capacity for `needed` positions when `current` is too small.
+    fn grown(current: usize, needed: usize) -> usize {
+        needed.max(2 * current).next_multiple_of(Self::STEP)
+    }
+
+    /// Writes layer `layer`'s keys and values for positions `len..len + tokens` and returns the
+    /// keys and values of positions `0..len + tokens` (views into the buffers). Every layer is
+    /// written before [`KvCache::advance`] moves `len` on.
+    fn write(&mut self, layer: usize, k: Tensor<3>, v: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
+        let [kv_heads, tokens, d] = k.dims();
+        let (start, end) = (self.len, self.len + tokens);
+        if layer == self.layers.len() {
+            let capacity = Self::grown(0, end);
+            let device = k.device();
+            let empty = || Tensor::<3>::zeros([kv_heads, capacity, d], &device);
+            self.layers.push((empty(), empty()));
+        }
+        let (ck, cv) = &mut self.layers[layer];
+        let capacity = ck.dims()[1];
+        if end > capacity {
+            let capacity = Self::grown(capacity, end);
+            let device = k.device();
+            let grow = |old: Tensor<3>| {
+                let new = Tensor::<3>::zeros([kv_heads, capacity, d], &device);
+                if start == 0 {
+                    return new;
+                }
+                new.slice_assign([0..kv_heads, 0..start, 0..d], old.narrow(1, 0, start))
+            };
+            *ck = grow(ck.clone());
+            *cv = grow(cv.clone());
+        }
+        // Moved out (a clone of `k` left in its place), the buffer is held only by
+        // `slice_assign`'s argument, so the backend writes into it in place.
+        let range = [0..kv_heads, start..end, 0..d];
+        *ck = std::mem::replace(ck, k.clone()).slice_assign(range.clone(), k);
+        *cv = std::mem::replace(cv, v.clone()).slice_assign(range, v);
+        (ck.clone().narrow(1, 0, end), cv.clone().narrow(1, 0, end))
+    }
+
+    /// Counts `tokens` more positions as held, once every layer has written them.
+    fn advance(&mut self, tokens: usize) {
+        self.len += tokens;
     }
 }
 
@@ -242,57 +302,50 @@ impl Text {
             let rotated = Tensor::cat(vec![x2.neg(), x1], 2);
             x.mul(cos.clone()).add(rotated.mul(sin.clone()))
         };
-        // Causal mask over [past + tokens] keys; none needed for a single new token.
+        // Grouped-query attention without repeating the keys and values: the query heads that
+        // share a key/value head are stacked as rows, `[kv_heads, groups * tokens, head_dim]`
+        // (head `h` reads key/value head `h / groups`, as transformers' `repeat_kv` pairs them).
+        let groups = t.num_attention_heads / t.num_key_value_heads;
+        let kv_heads = t.num_key_value_heads;
+        // Causal mask over [past + tokens] keys, one copy per stacked head; none needed for a
+        // single new token.
         let mask = (tokens > 1).then(|| {
             let total = past + tokens;
-            let values: Vec<f32> = (0..tokens)
-                .flat_map(|i| {
+            let values: Vec<f32> = (0..groups * tokens)
+                .flat_map(|row| {
+                    let i = row % tokens;
                     (0..total).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 })
                 })
                 .collect();
-            Tensor::<2>::from_data(TensorData::new(values, [tokens, total]), &device)
+            Tensor::<2>::from_data(TensorData::new(values, [groups * tokens, total]), &device)
         });
-        let groups = t.num_attention_heads / t.num_key_value_heads;
         let mut x = embeds;
-        let fresh = cache.layers.is_empty();
         for (i, layer) in self.layers.iter().enumerate() {
             let h = layer.input_layernorm.forward(x.clone());
             let q = rope(split_heads(
                 layer.q_proj.forward(h.clone()),
                 t.num_attention_heads,
                 t.head_dim,
-            ));
+            ))
+            .reshape([kv_heads, groups * tokens, t.head_dim]);
             let k = rope(split_heads(
                 layer.k_proj.forward(h.clone()),
-                t.num_key_value_heads,
+                kv_heads,
                 t.head_dim,
             ));
-            let v = split_heads(layer.v_proj.forward(h), t.num_key_value_heads, t.head_dim);
-            let (k, v) = if fresh {
-                cache.layers.push((k.clone(), v.clone()));
-                (k, v)
-            } else {
-                let (ck, cv) = &cache.layers[i];
-                let k = Tensor::cat(vec![ck.clone(), k], 1);
-                let v = Tensor::cat(vec![cv.clone(), v], 1);
-                cache.layers[i] = (k.clone(), v.clone());
-                (k, v)
-            };
-            let repeat = |x: Tensor<3>| -> Tensor<3> {
-                if groups == 1 {
-                    return x;
-                }
-                let [kvh, s, d] = x.dims();
-                x.unsqueeze_dim::<4>(1)
-                    .repeat_dim(1, groups)
-                    .reshape([kvh * groups, s, d])
-            };
-            let attended = attention(q, repeat(k), repeat(v), mask.clone(), t.head_dim);
+            let v = split_heads(layer.v_proj.forward(h), kv_heads, t.head_dim);
+            let (k, v) = cache.write(i, k, v);
+            let attended = attention(q, k, v, mask.clone(), t.head_dim).reshape([
+                t.num_attention_heads,
+                tokens,
+                t.head_dim,
+            ]);
             x = x.add(layer.o_proj.forward(merge_heads(attended)));
             let h = layer.post_attention_layernorm.forward(x.clone());
             let gate = burn::tensor::activation::silu(layer.gate_proj.forward(h.clone()));
             x = x.add(layer.down_proj.forward(gate.mul(layer.up_proj.forward(h))));
         }
+        cache.advance(tokens);
         let x = self.norm.forward(x);
         match &self.lm_head {
             Some(head) => head.forward(x),

@@ -432,3 +432,88 @@ fn quantized_logits_match_pytorch_applying_the_same_scheme() {
         );
     }
 }
+
+/// Cached, incremental decoding gives what one uncached forward over the whole sequence gives,
+/// at every position: single-token steps, a multi-token step after a filled cache (its causal
+/// mask starts past the cache) and the growth of the cache's buffers past their first capacity.
+/// Run twice on one model, the second time uncached first, so that whatever a backend keeps
+/// between calls (wgpu's compiled, fused or autotuned kernels) is used with other shapes.
+/// With `MEDHALL_TEST_DEVICE=wgpu` this is the check burn's open issues about fused kernels in
+/// cached forwards call for (tracel-ai/burn#5257).
+#[test]
+fn cached_decoding_equals_an_uncached_forward() {
+    let reference = Reference::load();
+    let prompt = reference.ids("/input/input_ids");
+    // Past the cache's first capacity, so that its buffers grow once.
+    let steps = KvCache::STEP + 8 - prompt.len();
+    for quantization in [Quantization::None, Quantization::Q8] {
+        let model = load(None, quantization);
+        let device = model.device().clone();
+        let vocab = model.config.text.vocab_size;
+        let features = model
+            .image_features(reference.pixels(&device))
+            .expect("image features");
+        for round in 0..2 {
+            let uncached = |ids: &[u32]| {
+                let embeds = model
+                    .merge_inputs(ids, Some(features.clone()))
+                    .expect("merge");
+                values(model.forward_embeds(embeds, &mut KvCache::default()))
+            };
+            // Round 1 runs an uncached forward of the prompt alone before any cached step.
+            if round == 1 {
+                let first = uncached(&prompt);
+                assert_eq!(first.len(), prompt.len() * vocab);
+            }
+            let mut cache = KvCache::default();
+            let prefill = values(
+                model
+                    .prefill_features(&prompt, vec![features.clone()], &mut cache)
+                    .expect("prefill"),
+            );
+            assert_eq!(cache.capacity(), KvCache::STEP);
+            let mut cached: Vec<f32> = prefill[(prompt.len() - 1) * vocab..].to_vec();
+            let mut fed = Vec::new();
+            // The greedy token, or the next id when that is the image token (which only an
+            // image's features may fill).
+            let image_token = model.config.image_token_id;
+            let feedable = |id: u32| if id == image_token { (id + 1) % vocab as u32 } else { id };
+            while fed.len() < steps {
+                let next = feedable(argmax(&cached[cached.len() - vocab..]));
+                if fed.len() == 10 {
+                    // Five tokens in one step: the greedy token, then four more ids.
+                    let chunk: Vec<u32> = (0..5)
+                        .map(|j| feedable((next + 37 * j) % vocab as u32))
+                        .collect();
+                    let embeds = model.merge_inputs(&chunk, None).expect("merge");
+                    cached.extend(values(model.forward_embeds(embeds, &mut cache)));
+                    fed.extend(chunk);
+                } else {
+                    cached.extend(values(model.decode(next, &mut cache).expect("decode")));
+                    fed.push(next);
+                }
+            }
+            assert_eq!(cache.len(), prompt.len() + steps);
+            assert_eq!(cache.capacity(), 2 * KvCache::STEP);
+            let all: Vec<u32> = prompt.iter().chain(&fed).copied().collect();
+            let full = uncached(&all);
+            let tail = &full[(prompt.len() - 1) * vocab..];
+            let max = assert_close(
+                &format!("{quantization:?} round {round}: cached against uncached logits"),
+                &cached,
+                tail,
+                // q8_0 quantizes each product's input: a difference in the last bits (other
+                // shapes, other summation orders) can move an activation's code by one, as in
+                // the comparison with PyTorch's fake quantization.
+                match quantization {
+                    Quantization::None => TOLERANCE,
+                    _ => Q8_TOLERANCE,
+                },
+            );
+            eprintln!(
+                "{quantization:?} round {round}: {} positions, max |cached - uncached| {max:e}",
+                steps + 1
+            );
+        }
+    }
+}
