@@ -45,6 +45,26 @@ for (const backend of BACKENDS) {
       const { server, base } = await serve({ dist: build.dist });
       console.error(`${build.name} ${backend} ${quantization}: running… (load average ${load()})`);
       const page = await browser.newPage();
+      // WebGPU dispatches, counted in the worker by wrapping GPUComputePassEncoder's dispatch
+      // methods (so any build can be counted, including one from before the worker counted its
+      // kernels itself); each message the worker posts carries the count so far.
+      page.on('worker', (w) => w.evaluate(() => {
+        self.__dispatches = 0;
+        if (typeof GPUComputePassEncoder !== 'undefined') {
+          for (const name of ['dispatchWorkgroups', 'dispatchWorkgroupsIndirect']) {
+            const original = GPUComputePassEncoder.prototype[name];
+            GPUComputePassEncoder.prototype[name] = function (...args) {
+              self.__dispatches += 1;
+              return original.apply(this, args);
+            };
+          }
+        }
+        const post = self.postMessage.bind(self);
+        self.postMessage = (data, ...rest) => post(
+          typeof data === 'string' && data.endsWith('}') ? `${data.slice(0, -1)},"gpu_dispatches":${self.__dispatches}}` : data,
+          ...rest,
+        );
+      }).catch(() => {}));
       await page.goto(base);
       const result = await page.evaluate(
         async ({ modelUrl, preferGpu, quantization, png, tokens }) => {
@@ -71,6 +91,13 @@ for (const backend of BACKENDS) {
           for (const job of [2, 3]) {
             send({ type: 'generate', job, question: 'What is shown in this image?', image_name: 'fixture-image.png', max_new_tokens: tokens, adapter_enabled: false }, new Uint8Array(png));
             const answer = await until((e) => (e.type === 'answer' || e.type === 'error') && e.job === job);
+            // Dispatches per decoding step: from the first token's message (posted before the
+            // first decoding step) to the answer, over the steps the timings list.
+            const first = events.find((e) => e.type === 'token' && e.job === job);
+            const steps = answer.timings?.decode_ms?.length;
+            if (first?.gpu_dispatches !== undefined && answer.gpu_dispatches !== undefined && steps) {
+              answer.dispatches_per_step = (answer.gpu_dispatches - first.gpu_dispatches) / steps;
+            }
             answers.push(answer);
             if (answer.type === 'error') break;
           }
@@ -98,7 +125,9 @@ for (const build of builds) {
 const ok = (r) => r && !r.error && r.answer.type !== 'error';
 const ok2 = (r) => ok(r) && r.second && r.second.type !== 'error';
 console.log('first answer: a fresh worker; second: the next question in the same worker');
-console.log(`${'build'.padEnd(7)} ${'backend'.padEnd(44)} ${'weights'.padEnd(8)} ${'load s'.padStart(8)} ${'TTFT ms'.padStart(9)} ${'tokens/s'.padStart(9)} ${'2nd TTFT'.padStart(9)} ${'2nd tok/s'.padStart(9)}`);
+console.log('dispatches/step: WebGPU compute dispatches per decoding step, counted in the browser (first answer); in');
+console.log('  parentheses the kernels the worker itself counted (cubecl launches; builds that report them)');
+console.log(`${'build'.padEnd(7)} ${'backend'.padEnd(44)} ${'weights'.padEnd(8)} ${'load s'.padStart(8)} ${'TTFT ms'.padStart(9)} ${'tokens/s'.padStart(9)} ${'2nd TTFT'.padStart(9)} ${'2nd tok/s'.padStart(9)} ${'dispatches/step'.padStart(16)}`);
 for (const r of rows) {
   const name = r.backend === 'webgpu' ? `WebGPU (${r.ready.adapter_info || '?'})` : `CPU fallback (${r.ready.fallback_reason || 'flex'})`;
   const prefix = `${r.build.padEnd(7)} ${name.slice(0, 44).padEnd(44)} ${r.quantization.padEnd(8)}`;
@@ -107,7 +136,12 @@ for (const r of rows) {
     continue;
   }
   const second = ok2(r) ? `${r.second.time_to_first_token_ms.toFixed(0).padStart(9)} ${(r.second.tokens_per_s ?? NaN).toFixed(2).padStart(9)}` : `${'-'.padStart(9)} ${'-'.padStart(9)}`;
-  console.log(`${prefix} ${(r.loaded.load_ms / 1000).toFixed(1).padStart(8)} ${r.answer.time_to_first_token_ms.toFixed(0).padStart(9)} ${(r.answer.tokens_per_s ?? NaN).toFixed(2).padStart(9)} ${second}`);
+  const own = r.answer.timings?.decode_kernels?.length
+    ? ` (${(r.answer.timings.decode_kernels.reduce((a, b) => a + b, 0) / r.answer.timings.decode_kernels.length).toFixed(0)})`
+    : '';
+  const dispatches = r.backend === 'webgpu' && r.answer.dispatches_per_step !== undefined
+    ? `${r.answer.dispatches_per_step.toFixed(0)}${own}` : '-';
+  console.log(`${prefix} ${(r.loaded.load_ms / 1000).toFixed(1).padStart(8)} ${r.answer.time_to_first_token_ms.toFixed(0).padStart(9)} ${(r.answer.tokens_per_s ?? NaN).toFixed(2).padStart(9)} ${second} ${dispatches.padStart(16)}`);
   const before = rows.find((b) => b.build === 'before' && b.backend === r.backend && b.quantization === r.quantization);
   if (r.build === 'this' && ok(before)) {
     const ratio = (x, y) => `×${(x / y).toFixed(2)}`.padStart(9);

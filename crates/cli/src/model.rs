@@ -345,6 +345,9 @@ impl Answer {
             connector_ms: t.connector_ms,
             prefill_ms: t.prefill_ms,
             decode_ms: t.decode_ms.clone(),
+            image_kernels: t.image_kernels,
+            prefill_kernels: t.prefill_kernels,
+            decode_kernels: t.decode_kernels.clone(),
         }
     }
 }

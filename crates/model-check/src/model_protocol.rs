@@ -208,6 +208,14 @@ pub struct AnswerTimings {
     pub prefill_ms: f64,
     /// Each later token's decoding step.
     pub decode_ms: Vec<f64>,
+    /// On WebGPU: the GPU kernels launched for the images, for the prefill and for each later
+    /// token's step; `None` and empty on the CPU (and from workers before these fields).
+    #[serde(default)]
+    pub image_kernels: Option<usize>,
+    #[serde(default)]
+    pub prefill_kernels: Option<usize>,
+    #[serde(default)]
+    pub decode_kernels: Vec<usize>,
 }
 
 impl AnswerTimings {
@@ -241,7 +249,25 @@ impl AnswerTimings {
         } else {
             text.push_str(", no decoding step after the first token");
         }
+        if let (Some(image), Some(prefill)) = (self.image_kernels, self.prefill_kernels) {
+            text.push_str(&format!("; GPU kernels: images {image}, prefill {prefill}"));
+            let steps = self.decode_kernels.len();
+            if steps > 0 {
+                let total: usize = self.decode_kernels.iter().sum();
+                text.push_str(&format!(
+                    ", {:.0} a decoding step",
+                    total as f64 / steps as f64
+                ));
+            }
+        }
         text
+    }
+
+    /// The mean number of GPU kernels a decoding step launched (`None` on the CPU or without a
+    /// decoding step).
+    pub fn kernels_per_decoding_step(&self) -> Option<f64> {
+        let steps = self.decode_kernels.len();
+        (steps > 0).then(|| self.decode_kernels.iter().sum::<usize>() as f64 / steps as f64)
     }
 }
 
@@ -489,6 +515,9 @@ mod tests {
             connector_ms: 310.0,
             prefill_ms: 5_020.0,
             decode_ms: vec![250.0, 180.0, 200.0],
+            image_kernels: None,
+            prefill_kernels: None,
+            decode_kernels: Vec::new(),
         };
         let event = ModelEvent::Answer {
             job: 2,
@@ -512,11 +541,31 @@ mod tests {
         );
         let none = AnswerTimings {
             decode_ms: Vec::new(),
-            ..timings
+            ..timings.clone()
         };
         assert!(
             none.summary()
                 .ends_with("no decoding step after the first token")
         );
+        assert_eq!(none.kernels_per_decoding_step(), None);
+        // On WebGPU the kernel counts follow, the decoding steps' as a mean.
+        let gpu = AnswerTimings {
+            image_kernels: Some(2_400),
+            prefill_kernels: Some(610),
+            decode_kernels: vec![600, 601, 605],
+            ..timings.clone()
+        };
+        assert!(
+            gpu.summary().ends_with(
+                "slowest 250 ms); GPU kernels: images 2400, prefill 610, 602 a decoding step"
+            ),
+            "{}",
+            gpu.summary()
+        );
+        assert_eq!(gpu.kernels_per_decoding_step(), Some(602.0));
+        // A worker from before these fields: its timings still read.
+        let old = r#"{"preprocessing_ms":1.0,"vision_ms":2.0,"connector_ms":3.0,"prefill_ms":4.0,"decode_ms":[5.0]}"#;
+        let read: AnswerTimings = serde_json::from_str(old).expect("reads");
+        assert_eq!(read.decode_kernels, Vec::<usize>::new());
     }
 }

@@ -640,6 +640,9 @@ async fn answer(
             connector_ms: generation.timings.connector_ms,
             prefill_ms: generation.timings.prefill_ms,
             decode_ms: generation.timings.decode_ms,
+            image_kernels: generation.timings.image_kernels,
+            prefill_kernels: generation.timings.prefill_kernels,
+            decode_kernels: generation.timings.decode_kernels,
         }),
     });
     Ok(())

@@ -53,6 +53,9 @@ struct RunResult {
     connector_ms: f64,
     prefill_ms: f64,
     decode_ms: Vec<f64>,
+    /// On a GPU: kernels launched by the prefill (images included) and by each decoding step.
+    prefill_kernels: Option<usize>,
+    decode_kernels: Vec<usize>,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Error> {
@@ -104,15 +107,27 @@ fn run(model: &Idefics3, case: &Case, feed: &[u32], tokens: usize) -> Result<Run
         &device,
     );
     let ms = |since: Instant| since.elapsed().as_secs_f64() * 1000.0;
-    // burn's CPU backend computes each operation when it is called: the clock between stages
-    // measures their work.
+    // burn's CPU backend computes each operation when it is called; on wgpu a stage ends with
+    // reading one value of its output back, so the clock between stages measures their work.
+    let settle = |t: &Tensor<2>| -> Result<(), Error> {
+        t.clone().slice([0..1, 0..1]).into_data();
+        Ok(())
+    };
+    let kernels = medhall_model::gpu::KernelCount::start(&device);
+    let launched = || {
+        kernels
+            .as_ref()
+            .map(medhall_model::gpu::KernelCount::launched)
+    };
     let start = Instant::now();
     let mut cache = KvCache::default();
     model.check_prompt(&case.ids)?;
     let encoded = model.encode_image(pixels)?;
+    settle(&encoded)?;
     let vision_ms = ms(start);
     let stage = Instant::now();
     let features = model.connect(encoded);
+    settle(&features)?;
     let connector_ms = ms(stage);
     let stage = Instant::now();
     let prefill = model.prefill_features(&case.ids, vec![features], &mut cache)?;
@@ -120,15 +135,19 @@ fn run(model: &Idefics3, case: &Case, feed: &[u32], tokens: usize) -> Result<Run
     let mut greedy = vec![argmax(logits.last().ok_or("no logits")?)];
     let prefill_ms = ms(stage);
     let ttft = start.elapsed();
+    let prefill_kernels = launched();
     let decode_start = Instant::now();
     let mut decode_ms = Vec::with_capacity(tokens.saturating_sub(1));
+    let mut decode_kernels = Vec::with_capacity(tokens.saturating_sub(1));
     for step in 0..tokens - 1 {
         let step_start = Instant::now();
+        let before = launched();
         let token = feed.get(step).copied().unwrap_or(greedy[step]);
         let row = rows(model.decode(token, &mut cache)?)?.remove(0);
         greedy.push(argmax(&row));
         logits.push(row);
         decode_ms.push(ms(step_start));
+        decode_kernels.extend(launched().zip(before).map(|(now, before)| now - before));
     }
     let decode = decode_start.elapsed();
     Ok(RunResult {
@@ -140,6 +159,8 @@ fn run(model: &Idefics3, case: &Case, feed: &[u32], tokens: usize) -> Result<Run
         connector_ms,
         prefill_ms,
         decode_ms,
+        prefill_kernels,
+        decode_kernels,
     })
 }
 
@@ -198,7 +219,7 @@ fn bench(case: &Case, tokens: usize, quantizations: &[Quantization]) -> Result<(
             },
             None,
             LoadOptions { quantization },
-            &Device::flex(),
+            &device(),
         )?;
         let load_s = start.elapsed().as_secs_f64();
         let feed: Vec<u32> = reference
@@ -215,7 +236,7 @@ fn bench(case: &Case, tokens: usize, quantizations: &[Quantization]) -> Result<(
         };
         let mut line = serde_json::json!({
             "case": case.name,
-            "engine": "medhall-model on burn 0.22 flex (CPU)",
+            "engine": engine(),
             "threads": rayon::current_num_threads(),
             "quantization": quantization.name(),
             // q8_0's integer kernel on this machine (avx2, simd128 or portable).
@@ -233,6 +254,11 @@ fn bench(case: &Case, tokens: usize, quantizations: &[Quantization]) -> Result<(
             "connector_ms": result.connector_ms,
             "prefill_ms": result.prefill_ms,
             "decode_step_ms": result.decode_ms,
+            // On wgpu: kernels launched by the prefill (the image included) and per decoding step.
+            "prefill_kernels": result.prefill_kernels,
+            "kernels_per_decode_step": (!result.decode_kernels.is_empty()).then(|| {
+                result.decode_kernels.iter().sum::<usize>() as f64 / result.decode_kernels.len() as f64
+            }),
         });
         match &reference {
             None => {
@@ -264,6 +290,28 @@ fn bench(case: &Case, tokens: usize, quantizations: &[Quantization]) -> Result<(
         }
     }
     Ok(())
+}
+
+/// The device: burn's CPU backend, or wgpu with `MEDHALL_BENCH_DEVICE=wgpu` (a build with the
+/// `wgpu` feature; Vulkan, lavapipe without a GPU).
+fn device() -> Device {
+    match std::env::var("MEDHALL_BENCH_DEVICE").as_deref() {
+        #[cfg(feature = "wgpu")]
+        Ok("wgpu") => Device::wgpu(Default::default()),
+        _ => Device::flex(),
+    }
+}
+
+fn engine() -> String {
+    let fused = if cfg!(feature = "wgpu-fusion") {
+        ", fusion + autotune"
+    } else {
+        ""
+    };
+    match std::env::var("MEDHALL_BENCH_DEVICE").as_deref() {
+        Ok("wgpu") if cfg!(feature = "wgpu") => format!("medhall-model on burn 0.22 wgpu{fused}"),
+        _ => "medhall-model on burn 0.22 flex (CPU)".to_owned(),
+    }
 }
 
 fn main() -> Result<(), Error> {

@@ -77,6 +77,12 @@ pub struct Timings {
     pub prefill_ms: f64,
     /// Each later token's step: the decoder over one token, the read-back and the choice.
     pub decode_ms: Vec<f64>,
+    /// On a GPU (wgpu, WebGPU): the kernels launched for the images (encoder and connector),
+    /// for the prefill, and for each later token's step ([`crate::gpu::KernelCount`]). `None`
+    /// and empty on the CPU backend.
+    pub image_kernels: Option<usize>,
+    pub prefill_kernels: Option<usize>,
+    pub decode_kernels: Vec<usize>,
 }
 
 /// Generates from the prompt `ids` and the `images` its image tokens stand for (`[3, size,
@@ -126,6 +132,8 @@ pub async fn generate_pausing(
         Sampling::Greedy => 0,
     });
     let mut timings = Timings::default();
+    let kernels = crate::gpu::KernelCount::start(model.device());
+    let launched = || kernels.as_ref().map(crate::gpu::KernelCount::launched);
     model.check_prompt(ids)?;
     let mut features = Vec::with_capacity(images.len());
     for pixels in images {
@@ -151,7 +159,9 @@ pub async fn generate_pausing(
             });
         }
     }
+    timings.image_kernels = launched();
     let prefill_start = clock();
+    let mut step_kernels = launched();
     let mut cache = KvCache::default();
     let mut tokens = Vec::new();
     let mut first_token_at = None;
@@ -163,11 +173,16 @@ pub async fn generate_pausing(
         let row = read_row(logits.narrow(0, rows - 1, 1)).await?;
         let token = choose(&row, options.sampling, &mut rng);
         let chosen = clock();
+        let used = launched()
+            .zip(step_kernels)
+            .map(|(now, before)| now - before);
         if first_token_at.is_none() {
             first_token_at = Some(chosen);
             timings.prefill_ms = chosen - prefill_start;
+            timings.prefill_kernels = used;
         } else {
             timings.decode_ms.push(chosen - step_start);
+            timings.decode_kernels.extend(used);
         }
         if stop_ids.contains(&token) {
             stop = StopReason::StopToken;
@@ -182,6 +197,7 @@ pub async fn generate_pausing(
             break;
         }
         step_start = clock();
+        step_kernels = launched();
         logits = model.decode(token, &mut cache)?;
     }
     let end = clock();

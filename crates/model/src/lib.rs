@@ -23,6 +23,7 @@ pub mod bertscore;
 pub mod config;
 pub mod elementwise;
 pub mod generate;
+pub mod gpu;
 pub mod image;
 pub mod nn;
 pub mod prompt;

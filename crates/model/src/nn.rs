@@ -189,7 +189,7 @@ enum Weight {
 }
 
 /// Whether `device` is burn's CPU backend (flex), where q8 products run on [`crate::q8`].
-fn is_cpu(device: &Device) -> bool {
+pub(crate) fn is_cpu(device: &Device) -> bool {
     matches!(device.as_dispatch(), DispatchDevice::Flex(_))
 }
 

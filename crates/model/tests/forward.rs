@@ -477,7 +477,13 @@ fn cached_decoding_equals_an_uncached_forward() {
             // The greedy token, or the next id when that is the image token (which only an
             // image's features may fill).
             let image_token = model.config.image_token_id;
-            let feedable = |id: u32| if id == image_token { (id + 1) % vocab as u32 } else { id };
+            let feedable = |id: u32| {
+                if id == image_token {
+                    (id + 1) % vocab as u32
+                } else {
+                    id
+                }
+            };
             while fed.len() < steps {
                 let next = feedable(argmax(&cached[cached.len() - vocab..]));
                 if fed.len() == 10 {

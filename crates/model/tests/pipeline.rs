@@ -149,6 +149,10 @@ fn greedy_generation_from_bytes_gives_transformers_tokens() {
             connector_ms: 10.0,
             prefill_ms: 10.0,
             decode_ms: vec![10.0; 3],
+            // The CPU backend launches no GPU kernels: nothing is counted.
+            image_kernels: None,
+            prefill_kernels: None,
+            decode_kernels: Vec::new(),
         }
     );
 
