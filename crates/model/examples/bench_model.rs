@@ -256,6 +256,7 @@ fn bench(case: &Case, tokens: usize, quantizations: &[Quantization]) -> Result<(
             "decode_step_ms": result.decode_ms,
             // On wgpu: kernels launched by the prefill (the image included) and per decoding step.
             "prefill_kernels": result.prefill_kernels,
+            "decode_step_kernels": result.decode_kernels,
             "kernels_per_decode_step": (!result.decode_kernels.is_empty()).then(|| {
                 result.decode_kernels.iter().sum::<usize>() as f64 / result.decode_kernels.len() as f64
             }),

@@ -139,7 +139,9 @@ pub fn stored_bytes<const D: usize>(tensor: &Tensor<D>) -> Option<usize> {
         DispatchTensorKind::Flex(BackendTensor::Quantized(q)) => {
             Some(q.tensor().bytes().len() + std::mem::size_of_val(q.scales()))
         }
-        #[cfg(feature = "wgpu")]
+        // With fusion the tensor is a handle into the fusion stream: its buffer is not known
+        // without resolving the stream, which blocks; the size is then not measured.
+        #[cfg(all(feature = "wgpu", not(feature = "wgpu-fusion")))]
         DispatchTensorKind::Cube(BackendTensor::Float(t) | BackendTensor::Quantized(t)) => {
             usize::try_from(t.handle.size()).ok()
         }
