@@ -111,7 +111,7 @@ for (const backend of BACKENDS) {
       rows.push({ build: build.name, backend, quantization, ...result });
       const a = result.answer;
       const b = result.second;
-      console.error(`${build.name} ${backend} ${quantization}: ${result.error || a.message || `TTFT ${a.time_to_first_token_ms.toFixed(0)} ms, ${a.tokens_per_s?.toFixed(2)} tokens/s; second answer: ${b?.message || `TTFT ${b?.time_to_first_token_ms.toFixed(0)} ms, ${b?.tokens_per_s?.toFixed(2)} tokens/s`}`}`);
+      console.error(`${build.name} ${backend} ${quantization}: ${result.error || a.message || `TTFT ${a.time_to_first_token_ms.toFixed(0)} ms, ${a.tokens_per_s?.toFixed(2)} tokens/s, dispatches/step ${a.dispatches_per_step ?? '-'} (worker's count: ${a.timings?.decode_kernels?.join(',') || '-'}); second answer: ${b?.message || `TTFT ${b?.time_to_first_token_ms.toFixed(0)} ms, ${b?.tokens_per_s?.toFixed(2)} tokens/s`}`}`);
     }
   }
 }
