@@ -15,10 +15,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { serve, launch, DIST, ROOT, BENCH_PREFIX, MODEL_FIXTURES } from '../tests/e2e/harness.mjs';
+import { serve, launch, DIST, ROOT, BENCH_PREFIX, FIXTURE_PREFIX, MODEL_FIXTURES } from '../tests/e2e/harness.mjs';
 
 const TOKENS = Number(process.argv[2] || 8);
-const modelDir = path.join(ROOT, 'target/bench-model/smolvlm-256m-random');
+// MEDHALL_BENCH_MODEL=tiny: the tests' tiny random-weight Idefics3 instead (2 text layers; on
+// SwiftShader the real-size model's first answer takes longer than 15 minutes on 2 cores).
+const TINY = process.env.MEDHALL_BENCH_MODEL === 'tiny';
+const modelDir = TINY ? path.join(MODEL_FIXTURES, 'tiny-idefics3') : path.join(ROOT, 'target/bench-model/smolvlm-256m-random');
 if (!fs.existsSync(path.join(modelDir, 'tokenizer.json'))) {
   console.error('bench_model_browser: run scripts/bench_model.sh first (it builds target/bench-model/)');
   process.exit(1);
@@ -104,7 +107,7 @@ for (const backend of BACKENDS) {
           worker.terminate();
           return { ready, loaded, answer: answers[0], second: answers[1] };
         },
-        { modelUrl: `${base}${BENCH_PREFIX}smolvlm-256m-random/`, preferGpu: backend === 'webgpu', quantization, png, tokens: TOKENS },
+        { modelUrl: TINY ? `${base}${FIXTURE_PREFIX}tiny-idefics3/` : `${base}${BENCH_PREFIX}smolvlm-256m-random/`, preferGpu: backend === 'webgpu', quantization, png, tokens: TOKENS },
       );
       await page.close();
       server.close();
@@ -117,7 +120,9 @@ for (const backend of BACKENDS) {
 }
 await browser.close();
 
-console.log(`\nReal-size random-weight SmolVLM-256M in headless Chromium (${TOKENS} new tokens; prompt = chat template + 64 image tokens)`);
+console.log(TINY
+  ? `\nThe tests' tiny random-weight Idefics3 (2 text layers) in headless Chromium (${TOKENS} new tokens)`
+  : `\nReal-size random-weight SmolVLM-256M in headless Chromium (${TOKENS} new tokens; prompt = chat template + 64 image tokens)`);
 console.log(`load average (1, 5, 15 min): ${loadBefore} at the start, ${load()} at the end (${os.cpus().length} CPUs)`);
 for (const build of builds) {
   console.log(`${build.name ? `${build.name}: ` : ''}model worker wasm: ${(build.wasmBytes.length / 1e6).toFixed(1)} MB raw, ${(zlib.gzipSync(build.wasmBytes).length / 1e6).toFixed(2)} MB gzip (${path.join(path.relative(ROOT, build.dist), build.wasm)})`);

@@ -361,6 +361,8 @@ test('the panel: load the tiny model, answer 3 demo questions, see them scored a
   assert.equal(timings.length, 3, timings.join(' | '));
   for (const t of timings) {
     assert.match(t, /^Where the time went: image preprocessing [\d.]+ m?s, vision encoder [\d.]+ m?s, connector [\d.]+ m?s, prefill [\d.]+ m?s, (\d+ decoding steps?|no decoding step)/, t);
+    // On WebGPU the worker counts the GPU kernels each stage launched.
+    assert.match(t, /; GPU kernels: images [1-9]\d*, prefill [1-9]\d*(, [1-9]\d* a decoding step)?\.$/, t);
   }
   // The answers became a run: the summary table has its means.
   await panelPage.waitForFunction(
