@@ -251,13 +251,8 @@ impl AnswerTimings {
         }
         if let (Some(image), Some(prefill)) = (self.image_kernels, self.prefill_kernels) {
             text.push_str(&format!("; GPU kernels: images {image}, prefill {prefill}"));
-            let steps = self.decode_kernels.len();
-            if steps > 0 {
-                let total: usize = self.decode_kernels.iter().sum();
-                text.push_str(&format!(
-                    ", {:.0} a decoding step",
-                    total as f64 / steps as f64
-                ));
+            if let Some(mean) = self.kernels_per_decoding_step() {
+                text.push_str(&format!(", {mean:.0} a decoding step"));
             }
         }
         text
