@@ -115,6 +115,8 @@ for (const backend of BACKENDS) {
       const a = result.answer;
       const b = result.second;
       console.error(`${build.name} ${backend} ${quantization}: ${result.error || a.message || `TTFT ${a.time_to_first_token_ms.toFixed(0)} ms, ${a.tokens_per_s?.toFixed(2)} tokens/s, dispatches/step ${a.dispatches_per_step ?? '-'} (worker's count: ${a.timings?.decode_kernels?.join(',') || '-'}); second answer: ${b?.message || `TTFT ${b?.time_to_first_token_ms.toFixed(0)} ms, ${b?.tokens_per_s?.toFixed(2)} tokens/s`}`}`);
+      // Each decoding step's milliseconds, first and second answer: where a slow answer's time went.
+      if (a?.timings?.decode_ms) console.error(`  decoding steps, ms: ${a.timings.decode_ms.map((x) => x.toFixed(0)).join(' ')}${b?.timings?.decode_ms ? ` | second: ${b.timings.decode_ms.map((x) => x.toFixed(0)).join(' ')}` : ''}`);
     }
   }
 }

@@ -99,7 +99,22 @@ fn argmax(row: &[f32]) -> u32 {
 }
 
 /// Prefill, then `feed` (or the model's own greedy tokens when `feed` is empty) one at a time.
-fn run(model: &Idefics3, case: &Case, feed: &[u32], tokens: usize) -> Result<RunResult, Error> {
+fn run(
+    model: &Idefics3,
+    case: &Case,
+    feed: &[u32],
+    tokens: usize,
+    label: &str,
+) -> Result<RunResult, Error> {
+    // With MEDHALL_BENCH_STAGE_MARKS set, a line on stderr as each stage ends: with cubecl's
+    // compilation log on stderr too (scripts/compile_log_by_stage.py), each kernel compiled is
+    // placed in the stage that compiled it.
+    let marks = std::env::var_os("MEDHALL_BENCH_STAGE_MARKS").is_some();
+    let mark = |stage: &str| {
+        if marks {
+            eprintln!("[bench stage] {}, {label}: {stage}", case.name);
+        }
+    };
     let device = model.device().clone();
     let p = &case.pixels;
     let pixels = Tensor::<3>::from_data(
@@ -135,6 +150,7 @@ fn run(model: &Idefics3, case: &Case, feed: &[u32], tokens: usize) -> Result<Run
     let prefill_ms = ms(stage);
     let ttft = start.elapsed();
     let prefill_kernels = launched();
+    mark("prefill done");
     let decode_start = Instant::now();
     let mut decode_ms = Vec::with_capacity(tokens.saturating_sub(1));
     let mut decode_kernels = Vec::with_capacity(tokens.saturating_sub(1));
@@ -146,6 +162,7 @@ fn run(model: &Idefics3, case: &Case, feed: &[u32], tokens: usize) -> Result<Run
         greedy.push(argmax(&row));
         logits.push(row);
         decode_ms.push(ms(step_start));
+        mark(&format!("decoding step {} done", step + 1));
         decode_kernels.extend(launched().zip(before).map(|(now, before)| now - before));
     }
     let decode = decode_start.elapsed();
@@ -227,8 +244,9 @@ fn bench(case: &Case, tokens: usize, quantizations: &[Quantization]) -> Result<(
             .unwrap_or_default();
         // Warm-up on the prompt alone (allocations, first-touch of the weights), as the
         // PyTorch side warms up.
-        run(&model, case, &feed, 1)?;
-        let result = run(&model, case, &feed, tokens)?;
+        let name = quantization.name();
+        run(&model, case, &feed, 1, &format!("{name}, warm-up"))?;
+        let result = run(&model, case, &feed, tokens, name)?;
         let (weight_bytes, measured) = match model.stored_bytes() {
             Some(bytes) => (bytes, true),
             None => (model.nominal_bytes(), false),
