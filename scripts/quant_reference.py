@@ -13,7 +13,9 @@ greedy sequence, every position. The schemes:
 - q4 (burn's Q4S): blocks of 32 along the output dimension, scale = max |w| / 7, f32 inputs;
   weights whose output size 32 does not divide stay f32;
 - for comparison: the old q8 (blocks of 32 along the output dimension, f32 inputs), Q8_0
-  weights with f32 inputs, and finer blocks.
+  weights with f32 inputs, finer blocks, and 4-bit weights in q8_0's layout (blocks of 32 along
+  the input, scale = max |w| / 7, int8 inputs): what a 4-bit integer kernel like q8_0's would
+  compute, measured before building one.
 
 If PyTorch gets the same agreement as ours with the same scheme, the shortfall belongs to the
 scheme on this random-weight model, not to our implementation.
@@ -227,6 +229,8 @@ def main():
         ("old q8: block 32 along output, f32 inputs", 127, 32, True, False),
         ("q8, block 8 along output", 127, 8, True, False),
         ("q4, block 32 along output (ours)", 7, 32, True, False),
+        # Whether a 4-bit integer kernel like q8_0's would pay (issue 13): its accuracy first.
+        ("4-bit, block 32 along input, int8 inputs", 7, 32, False, True),
     ]:
         kept = apply_scheme(linears, originals, levels, block, along_output)
         hooks = quantize_inputs(linears) if inputs_quantized else []
