@@ -193,6 +193,54 @@ impl QuantizedRows {
         values
     }
 
+    /// The values the codes stand for, transposed: `[input, rows]` (row-major), the layout in
+    /// which an f32 product `x · Wᵀ` reads the weight fastest (measured on the CPU backend, 2
+    /// threads: a transposed view of `[rows, input]` made the vision MLP's products 12–24%
+    /// slower and the text MLP's down projection over a 92-token prompt 2.8×). The same values
+    /// as [`QuantizedRows::dequantize`], in parallel natively over blocks of the input.
+    pub fn dequantize_transposed(&self) -> Vec<f32> {
+        let (rows, blocks) = (self.rows, self.blocks());
+        let mut values = vec![0.0f32; self.codes.len()];
+        // `band`: the result's rows for input block `b`, `[BLOCK, rows]`, written `TILE` weight
+        // rows at a time: their blocks dequantized into `tile`, then each of the block's `BLOCK`
+        // positions written as `TILE` consecutive values.
+        const TILE: usize = 8;
+        let fill = |(b, band): (usize, &mut [f32])| {
+            let mut tile = [[0.0f32; BLOCK]; TILE];
+            for r0 in (0..rows).step_by(TILE) {
+                let n = TILE.min(rows - r0);
+                for (k, t) in tile.iter_mut().enumerate().take(n) {
+                    let r = r0 + k;
+                    let scale = self.scales[r * blocks + b];
+                    let codes = &self.codes[r * self.input + b * BLOCK..][..BLOCK];
+                    for (v, &c) in t.iter_mut().zip(codes) {
+                        *v = f32::from(c) * scale;
+                    }
+                }
+                for j in 0..BLOCK {
+                    let out = &mut band[j * rows + r0..][..n];
+                    for (k, v) in out.iter_mut().enumerate() {
+                        *v = tile[k][j];
+                    }
+                }
+            }
+        };
+        if rows == 0 {
+            return values;
+        }
+        #[cfg(feature = "native-cpu")]
+        {
+            use rayon::prelude::*;
+            values
+                .par_chunks_mut(BLOCK * rows)
+                .enumerate()
+                .for_each(fill);
+        }
+        #[cfg(not(feature = "native-cpu"))]
+        values.chunks_mut(BLOCK * rows).enumerate().for_each(fill);
+        values
+    }
+
     /// Bytes held: one per code, four per scale.
     pub fn bytes(&self) -> usize {
         self.codes.len() + self.scales.len() * 4
@@ -607,6 +655,27 @@ mod tests {
         let w = QuantizedRows::quantize(&[0.5; 64], 2, 32).expect("fits");
         assert!(matmul(&w, &[0.0; 48], 1).is_none());
         assert_eq!(w.bytes(), 64 + 2 * 4);
+    }
+
+    #[test]
+    fn dequantize_transposed_is_the_transpose_of_dequantize() {
+        for (rows, input) in [(1, 32), (3, 64), (40, 96), (7, 160)] {
+            let values: Vec<f32> = (0..rows * input)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.013)
+                .collect();
+            let q = QuantizedRows::quantize(&values, rows, input).expect("quantizable");
+            let (plain, transposed) = (q.dequantize(), q.dequantize_transposed());
+            assert_eq!(transposed.len(), rows * input);
+            for r in 0..rows {
+                for i in 0..input {
+                    assert_eq!(
+                        transposed[i * rows + r].to_bits(),
+                        plain[r * input + i].to_bits(),
+                        "rows {rows}, input {input}: ({r}, {i})"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
