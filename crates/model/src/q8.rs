@@ -201,6 +201,10 @@ impl QuantizedRows {
     pub fn dequantize_transposed(&self) -> Vec<f32> {
         let (rows, blocks) = (self.rows, self.blocks());
         let mut values = vec![0.0f32; self.codes.len()];
+        if rows == 0 {
+            // No bands (and a chunk size of 0 is not allowed).
+            return values;
+        }
         // `band`: the result's rows for input block `b`, `[BLOCK, rows]`, written `TILE` weight
         // rows at a time: their blocks dequantized into `tile`, then each of the block's `BLOCK`
         // positions written as `TILE` consecutive values.
@@ -225,9 +229,6 @@ impl QuantizedRows {
                 }
             }
         };
-        if rows == 0 {
-            return values;
-        }
         #[cfg(feature = "native-cpu")]
         {
             use rayon::prelude::*;
