@@ -357,20 +357,22 @@ impl Linear {
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let [rows, _] = x.dims();
         let lora = self.lora.as_ref().filter(|_| self.lora_enabled.get());
-        // `x` goes to the product itself unless the adapter needs it too: a q8 product on the
-        // CPU then reads (and quantizes) the caller's buffer in place instead of a copy of it.
+        // A q8 product on the CPU gets `x` itself unless the adapter needs it too: it then reads
+        // (and quantizes) the caller's buffer in place instead of a copy of it. The other
+        // products get a handle, as before: moving `x` into them changed burn's fused graph on
+        // wgpu (`wgpu-fusion`), where q4's one-row product then gave wrong logits (2.7 off).
         let lora_input = lora.map(|_| x.clone());
         let mut y = match &self.weight {
             // burn 0.22's 4-bit matmul on wgpu panics with more than one row (burn #4492): such
             // products go through an explicitly dequantized weight (what the CPU backend does
             // for every quantized matmul anyway). Decoding (one row) keeps the in-kernel path.
             Weight::Tensor(w) if self.quantization == Quantization::Q4 && rows > 1 => {
-                x.matmul(w.clone().dequantize())
+                x.clone().matmul(w.clone().dequantize())
             }
-            Weight::Tensor(w) => x.matmul(w.clone()),
+            Weight::Tensor(w) => x.clone().matmul(w.clone()),
             Weight::Q8Host(codes) => q8_host_product(codes, x),
             Weight::Q8Tensor(w) => {
-                fake_quantize_activations(x).matmul(w.clone().dequantize().transpose())
+                fake_quantize_activations(x.clone()).matmul(w.clone().dequantize().transpose())
             }
         };
         if let Some(bias) = &self.bias {
