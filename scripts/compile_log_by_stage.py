@@ -13,9 +13,8 @@ compilation log on stderr at the "full" level (a `cubecl.toml` in the working di
 
 For each stage (what ran between one "[bench stage]" line and the next, so a run's first stage
 also holds loading the model) it prints the kernels compiled, each with the number of lines of
-its generated source: a first decoding step that compiles large
-kernels is slow in a fresh process, and more so where compiling is expensive (SwiftShader in the
-browser). With a second file (another build's run) it also lists the kernels, by their full id,
+its generated source: a first decoding step that compiles large kernels is slow in a fresh
+process, and more so where compiling is expensive (SwiftShader in the browser). With a second file (another build's run) it also lists the kernels, by their full id,
 that only one of the two runs compiled.
 """
 import re

@@ -356,12 +356,16 @@ impl Linear {
 
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let [rows, _] = x.dims();
-        let lora = self.lora.as_ref().filter(|_| self.lora_enabled.get());
-        // A q8 product on the CPU gets `x` itself unless the adapter needs it too: it then reads
-        // (and quantizes) the caller's buffer in place instead of a copy of it. The other
-        // products get a handle, as before: moving `x` into them changed burn's fused graph on
-        // wgpu (`wgpu-fusion`), where q4's one-row product then gave wrong logits (2.7 off).
-        let lora_input = lora.map(|_| x.clone());
+        // The enabled adapter with its own handle on `x`. A q8 product on the CPU gets `x` itself
+        // unless the adapter needs it too: it then reads (and quantizes) the caller's buffer in
+        // place instead of a copy of it. The other products get a handle, as before: moving `x`
+        // into them changed burn's fused graph on wgpu (`wgpu-fusion`), where q4's one-row
+        // product then gave wrong logits (2.7 off).
+        let adapter = self
+            .lora
+            .as_ref()
+            .filter(|_| self.lora_enabled.get())
+            .map(|lora| (lora, x.clone()));
         let mut y = match &self.weight {
             // burn 0.22's 4-bit matmul on wgpu panics with more than one row (burn #4492): such
             // products go through an explicitly dequantized weight (what the CPU backend does
@@ -378,7 +382,7 @@ impl Linear {
         if let Some(bias) = &self.bias {
             y = y.add(bias.clone().unsqueeze_dim(0));
         }
-        if let (Some(lora), Some(x)) = (lora, lora_input) {
+        if let Some((lora, x)) = adapter {
             let delta = x.matmul(lora.a.clone()).matmul(lora.b.clone());
             y = y.add(delta.mul_scalar(lora.scaling));
         }
@@ -406,22 +410,23 @@ fn q8_host_product(codes: &QuantizedRows, x: Tensor<2>) -> Tensor<2> {
             &device,
         )
     };
+    // Not reached with the model's own shapes; the same arithmetic as tensor operations.
+    let as_tensors = |x: Tensor<2>| fake_quantize_activations(x).matmul(weight());
     if input != codes.input || !input.is_multiple_of(crate::q8::BLOCK) {
-        // Not reached with the model's own shapes; the same arithmetic as tensor operations.
-        return fake_quantize_activations(x).matmul(weight());
+        return as_tensors(x);
     }
     // `x` moved, not cloned: when nothing else holds it, reading it takes its buffer without a
     // copy (a copy of a 1,024 × 3,072 activation cost 3 to 13 ms).
     let mut data = x.into_data();
     let Ok(values) = data.as_mut_slice::<f32>() else {
-        return fake_quantize_activations(Tensor::from_data(data, &device)).matmul(weight());
+        return as_tensors(Tensor::from_data(data, &device));
     };
     if rows <= Q8_INTEGER_ROWS {
         if let Some(a) = QuantizedRows::quantize(values, rows, input) {
             let y = crate::q8::matmul_quantized(codes, &a);
             return Tensor::from_data(TensorData::new(y, [rows, codes.rows]), &device);
         }
-        return fake_quantize_activations(Tensor::from_data(data, &device)).matmul(weight());
+        return as_tensors(Tensor::from_data(data, &device));
     }
     crate::q8::fake_quantize(values);
     Tensor::<2>::from_data(data, &device).matmul(weight())

@@ -367,7 +367,7 @@ impl Text {
 /// heads). Stacking the group's heads as rows would make the products `groups` rows tall, and
 /// for those the GPU backend compiles its general tiled matrix product: about 2.5 times the
 /// generated code of the vector-matrix one, one variant per key count modulo 4, compiled in a
-/// fresh worker's first decoding steps (seconds each on SwiftShader).
+/// fresh worker's first decoding steps (0.8 to 1.7 s more a step on SwiftShader).
 fn one_token_attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, groups: usize) -> Tensor<3> {
     let [heads, _, d] = q.dims();
     let [kv_heads, positions, _] = k.dims();
