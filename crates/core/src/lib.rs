@@ -22,3 +22,4 @@ pub mod signature;
 pub mod stats;
 pub mod summary;
 pub mod text;
+pub mod url_policy;
