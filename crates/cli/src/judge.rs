@@ -14,13 +14,14 @@ use medhall_core::dataset::{
 };
 use medhall_core::formats::ColumnMap;
 use medhall_core::judge::parse_verdict;
-use medhall_core::judging::messages::{ChatMessage, parse_messages};
+use medhall_core::judging::messages::ChatMessage;
 use medhall_core::judging::openai::{
     ChatReply, Response, Usage, batch_request_line, chat_request_body, chat_url, custom_id,
     parse_batch_output_line, parse_custom_id, parse_retry_after, read_response,
 };
 use medhall_core::judging::plan::{JudgeItem, plan};
-use medhall_core::judging::rows::{judged_line, recovered_line};
+use medhall_core::judging::provenance::{JudgeIdentity, resume_conflict};
+use medhall_core::judging::rows::judged_line;
 use medhall_core::judging::scheduler::{Next, Outcome, Scheduler, SchedulerConfig};
 use medhall_core::judging::types::{TypeRequest, parse_type_reply, type_line, type_requests};
 use medhall_core::sample::{SampleKey, Split};
@@ -145,8 +146,10 @@ pub fn run(args: &JudgeArgs) -> Result<()> {
         .as_deref()
         .context("name the judged output with --out JUDGED.jsonl")?;
     let (url, model, key) = endpoint_of(args)?;
+    let judge = judge_identity(model, args.endpoint.as_deref().unwrap_or_default())?;
     let raw_rows = raw_rows(&loaded.run)?;
-    let mut output = JudgedFile::open(out, args.retry_unreadable)?;
+    let _lock = OutLock::acquire(out)?;
+    let mut output = JudgedFile::open(out, args.retry_unreadable, &judge)?;
     let config = SchedulerConfig {
         concurrency: args.concurrency,
         max_attempts: args.max_attempts,
@@ -178,9 +181,71 @@ pub fn run(args: &JudgeArgs) -> Result<()> {
         items: &items,
         run: &loaded.run,
         raw_rows: &raw_rows,
+        judge: &judge,
         output: &mut output,
     };
-    send_all(&endpoint, &mut scheduler, &mut task, out)
+    let transport = HttpTransport::new(scheduler.config().concurrency);
+    send_all(&endpoint, &mut scheduler, &mut task, out, &transport)
+}
+
+/// The judge of this run: the model as sent and the endpoint's host (never its key).
+fn judge_identity(model: &str, endpoint: &str) -> Result<JudgeIdentity> {
+    let host = medhall_core::url_policy::Endpoint::parse(endpoint)
+        .map_err(|refused| anyhow::anyhow!("--endpoint: {refused}"))?
+        .host_label();
+    Ok(JudgeIdentity::current(model, &host))
+}
+
+/// One writer per output file: an advisory lock on `OUT.lock`, held for the run (the operating
+/// system releases it when the process ends, however it ends). The file says who holds it.
+struct OutLock {
+    _file: std::fs::File,
+}
+
+impl OutLock {
+    fn acquire(out: &Path) -> Result<Self> {
+        let mut name = out.as_os_str().to_owned();
+        name.push(".lock");
+        let path = PathBuf::from(name);
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                let holder = holder.trim();
+                let holder = if holder.is_empty() {
+                    "another process".to_owned()
+                } else {
+                    holder.to_owned()
+                };
+                bail!(
+                    "{} is being written by another run ({holder}; lock {}): wait for it to                      end, or judge into another --out",
+                    out.display(),
+                    path.display()
+                );
+            }
+            Err(std::fs::TryLockError::Error(error)) => {
+                return Err(error).with_context(|| format!("cannot lock {}", path.display()));
+            }
+        }
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let holder = format!(
+            "medhall judge, process {}, since unix time {since}\n",
+            std::process::id()
+        );
+        file.set_len(0)
+            .and_then(|()| file.write_all(holder.as_bytes()))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(Self { _file: file })
+    }
 }
 
 struct Loaded {
@@ -322,8 +387,12 @@ struct JudgedFile {
 }
 
 impl JudgedFile {
-    fn open(path: &Path, retry_unreadable: bool) -> Result<Self> {
+    /// Opens a judged file to resume it with `judge`'s verdicts; refused when another judge
+    /// (or one the file does not name) wrote any of its verdicts.
+    fn open(path: &Path, retry_unreadable: bool, judge: &JudgeIdentity) -> Result<Self> {
         let mut done = HashSet::new();
+        let mut judges: Vec<(JudgeIdentity, SampleKey)> = Vec::new();
+        let mut unnamed = None;
         let mut lines = 0;
         let mut needs_newline = false;
         if path.exists() {
@@ -346,12 +415,27 @@ impl JudgedFile {
                     .as_deref()
                     .is_some_and(|text| parse_verdict(text).is_ok());
                 let key = SampleKey { split, question_id };
+                match JudgeIdentity::from_fields(&record.fields) {
+                    Some(identity) if !judges.iter().any(|(known, _)| *known == identity) => {
+                        judges.push((identity, key.clone()));
+                    }
+                    Some(_) => {}
+                    None if record.judge_text.is_some() => {
+                        unnamed.get_or_insert_with(|| key.clone());
+                    }
+                    None => {}
+                }
                 if readable || !retry_unreadable {
                     done.insert(key);
                 } else if !done.contains(&key) {
                     unreadable += 1;
                 }
             })?;
+            if let Some(conflict) =
+                resume_conflict(&path.display().to_string(), &judges, unnamed, judge)
+            {
+                bail!("{conflict}");
+            }
             if retry_unreadable {
                 eprintln!(
                     "{}: {unreadable} samples with an unreadable verdict will be asked again",
@@ -403,7 +487,8 @@ impl JudgedFile {
         })
     }
 
-    /// Appends one complete line in one write, and flushes it.
+    /// Appends one complete line in one write and waits until it is on the disk: a paid reply
+    /// survives a power cut as well as a crash.
     fn append(&mut self, line: &str) -> Result<u64> {
         let mut bytes = Vec::with_capacity(line.len() + 1);
         bytes.extend_from_slice(line.as_bytes());
@@ -411,6 +496,7 @@ impl JudgedFile {
         self.file
             .write_all(&bytes)
             .and_then(|()| self.file.flush())
+            .and_then(|()| self.file.sync_data())
             .with_context(|| format!("cannot write {}", self.path.display()))?;
         self.lines += 1;
         Ok(self.lines)
@@ -425,7 +511,54 @@ struct Request {
 }
 
 /// What came back: the status, `Retry-After` in ms and the body, or why nothing did.
-type Reply = (usize, Result<(u16, Option<u64>, Vec<u8>), String>);
+type Answer = Result<(u16, Option<u64>, Vec<u8>), String>;
+type Reply = (usize, Answer);
+
+/// How a request reaches the endpoint (HTTP; tests put in their own).
+trait Transport: Sync {
+    fn send(&self, url: &str, key: Option<&str>, request: &Request) -> Answer;
+}
+
+/// HTTP with one pool of connections shared by the request threads.
+struct HttpTransport {
+    agent: ureq::Agent,
+}
+
+impl HttpTransport {
+    fn new(threads: usize) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_idle_connections_per_host(threads)
+            .build()
+            .into();
+        Self { agent }
+    }
+}
+
+impl Transport for HttpTransport {
+    fn send(&self, url: &str, key: Option<&str>, request: &Request) -> Answer {
+        send(&self.agent, url, key, request)
+    }
+}
+
+/// A transport call that cannot take its thread down: a panic becomes a failed attempt (the
+/// scheduler retries it, then gives up), so the run never waits for a reply that cannot come.
+fn send_caught(
+    transport: &dyn Transport,
+    url: &str,
+    key: Option<&str>,
+    request: &Request,
+) -> Answer {
+    let call = std::panic::AssertUnwindSafe(|| transport.send(url, key, request));
+    std::panic::catch_unwind(call).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_owned());
+        Err(format!("the request failed inside medhall ({what})"))
+    })
+}
 
 /// Where requests go.
 struct Endpoint<'a> {
@@ -438,7 +571,7 @@ struct Endpoint<'a> {
 /// Replies larger than this are not a chat completion.
 const MAX_REPLY_BYTES: u64 = 16 << 20;
 
-fn send(agent: &ureq::Agent, url: &str, key: Option<&str>, request: &Request) -> Reply {
+fn send(agent: &ureq::Agent, url: &str, key: Option<&str>, request: &Request) -> Answer {
     let mut call = agent
         .post(url)
         .header("Content-Type", "application/json")
@@ -448,7 +581,7 @@ fn send(agent: &ureq::Agent, url: &str, key: Option<&str>, request: &Request) ->
     if let Some(key) = key {
         call = call.header("Authorization", format!("Bearer {key}"));
     }
-    let result = match call.send(request.body.as_bytes()) {
+    match call.send(request.body.as_bytes()) {
         Ok(mut response) => {
             let header = |name: &str| {
                 response
@@ -473,8 +606,7 @@ fn send(agent: &ureq::Agent, url: &str, key: Option<&str>, request: &Request) ->
             }
         }
         Err(error) => Err(transport_reason(&error, request.timeout)),
-    };
-    (request.item, result)
+    }
 }
 
 fn transport_reason(error: &ureq::Error, timeout: Duration) -> String {
@@ -569,13 +701,9 @@ fn send_all(
     scheduler: &mut Scheduler,
     task: &mut dyn Task,
     out: &Path,
+    transport: &dyn Transport,
 ) -> Result<()> {
     let threads = scheduler.config().concurrency;
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_idle_connections_per_host(threads)
-        .build()
-        .into();
     let (request_tx, request_rx) = mpsc::channel::<Request>();
     let request_rx = std::sync::Arc::new(std::sync::Mutex::new(request_rx));
     let (reply_tx, reply_rx) = mpsc::channel::<Reply>();
@@ -592,7 +720,6 @@ fn send_all(
         for _ in 0..threads {
             let request_rx = request_rx.clone();
             let reply_tx = reply_tx.clone();
-            let agent = agent.clone();
             let url = endpoint.url.as_str();
             let key = endpoint.key;
             scope.spawn(move || {
@@ -602,7 +729,8 @@ fn send_all(
                         Err(_) => return,
                     };
                     let Ok(request) = request else { return };
-                    if reply_tx.send(send(&agent, url, key, &request)).is_err() {
+                    let answer = send_caught(transport, url, key, &request);
+                    if reply_tx.send((request.item, answer)).is_err() {
                         return;
                     }
                 }
@@ -716,6 +844,7 @@ struct JudgeTask<'a> {
     items: &'a [JudgeItem],
     run: &'a Run,
     raw_rows: &'a HashMap<(String, u64), String>,
+    judge: &'a JudgeIdentity,
     output: &'a mut JudgedFile,
 }
 
@@ -731,9 +860,12 @@ impl Task for JudgeTask<'_> {
             .raw_rows
             .get(&(prediction.source.to_string(), prediction.line))
             .map(String::as_str);
-        let line = judged_line(raw, prediction, item, &reply.content);
+        let line = judged_line(raw, prediction, item, reply, self.judge);
         let number = self.output.append(&line)?;
-        if let Err(error) = parse_verdict(&reply.content) {
+        if let Some(reason) = reply.empty_reason() {
+            let what = format!("unreadable verdict, kept ({reason})");
+            progress.kept_unreadable(&self.output.path, number, &item.key, &what);
+        } else if let Err(error) = parse_verdict(&reply.content) {
             let what = format!("unreadable verdict, kept ({error})");
             progress.kept_unreadable(&self.output.path, number, &item.key, &what);
         }
@@ -873,6 +1005,7 @@ fn run_label_types(args: &JudgeArgs) -> Result<()> {
         .as_deref()
         .context("name the type map to write with --out TYPES.jsonl")?;
     let (url, model, key) = endpoint_of(args)?;
+    let _lock = OutLock::acquire(out)?;
     let done = labelled_keys(out, args.retry_unreadable)?;
     let mut output = JudgedFile::open_plain(out)?;
     let config = SchedulerConfig {
@@ -905,10 +1038,15 @@ fn run_label_types(args: &JudgeArgs) -> Result<()> {
         model,
         output: &mut output,
     };
-    send_all(&endpoint, &mut scheduler, &mut task, out)
+    let transport = HttpTransport::new(scheduler.config().concurrency);
+    send_all(&endpoint, &mut scheduler, &mut task, out, &transport)
 }
 
-/// `--batch-in`: a Batch API output file, with the requests it ran, into judged lines.
+/// `--batch-in`: a Batch API output file, with the requests it ran, into judged lines. Each
+/// reply joins its request by `custom_id`, and the request to the prediction files given (the
+/// same files, references and calibration `--batch-out` read): the judged line is the
+/// prediction's own row, as `medhall judge` writes it, and a request whose messages differ from
+/// what those files give now is left out rather than written under the wrong row.
 fn run_batch_in(args: &JudgeArgs, batch_in: &Path) -> Result<()> {
     let requests_path = args
         .batch_requests
@@ -918,8 +1056,43 @@ fn run_batch_in(args: &JudgeArgs, batch_in: &Path) -> Result<()> {
         .out
         .as_deref()
         .context("--batch-in needs --out JUDGED.jsonl")?;
+    if args.files.is_empty() {
+        bail!(
+            "--batch-in needs the prediction files the batch was made from (PRED..., with the \
+             same --references and --calibration): the judged lines are their rows"
+        );
+    }
+    let mut issues = Vec::new();
+    let loaded = load(args, &mut issues)?;
+    let items = plan(
+        &loaded.run,
+        &loaded.references,
+        &loaded.calibration,
+        &mut issues,
+    );
+    report_issues(&issues);
+    let by_key: HashMap<&SampleKey, &JudgeItem> = items.iter().map(|i| (&i.key, i)).collect();
     let requests = read_batch_requests(requests_path)?;
-    let mut output = JudgedFile::open(out, false)?;
+    let mut models: Vec<&str> = requests.values().map(|r| r.model.as_str()).collect();
+    models.sort_unstable();
+    models.dedup();
+    let model = match models.as_slice() {
+        [one] => *one,
+        [] => bail!("{} holds no request", requests_path.display()),
+        several => bail!(
+            "{} asks several judge models ({}): read each model's batch into its own --out",
+            requests_path.display(),
+            several.join(", ")
+        ),
+    };
+    // The Batch API is OpenAI's unless --endpoint names the service that ran it.
+    let judge = match args.endpoint.as_deref() {
+        Some(endpoint) => judge_identity(model, endpoint)?,
+        None => JudgeIdentity::current(model, "OpenAI Batch API"),
+    };
+    let raw_rows = raw_rows(&loaded.run)?;
+    let _lock = OutLock::acquire(out)?;
+    let mut output = JudgedFile::open(out, false, &judge)?;
     let text = std::fs::read_to_string(batch_in)
         .with_context(|| format!("cannot read {}", batch_in.display()))?;
     let (mut written, mut skipped, mut errors) = (0, 0, 0);
@@ -937,7 +1110,7 @@ fn run_batch_in(args: &JudgeArgs, batch_in: &Path) -> Result<()> {
                 continue;
             }
         };
-        let Some((key, messages)) = requests.get(&id) else {
+        let Some(request) = requests.get(&id) else {
             eprintln!(
                 "{where_}: custom_id {id:?} is not in {}",
                 requests_path.display()
@@ -953,18 +1126,40 @@ fn run_batch_in(args: &JudgeArgs, batch_in: &Path) -> Result<()> {
                 continue;
             }
         };
-        if output.done.contains(key) || !seen.insert(key.clone()) {
+        if output.done.contains(&request.key) || !seen.insert(request.key.clone()) {
             skipped += 1;
             continue;
         }
-        let Some(fields) = parse_messages(messages) else {
+        let Some(item) = by_key.get(&request.key) else {
             eprintln!(
-                "{where_}: {id}: the request's messages are not the judge's template; left out"
+                "{where_}: {id}: left out: no prediction with a reference and a calibration \
+                 sample for it in the files given"
             );
             errors += 1;
             continue;
         };
-        output.append(&recovered_line(key, &fields, &reply.content))?;
+        if item.messages != request.messages {
+            eprintln!(
+                "{where_}: {id}: left out: the request's messages differ from the ones these \
+                 files give (were other prediction, reference or calibration files used?)"
+            );
+            errors += 1;
+            continue;
+        }
+        let prediction: &Prediction = &loaded.run.predictions()[item.prediction];
+        let raw = raw_rows
+            .get(&(prediction.source.to_string(), prediction.line))
+            .map(String::as_str);
+        let number = output.append(&judged_line(raw, prediction, item, &reply, &judge))?;
+        if let Some(reason) = reply
+            .empty_reason()
+            .or_else(|| parse_verdict(&reply.content).err().map(|e| e.to_string()))
+        {
+            eprintln!(
+                "{}:{number}: {id}: unreadable verdict, kept ({reason})",
+                out.display()
+            );
+        }
         written += 1;
     }
     eprintln!(
@@ -985,10 +1180,18 @@ struct BatchRequestLine {
 
 #[derive(serde::Deserialize)]
 struct BatchBody {
+    model: String,
     messages: Vec<ChatMessage>,
 }
 
-fn read_batch_requests(path: &Path) -> Result<HashMap<String, (SampleKey, Vec<ChatMessage>)>> {
+/// One request of a Batch API input file, by its custom_id.
+struct BatchRequest {
+    key: SampleKey,
+    model: String,
+    messages: Vec<ChatMessage>,
+}
+
+fn read_batch_requests(path: &Path) -> Result<HashMap<String, BatchRequest>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut requests = HashMap::new();
@@ -1006,7 +1209,106 @@ fn read_batch_requests(path: &Path) -> Result<HashMap<String, (SampleKey, Vec<Ch
             )
         })?;
         debug_assert_eq!(custom_id(&key), request.custom_id);
-        requests.insert(request.custom_id, (key, request.body.messages));
+        requests.insert(
+            request.custom_id,
+            BatchRequest {
+                key,
+                model: request.body.model,
+                messages: request.body.messages,
+            },
+        );
     }
     Ok(requests)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Answers every request with a verdict, except item 0's, whose every attempt panics.
+    struct PanicsOnFirst;
+
+    impl Transport for PanicsOnFirst {
+        fn send(&self, _url: &str, _key: Option<&str>, request: &Request) -> Answer {
+            if request.item == 0 {
+                panic!("injected transport failure");
+            }
+            let body = br#"{"choices":[{"message":{"content":"7 7 7 7\nok"}}],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#;
+            Ok((200, None, body.to_vec()))
+        }
+    }
+
+    /// Keeps what it is given.
+    struct Kept {
+        messages: Vec<ChatMessage>,
+        kept: Vec<(usize, String)>,
+    }
+
+    impl Task for Kept {
+        fn messages(&self, _index: usize) -> &[ChatMessage] {
+            &self.messages
+        }
+        fn keep(&mut self, index: usize, reply: &ChatReply, _: &mut Progress) -> Result<()> {
+            self.kept.push((index, reply.content.clone()));
+            Ok(())
+        }
+        fn describe(&self, index: usize) -> String {
+            format!("item {index}")
+        }
+    }
+
+    /// A transport thread that panics does not hang the run: the attempt fails, is retried up
+    /// to the limit, and the run ends with every other reply kept.
+    #[test]
+    fn a_panicking_transport_ends_the_run_with_what_it_has() {
+        let config = SchedulerConfig {
+            concurrency: 2,
+            max_attempts: 2,
+            base_delay_ms: 1,
+            max_delay_ms: 2,
+            ..SchedulerConfig::default()
+        };
+        let mut scheduler = Scheduler::new(4, config);
+        let mut task = Kept {
+            messages: Vec::new(),
+            kept: Vec::new(),
+        };
+        let endpoint = Endpoint {
+            url: "http://127.0.0.1:9/v1/chat/completions".into(),
+            model: "m",
+            key: None,
+            prices: None,
+        };
+        let (done_tx, done_rx) = mpsc::channel();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let result = send_all(
+                    &endpoint,
+                    &mut scheduler,
+                    &mut task,
+                    Path::new("out.jsonl"),
+                    &PanicsOnFirst,
+                );
+                let _ = done_tx.send(result.map_err(|e| e.to_string()));
+            });
+            let result = done_rx
+                .recv_timeout(Duration::from_secs(30))
+                .expect("the run ends instead of waiting for the lost reply");
+            let error = result.expect_err("item 0 is not done");
+            assert!(error.contains("1 samples not done"), "{error}");
+        });
+        let mut kept: Vec<usize> = task.kept.iter().map(|(i, _)| *i).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, [1, 2, 3]);
+        let failures: Vec<(usize, String)> = scheduler
+            .failures()
+            .map(|(i, reason)| (i, reason.to_owned()))
+            .collect();
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].0, 0);
+        assert!(
+            failures[0].1.contains("injected transport failure"),
+            "{failures:?}"
+        );
+    }
 }

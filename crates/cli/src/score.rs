@@ -9,6 +9,7 @@ use medhall_core::dataset::{
     type_map_columns,
 };
 use medhall_core::formats::{ColumnMap, RecordParser, Role, SampleRecord};
+use medhall_core::judging::provenance::{JudgeTally, tally as judge_tally};
 use medhall_core::judging::types::LABELLED_BY_FIELD;
 use medhall_core::metrics::lexical::LexicalScorer;
 use medhall_core::metrics::wordnet::WordNet;
@@ -309,6 +310,8 @@ struct Counts {
 #[derive(Serialize)]
 struct SummaryOut<'a> {
     signature: String,
+    /// The judge behind the judge columns, with how many verdicts each gave.
+    judges: &'a JudgeTally,
     stats: StatsConfig,
     counts: Counts,
     groups: &'a [GroupSummary],
@@ -473,10 +476,16 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
     if let Some(bert) = &bert {
         bertscore::add_to_summary(&mut groups, &scored, &bert.f1, &stats);
     }
-    let signature = match &bert {
-        Some(bert) => format!("{}|{}", run_signature(&stats, &labelled_by), bert.signature),
-        None => run_signature(&stats, &labelled_by),
-    };
+    let judges = judge_tally(run.predictions());
+    let mut signature = run_signature(&stats, &labelled_by);
+    if let Some(part) = judges.signature_part() {
+        signature.push('|');
+        signature.push_str(&part);
+    }
+    if let Some(bert) = &bert {
+        signature.push('|');
+        signature.push_str(&bert.signature);
+    }
     timings.mark("summarize");
     let counts = Counts {
         files: args.files.len(),
@@ -494,6 +503,7 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
     if let Some(path) = &args.summary {
         let summary = SummaryOut {
             signature: signature.clone(),
+            judges: &judges,
             stats,
             counts,
             groups: &groups,
@@ -507,6 +517,9 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
             "{} predictions from {} file(s); {} scored against a reference, {} with judge scores",
             counts.predictions, counts.files, counts.scored_lexical, counts.with_judge
         );
+        for (label, verdicts) in &judges.judges {
+            println!("judge: {label} ({verdicts} verdicts)");
+        }
         print_table(&groups);
         for group in groups.iter().filter(|g| g.value.is_none()) {
             if let Some(meteor) = group.metrics.iter().find(|m| m.metric == "meteor") {
@@ -524,6 +537,9 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
             }
         }
         println!("signature: {signature}");
+    }
+    if let Some(warning) = judges.mixed_warning() {
+        eprintln!("warning: {warning}");
     }
     report_issues(&issues);
     timings.mark("output");

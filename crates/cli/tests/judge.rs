@@ -172,6 +172,12 @@ enum Behaviour {
     Unreadable,
     /// A 200 with this text.
     Say(&'static str),
+    /// A 200 whose message has `content: null` and a `refusal` (billed).
+    Refuse,
+    /// A 200 with a readable verdict whose `usage` lacks `completion_tokens`.
+    PartialUsage,
+    /// A 200 whose message has no content at all (billed).
+    NoContent,
 }
 
 #[derive(Default)]
@@ -393,6 +399,33 @@ fn serve_connection(
             }
             Behaviour::Say(content) => {
                 respond(&mut writer, 200, "", &completion(content));
+                true
+            }
+            Behaviour::Refuse => {
+                let body = serde_json::json!({
+                    "model": "judge-test-2026-01-01",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": null,
+                        "refusal": format!("I won't rate {question}")}, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 1000, "completion_tokens": 11, "total_tokens": 1011}
+                });
+                respond(&mut writer, 200, "", &body.to_string());
+                true
+            }
+            Behaviour::PartialUsage => {
+                let body = serde_json::json!({
+                    "choices": [{"index": 0, "message": {"role": "assistant",
+                        "content": format!("6 6 6 6\nPartial usage for {question}")}}],
+                    "usage": {"prompt_tokens": 1000}
+                });
+                respond(&mut writer, 200, "", &body.to_string());
+                true
+            }
+            Behaviour::NoContent => {
+                let body = serde_json::json!({
+                    "choices": [{"index": 0, "message": {"role": "assistant"}}],
+                    "usage": {"prompt_tokens": 1000, "completion_tokens": 3}
+                });
+                respond(&mut writer, 200, "", &body.to_string());
                 true
             }
         };
@@ -664,6 +697,158 @@ fn faults_are_retried_and_every_sample_ends_once() {
     );
 }
 
+/// Issue 27: a billed reply without a verdict (a refusal, no content, a usage without
+/// `completion_tokens`) is kept and counted, never bought again unasked; every judged line names
+/// its judge; resuming with another judge is refused naming both.
+#[test]
+fn paid_replies_are_kept_once_and_every_line_names_its_judge() {
+    use Behaviour::*;
+    let n = 6;
+    let data = fixture("paid", n);
+    let plans: HashMap<String, Vec<Behaviour>> = [
+        (1, vec![Refuse]),
+        (2, vec![PartialUsage]),
+        (3, vec![NoContent]),
+    ]
+    .into_iter()
+    .map(|(i, plan)| (question(i), plan))
+    .collect();
+    let server = FakeOpenAi::start(plans, Duration::from_millis(10));
+    let out = data.dir.join("judged.jsonl");
+    let result = run(&mut data.judge(&server, &out, &["--max-attempts", "5"]));
+    let stderr = text(&result.stderr);
+    assert!(result.status.success(), "{stderr}");
+    let asked = server.asked();
+    for i in 0..n {
+        let count = asked.iter().filter(|q| **q == question(i)).count();
+        assert_eq!(count, 1, "sample {i} asked once: {asked:?}");
+    }
+    // Tokens: 6 prompts of 1000; completions 40 × 3 (plain replies) + 11 + 0 + 3.
+    assert!(
+        stderr.contains("tokens 6000 in / 134 out"),
+        "every reply's tokens counted: {stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "positive question 1: unreadable verdict, kept (the model refused: I won't rate Q1?)"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("positive question 3: unreadable verdict, kept (the reply has no text)"),
+        "{stderr}"
+    );
+    let rows = read_jsonl(&out);
+    assert_eq!(rows.len(), n);
+    let host = format!("127.0.0.1:{}", server.port);
+    for row in &rows {
+        assert_eq!(row["judge_model"], "judge-test", "{row}");
+        assert_eq!(row["judge_endpoint"], host.as_str(), "{row}");
+        assert_eq!(row["judge_params"], "api-defaults");
+        assert_eq!(row["judge_protocol"], "medhalltune-agent.py/1");
+    }
+    let row = |i: i64| rows.iter().find(|r| r["question_id"] == i).expect("a row");
+    assert_eq!(row(1)["result"], "");
+    assert_eq!(row(1)["judge_refusal"], "I won't rate Q1?");
+    assert_eq!(row(1)["judge_reply_model"], "judge-test-2026-01-01");
+    assert_eq!(row(2)["result"], "6 6 6 6\nPartial usage for Q2?");
+    assert_eq!(row(3)["result"], "");
+
+    // `medhall score` names the judge behind the columns.
+    let scored = run(medhall().arg("score").arg(&out));
+    let stdout = text(&scored.stdout);
+    assert!(scored.status.success(), "{}", text(&scored.stderr));
+    let label = format!("judge-test @ {host} (api-defaults, medhalltune-agent.py/1)");
+    assert!(stdout.contains(&format!("judge: {label}")), "{stdout}");
+    assert!(stdout.contains(&format!("judge_by:{label}")), "{stdout}");
+
+    // Resuming with another model is refused, naming both judges, before anything is sent.
+    let before = server.asked().len();
+    let mut command = medhall();
+    command
+        .arg("judge")
+        .arg(&data.predictions)
+        .arg("--references")
+        .arg(&data.references)
+        .arg("--calibration")
+        .arg(&data.calibration)
+        .args(["--model", "other-judge", "--endpoint", &server.endpoint()])
+        .arg("--out")
+        .arg(&out)
+        .arg("--retry-unreadable");
+    let result = run(&mut command);
+    let stderr = text(&result.stderr);
+    assert!(!result.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("judge-test @ 127.0.0.1") && stderr.contains("other-judge @ 127.0.0.1"),
+        "both judges named: {stderr}"
+    );
+    assert!(stderr.contains("judge again into a new --out"), "{stderr}");
+    assert_eq!(server.asked().len(), before, "nothing sent");
+    assert_eq!(read_jsonl(&out).len(), n, "nothing written");
+
+    // Only --retry-unreadable (same judge) asks for the two verdict-less replies again.
+    let result = run(&mut data.judge(&server, &out, &["--retry-unreadable"]));
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    let mut again: Vec<String> = server.asked()[before..].to_vec();
+    again.sort();
+    assert_eq!(again, [question(1), question(3)]);
+
+    // An official judge-eval file (no judge fields) mixed with ours: score warns and the
+    // signature says MIXED.
+    let official = data.dir.join("official.negative.jsonl");
+    std::fs::write(
+        &official,
+        "{\"question_id\": 1, \"answer\": \"a\", \"gpt4_answer\": \"b\", \"result\": \"5 5 5 5\\nok\"}\n",
+    )
+    .expect("write");
+    let scored = run(medhall().arg("score").arg(&out).arg(&official));
+    let stdout = text(&scored.stdout);
+    let stderr = text(&scored.stderr);
+    assert!(scored.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the judge columns mix 2 judges")
+            && stderr.contains("gpt-4o (benchmark's files) (1 verdicts)"),
+        "{stderr}"
+    );
+    assert!(stdout.contains(",MIXED"), "{stdout}");
+}
+
+/// Issue 27: one writer per --out; the second run says who holds it and sends nothing.
+#[test]
+fn a_second_run_on_the_same_out_is_refused_while_the_first_runs() {
+    let n = 30;
+    let data = fixture("lock", n);
+    let server = FakeOpenAi::start(HashMap::new(), Duration::from_millis(200));
+    let out = data.dir.join("judged.jsonl");
+    let mut first = data
+        .judge(&server, &out, &["--concurrency", "1"])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("medhall starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while judged_ids(&out).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = run(&mut data.judge(&server, &out, &[]));
+    let stderr = text(&second.stderr);
+    let _ = first.kill();
+    let _ = first.wait();
+    assert!(!second.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "is being written by another run (medhall judge, process {}",
+            first.id()
+        )),
+        "{stderr}"
+    );
+    // Once the first run has ended (here: killed), the lock is free again.
+    let third = run(&mut data.judge(&server, &out, &[]));
+    assert!(third.status.success(), "{}", text(&third.stderr));
+    assert_eq!(judged_ids(&out).len(), n);
+    assert!(judged_ids(&out).values().all(|&c| c == 1));
+}
+
 #[test]
 fn sigkill_mid_run_then_rerun_gives_every_sample_once_and_asks_none_twice() {
     let n = 40;
@@ -737,6 +922,24 @@ fn batch_api_round_trip() {
     let batch_path = data.dir.join("batch_output.jsonl");
     std::fs::write(&batch_path, batch_output).expect("write");
     let judged = data.dir.join("judged.jsonl");
+    let batch_in = || {
+        let mut command = medhall();
+        command
+            .arg("judge")
+            .arg(&data.predictions)
+            .arg("--references")
+            .arg(&data.references)
+            .arg("--calibration")
+            .arg(&data.calibration)
+            .arg("--batch-in")
+            .arg(&batch_path)
+            .arg("--batch-requests")
+            .arg(&requests)
+            .arg("--out")
+            .arg(&judged);
+        command
+    };
+    // Without the prediction files the rows cannot be rebuilt: refused.
     let out = run(medhall()
         .arg("judge")
         .arg("--batch-in")
@@ -745,6 +948,27 @@ fn batch_api_round_trip() {
         .arg(&requests)
         .arg("--out")
         .arg(&judged));
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--batch-in needs the prediction files"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Sample 4's answer changed since the batch was made: its reply is not written under it.
+    let predictions = std::fs::read_to_string(&data.predictions).expect("read");
+    std::fs::write(
+        &data.predictions,
+        predictions.replace("\"Answer 4\"", "\"Answer 4, edited\""),
+    )
+    .expect("write");
+    let out = run(&mut batch_in());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("positive:4: left out: the request's messages differ"),
+        "{stderr}"
+    );
+    std::fs::write(&data.predictions, &predictions).expect("write");
+    let out = run(&mut batch_in());
     let stderr = text(&out.stderr);
     assert!(!out.status.success(), "two lines are left out: {stderr}");
     assert!(
@@ -758,6 +982,11 @@ fn batch_api_round_trip() {
     let rows = read_jsonl(&judged);
     assert_eq!(rows.len(), 3);
     assert_eq!(rows[0]["question_id"], 0);
+    // The prediction's own row, joined by custom_id: its image and other fields are kept.
+    assert_eq!(rows[0]["image"], "img0.jpg");
+    assert_eq!(rows[0]["note"], "é");
+    assert_eq!(rows[0]["judge_model"], "gpt-4o");
+    assert_eq!(rows[0]["judge_endpoint"], "OpenAI Batch API");
     assert_eq!(rows[0]["question"], "Q0?");
     assert_eq!(rows[0]["answer"], "Answer 0");
     assert_eq!(rows[0]["gpt4_answer"], "Truth 0");
@@ -766,14 +995,7 @@ fn batch_api_round_trip() {
     assert_eq!(rows[0]["result"], "6 6 6 6\nzero");
     assert_eq!(rows[2]["split"], "positive");
     // Reading the same batch output again adds nothing.
-    let _ = run(medhall()
-        .arg("judge")
-        .arg("--batch-in")
-        .arg(&batch_path)
-        .arg("--batch-requests")
-        .arg(&requests)
-        .arg("--out")
-        .arg(&judged));
+    let _ = run(&mut batch_in());
     assert_eq!(read_jsonl(&judged).len(), 3);
 }
 

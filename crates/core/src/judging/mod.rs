@@ -7,6 +7,7 @@ pub mod messages;
 pub mod openai;
 pub mod plan;
 pub mod prompt;
+pub mod provenance;
 pub mod rows;
 pub mod scheduler;
 pub mod types;

@@ -37,10 +37,13 @@ pub fn chat_url(endpoint: &str) -> String {
     }
 }
 
-/// Tokens the endpoint says it counted (the reply's `usage`).
+/// Tokens the endpoint says it counted (the reply's `usage`). A count it leaves out (some
+/// servers omit `completion_tokens`) is 0, and the rest of the reply is still read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
+    #[serde(default)]
     pub prompt_tokens: u64,
+    #[serde(default)]
     pub completion_tokens: u64,
 }
 
@@ -56,27 +59,51 @@ impl Usage {
     }
 }
 
-/// A chat reply worth keeping: the judge's whole text.
+/// A chat reply, always kept: it was paid for. `content` is the judge's whole text (empty when
+/// the reply had none); a refusal or an empty text is an unreadable verdict, never a reason to
+/// ask again unasked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChatReply {
     pub content: String,
+    /// The model the reply names (`model`), e.g. the dated snapshot behind an alias.
+    pub model: Option<String>,
+    /// The model's refusal text, when it refused instead of answering.
+    pub refusal: Option<String>,
     pub usage: Option<Usage>,
+}
+
+impl ChatReply {
+    /// Why the reply holds no verdict text, when it holds none.
+    pub fn empty_reason(&self) -> Option<String> {
+        if !self.content.trim().is_empty() {
+            return None;
+        }
+        Some(match &self.refusal {
+            Some(refusal) => format!("the model refused: {}", shorten(refusal)),
+            None => "the reply has no text".to_owned(),
+        })
+    }
 }
 
 #[derive(Deserialize)]
 struct Completion {
+    #[serde(default)]
     choices: Vec<Choice>,
+    model: Option<String>,
     usage: Option<Usage>,
 }
 
 #[derive(Deserialize)]
 struct Choice {
+    #[serde(default)]
     message: ReplyMessage,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct ReplyMessage {
+    #[serde(default)]
     content: Option<String>,
+    #[serde(default)]
     refusal: Option<String>,
 }
 
@@ -107,21 +134,22 @@ fn shorten(text: &str) -> String {
     }
 }
 
-/// A completion body's text, or why it has none.
+/// A completion body as a reply, or why it is not a completion at all. A completion without
+/// choices, content or usage counts is still a reply (the endpoint billed it): it is kept.
 fn read_completion(body: &[u8]) -> Result<ChatReply, String> {
     let completion: Completion = serde_json::from_slice(body)
         .map_err(|error| format!("the reply is not a chat completion ({error})"))?;
-    let Some(choice) = completion.choices.into_iter().next() else {
-        return Err("the reply has no choices".into());
+    let message = completion.choices.into_iter().next().map(|c| c.message);
+    let (content, refusal) = match message {
+        Some(message) => (message.content.unwrap_or_default(), message.refusal),
+        None => (String::new(), None),
     };
-    match (choice.message.content, choice.message.refusal) {
-        (Some(content), _) => Ok(ChatReply {
-            content,
-            usage: completion.usage,
-        }),
-        (None, Some(refusal)) => Err(format!("the model refused: {}", shorten(&refusal))),
-        (None, None) => Err("the reply's message has no content".into()),
-    }
+    Ok(ChatReply {
+        content,
+        model: completion.model,
+        refusal,
+        usage: completion.usage,
+    })
 }
 
 /// Classifies an HTTP response. `retry_after_ms` is the server's `Retry-After` (see
@@ -131,7 +159,7 @@ pub fn read_response(status: u16, retry_after_ms: Option<u64>, body: &[u8]) -> R
     if (200..300).contains(&status) {
         return match read_completion(body) {
             Ok(reply) => Response::Reply(reply),
-            // No text came back: nothing is lost by asking again.
+            // Not a completion: no text came back to keep, so asking again loses nothing.
             Err(reason) => Response::Problem(Outcome::Retry {
                 reason,
                 retry_after_ms: None,
@@ -286,6 +314,8 @@ mod tests {
             read_response(200, None, ok),
             Response::Reply(ChatReply {
                 content: "7 8 6 9\nfine".into(),
+                model: None,
+                refusal: None,
                 usage: Some(Usage {
                     prompt_tokens: 1000,
                     completion_tokens: 50
@@ -317,6 +347,60 @@ mod tests {
             panic!("401 aborts")
         };
         assert!(!reason.contains("sk-"), "401 text is not echoed: {reason}");
+    }
+
+    /// Replies that were paid for but hold no verdict are replies, kept with their tokens.
+    #[test]
+    fn paid_replies_without_a_verdict_are_replies() {
+        let reply = |body: &[u8]| match read_response(200, None, body) {
+            Response::Reply(reply) => reply,
+            other => panic!("{}: {other:?}", String::from_utf8_lossy(body)),
+        };
+        let refused = reply(
+            br#"{"model":"gpt-4o-2024-08-06","choices":[{"message":{"role":"assistant","content":null,"refusal":"I can't help with that."}}],
+                 "usage":{"prompt_tokens":900,"completion_tokens":7}}"#,
+        );
+        assert_eq!(refused.content, "");
+        assert_eq!(refused.model.as_deref(), Some("gpt-4o-2024-08-06"));
+        assert_eq!(refused.refusal.as_deref(), Some("I can't help with that."));
+        assert_eq!(
+            refused.usage,
+            Some(Usage {
+                prompt_tokens: 900,
+                completion_tokens: 7
+            })
+        );
+        assert_eq!(
+            refused.empty_reason().as_deref(),
+            Some("the model refused: I can't help with that.")
+        );
+        // usage without completion_tokens: the reply is read, the missing count is 0.
+        let partial = reply(
+            br#"{"choices":[{"message":{"content":"7 7 7 7\nok"}}],"usage":{"prompt_tokens":10}}"#,
+        );
+        assert_eq!(partial.content, "7 7 7 7\nok");
+        assert_eq!(
+            partial.usage,
+            Some(Usage {
+                prompt_tokens: 10,
+                completion_tokens: 0
+            })
+        );
+        assert_eq!(partial.empty_reason(), None);
+        // No content at all, no choices, a null usage: still replies, with no text.
+        for body in [
+            &br#"{"choices":[{"message":{"role":"assistant"}}],"usage":null}"#[..],
+            br#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":0}}"#,
+            br#"{"choices":[{"message":{"content":"   "}}]}"#,
+        ] {
+            let empty = reply(body);
+            assert_eq!(
+                empty.empty_reason().as_deref(),
+                Some("the reply has no text"),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 
     #[test]

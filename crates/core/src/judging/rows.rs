@@ -6,10 +6,10 @@
 //! JSON untouched (an integer `question_id` stays an integer); fields the judge sets replace
 //! their old value in place, as assigning to a Python dict does, and the others are appended.
 
-use super::messages::RecoveredFields;
+use super::openai::ChatReply;
 use super::plan::JudgeItem;
+use super::provenance::{JUDGE_REFUSAL_FIELD, JudgeIdentity};
 use crate::dataset::Prediction;
-use crate::sample::SampleKey;
 use crate::summary::question_id_json;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -117,12 +117,15 @@ fn rebuilt_row(prediction: &Prediction) -> OrderedObject {
 }
 
 /// The judged line for one sample. `raw_row` is the prediction's own JSON object text when
-/// its file had one (JSONL); otherwise the row is rebuilt from the prediction.
+/// its file had one (JSONL); otherwise the row is rebuilt from the prediction. The reply is
+/// written whatever it holds (a refusal or an empty text is an unreadable verdict, kept with
+/// its text), followed by the judge that gave it.
 pub fn judged_line(
     raw_row: Option<&str>,
     prediction: &Prediction,
     item: &JudgeItem,
-    result: &str,
+    reply: &ChatReply,
+    judge: &JudgeIdentity,
 ) -> String {
     let mut row = raw_row
         .and_then(|text| OrderedObject::parse(text).ok())
@@ -131,24 +134,14 @@ pub fn judged_line(
     row.set("fig_caption", &item.fig_caption);
     row.set("reference_answers", &item.reference_answers);
     row.set("reference_scores", &item.reference_scores);
-    row.set("result", &result);
+    row.set("result", &reply.content);
     row.set("split", &item.key.split.as_str());
-    row.to_line()
-}
-
-/// The judged line for a sample known only from its Batch API request: the fields the
-/// messages hold, with the key's split and question id.
-pub fn recovered_line(key: &SampleKey, fields: &RecoveredFields, result: &str) -> String {
-    let mut row = OrderedObject(Vec::new());
-    row.set("question_id", &question_id_from_text(&key.question_id));
-    row.set("question", &fields.question);
-    row.set("answer", &fields.answer);
-    row.set("gpt4_answer", &fields.gpt4_answer);
-    row.set("fig_caption", &fields.fig_caption);
-    row.set("reference_answers", &fields.reference_answers);
-    row.set("reference_scores", &fields.reference_scores);
-    row.set("result", &result);
-    row.set("split", &key.split.as_str());
+    for (name, value) in judge.fields(reply.model.as_deref()) {
+        row.set(name, &value);
+    }
+    if let Some(refusal) = &reply.refusal {
+        row.set(JUDGE_REFUSAL_FIELD, refusal);
+    }
     row.to_line()
 }
 
