@@ -11,6 +11,12 @@ slow tokenizer ignores `add_prefix_space`):
         tokenizers pandas matplotlib
     /work/pyvenv-bert/bin/python scripts/bertscore_fixtures.py [--data ../shared/medhalltune]
 
+`--cli-parity` leaves the model folder as it is and writes only crates/cli/tests/fixtures/
+bertscore-parity.jsonl: bert_score's F1 at batch size 64 for 1,300+ pairs in one order, the
+CLI's multi-chunk path. A LLaVA-Med pair is stored as its (split, question_id) only, never its
+texts (the benchmark's files are not ours to commit: the test reads them from
+../shared/medhalltune); the edge cases are synthetic and stored with their texts.
+
 The model folder's path must not contain "t5" (bert_score would load it as T5).
 """
 import argparse
@@ -180,10 +186,60 @@ def build_pairs(answers, negatives):
     return pairs
 
 
+CLI_PARITY = os.path.join(ROOT, "crates/cli/tests/fixtures/bertscore-parity.jsonl")
+
+
+def cli_parity(data_dir):
+    """Every positive LLaVA-Med pair, 230 negative ones and the edge cases, shuffled into one
+    order: the CLI scores them as one split in chunks of 64, as bert_score's batches."""
+    rows = []
+    for split in ("positive", "negative"):
+        path = os.path.join(data_dir, f"llava-med-v1.5-7b.{split}.gpt4o-eval.jsonl")
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                row = json.loads(line)
+                rows.append({"split": split, "question_id": row["question_id"],
+                             "cand": row["gpt4_answer"], "ref": row["answer"]})
+    rng = random.Random(27)
+    positive = [r for r in rows if r["split"] == "positive"]
+    negative = rng.sample([r for r in rows if r["split"] == "negative"], 230)
+    edges = edge_sentences() + ["word " * 400, "肺" * 300, "\u200b\u200d\ufeff", "🦴" * 60]
+    answers = [r["ref"] for r in positive]
+    synthetic = []
+    # A results row needs a non-blank answer (bert_score's ref); the reference answer (its cand)
+    # may be anything.
+    for e in edges:
+        a = rng.choice(answers)
+        synthetic.append({"cand": e, "ref": a})
+        if e.strip():
+            synthetic.append({"cand": a, "ref": e})
+            synthetic.append({"cand": e, "ref": e})
+            synthetic.append({"cand": rng.choice(edges), "ref": e})
+    pairs = positive + negative + synthetic
+    rng.shuffle(pairs)
+    cands = [p["cand"] for p in pairs]
+    refs = [p["ref"] for p in pairs]
+    _, _, f = bs_score(cands, refs, model_type=OUT, num_layers=NUM_LAYERS, batch_size=64, device="cpu")
+    os.makedirs(os.path.dirname(CLI_PARITY), exist_ok=True)
+    with open(CLI_PARITY, "w", encoding="utf-8") as out:
+        for p, f1 in zip(pairs, f.tolist()):
+            row = {"split": p["split"], "question_id": p["question_id"]} if "split" in p else {
+                "cand": p["cand"], "ref": p["ref"]}
+            row["f1"] = f1
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    print(f"{len(pairs)} pairs ({len(synthetic)} synthetic) -> {CLI_PARITY}", file=sys.stderr)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "medhalltune"))
+    parser.add_argument("--cli-parity", action="store_true",
+                        help="write only the CLI's 1,300-pair parity fixture, with the model as it is")
     args = parser.parse_args()
+    if args.cli_parity:
+        torch.set_num_threads(1)
+        cli_parity(args.data)
+        return
     answers = read_answers(args.data)
     corpus = [t for pair in answers[:1500] for t in pair]
     build_model(corpus)
