@@ -467,6 +467,18 @@ pub fn pair_hash(candidate: &str, reference: &str) -> String {
     hash.hex()
 }
 
+/// 32 hex digits over the texts of one chunk of B.Score pairs, in order: bert_score pads a
+/// chunk's sentences to its longest, so a pair's F1 depends on its neighbours, and a kept
+/// chunk's values apply only to a chunk of exactly the same pairs.
+pub fn bertscore_chunk_hash<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut hash = crate::fast_hash::ContentHash::default();
+    for (candidate, reference) in pairs {
+        hash.field(candidate.as_bytes());
+        hash.field(reference.as_bytes());
+    }
+    hash.hex()
+}
+
 /// Whether a run name looks like LLaVA-Med's judge-eval files (the benchmark's calibration).
 pub fn is_calibration_name(name: &str) -> bool {
     name.to_ascii_lowercase().contains("llava-med")
@@ -1929,6 +1941,19 @@ fn model_file_stem(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chunk_hash_follows_every_pair_and_their_order() {
+        let chunk = bertscore_chunk_hash([("a", "b"), ("c", "d")]);
+        assert_eq!(chunk, bertscore_chunk_hash([("a", "b"), ("c", "d")]));
+        assert_ne!(chunk, bertscore_chunk_hash([("c", "d"), ("a", "b")]));
+        assert_ne!(chunk, bertscore_chunk_hash([("a", "b"), ("c", "e")]));
+        assert_ne!(chunk, bertscore_chunk_hash([("a", "b")]));
+        assert_ne!(
+            bertscore_chunk_hash([("ab", "")]),
+            bertscore_chunk_hash([("a", "b")])
+        );
+    }
     use crate::metrics::wordnet::WordNet;
 
     const REFS: &str = concat!(

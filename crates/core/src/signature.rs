@@ -1,6 +1,7 @@
 //! The metric signature: one line that states everything that can change a number, in the
 //! manner of sacrebleu. Two scores are comparable only when their signatures are equal.
 
+use crate::fast_hash::ContentHash;
 use crate::stats::StatsConfig;
 
 /// Versions of the Python reference stack our metrics reproduce (and are tested against).
@@ -11,21 +12,50 @@ pub const WORDNET_VERSION: &str = "3.0";
 /// The `bert_score` release whose semantics [`crate::metrics::bertscore`] reproduces.
 pub const BERT_SCORE_VERSION: &str = "0.3.13";
 
-/// What B.Score depends on, appended to [`signature`] when it is computed: the model (its name
-/// and a CRC-32 of its `config.json`, so another model cannot pass for the benchmark's), the
-/// layer, the batch size (bert_score's padding effect), the length sentences are cut to and
-/// the library's semantics.
-pub fn bertscore_signature(
-    model: &str,
-    config_json: &[u8],
+/// A content hash of the model files B.Score reads, each given as (file name, bytes) in the
+/// order the caller reads them: the name is hashed too (a tokenizer.json is not a vocab.json),
+/// the folder's path is not (a renamed or moved folder keeps its values).
+pub fn bertscore_files_hash<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
+    let mut hash = ContentHash::default();
+    for (name, bytes) in files {
+        hash.field(name.as_bytes());
+        hash.field(bytes);
+    }
+    hash.hex()
+}
+
+/// What B.Score's numbers depend on, without the model's name: the key kept values are filed
+/// under (CLI cache lines, the page's kept chunks), so the same files in a renamed folder keep
+/// them and other files under the same name do not. `files_hash` is [`bertscore_files_hash`]
+/// of the weights, tokenizer and config read; then the layer, the batch size (bert_score's
+/// padding effect), the length sentences are cut to and the library's semantics.
+pub fn bertscore_values_key(
+    files_hash: &str,
     layer: usize,
     batch_size: usize,
     max_tokens: usize,
 ) -> String {
     format!(
-        "bertscore:bert_score={BERT_SCORE_VERSION},model={model},config=crc32:{:08x},layer={layer},idf=no,rescale=no,batch={batch_size},max_len={max_tokens},tok=RobertaTokenizer(slow),f=F1",
-        crc32fast::hash(config_json)
+        "bert_score={BERT_SCORE_VERSION},files=h128:{files_hash},layer={layer},idf=no,rescale=no,batch={batch_size},max_len={max_tokens},tok=RobertaTokenizer(slow),f=F1"
     )
+}
+
+/// B.Score's part of [`signature`], appended when it is computed: the model's name (as
+/// bert_score would know it) and everything [`bertscore_values_key`] names, the hash of the
+/// model's files included, so random weights in a folder named roberta-large do not pass for
+/// the benchmark's model.
+pub fn bertscore_signature(
+    model: &str,
+    files_hash: &str,
+    layer: usize,
+    batch_size: usize,
+    max_tokens: usize,
+) -> String {
+    let key = bertscore_values_key(files_hash, layer, batch_size, max_tokens);
+    let rest = key
+        .strip_prefix(&format!("bert_score={BERT_SCORE_VERSION},"))
+        .unwrap_or(&key);
+    format!("bertscore:bert_score={BERT_SCORE_VERSION},model={model},{rest}")
 }
 
 /// `signature` plus the provenance of hallucination types a model labelled (`medhall judge
@@ -74,12 +104,37 @@ mod tests {
     }
 
     #[test]
-    fn bertscore_signature_names_model_layer_and_batch() {
-        let a = bertscore_signature("roberta-large", b"{}", 17, 64, 512);
+    fn bertscore_signature_names_model_files_layer_and_batch() {
+        let files = bertscore_files_hash([
+            ("config.json", &b"{}"[..]),
+            ("model.safetensors", &b"weights"[..]),
+        ]);
+        let a = bertscore_signature("roberta-large", &files, 17, 64, 512);
         assert!(
-            a.contains("bert_score=0.3.13") && a.contains("layer=17") && a.contains("batch=64")
+            a.starts_with("bertscore:bert_score=0.3.13,model=roberta-large,files=h128:")
+                && a.contains(&files)
+                && a.contains("layer=17")
+                && a.contains("batch=64"),
+            "{a}"
         );
-        assert_ne!(a, bertscore_signature("roberta-large", b"{ }", 17, 64, 512));
-        assert_ne!(a, bertscore_signature("roberta-large", b"{}", 17, 1, 512));
+        let other_weights = bertscore_files_hash([
+            ("config.json", &b"{}"[..]),
+            ("model.safetensors", &b"weightS"[..]),
+        ]);
+        assert_ne!(files, other_weights);
+        assert_ne!(
+            a,
+            bertscore_signature("roberta-large", &other_weights, 17, 64, 512)
+        );
+        assert_ne!(a, bertscore_signature("roberta-large", &files, 17, 1, 512));
+        // The values' key leaves the name out (a renamed folder keeps its values), not the files.
+        let key = bertscore_values_key(&files, 17, 64, 512);
+        assert!(!key.contains("roberta-large") && key.contains(&files));
+        assert!(a.ends_with(key.trim_start_matches("bert_score=0.3.13,")));
+        // A file's name counts: the same bytes as tokenizer.json are another folder.
+        assert_ne!(
+            bertscore_files_hash([("vocab.json", &b"x"[..])]),
+            bertscore_files_hash([("tokenizer.json", &b"x"[..])])
+        );
     }
 }

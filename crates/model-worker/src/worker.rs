@@ -716,7 +716,7 @@ async fn bert_load(
             })?,
     };
     let bert_files = BertScoreFiles {
-        config_json: config_json.clone(),
+        config_json,
         weights,
         weights_name: "model.safetensors".to_owned(),
         vocab_json: files.files.remove("vocab.json"),
@@ -725,6 +725,8 @@ async fn bert_load(
         tokenizer_config_json: files.files.remove("tokenizer_config.json"),
     };
     let mut scorer = BertScorer::load(&bert_files, layer, &device).map_err(|e| e.to_string())?;
+    // The files' content, not their names, keys the values this page keeps.
+    let files_hash = bert_files.content_hash();
     drop(bert_files);
     let limit = BUFFER_LIMIT.with(Cell::get);
     scorer.encoder.set_buffer_limit(limit);
@@ -736,7 +738,7 @@ async fn bert_load(
     let batch_size = (batch_size as usize).max(1);
     let signature = bertscore_signature(
         model_name,
-        &config_json,
+        &files_hash,
         layer,
         batch_size,
         scorer.max_tokens,

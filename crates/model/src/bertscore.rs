@@ -13,6 +13,7 @@ use burn::prelude::Device;
 use medhall_core::metrics::bertscore::{
     BertScore, EmptySides, Matching, SentenceVectors, plain_weights, score_pairs,
 };
+use medhall_core::signature::bertscore_files_hash;
 use std::collections::HashMap;
 
 use crate::ModelError;
@@ -49,6 +50,31 @@ pub struct BertScoreFiles {
     pub merges_txt: Option<Vec<u8>>,
     pub tokenizer_json: Option<Vec<u8>>,
     pub tokenizer_config_json: Option<Vec<u8>>,
+}
+
+impl BertScoreFiles {
+    /// `medhall_core::signature::bertscore_files_hash` of exactly the files [`BertScorer::load`]
+    /// reads: config.json, the weights, vocab.json + merges.txt when both are there (else
+    /// tokenizer.json) and tokenizer_config.json, so a change to any of them changes B.Score's
+    /// signature and the key of its kept values, and a file that is not read changes neither.
+    pub fn content_hash(&self) -> String {
+        let mut files: Vec<(&str, &[u8])> = vec![
+            ("config.json", &self.config_json),
+            ("model.safetensors", &self.weights),
+        ];
+        match (&self.vocab_json, &self.merges_txt, &self.tokenizer_json) {
+            (Some(vocab), Some(merges), _) => {
+                files.push(("vocab.json", vocab));
+                files.push(("merges.txt", merges));
+            }
+            (_, _, Some(json)) => files.push(("tokenizer.json", json)),
+            _ => {}
+        }
+        if let Some(config) = &self.tokenizer_config_json {
+            files.push(("tokenizer_config.json", config));
+        }
+        bertscore_files_hash(files)
+    }
 }
 
 /// The tokenizer and the encoder of one model folder, cut to one layer.
@@ -475,5 +501,36 @@ mod tests {
         assert_eq!(default_layer("FacebookAI/roberta-large"), Some(17));
         assert_eq!(default_layer("roberta-base"), Some(10));
         assert_eq!(default_layer("my-roberta"), None);
+    }
+
+    #[test]
+    fn the_content_hash_covers_the_files_read_and_only_them() {
+        let files = || BertScoreFiles {
+            config_json: b"{}".to_vec(),
+            weights: vec![0; 64],
+            weights_name: "a/model.safetensors".to_owned(),
+            vocab_json: Some(b"{}".to_vec()),
+            merges_txt: Some(b"#version".to_vec()),
+            tokenizer_json: None,
+            tokenizer_config_json: None,
+        };
+        let base = files().content_hash();
+        let mut weight = files();
+        weight.weights[40] = 1;
+        assert_ne!(weight.content_hash(), base);
+        let mut merges = files();
+        merges.merges_txt = Some(b"#version 2".to_vec());
+        assert_ne!(merges.content_hash(), base);
+        let mut config = files();
+        config.tokenizer_config_json = Some(b"{}".to_vec());
+        assert_ne!(config.content_hash(), base);
+        // Where the weights were read from is not their content.
+        let mut moved = files();
+        moved.weights_name = "b/model.safetensors".to_owned();
+        assert_eq!(moved.content_hash(), base);
+        // tokenizer.json is not read beside vocab.json + merges.txt.
+        let mut unused = files();
+        unused.tokenizer_json = Some(b"{}".to_vec());
+        assert_eq!(unused.content_hash(), base);
     }
 }

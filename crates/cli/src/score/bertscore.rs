@@ -1,17 +1,20 @@
 //! `medhall score --bertscore DIR`: B.Score, the BERTScore F1 the benchmark's eval.py computes
 //! per split with `score(cands=gpt4_answers, refs=answers, lang='en')`. Each split's pairs are
 //! matched in input order (bert_score's batches of pairs, and so its padding effect, follow that
-//! order), encoded in units of [`CHUNKS_PER_UNIT`] chunks of pairs.
+//! order), one chunk of `--bertscore-batch` pairs at a time, as the page's model worker does.
 //!
-//! With a cache file (beside `--per-sample`'s or `--summary`'s output), each chunk's F1 is
-//! appended to it as soon as the chunk is complete, keyed by the metric signature and the pair's
-//! texts: Ctrl-C loses nothing already computed, and a rerun scores only the chunks not in it.
+//! With a cache file (beside `--per-sample`'s or `--summary`'s output), each chunk's F1 values
+//! are appended to it as one line as soon as the chunk is complete, and synced to the disk
+//! before the next chunk starts, keyed by [`bertscore_values_key`] (the model files' content
+//! hash, layer, batch size, length limit) and a hash of the chunk's texts: a pair's F1 depends
+//! on its chunk's other pairs (bert_score's padding), so a kept chunk counts only for exactly the
+//! same pairs. A kill loses at most the chunk being computed; a rerun scores only the others.
 
 use anyhow::{Context, Result, bail};
 use medhall_core::dataset::JoinedSample;
 use medhall_core::sample::Split;
-use medhall_core::session::pair_hash;
-use medhall_core::signature::bertscore_signature;
+use medhall_core::session::bertscore_chunk_hash;
+use medhall_core::signature::{bertscore_signature, bertscore_values_key};
 use medhall_core::stats::{StatsConfig, bootstrap_mean_cis, mean};
 use medhall_core::summary::{GroupSummary, MetricSummary, ScoredSample, UNLABELLED};
 use medhall_model::bertscore::{BertScoreFiles, BertScorer, default_layer};
@@ -78,11 +81,6 @@ pub struct Options<'a> {
     pub cache: Option<&'a Path>,
 }
 
-/// Chunks of `batch_size` pairs encoded together: their distinct sentences are sorted by
-/// length (less padding), and a chunk's scores are kept when its unit is done. 8 chunks of 64
-/// pairs: the 512 pairs of scripts/bench_bertscore.sh are one unit, as in bert_score.
-pub const CHUNKS_PER_UNIT: usize = 8;
-
 /// The cache file of an output file: `OUT.bertscore-cache.jsonl` beside it.
 pub fn cache_path(out: &Path) -> std::path::PathBuf {
     let mut name = out.file_name().unwrap_or_default().to_os_string();
@@ -90,17 +88,19 @@ pub fn cache_path(out: &Path) -> std::path::PathBuf {
     out.with_file_name(name)
 }
 
-/// One line of the cache file.
+/// One line of the cache file: one chunk's F1 values, in pair order.
 #[derive(Serialize, Deserialize)]
-struct CachedF1 {
-    signature: String,
-    pair: String,
-    f1: f32,
+struct CachedChunk {
+    /// [`bertscore_values_key`] of the model and settings.
+    key: String,
+    /// [`bertscore_chunk_hash`] of the chunk's pairs.
+    chunk: String,
+    f1: Vec<f32>,
 }
 
-/// F1 values of `signature` in the cache file (absent: none), and how many lines could not be
-/// read (a line cut by Ctrl-C).
-fn read_cache(path: &Path, signature: &str) -> Result<(HashMap<String, f32>, usize)> {
+/// F1 values by chunk hash under `key` in the cache file (absent: none), and how many lines
+/// could not be read (a line cut short by a kill, or one of the older per-pair format).
+fn read_cache(path: &Path, key: &str) -> Result<(HashMap<String, Vec<f32>>, usize)> {
     let mut values = HashMap::new();
     let mut unreadable = 0;
     let file = match std::fs::File::open(path) {
@@ -113,9 +113,9 @@ fn read_cache(path: &Path, signature: &str) -> Result<(HashMap<String, f32>, usi
         if line.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str::<CachedF1>(&line) {
-            Ok(c) if c.signature == signature => {
-                values.insert(c.pair, c.f1);
+        match serde_json::from_str::<CachedChunk>(&line) {
+            Ok(c) if c.key == key => {
+                values.insert(c.chunk, c.f1);
             }
             Ok(_) => {}
             Err(_) => unreadable += 1,
@@ -174,7 +174,8 @@ fn model_name(dir: &Path) -> String {
     parts.last().cloned().unwrap_or_default()
 }
 
-fn load(options: &Options<'_>) -> Result<(BertScorer, String, usize, Vec<u8>)> {
+/// The scorer, the model's name, the layer and [`BertScoreFiles::content_hash`].
+fn load(options: &Options<'_>) -> Result<(BertScorer, String, usize, String)> {
     let dir = options.dir;
     if !dir.is_dir() {
         bail!("--bertscore {}: not a folder", dir.display());
@@ -200,7 +201,7 @@ fn load(options: &Options<'_>) -> Result<(BertScorer, String, usize, Vec<u8>)> {
         })?,
     };
     let files = BertScoreFiles {
-        config_json: config_json.clone(),
+        config_json,
         weights: read(&weights_path)?,
         weights_name: weights_path.display().to_string(),
         vocab_json: read_optional(&dir.join("vocab.json"))?,
@@ -211,7 +212,7 @@ fn load(options: &Options<'_>) -> Result<(BertScorer, String, usize, Vec<u8>)> {
     let device = crate::model::device(options.device)?;
     let scorer = BertScorer::load(&files, layer, &device)
         .with_context(|| format!("--bertscore {}", dir.display()))?;
-    Ok((scorer, name, layer, config_json))
+    Ok((scorer, name, layer, files.content_hash()))
 }
 
 /// A progress line on stderr, redrawn at most twice a second.
@@ -318,7 +319,7 @@ pub fn run(options: &Options<'_>, joined: &[JoinedSample<'_>]) -> Result<Outcome
 /// and taking the chunks the cache already holds.
 pub fn score_groups(options: &Options<'_>, groups: &[Group<'_>]) -> Result<Scored> {
     let loading = Instant::now();
-    let (scorer, name, layer, config_json) = load(options)?;
+    let (scorer, name, layer, files_hash) = load(options)?;
     let loaded = loading.elapsed().as_secs_f64();
     let scoring = Instant::now();
     if let Some(note) = &scorer.length_note {
@@ -337,20 +338,21 @@ pub fn score_groups(options: &Options<'_>, groups: &[Group<'_>]) -> Result<Score
     };
     let signature = bertscore_signature(
         &name,
-        &config_json,
+        &files_hash,
         layer,
         options.batch_size,
         scorer.max_tokens,
     );
+    let key = bertscore_values_key(&files_hash, layer, options.batch_size, scorer.max_tokens);
     let (cached, unreadable) = match options.cache {
-        Some(path) => read_cache(path, &signature)?,
+        Some(path) => read_cache(path, &key)?,
         None => (HashMap::new(), 0),
     };
     let mut cache_file = match options.cache {
         Some(path) => {
             if unreadable > 0 {
                 eprintln!(
-                    "B.Score: {unreadable} unreadable line(s) in {} skipped (a write cut short)",
+                    "B.Score: {unreadable} unreadable line(s) in {} skipped (a write cut short, or an older format)",
                     path.display()
                 );
             }
@@ -359,7 +361,7 @@ pub fn score_groups(options: &Options<'_>, groups: &[Group<'_>]) -> Result<Score
                 .append(true)
                 .open(path)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            // A line cut short by Ctrl-C must not glue onto the next one.
+            // A line cut short by a kill must not glue onto the next one.
             if unreadable > 0 {
                 writeln!(file).with_context(|| format!("cannot write {}", path.display()))?;
             }
@@ -367,18 +369,37 @@ pub fn score_groups(options: &Options<'_>, groups: &[Group<'_>]) -> Result<Score
         }
         None => None,
     };
-    let mut from_cache = 0;
+    let (mut from_cache, mut chunks_from_cache) = (0, 0);
     let mut all = Vec::with_capacity(groups.len());
     for group in groups {
         let (cands, refs) = (&group.cands, &group.refs);
-        let pairs: Vec<String> = cands
-            .iter()
-            .zip(refs)
-            .map(|(c, r)| pair_hash(c, r))
+        let batch = options.batch_size.max(1);
+        let chunks: Vec<String> = (0..cands.len())
+            .step_by(batch)
+            .map(|start| {
+                let end = (start + batch).min(cands.len());
+                bertscore_chunk_hash(
+                    cands[start..end]
+                        .iter()
+                        .zip(&refs[start..end])
+                        .map(|(c, r)| (*c, *r)),
+                )
+            })
             .collect();
-        let done: Vec<bool> = pairs.iter().map(|p| cached.contains_key(p)).collect();
+        // A kept chunk of exactly these pairs: its values, in pair order.
+        let kept: Vec<Option<&Vec<f32>>> = chunks
+            .iter()
+            .enumerate()
+            .map(|(c, hash)| {
+                let len = (cands.len() - c * batch).min(batch);
+                cached.get(hash).filter(|values| values.len() == len)
+            })
+            .collect();
+        let done: Vec<bool> = (0..cands.len())
+            .map(|i| kept[i / batch].is_some())
+            .collect();
         let mut job = scorer
-            .job(cands, refs, options.batch_size, CHUNKS_PER_UNIT, &done)
+            .job(cands, refs, batch, 1, &done)
             .with_context(|| group.label.clone())?;
         let mut computed: Vec<Option<f32>> = vec![None; cands.len()];
         let mut progress = Progress {
@@ -389,43 +410,42 @@ pub fn score_groups(options: &Options<'_>, groups: &[Group<'_>]) -> Result<Score
         loop {
             let next = job.next_batch().with_context(|| group.label.clone())?;
             for chunk in job.take_finished() {
-                let mut lines = String::new();
-                for (k, score) in chunk.scores.iter().enumerate() {
-                    let i = chunk.start + k;
-                    computed[i] = Some(score.f1);
-                    if cache_file.is_some() {
-                        let line = CachedF1 {
-                            signature: signature.clone(),
-                            pair: pairs[i].clone(),
-                            f1: score.f1,
-                        };
-                        lines.push_str(&serde_json::to_string(&line)?);
-                        lines.push('\n');
-                    }
+                let f1: Vec<f32> = chunk.scores.iter().map(|score| score.f1).collect();
+                for (k, &value) in f1.iter().enumerate() {
+                    computed[chunk.start + k] = Some(value);
                 }
                 if let Some((path, file)) = cache_file.as_mut() {
-                    file.write_all(lines.as_bytes())
-                        .and_then(|()| file.flush())
+                    let line = CachedChunk {
+                        key: key.clone(),
+                        chunk: chunks[chunk.start / batch].clone(),
+                        f1,
+                    };
+                    let mut text = serde_json::to_string(&line)?;
+                    text.push('\n');
+                    // On the disk before the next chunk starts: a kill loses that chunk only.
+                    file.write_all(text.as_bytes())
+                        .and_then(|()| file.sync_data())
                         .with_context(|| format!("cannot write {}", path.display()))?;
                 }
             }
-            let Some(batch) = next else {
+            let Some(sentences) = next else {
                 break;
             };
             let rows = scorer
                 .encoder
-                .encode_batch(&batch)
+                .encode_batch(&sentences)
                 .with_context(|| group.label.clone())?;
             job.accept(rows).with_context(|| group.label.clone())?;
             progress.update(job.sentences_done(), job.sentences_total());
         }
+        chunks_from_cache += kept.iter().filter(|k| k.is_some()).count();
         let mut values = Vec::with_capacity(cands.len());
-        for (k, pair) in pairs.iter().enumerate() {
-            let value = match computed[k] {
+        for (k, value) in computed.into_iter().enumerate() {
+            let value = match value {
                 Some(v) => Some(v),
                 None => {
                     from_cache += 1;
-                    cached.get(pair).copied()
+                    kept[k / batch].and_then(|values| values.get(k % batch).copied())
                 }
             };
             values.push(value.with_context(|| {
@@ -443,7 +463,7 @@ pub fn score_groups(options: &Options<'_>, groups: &[Group<'_>]) -> Result<Score
         && let Some(path) = options.cache
     {
         eprintln!(
-            "B.Score: {from_cache} pair(s) taken from {} (computed earlier with the same signature)",
+            "B.Score: {from_cache} pair(s) in {chunks_from_cache} chunk(s) taken from {} (the same chunks computed earlier with the same model files and settings)",
             path.display()
         );
     }
