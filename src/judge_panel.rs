@@ -14,12 +14,14 @@ use medhall_core::export::redact_url;
 use medhall_core::judging::openai::{
     ChatReply, Response, Usage, chat_request_body, chat_url, parse_retry_after, read_response,
 };
+use medhall_core::judging::provenance::JudgeIdentity;
 use medhall_core::judging::scheduler::{Dispatch, Next, Outcome, Scheduler, SchedulerConfig};
 use medhall_core::protocol::{Reply, Request};
 use medhall_core::sample::SampleKey;
 use medhall_core::session::{
     JudgePlan, JudgeRequestItem, RunInfo, TYPE_PLAN_RUN, is_calibration_name,
 };
+use medhall_core::url_policy::Endpoint;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
@@ -82,6 +84,8 @@ struct Progress {
 struct Settings {
     url: String,
     model: String,
+    /// The judge every verdict of this run is filed under (model as sent, endpoint host).
+    judge: JudgeIdentity,
     key: String,
     timeout_ms: u64,
 }
@@ -233,44 +237,57 @@ async fn restore_kept(host: JudgeHost, mut plan: JudgePlan) -> (JudgePlan, Optio
             );
         }
     };
-    let by_key: HashMap<(String, String), (String, String)> = kept
-        .into_iter()
-        .map(|v| ((v.split, v.question_id), (v.result, v.model)))
-        .collect();
-    let mut verdicts = Vec::new();
+    // One verdict a sample (the first kept, when several judges answered it), each handed
+    // over under the judge that gave it: the run's judge columns then name every judge.
+    let mut by_key: HashMap<(String, String), StoredVerdict> = HashMap::new();
+    for verdict in kept {
+        by_key
+            .entry((verdict.split.clone(), verdict.question_id.clone()))
+            .or_insert(verdict);
+    }
+    let mut by_judge: Vec<(JudgeIdentity, Vec<(SampleKey, String)>)> = Vec::new();
+    let mut restored = 0;
     for item in plan.items.iter_mut().filter(|i| !i.judged) {
         let lookup = (
             item.key.split.as_str().to_owned(),
             item.key.question_id.clone(),
         );
-        if let Some((result, model)) = by_key.get(&lookup) {
-            verdicts.push((item.key.clone(), result.clone(), model.clone()));
+        if let Some(verdict) = by_key.get(&lookup) {
+            let judge = verdict.judge();
+            let reply = (item.key.clone(), verdict.result.clone());
+            match by_judge.iter_mut().find(|(j, _)| *j == judge) {
+                Some((_, replies)) => replies.push(reply),
+                None => by_judge.push((judge, vec![reply])),
+            }
             item.judged = true;
+            restored += 1;
         }
     }
-    let restored = verdicts.len();
     RESTORED.with(|r| *r.borrow_mut().entry(plan.identity.clone()).or_insert(0) += restored);
     let mut error = None;
-    if !verdicts.is_empty()
-        && let Err(message) = (host.send)(&replies_request(plan.run, verdicts))
-    {
-        error = Some(message);
+    for (judge, replies) in by_judge {
+        if let Err(message) = (host.send)(&replies_request(plan.run, replies, &judge)) {
+            error = Some(message);
+        }
     }
     (plan, error)
 }
 
-/// The request that hands replies to the worker: verdicts for a run, or type labels (each
-/// with the model that gave it).
-fn replies_request(run: u32, replies: Vec<(SampleKey, String, String)>) -> Request {
+/// The request that hands replies to the worker: verdicts for a run, filed under their judge,
+/// or type labels (each with the model that gave it).
+fn replies_request(run: u32, replies: Vec<(SampleKey, String)>, judge: &JudgeIdentity) -> Request {
     if run == TYPE_PLAN_RUN {
-        Request::TypeLabels { labels: replies }
+        Request::TypeLabels {
+            labels: replies
+                .into_iter()
+                .map(|(key, text)| (key, text, judge.model.clone()))
+                .collect(),
+        }
     } else {
         Request::JudgeVerdicts {
             run,
-            verdicts: replies
-                .into_iter()
-                .map(|(key, text, _)| (key, text))
-                .collect(),
+            verdicts: replies,
+            judge: judge.clone(),
         }
     }
 }
@@ -280,7 +297,7 @@ fn flush(
     host: JudgeHost,
     run: u32,
     identity: &str,
-    model: &str,
+    judge: &JudgeIdentity,
     control: &Control,
 ) -> Result<(), String> {
     let verdicts: Vec<(usize, SampleKey, String)> =
@@ -302,8 +319,9 @@ fn flush(
         run,
         verdicts
             .into_iter()
-            .map(|(_, key, text)| (key, text, model.to_owned()))
+            .map(|(_, key, text)| (key, text))
             .collect(),
+        judge,
     ))
 }
 
@@ -461,6 +479,7 @@ async fn attempt(
                     prompt_tokens: usage.prompt_tokens,
                     completion_tokens: usage.completion_tokens,
                     model: settings.model.clone(),
+                    endpoint: settings.judge.endpoint.clone(),
                 };
                 if let Err(error) = storage::put_verdict(db, &kept).await {
                     *control.storage_error.borrow_mut() = Some(format!(
@@ -573,7 +592,7 @@ async fn drive(
         }
         if now() - last_flush >= FLUSH_MS {
             last_flush = now();
-            if let Err(error) = flush(host, plan.run, &plan.identity, &settings.model, &control) {
+            if let Err(error) = flush(host, plan.run, &plan.identity, &settings.judge, &control) {
                 ui.error.set(Some(error));
             }
         }
@@ -619,7 +638,7 @@ async fn drive(
         }
         sleep_or_wake(&control, wait_until).await;
     }
-    if let Err(error) = flush(host, plan.run, &plan.identity, &settings.model, &control) {
+    if let Err(error) = flush(host, plan.run, &plan.identity, &settings.judge, &control) {
         ui.error.set(Some(error));
     }
     CONTROL.with(|c| *c.borrow_mut() = None);
@@ -840,8 +859,16 @@ pub fn JudgePanel(host: JudgeHost) -> impl IntoView {
             .parse::<usize>()
             .unwrap_or(8)
             .clamp(1, 256);
+        let host_label = match Endpoint::parse(&endpoint_text) {
+            Ok(endpoint) => endpoint.host_label(),
+            Err(refused) => {
+                ui.error.set(Some(refused.to_string()));
+                return;
+            }
+        };
         let settings = Rc::new(Settings {
             url: chat_url(&endpoint_text),
+            judge: JudgeIdentity::current(&model_name, &host_label),
             model: model_name,
             key: key.get_untracked().trim().to_owned(),
             timeout_ms: SchedulerConfig::default().timeout_ms,

@@ -3,6 +3,7 @@
 //! into the worker. Failures, storage-quota ones above all, come back as messages for the page.
 
 use js_sys::{Array, Promise, Reflect};
+use medhall_core::judging::provenance::JudgeIdentity;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
@@ -230,11 +231,29 @@ pub struct StoredVerdict {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub model: String,
+    /// The endpoint's host; empty in verdicts kept before it was recorded.
+    #[serde(default)]
+    pub endpoint: String,
 }
 
 impl StoredVerdict {
+    /// Keyed by judge too: a second judge's verdict for the same sample never overwrites the
+    /// first's (both were paid for).
     fn id(&self) -> String {
-        format!("{}|{}|{}", self.run, self.split, self.question_id)
+        format!(
+            "{}|{}|{}|{}|{}",
+            self.run, self.model, self.endpoint, self.split, self.question_id
+        )
+    }
+
+    /// The judge that gave the verdict.
+    pub fn judge(&self) -> JudgeIdentity {
+        let endpoint = if self.endpoint.is_empty() {
+            "unknown endpoint"
+        } else {
+            &self.endpoint
+        };
+        JudgeIdentity::current(&self.model, endpoint)
     }
 }
 
@@ -303,6 +322,11 @@ pub struct StoredBertScores {
     pub start: u32,
     /// (question id, pair hash, F1).
     pub values: Vec<(String, String, f64)>,
+    /// `medhall_core::session::bertscore_chunk_hash` of the chunk's pairs: its values apply only
+    /// to exactly these pairs (bert_score's padding). Empty in chunks kept before it existed,
+    /// which are not reused.
+    #[serde(default)]
+    pub chunk: String,
     /// When it was kept (ms since the epoch): a reload restores the latest signature's values.
     #[serde(default)]
     pub saved_at: f64,

@@ -56,6 +56,18 @@ pub(crate) fn RunsPanel(state: AppState) -> impl IntoView {
                             </details>
                         }.into_any()
                     };
+                    // Which judge gave the verdicts: named, and a mix flagged (never blended).
+                    let mixed = run.judges.is_mixed();
+                    let judge_note = (!run.judges.judges.is_empty()).then(|| {
+                        let names: Vec<String> = run.judges.judges.iter()
+                            .map(|(label, n)| if mixed { format!("{label}: {n}") } else { label.clone() })
+                            .collect();
+                        view! {
+                            <div class=if mixed { "judge-names mixed" } else { "judge-names" }>
+                                {mixed.then_some("Mixed judges: ")}{names.join("; ")}
+                            </div>
+                        }
+                    });
                     view! {
                         <tr data-run-id=id>
                             <td><input class="run-name" prop:value=run.name.clone()
@@ -66,7 +78,7 @@ pub(crate) fn RunsPanel(state: AppState) -> impl IntoView {
                                 }/></td>
                             <td>{run.predictions}</td>
                             <td>{run.scored}</td>
-                            <td>{run.with_judge}</td>
+                            <td class="judge-cell">{run.with_judge}{judge_note}</td>
                             <td class="issues">{issue_cell}</td>
                             <td><button on:click=move |_| remove_run(state, id)>"Remove"</button></td>
                         </tr>

@@ -2,6 +2,7 @@
 //! (serde on both sides, one definition); a file travels beside its message as the browser's
 //! own `File` object, which the worker reads as a stream.
 
+use crate::judging::provenance::JudgeIdentity;
 use crate::sample::{SampleKey, Split};
 use crate::session::{
     BertScorePlan, Export, ExportKind, JudgePlan, LoadProgress, LoadReport, LoadTarget,
@@ -121,6 +122,8 @@ pub enum Request {
     JudgeVerdicts {
         run: u32,
         verdicts: Vec<(SampleKey, String)>,
+        /// The judge that gave them (the model as sent, the endpoint's host).
+        judge: JudgeIdentity,
     },
     /// The requests that label the loaded negative questions with hallucination types (see
     /// `Session::type_plan`), answered with `Reply::JudgePlan`.

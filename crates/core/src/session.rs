@@ -16,6 +16,7 @@ use crate::export::{CsvCell, csv_row};
 use crate::formats::{ColumnMap, RecordParser, SampleRecord};
 use crate::judge::{VerdictRule, parse_verdict};
 use crate::judging::messages::ChatMessage;
+use crate::judging::provenance::{JudgeIdentity, JudgeTally, tally as judge_tally};
 use crate::judging::types::{LABELLED_BY_FIELD, labelled_type, parse_type_reply, type_requests};
 use crate::leaderboard;
 use crate::metrics::lexical::LexicalScorer;
@@ -221,6 +222,9 @@ pub struct RunInfo {
     pub scored: usize,
     pub with_reference: usize,
     pub with_judge: usize,
+    /// The judges behind those verdicts, with how many each gave: more than one means the
+    /// run's judge columns mix judges (shown, and named in the signature).
+    pub judges: JudgeTally,
     pub splits: Vec<Split>,
     pub issues: IssueReport,
 }
@@ -630,6 +634,14 @@ impl Session {
     /// when runs carry B.Score, its signature (each distinct one once).
     pub fn signature(&self) -> String {
         let mut text = with_type_labellers(signature(&self.stats), &self.type_labellers);
+        let mut judges = JudgeTally::default();
+        for run in &self.runs {
+            judges.absorb(&judge_tally(run.run.predictions()));
+        }
+        if let Some(part) = judges.signature_part() {
+            text.push_str(" | ");
+            text.push_str(&part);
+        }
         let mut seen: Vec<&str> = Vec::new();
         if self.runs.iter().any(|r| r.bertscore.from_files) {
             text.push_str(
@@ -867,6 +879,7 @@ impl Session {
                     scored: state.scored.len(),
                     with_reference: state.scored.iter().filter(|s| s.lexical.is_some()).count(),
                     with_judge: state.scored.iter().filter(|s| s.judge.is_some()).count(),
+                    judges: judge_tally(state.run.predictions()),
                     splits,
                     issues,
                 }
@@ -1500,6 +1513,7 @@ impl Session {
         &mut self,
         run: u32,
         verdicts: Vec<(SampleKey, String)>,
+        judge: &JudgeIdentity,
     ) -> Result<usize, String> {
         let state = self
             .runs
@@ -1522,7 +1536,7 @@ impl Session {
                     key.split, key.question_id
                 ),
             };
-            let judge = match parse_verdict(&text) {
+            let scores = match parse_verdict(&text) {
                 Ok((scores, VerdictRule::Official)) => Some(scores),
                 Ok((scores, VerdictRule::Variant)) => {
                     state.load_issues.add(located(
@@ -1538,9 +1552,9 @@ impl Session {
                     None
                 }
             };
-            if let Some(position) = state.run.set_judge(&key, judge, text) {
+            if let Some(position) = state.run.set_judge(&key, scores, text, judge.fields(None)) {
                 if let Some(scored) = state.scored.get_mut(position) {
-                    scored.judge = judge;
+                    scored.judge = scores;
                 }
                 applied += 1;
             }
@@ -2450,6 +2464,7 @@ mod tests {
                     (key("2"), "I cannot rate this.".to_owned()),
                     (key("404"), "1 2 3 4".to_owned()),
                 ],
+                &JudgeIdentity::current("judge-a", "127.0.0.1:8000"),
             )
             .expect("the run exists");
         assert_eq!(applied, 2);
@@ -2460,6 +2475,13 @@ mod tests {
             .find(|r| r.id == 7)
             .expect("run");
         assert_eq!(info.with_judge, 1);
+        let label = "judge-a @ 127.0.0.1:8000 (api-defaults, medhalltune-agent.py/1)";
+        assert_eq!(info.judges.judges, [(label.to_owned(), 1)]);
+        assert!(
+            session.signature().contains(&format!("judge_by:{label}")),
+            "{}",
+            session.signature()
+        );
         assert_eq!(
             info.issues.counts.get(&IssueKind::UnreadableVerdict),
             Some(&1)
@@ -2470,7 +2492,23 @@ mod tests {
         // Judged samples are not asked again.
         let plan = session.judge_plan(7, None).expect("a plan");
         assert!(plan.items.iter().all(|i| i.judged));
-        assert!(session.apply_verdicts(1234, Vec::new()).is_err());
+        // Another judge's verdict in the same run: shown as a mix, never blended silently.
+        session
+            .apply_verdicts(
+                7,
+                vec![(key("2"), "5 5 5 5\nok".to_owned())],
+                &JudgeIdentity::current("judge-b", "api.example.org"),
+            )
+            .expect("the run exists");
+        let info = session
+            .run_infos()
+            .into_iter()
+            .find(|r| r.id == 7)
+            .expect("run");
+        assert!(info.judges.is_mixed(), "{:?}", info.judges);
+        assert!(session.signature().contains(",MIXED"));
+        let judge = JudgeIdentity::current("judge-a", "127.0.0.1:8000");
+        assert!(session.apply_verdicts(1234, Vec::new(), &judge).is_err());
     }
 
     #[test]
@@ -2489,7 +2527,11 @@ mod tests {
         };
         load(&mut session, 2, run, "model-a.negative.jsonl", RUN);
         session
-            .apply_verdicts(7, vec![(key("1"), "1 2 3 4".to_owned())])
+            .apply_verdicts(
+                7,
+                vec![(key("1"), "1 2 3 4".to_owned())],
+                &JudgeIdentity::current("judge-a", "127.0.0.1:8000"),
+            )
             .expect("the run exists");
         let mut scorer = LexicalScorer::new(WordNet::embedded());
         while session.score_step(&mut scorer, 8) > 0 {}

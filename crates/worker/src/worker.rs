@@ -243,8 +243,12 @@ fn handle(request: Request, file: Option<File>) {
             }
             Err(message) => post(&Event::Error { message }),
         },
-        Request::JudgeVerdicts { run, verdicts } => {
-            match with_session(|s| s.apply_verdicts(run, verdicts)) {
+        Request::JudgeVerdicts {
+            run,
+            verdicts,
+            judge,
+        } => {
+            match with_session(|s| s.apply_verdicts(run, verdicts, &judge)) {
                 Ok(_) => {
                     post_state();
                     // While runs are being scored, the scoring loop sends the summaries.

@@ -32,7 +32,9 @@ pub const BENCHMARK_FILES_LABEL: &str = "gpt-4o (benchmark's files)";
 /// The model a reply names (`judge_reply_model`, e.g. a dated snapshot of an alias) is recorded
 /// per line and shown, but an endpoint may vary it between requests; the identity is what we
 /// asked for.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct JudgeIdentity {
     /// The model name as sent.
     pub model: String,
@@ -101,7 +103,7 @@ pub fn judge_label(fields: &[(String, String)]) -> String {
 
 /// The judges behind a set of verdicts, each with how many verdicts it gave, in first-seen
 /// order. More than one entry means the judge columns mix judges.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct JudgeTally {
     pub judges: Vec<(String, usize)>,
 }
@@ -111,6 +113,16 @@ impl JudgeTally {
         match self.judges.iter_mut().find(|(l, _)| *l == label) {
             Some((_, count)) => *count += 1,
             None => self.judges.push((label, 1)),
+        }
+    }
+
+    /// Adds another tally's verdicts.
+    pub fn absorb(&mut self, other: &JudgeTally) {
+        for (label, count) in &other.judges {
+            match self.judges.iter_mut().find(|(l, _)| l == label) {
+                Some((_, n)) => *n += count,
+                None => self.judges.push((label.clone(), *count)),
+            }
         }
     }
 
