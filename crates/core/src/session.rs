@@ -1199,11 +1199,44 @@ impl Session {
                 }
             }
         }
+        if Metric::JUDGE.contains(&metric) {
+            let base = self.judges_of(&models[baseline].1);
+            for (m, (name, runs)) in models.iter().enumerate() {
+                let own = self.judges_of(runs);
+                if own.len() > 1 {
+                    warnings.push(format!(
+                        "{name}'s verdicts come from {} judges ({}): its judge means mix them.",
+                        own.len(),
+                        own.join("; ")
+                    ));
+                }
+                if m != baseline && !own.is_empty() && !base.is_empty() && own != base {
+                    warnings.push(format!(
+                        "{name} was judged by {} and the baseline {} by {}: their difference is partly a difference in judges.",
+                        own.join("; "),
+                        models[baseline].0,
+                        base.join("; ")
+                    ));
+                }
+            }
+        }
         Ok(MatrixView {
             matrix,
             models: models.into_iter().map(|(n, _)| n).collect(),
             warnings,
         })
+    }
+
+    /// The judges behind the verdicts of `runs`, each once, sorted.
+    fn judges_of(&self, runs: &[usize]) -> Vec<String> {
+        let mut judges: Vec<String> = runs
+            .iter()
+            .flat_map(|&r| judge_tally(self.runs[r].run.predictions()).judges)
+            .map(|(label, _)| label)
+            .collect();
+        judges.sort();
+        judges.dedup();
+        judges
     }
 
     /// How the B.Score values of `runs` were computed: each distinct metric signature once, and
@@ -2310,6 +2343,39 @@ mod tests {
             .as_ref()
             .expect("b against a");
         assert!((difference.mean_difference + 0.1).abs() < 1e-12);
+
+        // Judge columns from two judges are compared with a warning naming both.
+        let all = || -> Vec<(SampleKey, String)> {
+            (0..8)
+                .map(|i| (key_of_negative(i), "5 5 5 5\nok".to_owned()))
+                .collect()
+        };
+        let judge_a = JudgeIdentity::current("judge-a", "a.example");
+        let judge_b = JudgeIdentity::current("judge-b", "b.example");
+        assert_eq!(session.apply_verdicts(1, all(), &judge_a), Ok(8));
+        assert_eq!(session.apply_verdicts(2, all(), &judge_b), Ok(8));
+        let view = session
+            .matrix(&MatrixQuery {
+                metric: "clinical_accuracy".to_owned(),
+                baseline: Some("a".to_owned()),
+            })
+            .expect("two models");
+        assert!(
+            view.warnings
+                .iter()
+                .any(|w| w.contains("difference in judges")
+                    && w.contains("judge-a @ a.example")
+                    && w.contains("judge-b @ b.example")),
+            "{:?}",
+            view.warnings
+        );
+    }
+
+    fn key_of_negative(i: usize) -> SampleKey {
+        SampleKey {
+            split: Split::Negative,
+            question_id: i.to_string(),
+        }
     }
 
     #[test]
