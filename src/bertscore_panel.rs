@@ -21,13 +21,13 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use medhall_core::protocol::{Reply, Request};
 use medhall_core::sample::SampleKey;
-use medhall_core::session::BertScorePlan;
+use medhall_core::session::{BertScoreChunk, BertScoreItem, BertScorePlan, bertscore_chunk_hash};
 use medhall_model_check::model_protocol::{
     BERTSCORE_FILES, MODEL_PROTOCOL_VERSION, ModelEvent, ModelRequest, ModelSource,
     model_name_of_url,
 };
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
@@ -244,29 +244,32 @@ async fn plan_of(run: u32, signature: &str) -> Result<BertScorePlan, String> {
     }
 }
 
-/// Values kept in this browser for a run under `signature`, as the session takes them.
-fn kept_values(kept: &[StoredBertScores], signature: &str) -> Vec<(SampleKey, String, f64)> {
+/// Chunks kept in this browser for a run under `signature`, as the session takes them (it
+/// applies each only where the run's pairs are the chunk's).
+fn kept_chunks(kept: &[StoredBertScores], signature: &str) -> Vec<BertScoreChunk> {
     kept.iter()
-        .filter(|c| c.signature == signature)
+        .filter(|c| c.signature == signature && !c.chunk.is_empty())
         .filter_map(|c| {
             let split = medhall_core::sample::Split::ALL
                 .into_iter()
                 .find(|s| s.as_str() == c.split)?;
-            Some((c, split))
-        })
-        .flat_map(|(c, split)| {
-            c.values.iter().map(move |(id, pair, f1)| {
-                (
-                    SampleKey {
-                        split,
-                        question_id: id.clone(),
-                    },
-                    pair.clone(),
-                    *f1,
-                )
+            Some(BertScoreChunk {
+                split,
+                start: c.start as usize,
+                chunk: c.chunk.clone(),
+                f1: c.values.iter().map(|(_, _, f1)| *f1).collect(),
             })
         })
         .collect()
+}
+
+/// `bertscore_chunk_hash` of plan items.
+fn chunk_hash_of(items: &[BertScoreItem]) -> String {
+    bertscore_chunk_hash(
+        items
+            .iter()
+            .map(|i| (i.candidate.as_str(), i.reference.as_str())),
+    )
 }
 
 async fn identity_of(run: u32) -> Result<String, String> {
@@ -287,13 +290,14 @@ async fn restore_run(run: u32) -> Result<usize, String> {
         return Ok(0);
     };
     let signature = latest.signature.clone();
-    let values = kept_values(&kept, &signature);
-    let count = values.len();
+    let chunks = kept_chunks(&kept, &signature);
+    // Offered, not yet applied: the session applies a chunk only where its pairs are the run's.
+    let count = chunks.iter().map(|c| c.f1.len()).sum();
     if count > 0 {
-        send_request(&Request::BertScores {
+        send_request(&Request::BertScoreChunks {
             run,
             signature,
-            scores: values,
+            chunks,
         })?;
     }
     Ok(count)
@@ -488,6 +492,7 @@ async fn score_split(
                         split: split.split.as_str().to_owned(),
                         start: start as u32,
                         values: values.clone(),
+                        chunk: chunk_hash_of(items),
                         saved_at: js_sys::Date::now(),
                     };
                     if let Err(error) = storage::put_bertscores(db, &chunk).await {
@@ -639,32 +644,33 @@ async fn compute_inner(
     let mut plans = Vec::new();
     for run in runs {
         let mut plan = plan_of(run, &signature).await?;
-        // Values kept in this browser under this signature that the session has not taken yet
-        // (a run loaded again under another id).
+        // Chunks kept in this browser under this signature that the session has not taken yet
+        // (a run loaded again under another id): each counts only for exactly its pairs.
         if let Ok(db) = db().await
             && let Ok(kept) = storage::bertscores_of(&db, &plan.identity).await
         {
-            let values = kept_values(&kept, &signature);
-            if !values.is_empty() {
-                let known: HashMap<(SampleKey, String), ()> = values
-                    .iter()
-                    .map(|(k, p, _)| ((k.clone(), p.clone()), ()))
-                    .collect();
-                let mut given = 0;
-                for item in plan.splits.iter_mut().flat_map(|s| s.items.iter_mut()) {
-                    if !item.done && known.contains_key(&(item.key.clone(), item.pair.clone())) {
-                        item.done = true;
-                        given += 1;
-                    }
+            let chunks = kept_chunks(&kept, &signature);
+            let mut given = 0;
+            for chunk in &chunks {
+                let Some(split) = plan.splits.iter_mut().find(|s| s.split == chunk.split) else {
+                    continue;
+                };
+                let end = chunk.start.saturating_add(chunk.f1.len());
+                let Some(items) = split.items.get_mut(chunk.start..end) else {
+                    continue;
+                };
+                if chunk_hash_of(items) == chunk.chunk {
+                    given += items.iter().filter(|i| !i.done).count();
+                    items.iter_mut().for_each(|i| i.done = true);
                 }
-                if given > 0 {
-                    send_request(&Request::BertScores {
-                        run,
-                        signature: signature.clone(),
-                        scores: values,
-                    })?;
-                    ui.restored.update(|r| *r += given);
-                }
+            }
+            if given > 0 {
+                send_request(&Request::BertScoreChunks {
+                    run,
+                    signature: signature.clone(),
+                    chunks,
+                })?;
+                ui.restored.update(|r| *r += given);
             }
         }
         plans.push(plan);

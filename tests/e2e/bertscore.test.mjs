@@ -146,7 +146,7 @@ test('B.Score in the page: cancel and resume, bert_score parity on the CPU backe
   const mean = expected.reduce((s, r) => s + r.b64[2], 0) / PAIRS;
   console.log(`B.Score in the page (CPU backend, batch 64): max |dF1| ${worst.toExponential(2)} over ${PAIRS} pairs; mean ${mean.toFixed(6)}`);
   const signature = await page.$eval('#bertscore-signature', (p) => p.textContent);
-  assert.match(signature, /bert_score=0\.3\.13,model=bertscore,config=crc32:[0-9a-f]{8},layer=3,.*batch=64,max_len=48/);
+  assert.match(signature, /bert_score=0\.3\.13,model=bertscore,files=h128:[0-9a-f]{32},layer=3,.*batch=64,max_len=48/);
   // The summary's bertscore mean (the session's, from the values given to it).
   await page.waitForFunction((run) => {
     const cell = document.querySelector(`td[data-run="${run}"][data-metric="bertscore"]:not([data-type])`);

@@ -5,8 +5,8 @@
 use crate::judging::provenance::JudgeIdentity;
 use crate::sample::{SampleKey, Split};
 use crate::session::{
-    BertScorePlan, Export, ExportKind, JudgePlan, LoadProgress, LoadReport, LoadTarget,
-    QuestionItem, RowQuery, RowsPage, RunInfo, RunSummary, SampleDetail,
+    BertScoreChunk, BertScorePlan, Export, ExportKind, JudgePlan, LoadProgress, LoadReport,
+    LoadTarget, QuestionItem, RowQuery, RowsPage, RunInfo, RunSummary, SampleDetail,
 };
 use serde::{Deserialize, Serialize};
 
@@ -148,6 +148,14 @@ pub enum Request {
     RunIdentity {
         id: u32,
         run: u32,
+    },
+    /// B.Score values kept per chunk for a run under `signature`, each applied only where the
+    /// run's pairs are the chunk's (`Session::apply_bertscore_chunks`); the worker then sends
+    /// the new state and summaries.
+    BertScoreChunks {
+        run: u32,
+        signature: String,
+        chunks: Vec<BertScoreChunk>,
     },
     /// B.Score values for samples of a run: (sample, pair hash, F1) under `signature`; the
     /// worker then sends the new state and summaries.

@@ -177,6 +177,9 @@ struct RunBertScore {
     /// Some scored sample took its value from its results file's own `bertscore` field (a
     /// `--per-sample` line joined back, say): computed elsewhere, under no known signature.
     from_files: bool,
+    /// Kept chunks offered under `signature` whose pairs are not the run's now (the reference
+    /// shards may still be loading): tried again after each shard.
+    waiting: Vec<BertScoreChunk>,
 }
 
 /// A results record's own B.Score: its `bertscore` field, when that is a finite number.
@@ -459,6 +462,17 @@ pub struct BertScorePlan {
     pub splits: Vec<BertScoreSplit>,
     /// Samples without a reference answer: they get no B.Score.
     pub without_reference: usize,
+}
+
+/// One chunk of B.Score values kept as it was computed (the page's IndexedDB): `f1[k]` is the
+/// F1 of the pair at `start + k` of `split` in [`Session::bertscore_plan`]'s order, computed
+/// together with exactly the pairs [`bertscore_chunk_hash`] `chunk` names.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BertScoreChunk {
+    pub split: Split,
+    pub start: usize,
+    pub chunk: String,
+    pub f1: Vec<f64>,
 }
 
 /// 16 hex digits of FNV-1a over a B.Score pair's two texts: a kept value applies only to the
@@ -757,6 +771,7 @@ impl Session {
                 report.extend(issues);
                 self.source_issues.extend(report.first.iter().cloned());
                 self.rescore_all();
+                self.retry_waiting_bertscore_chunks();
             }
             Destination::TypeMap(types, labellers) => {
                 self.source_issues.extend(report.first.iter().cloned());
@@ -1659,6 +1674,74 @@ impl Session {
         })
     }
 
+    /// Gives run `run` the B.Score values of kept chunks (see [`BertScoreChunk`]) under
+    /// `signature`: a chunk counts only where the run's pairs at its place are exactly the pairs
+    /// it was computed with (bert_score's padding makes a pair's F1 depend on its neighbours),
+    /// else it waits for the next reference shard (values kept in the browser come back before
+    /// the shards have loaded). Then as [`Session::apply_bertscore`]; returns how many values
+    /// applied now.
+    pub fn apply_bertscore_chunks(
+        &mut self,
+        run: u32,
+        signature: &str,
+        chunks: &[BertScoreChunk],
+    ) -> Result<usize, String> {
+        let plan = self.bertscore_plan(run, signature)?;
+        let mut scores = Vec::new();
+        let mut waiting = Vec::new();
+        for chunk in chunks {
+            let Some(split) = plan.splits.iter().find(|s| s.split == chunk.split) else {
+                waiting.push(chunk.clone());
+                continue;
+            };
+            let Some(items) = chunk
+                .start
+                .checked_add(chunk.f1.len())
+                .and_then(|end| split.items.get(chunk.start..end))
+            else {
+                waiting.push(chunk.clone());
+                continue;
+            };
+            let same = bertscore_chunk_hash(
+                items
+                    .iter()
+                    .map(|i| (i.candidate.as_str(), i.reference.as_str())),
+            ) == chunk.chunk;
+            if same {
+                scores.extend(
+                    items
+                        .iter()
+                        .zip(&chunk.f1)
+                        .map(|(item, &f1)| (item.key.clone(), item.pair.clone(), f1)),
+                );
+            } else {
+                waiting.push(chunk.clone());
+            }
+        }
+        let applied = self.apply_bertscore(run, signature, scores)?;
+        if let Some(state) = self.runs.iter_mut().find(|r| r.id == run) {
+            state.bertscore.waiting.extend(waiting);
+        }
+        Ok(applied)
+    }
+
+    /// Offers each run's waiting chunks again (after a reference shard loaded).
+    fn retry_waiting_bertscore_chunks(&mut self) {
+        let waiting: Vec<(u32, String, Vec<BertScoreChunk>)> = self
+            .runs
+            .iter_mut()
+            .filter(|r| !r.bertscore.waiting.is_empty())
+            .filter_map(|r| {
+                let signature = r.bertscore.signature.clone()?;
+                Some((r.id, signature, std::mem::take(&mut r.bertscore.waiting)))
+            })
+            .collect();
+        for (run, signature, chunks) in waiting {
+            // The run and its signature exist: this cannot fail.
+            let _ = self.apply_bertscore_chunks(run, &signature, &chunks);
+        }
+    }
+
     /// Gives run `run` B.Score values (F1 by sample, each with the [`pair_hash`] of the texts it
     /// was computed for) under `signature`. A value counts only while the sample's texts are
     /// the ones it was computed for (so values kept in the browser can be given before the
@@ -1681,6 +1764,7 @@ impl Session {
                 signature: Some(signature.to_owned()),
                 values: HashMap::new(),
                 from_files: state.bertscore.from_files,
+                waiting: Vec::new(),
             };
             // Back to what the files carry, if anything.
             for scored in &mut state.scored {
@@ -3024,6 +3108,85 @@ mod tests {
                 .iter()
                 .all(|i| i.judged)
         );
+    }
+
+    #[test]
+    fn kept_bertscore_chunks_apply_only_to_the_same_pairs() {
+        let mut session = scored_session();
+        let plan = session.bertscore_plan(7, "bertscore:a").expect("plan");
+        let items = plan.splits[0].items.clone();
+        let split = plan.splits[0].split;
+        let hash = |items: &[BertScoreItem]| {
+            bertscore_chunk_hash(
+                items
+                    .iter()
+                    .map(|i| (i.candidate.as_str(), i.reference.as_str())),
+            )
+        };
+        // Computed beside another neighbour: the same first pair, another chunk.
+        let other = bertscore_chunk_hash([
+            (items[0].candidate.as_str(), items[0].reference.as_str()),
+            ("another", "pair"),
+        ]);
+        let stale = BertScoreChunk {
+            split,
+            start: 0,
+            chunk: other,
+            f1: vec![0.5, 0.6],
+        };
+        assert_eq!(
+            session.apply_bertscore_chunks(7, "bertscore:a", std::slice::from_ref(&stale)),
+            Ok(0)
+        );
+        // Out of range: skipped, not an error.
+        let beyond = BertScoreChunk {
+            start: 1,
+            chunk: hash(&items),
+            ..stale.clone()
+        };
+        assert_eq!(
+            session.apply_bertscore_chunks(7, "bertscore:a", &[beyond]),
+            Ok(0)
+        );
+        let same = BertScoreChunk {
+            chunk: hash(&items),
+            ..stale
+        };
+        assert_eq!(
+            session.apply_bertscore_chunks(7, "bertscore:a", std::slice::from_ref(&same)),
+            Ok(2)
+        );
+        let plan = session.bertscore_plan(7, "bertscore:a").expect("plan");
+        assert!(plan.splits[0].items.iter().all(|i| i.done));
+
+        // Offered before the reference shard has loaded (a reload): applied once it has.
+        let mut early = Session::default();
+        let run = LoadTarget::Run {
+            run: 7,
+            name: "model-a.negative.jsonl".to_owned(),
+        };
+        load(&mut early, 2, run, "model-a.negative.jsonl", RUN);
+        assert_eq!(
+            early.apply_bertscore_chunks(7, "bertscore:a", &[same]),
+            Ok(0)
+        );
+        load(
+            &mut early,
+            1,
+            LoadTarget::Shard,
+            "refs.negative.jsonl",
+            REFS,
+        );
+        let mut scorer = LexicalScorer::new(WordNet::embedded());
+        while early.score_step(&mut scorer, 2) > 0 {}
+        let plan = early.bertscore_plan(7, "bertscore:a").expect("plan");
+        assert!(plan.splits[0].items.iter().all(|i| i.done));
+        let bert = early.summaries(true)[0].groups[0]
+            .metrics
+            .iter()
+            .find(|m| m.metric == "bertscore")
+            .map(|m| m.n);
+        assert_eq!(bert, Some(2));
     }
 
     #[test]

@@ -230,6 +230,19 @@ fn handle(request: Request, file: Option<File>) {
             };
             post(&Event::Reply { id, reply });
         }
+        Request::BertScoreChunks {
+            run,
+            signature,
+            chunks,
+        } => match with_session(|s| s.apply_bertscore_chunks(run, &signature, &chunks)) {
+            Ok(_) => {
+                post_state();
+                if !SCORING.with(Cell::get) {
+                    post_summaries(true);
+                }
+            }
+            Err(message) => post(&Event::Error { message }),
+        },
         Request::BertScores {
             run,
             signature,
