@@ -9,6 +9,8 @@
 pub mod manifest;
 pub mod view_state;
 
+use medhall_core::url_policy::Endpoint;
+
 #[cfg(target_arch = "wasm32")]
 mod bertscore_panel;
 #[cfg(target_arch = "wasm32")]
@@ -61,35 +63,23 @@ pub fn describe_lines(count: u64, lines: &[u64]) -> String {
 }
 
 /// Whether the page may send judge requests to `endpoint`: its Content-Security-Policy allows
-/// https URLs and local servers (http://localhost, http://127.0.0.1) only.
+/// https URLs and local servers (http://localhost, http://127.0.0.1) only. The host is the one
+/// a browser reads (`url_policy`).
 pub fn check_judge_endpoint(endpoint: &str) -> Result<(), String> {
-    let text = endpoint.trim();
-    let lower = text.to_ascii_lowercase();
-    if let Some(rest) = lower.strip_prefix("https://") {
-        return if rest.is_empty() {
-            Err("The endpoint URL has no host.".to_owned())
-        } else {
-            Ok(())
-        };
-    }
-    if let Some(rest) = lower.strip_prefix("http://") {
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-        let host = authority.rsplit('@').next().unwrap_or("");
-        let host = match host.rsplit_once(':') {
-            Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
-            _ => host,
-        };
-        if host == "localhost" || host == "127.0.0.1" {
-            return Ok(());
-        }
-        return Err(format!(
-            "{text}: plain http:// is allowed for local servers only (http://localhost or \
-             http://127.0.0.1); use https:// for other hosts."
-        ));
+    let parsed = Endpoint::parse(endpoint).map_err(|refused| {
+        format!(
+            "{refused}. The endpoint must be an https:// URL (or http://localhost / \
+             http://127.0.0.1), such as https://api.openai.com/v1."
+        )
+    })?;
+    if parsed.allowed_by_page_csp() {
+        return Ok(());
     }
     Err(format!(
-        "{text}: the endpoint must be an https:// URL (or http://localhost / http://127.0.0.1), \
-         such as https://api.openai.com/v1."
+        "{:?} goes to {} over plain http://, which is allowed for local servers only \
+         (http://localhost or http://127.0.0.1); use https:// for other hosts.",
+        endpoint.trim(),
+        parsed.host_label()
     ))
 }
 
@@ -117,6 +107,13 @@ mod tests {
         assert!(check_judge_endpoint("http://localhost.example.org/v1").is_err());
         assert!(check_judge_endpoint("ftp://localhost/v1").is_err());
         assert!(check_judge_endpoint("https://").is_err());
+        // The host a browser reads, not the one a string split finds.
+        assert!(check_judge_endpoint("http://localhost@evil.example/v1").is_err());
+        assert!(check_judge_endpoint("http://evil.example\\@127.0.0.1/v1").is_err());
+        assert!(check_judge_endpoint("http://evil.example\\@localhost:8000/v1").is_err());
+        assert!(check_judge_endpoint("HTTP://LOCALHOST:8000/v1").is_ok());
+        let error = check_judge_endpoint("http://evil.example\\@localhost/v1").expect_err("remote");
+        assert!(error.contains("goes to evil.example"), "{error}");
     }
 
     #[test]

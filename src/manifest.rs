@@ -1,6 +1,7 @@
 //! `datasets.json`: the shard sets the page offers, and the hosts it may contact on its own.
 
 use medhall_core::sample::Split;
+use medhall_core::url_policy::{ManifestDestination, manifest_destination};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -51,16 +52,6 @@ pub struct RunFile {
     pub url: String,
 }
 
-/// The host of an absolute http(s) URL; `None` for relative URLs (same origin).
-pub fn url_host(url: &str) -> Option<&str> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-    let host = authority.rsplit('@').next().unwrap_or(authority);
-    Some(host.split(':').next().unwrap_or(host))
-}
-
 impl Manifest {
     pub fn parse(text: &str) -> Result<Manifest, String> {
         let manifest: Manifest =
@@ -69,7 +60,8 @@ impl Manifest {
         Ok(manifest)
     }
 
-    /// Every absolute URL must be on a listed host, so the privacy promise holds by construction.
+    /// Every URL that leaves the page's origin must be on a listed host, so the privacy promise
+    /// holds by construction; where a URL goes is read as a browser reads it (`url_policy`).
     pub fn check(&self) -> Result<(), String> {
         for set in &self.shard_sets {
             let urls = set.shards.iter().map(|s| s.url.as_str()).chain(
@@ -78,12 +70,19 @@ impl Manifest {
                     .flat_map(|r| r.files.iter().map(|f| f.url.as_str())),
             );
             for url in urls {
-                if let Some(host) = url_host(url)
-                    && !self.allowed_hosts.iter().any(|h| h == host)
-                {
-                    return Err(format!(
-                        "datasets.json: {url} is on {host}, which allowed_hosts does not list"
-                    ));
+                match manifest_destination(url) {
+                    Ok(ManifestDestination::PageOrigin) => {}
+                    Ok(ManifestDestination::Host(host))
+                        if self
+                            .allowed_hosts
+                            .iter()
+                            .any(|h| h.eq_ignore_ascii_case(&host)) => {}
+                    Ok(ManifestDestination::Host(host)) => {
+                        return Err(format!(
+                            "datasets.json: {url:?} is on {host}, which allowed_hosts does not list"
+                        ));
+                    }
+                    Err(refused) => return Err(format!("datasets.json: {refused}")),
                 }
             }
         }
@@ -100,22 +99,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hosts_of_urls() {
-        assert_eq!(
-            url_host("https://raw.githubusercontent.com/a/b.jsonl"),
-            Some("raw.githubusercontent.com")
-        );
-        assert_eq!(url_host("http://u@h.org:8080/x?y"), Some("h.org"));
-        assert_eq!(url_host("demo/x.jsonl"), None);
-    }
-
-    #[test]
     fn the_shipped_manifest_lists_every_host_it_uses() {
         let text = include_str!("../public/datasets.json");
         let manifest = Manifest::parse(text).expect("public/datasets.json is valid");
         let demo = manifest.set("demo").expect("a demo set");
         assert!(demo.bundled && !demo.shards.is_empty() && demo.runs.len() >= 2);
-        assert!(demo.shards.iter().all(|s| url_host(&s.url).is_none()));
+        assert!(
+            demo.shards
+                .iter()
+                .all(|s| manifest_destination(&s.url) == Ok(ManifestDestination::PageOrigin))
+        );
+    }
+
+    fn manifest_with_url(url: &str) -> String {
+        let url = serde_json::to_string(url).expect("a string");
+        format!(
+            r#"{{"version":1,"allowed_hosts":["raw.githubusercontent.com"],"shard_sets":[{{"id":"x","name":"x",
+            "shards":[{{"split":"positive","url":{url}}}]}}]}}"#
+        )
     }
 
     #[test]
@@ -124,5 +125,30 @@ mod tests {
             "shards":[{"split":"positive","url":"https://evil.example/x.jsonl"}]}]}"#;
         let error = Manifest::parse(text).expect_err("unlisted host");
         assert!(error.contains("evil.example"));
+    }
+
+    #[test]
+    fn urls_that_leave_the_page_in_a_browser_are_checked_as_such() {
+        // Each of these passed the old check (read as relative, or as the listed host) and
+        // reaches evil.example in a browser.
+        for url in [
+            "//evil.example/x.jsonl",
+            "/\\evil.example/x.jsonl",
+            "/\t/evil.example/x.jsonl",
+            "https://evil.example\\@raw.githubusercontent.com/x.jsonl",
+            "HTTPS://EVIL.EXAMPLE/x.jsonl",
+        ] {
+            let error = Manifest::parse(&manifest_with_url(url)).expect_err(url);
+            assert!(error.contains("is on evil.example"), "{url:?}: {error}");
+        }
+        for url in [
+            "demo/x.jsonl",
+            "https://raw.githubusercontent.com/a/b.jsonl",
+            "HTTPS://Raw.GitHubUserContent.com/a/b.jsonl",
+        ] {
+            assert!(Manifest::parse(&manifest_with_url(url)).is_ok(), "{url:?}");
+        }
+        let error = Manifest::parse(&manifest_with_url("javascript:alert(1)")).expect_err("scheme");
+        assert!(error.contains("only http:// and https://"), "{error}");
     }
 }

@@ -889,10 +889,10 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                 </label>
                 {move || panel.weights_why.get().map(|why| view! { <span class="note model-weights-why">{why}</span> })}
                 <button class="model-sizes" disabled=move || panel.backend.get().is_none()
-                    title=move || format!("Reads config.json from {}", crate::view_state::host_label(&model_url.get()))
+                    title=move || format!("Reads config.json from {}", medhall_core::url_policy::destination_label(&crate::dom::page_url(), &model_url.get()))
                     on:click=move |_| ask_sizes(panel, model_url.get_untracked())>"Show sizes"</button>
                 <button class="model-load" disabled=move || panel.backend.get().is_none() on:click=load>"Load model"</button>
-                <span class="note model-host">{move || format!("Show sizes and Load request files from {}.", crate::view_state::host_label(&model_url.get()))}</span>
+                <span class="note model-host">{move || format!("Show sizes and Load request files from {}.", medhall_core::url_policy::destination_label(&crate::dom::page_url(), &model_url.get()))}</span>
                 {move || panel.crashed.get().then(|| view! {
                     <button class="model-restart" on:click=move |_| {
                         panel.error.set(None);

@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use medhall_core::protocol::{Event, Reply, Request};
 use medhall_core::session::{LoadReport, RowsPage, RunInfo, RunSummary, SampleDetail};
+use medhall_core::url_policy::{ImageBase, UrlRefused};
 use std::cell::{Cell, RefCell};
 use web_sys::{File, IdbDatabase};
 
@@ -116,19 +117,25 @@ pub(crate) struct AppState {
     pub(crate) scored_revision: RwSignal<u32>,
     pub(crate) embedded: bool,
     /// Whether images may be requested from the image base URL: yes when the user typed it or
-    /// it is on the page's own origin; one that a shared link set (`?images=`) on another host
-    /// waits for a click that names the host (else opening a sample would tell that host which
-    /// samples the user reads).
+    /// it resolves to the page's own origin (`url_policy::ImageBase`); one that a shared link
+    /// set (`?images=`) elsewhere waits for a click that names the host (else opening a sample
+    /// would tell that host which samples the user reads).
     pub(crate) image_base_allowed: RwSignal<bool>,
 }
 
 impl AppState {
-    /// The image base URL, if requests to it are allowed.
-    pub(crate) fn allowed_image_base(&self) -> Option<String> {
+    /// The image base URL resolved against the page, if one is set.
+    pub(crate) fn image_base(&self) -> Option<Result<ImageBase, UrlRefused>> {
+        let text = self.view.with(|v| v.image_base.clone())?;
+        Some(ImageBase::resolve(&crate::dom::page_url(), &text))
+    }
+
+    /// The image base, if requests to it are allowed.
+    pub(crate) fn allowed_image_base(&self) -> Option<ImageBase> {
         if !self.image_base_allowed.get() {
             return None;
         }
-        self.view.with(|v| v.image_base.clone())
+        self.image_base()?.ok()
     }
 
     /// Shows why a request could not be sent, if it could not.

@@ -29,15 +29,12 @@ use wasm_bindgen::JsCast;
 #[component]
 pub fn App() -> impl IntoView {
     let view_state = ViewState::from_query(&location_search());
-    // An image base on this page's own origin requests nothing from elsewhere.
-    let page_host = web_sys::window()
-        .and_then(|w| w.location().host().ok())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let image_base_allowed = view_state
-        .image_base
-        .as_deref()
-        .is_none_or(|base| crate::view_state::url_host(base).is_none_or(|host| host == page_host));
+    // An image base that resolves to this page's own origin requests nothing from elsewhere.
+    let page_url = crate::dom::page_url();
+    let image_base_allowed = view_state.image_base.as_deref().is_none_or(|base| {
+        medhall_core::url_policy::ImageBase::resolve(&page_url, base)
+            .is_ok_and(|base| base.is_page_origin())
+    });
     let embedded = view_state.embed.is_some();
     let state = AppState {
         view: RwSignal::new(view_state),
@@ -292,7 +289,7 @@ pub fn App() -> impl IntoView {
                     <ModelPanel host=Host {
                         ask: ask_boxed,
                         add_run: Callback::new(move |file| load_results_file(state, file)),
-                        image_base: Signal::derive(move || state.allowed_image_base()),
+                        image_base: Signal::derive(move || state.allowed_image_base().map(|base| base.href().to_owned())),
                     }/>
                 }.into_any())}
             </main>

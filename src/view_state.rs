@@ -4,35 +4,6 @@
 use medhall_core::chart::ChartKind;
 use medhall_core::sample::{SampleKey, Split};
 
-/// The host an absolute `http(s)` URL requests (lowercased, with its port), or `None` for a
-/// URL relative to the page, which stays on the page's own origin.
-pub fn url_host(url: &str) -> Option<String> {
-    let url = url.trim();
-    let lower = url.to_ascii_lowercase();
-    // The scheme is matched case-insensitively; both strings have the same byte offsets.
-    let rest = if lower.starts_with("https://") {
-        url.get(8..).unwrap_or_default()
-    } else if lower.starts_with("http://") {
-        url.get(7..).unwrap_or_default()
-    } else if let Some(rest) = url.strip_prefix("//") {
-        rest
-    } else if lower.contains(':') && !lower.starts_with('.') && !lower.starts_with('/') {
-        // Another scheme (data:, blob:, ftp:…): name the scheme rather than guess a host.
-        return Some(format!("{}:", lower.split(':').next().unwrap_or_default()));
-    } else {
-        return None;
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    // user:password@host names the host after the '@'.
-    let host = authority.rsplit('@').next().unwrap_or(authority);
-    Some(host.to_ascii_lowercase())
-}
-
-/// How a URL is named to the user: its host, or "this page's own origin".
-pub fn host_label(url: &str) -> String {
-    url_host(url).unwrap_or_else(|| "this page's own origin".to_owned())
-}
-
 fn is_chart(name: &str) -> bool {
     ChartKind::from_name(name).is_some()
 }
@@ -328,24 +299,6 @@ impl ViewState {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn url_host_names_the_host_a_url_requests() {
-        use super::url_host;
-        assert_eq!(
-            url_host("https://Example.org:8443/img/?t=1").as_deref(),
-            Some("example.org:8443")
-        );
-        assert_eq!(url_host("http://u:p@h.test/a").as_deref(), Some("h.test"));
-        assert_eq!(url_host("//cdn.test/x").as_deref(), Some("cdn.test"));
-        assert_eq!(
-            url_host("data:image/png;base64,xx").as_deref(),
-            Some("data:")
-        );
-        assert_eq!(url_host("images/"), None);
-        assert_eq!(url_host("./demo/"), None);
-        assert_eq!(url_host("/abs/path/"), None);
-    }
-
     use super::*;
 
     #[test]

@@ -153,19 +153,30 @@ pub(crate) fn DetailPane(state: AppState) -> impl IntoView {
                     state.view.update(|v| v.image_base = Some(value).filter(|s| !s.is_empty()));
                 }/>
             </label>
-            {move || (!state.image_base_allowed.get()).then(|| {
+            {move || {
                 let base = state.view.with(|v| v.image_base.clone()).unwrap_or_default();
-                let host = crate::view_state::host_label(&base);
-                view! {
-                    <p class="note image-base-confirm">
-                        {format!("This link sets the image base URL to {base}. Nothing is requested from {host} until you allow it: opening a sample would then load its image from there (and tell {host} which samples you open). ")}
-                        <button class="allow-image-base" on:click=move |_| state.image_base_allowed.set(true)>{format!("Load images from {host}")}</button>
-                    </p>
+                match state.image_base() {
+                    None => None,
+                    // Nothing is requested from a base the page cannot use; the text says why.
+                    Some(Err(refused)) => Some(view! {
+                        <p class="note image-base-refused">{format!("No images are loaded: the image base URL {refused}.")}</p>
+                    }.into_any()),
+                    Some(Ok(_)) if state.image_base_allowed.get() => None,
+                    Some(Ok(resolved)) => {
+                        let host = resolved.host_label();
+                        let href = resolved.href().to_owned();
+                        Some(view! {
+                            <p class="note image-base-confirm">
+                                {format!("This link sets the image base URL to “{base}”, which the browser reads as {href}. Nothing is requested from {host} until you allow it: opening a sample would then load its image from there (and tell {host} which samples you open). ")}
+                                <button class="allow-image-base" on:click=move |_| state.image_base_allowed.set(true)>{format!("Load images from {host}")}</button>
+                            </p>
+                        }.into_any())
+                    }
                 }
-            })}
+            }}
             {move || state.detail.get().map(|detail| {
                 let image = detail.image.clone().and_then(|name| {
-                    state.allowed_image_base().map(|base| format!("{}{}", base, name))
+                    state.allowed_image_base().and_then(|base| base.image_url(&name))
                 });
                 let answers = detail.answers.iter().map(|answer| {
                     let metrics = Metric::ALL.iter().zip(&answer.metrics).map(|(m, v)| {
