@@ -6,14 +6,15 @@
 //! The API key lives in a signal of this tab only: it is sent as `Authorization: Bearer` to
 //! the endpoint and nowhere else, and is never stored, logged or put in a URL.
 
+use crate::check_judge_endpoint;
 use crate::storage::{self, StoredVerdict};
-use crate::{check_judge_endpoint, judge_estimate};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use medhall_core::export::redact_url;
 use medhall_core::judging::openai::{
     ChatReply, Response, Usage, chat_request_body, chat_url, parse_retry_after, read_response,
 };
+use medhall_core::judging::plan::{CHARS_PER_TOKEN, CostEstimate};
 use medhall_core::judging::provenance::JudgeIdentity;
 use medhall_core::judging::scheduler::{Dispatch, Next, Outcome, Scheduler, SchedulerConfig};
 use medhall_core::protocol::{Reply, Request};
@@ -63,8 +64,10 @@ struct PlanView {
     items: usize,
     judged: usize,
     restored: usize,
-    /// Characters of the messages still to send.
-    chars_to_send: u64,
+    /// What the requests still to send will cost (the CLI's `--dry-run` estimate).
+    estimate: CostEstimate,
+    /// Type labels: their replies are a word each and are not estimated.
+    types: bool,
     issues: Vec<String>,
     issue_total: u64,
 }
@@ -166,7 +169,11 @@ fn view_of(plan: &JudgePlan) -> PlanView {
         items: plan.items.len(),
         judged: plan.items.iter().filter(|i| i.judged).count(),
         restored,
-        chars_to_send: to_send.map(chars).sum(),
+        estimate: to_send.fold(CostEstimate::default(), |mut e, item| {
+            e.add(chars(item), item.reply_chars);
+            e
+        }),
+        types: plan.run == TYPE_PLAN_RUN,
         issues: plan.issues.first.iter().map(ToString::to_string).collect(),
         issue_total: plan.issues.total(),
     }
@@ -179,6 +186,8 @@ enum Asked {
     Verdicts {
         run: u32,
         calibration: Option<Vec<u32>>,
+        /// Ask again for samples whose verdict is unreadable (`--retry-unreadable`).
+        retry_unreadable: bool,
     },
     /// The hallucination types of the loaded negative questions (`Session::type_plan`).
     Types,
@@ -195,10 +204,15 @@ fn ask_plan(host: JudgeHost, what: Asked, plan_view: RwSignal<Option<Result<Plan
     plan_view.set(None);
     (host.ask)(
         Box::new(move |id| match what {
-            Asked::Verdicts { run, calibration } => Request::JudgePlan {
+            Asked::Verdicts {
+                run,
+                calibration,
+                retry_unreadable,
+            } => Request::JudgePlan {
                 id,
                 run,
                 calibration,
+                retry_unreadable,
             },
             Asked::Types => Request::TypePlan { id },
         }),
@@ -691,8 +705,16 @@ fn stop() {
 
 fn estimate_text(view: &PlanView, price_in: f64, price_out: f64) -> String {
     let to_send = view.items - view.judged;
-    let (tokens_in, tokens_out, cost) =
-        judge_estimate(view.chars_to_send, to_send as u64, price_in, price_out);
+    let tokens_in = view.estimate.prompt_tokens();
+    let cost = view.estimate.cost(price_in, price_out);
+    let replies = if view.types {
+        "replies (a type name each) not counted".to_owned()
+    } else {
+        format!(
+            "{} reply tokens (the calibration verdicts' length)",
+            view.estimate.completion_tokens()
+        )
+    };
     let restored = if view.restored > 0 {
         format!(", {} of them restored from this browser", view.restored)
     } else {
@@ -707,8 +729,8 @@ fn estimate_text(view: &PlanView, price_in: f64, price_out: f64) -> String {
     };
     format!(
         "{to_send} request(s) to send for {} ({} of {} already done{restored}). \
-         Estimate: {tokens_in} prompt tokens (about 4 characters a token) and {tokens_out} reply \
-         tokens (about 100 a reply), about ${cost:.2} at these prices. {source}",
+         Estimate: {tokens_in} prompt tokens (about {CHARS_PER_TOKEN} characters a token) and \
+         {replies}, about ${cost:.2} at these prices. {source}",
         view.run_name, view.judged, view.items
     )
 }
@@ -747,6 +769,7 @@ pub fn JudgePanel(host: JudgeHost) -> impl IntoView {
     let calibration_choice = RwSignal::new(String::new());
     // Hallucination types of the negative questions instead of a run's verdicts.
     let types_mode = RwSignal::new(false);
+    let retry_unreadable = RwSignal::new(false);
     let endpoint = RwSignal::new(DEFAULT_ENDPOINT.to_owned());
     let model = RwSignal::new(DEFAULT_MODEL.to_owned());
     // In this tab's memory only.
@@ -813,7 +836,16 @@ pub fn JudgePanel(host: JudgeHost) -> impl IntoView {
         if ui.progress.with_untracked(|p| p.running) {
             return;
         }
-        ask_plan(host, Asked::Verdicts { run, calibration }, ui.plan_view);
+        let retry_unreadable = retry_unreadable.get();
+        ask_plan(
+            host,
+            Asked::Verdicts {
+                run,
+                calibration,
+                retry_unreadable,
+            },
+            ui.plan_view,
+        );
     });
 
     let on_toggle = move |ev: leptos::ev::Event| {
@@ -936,6 +968,11 @@ pub fn JudgePanel(host: JudgeHost) -> impl IntoView {
                             <option value="" selected=move || calibration_choice.get().is_empty()>"auto: the runs named llava-med"</option>
                             {calibration_options}
                         </select>
+                    </label>
+                    <label>
+                        <input id="judge-retry-unreadable" type="checkbox" prop:checked=retry_unreadable
+                            on:change=move |ev| retry_unreadable.set(event_target_checked(&ev))/>
+                        " ask again for unreadable verdicts (refusals, empty or unscored replies: kept, paid for)"
                     </label>
                 </div>
                 <div class="row">

@@ -83,16 +83,6 @@ pub fn check_judge_endpoint(endpoint: &str) -> Result<(), String> {
     ))
 }
 
-/// A judge run's estimate before anything is sent: prompt tokens at about 4 characters a
-/// token, reply tokens at about 100 a verdict (four numbers and a short rationale), and the
-/// cost at prices per million tokens. Returns (prompt tokens, reply tokens, cost).
-pub fn judge_estimate(chars: u64, requests: u64, price_in: f64, price_out: f64) -> (u64, u64, f64) {
-    let prompt = chars.div_ceil(4);
-    let reply = requests * 100;
-    let cost = (prompt as f64 * price_in + reply as f64 * price_out) / 1e6;
-    (prompt, reply, cost)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,13 +104,6 @@ mod tests {
         assert!(check_judge_endpoint("HTTP://LOCALHOST:8000/v1").is_ok());
         let error = check_judge_endpoint("http://evil.example\\@localhost/v1").expect_err("remote");
         assert!(error.contains("goes to evil.example"), "{error}");
-    }
-
-    #[test]
-    fn judge_estimates_count_tokens_and_cost() {
-        let (prompt, reply, cost) = judge_estimate(4_000_000, 1000, 2.5, 10.0);
-        assert_eq!((prompt, reply), (1_000_000, 100_000));
-        assert!((cost - 3.5).abs() < 1e-9);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use medhall_core::judging::openai::{
     ChatReply, Response, Usage, batch_request_line, chat_request_body, chat_url, custom_id,
     parse_batch_output_line, parse_custom_id, parse_retry_after, read_response,
 };
-use medhall_core::judging::plan::{JudgeItem, plan};
+use medhall_core::judging::plan::{CHARS_PER_TOKEN, CostEstimate, JudgeItem, plan};
 use medhall_core::judging::provenance::{JudgeIdentity, resume_conflict};
 use medhall_core::judging::rows::judged_line;
 use medhall_core::judging::scheduler::{Next, Outcome, Scheduler, SchedulerConfig};
@@ -100,10 +100,6 @@ pub struct JudgeArgs {
     #[arg(long = "batch-requests", value_name = "REQUESTS.jsonl")]
     batch_requests: Option<PathBuf>,
 }
-
-/// Characters per token of English prose for GPT-4o's tokenizer (an estimate; the replies'
-/// `usage` gives the real counts).
-const CHARS_PER_TOKEN: f64 = 4.0;
 
 pub fn run(args: &JudgeArgs) -> Result<()> {
     if let Some(batch_in) = &args.batch_in {
@@ -288,27 +284,25 @@ fn load_run(
 }
 
 fn print_estimate(items: &[JudgeItem], args: &JudgeArgs) {
-    let prompt_chars: usize = items.iter().map(JudgeItem::prompt_chars).sum();
-    // The calibration verdicts are the judge's own replies to the same questions: their length
-    // is the best guess at the replies to come.
-    let reply_chars: usize = items
-        .iter()
-        .map(|item| item.reference_scores.chars().count())
-        .sum();
-    let prompt_tokens = prompt_chars as f64 / CHARS_PER_TOKEN;
-    let reply_tokens = reply_chars as f64 / CHARS_PER_TOKEN;
-    println!("requests: {}", items.len());
+    let estimate = items.iter().fold(CostEstimate::default(), |mut e, item| {
+        e.add(item.prompt_chars() as u64, item.reply_chars() as u64);
+        e
+    });
+    println!("requests: {}", estimate.requests);
     println!(
-        "prompt tokens (estimate, {CHARS_PER_TOKEN} characters a token): {prompt_tokens:.0} \
-         ({prompt_chars} characters)"
+        "prompt tokens (estimate, {CHARS_PER_TOKEN} characters a token): {} ({} characters)",
+        estimate.prompt_tokens(),
+        estimate.prompt_chars
     );
     println!(
-        "completion tokens (estimate from the calibration verdicts' length): {reply_tokens:.0}"
+        "completion tokens (estimate from the calibration verdicts' length): {}",
+        estimate.completion_tokens()
     );
     if let (Some(price_in), Some(price_out)) = (args.price_in, args.price_out) {
         let cost = (prompt_tokens * price_in + reply_tokens * price_out) / 1e6;
         println!(
-            "cost (estimate): ${cost:.2} at ${price_in}/M prompt and ${price_out}/M completion tokens"
+            "cost (estimate): ${:.2} at ${price_in}/M prompt and ${price_out}/M completion tokens",
+            estimate.cost(price_in, price_out)
         );
     }
     println!("nothing was sent");
@@ -987,15 +981,19 @@ fn run_label_types(args: &JudgeArgs) -> Result<()> {
         bail!("no negative question to label in the given references");
     }
     if args.dry_run {
-        let chars: usize = items
-            .iter()
-            .flat_map(|i| &i.messages)
-            .map(|m| m.content.chars().count())
-            .sum();
-        println!("requests: {}", items.len());
+        let estimate = items.iter().fold(CostEstimate::default(), |mut e, item| {
+            let chars: usize = item
+                .messages
+                .iter()
+                .map(|m| m.content.chars().count())
+                .sum();
+            e.add(chars as u64, 0);
+            e
+        });
+        println!("requests: {}", estimate.requests);
         println!(
-            "prompt tokens (estimate, {CHARS_PER_TOKEN} characters a token): {:.0}",
-            chars as f64 / CHARS_PER_TOKEN
+            "prompt tokens (estimate, {CHARS_PER_TOKEN} characters a token): {}",
+            estimate.prompt_tokens()
         );
         println!("nothing was sent");
         return Ok(());

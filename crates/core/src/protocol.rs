@@ -116,6 +116,9 @@ pub enum Request {
         run: u32,
         #[serde(default)]
         calibration: Option<Vec<u32>>,
+        /// Ask again for the samples whose verdict is unreadable.
+        #[serde(default)]
+        retry_unreadable: bool,
     },
     /// The judge's replies for samples of a run (whole texts); the worker then sends the new
     /// state and summaries.

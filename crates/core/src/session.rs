@@ -411,6 +411,10 @@ pub enum ExportKind {
 pub struct JudgeRequestItem {
     pub key: SampleKey,
     pub messages: Vec<ChatMessage>,
+    /// Expected reply characters, for the cost estimate (`JudgeItem::reply_chars`; 0 for type
+    /// labels, a word each).
+    #[serde(default)]
+    pub reply_chars: u64,
     /// The run already holds a verdict for it (from its file, or a reply applied earlier):
     /// it is not asked again.
     pub judged: bool,
@@ -1387,8 +1391,15 @@ impl Session {
     /// The judge requests for run `run`, calibrated with the runs `calibration` (their
     /// answers and verdicts, joined by split and question id); `None` takes every other run
     /// whose name contains "llava-med". Predictions without a reference, question or
-    /// calibration sample are reported and left out.
-    pub fn judge_plan(&self, run: u32, calibration: Option<&[u32]>) -> Result<JudgePlan, String> {
+    /// calibration sample are reported and left out. A sample with a verdict is `judged` (not
+    /// asked again), unless its verdict is unreadable and `retry_unreadable` is set (the
+    /// CLI's `--retry-unreadable`).
+    pub fn judge_plan(
+        &self,
+        run: u32,
+        calibration: Option<&[u32]>,
+        retry_unreadable: bool,
+    ) -> Result<JudgePlan, String> {
         let state = self
             .runs
             .iter()
@@ -1447,10 +1458,15 @@ impl Session {
         );
         let items = planned
             .into_values()
-            .map(|item| JudgeRequestItem {
-                judged: predictions[item.prediction].judge_text.is_some(),
-                key: item.key,
-                messages: item.messages,
+            .map(|item| {
+                let prediction = &predictions[item.prediction];
+                let unreadable = prediction.judge.is_none();
+                JudgeRequestItem {
+                    judged: prediction.judge_text.is_some() && !(retry_unreadable && unreadable),
+                    reply_chars: item.reply_chars() as u64,
+                    key: item.key,
+                    messages: item.messages,
+                }
             })
             .collect();
         Ok(JudgePlan {
@@ -1480,6 +1496,7 @@ impl Session {
                 JudgeRequestItem {
                     key: request.key,
                     messages: request.messages,
+                    reply_chars: 0,
                     judged: request.typed,
                 }
             })
@@ -2541,7 +2558,7 @@ mod tests {
     #[test]
     fn a_judge_plan_joins_the_run_with_references_and_the_llava_med_run() {
         let session = judge_session();
-        let plan = session.judge_plan(7, None).expect("a plan");
+        let plan = session.judge_plan(7, None, false).expect("a plan");
         assert_eq!(
             plan.calibration,
             vec!["llava-med-v1.5.negative.gpt4o-eval.jsonl"]
@@ -2578,16 +2595,16 @@ mod tests {
             "llava-med.negative.jsonl",
             CALIBRATION,
         );
-        let again = other.judge_plan(99, None).expect("a plan");
+        let again = other.judge_plan(99, None, false).expect("a plan");
         assert_eq!(again.identity, plan.identity);
         // The page asks for the identity alone when it restores kept values.
         assert_eq!(other.run_identity(99), Ok(plan.identity.clone()));
         assert_ne!(other.run_identity(3), Ok(plan.identity.clone()));
         assert!(other.run_identity(42).is_err());
-        let cal = session.judge_plan(8, None);
+        let cal = session.judge_plan(8, None, false);
         assert!(cal.is_err(), "a llava-med run has no other calibration run");
-        assert!(session.judge_plan(7, Some(&[8])).is_ok());
-        assert!(session.judge_plan(7, Some(&[42])).is_err());
+        assert!(session.judge_plan(7, Some(&[8]), false).is_ok());
+        assert!(session.judge_plan(7, Some(&[42]), false).is_err());
     }
 
     #[test]
@@ -2640,8 +2657,25 @@ mod tests {
         let answer = detail.answers.iter().find(|a| a.run == 7).expect("run 7");
         assert_eq!(answer.judge_text.as_deref(), Some("I cannot rate this."));
         // Judged samples are not asked again.
-        let plan = session.judge_plan(7, None).expect("a plan");
+        let plan = session.judge_plan(7, None, false).expect("a plan");
         assert!(plan.items.iter().all(|i| i.judged));
+        // Unless asked to: then a sample whose verdict is unreadable is asked again, alone.
+        let judge_a = JudgeIdentity::current("judge-a", "127.0.0.1:8000");
+        let unreadable = vec![(key("1"), "No scores here.".to_owned())];
+        assert_eq!(session.apply_verdicts(7, unreadable, &judge_a), Ok(1));
+        let retry = session.judge_plan(7, None, true).expect("a plan");
+        let again: Vec<&str> = retry
+            .items
+            .iter()
+            .filter(|i| !i.judged)
+            .map(|i| i.key.question_id.as_str())
+            .collect();
+        assert_eq!(again, ["1"]);
+        assert!(retry.items.iter().all(|i| i.reply_chars > 0));
+        let plan = session.judge_plan(7, None, false).expect("a plan");
+        assert!(plan.items.iter().all(|i| i.judged), "kept: paid for");
+        let readable = vec![(key("1"), "6 7 8 9\nClose enough.".to_owned())];
+        assert_eq!(session.apply_verdicts(7, readable, &judge_a), Ok(1));
         // Another judge's verdict in the same run: shown as a mix, never blended silently.
         session
             .apply_verdicts(

@@ -195,8 +195,11 @@ fn handle(request: Request, file: Option<File>) {
             id,
             run,
             calibration,
+            retry_unreadable,
         } => {
-            let reply = match with_session(|s| s.judge_plan(run, calibration.as_deref())) {
+            let plan =
+                with_session(|s| s.judge_plan(run, calibration.as_deref(), retry_unreadable));
+            let reply = match plan {
                 Ok(plan) => Reply::JudgePlan { plan },
                 Err(message) => Reply::Error { message },
             };

@@ -32,6 +32,47 @@ impl JudgeItem {
             .map(|m| m.content.chars().count())
             .sum()
     }
+
+    /// The expected length of the reply: the calibration verdict's, the judge's own reply to
+    /// the same question (the best guess at the replies to come).
+    pub fn reply_chars(&self) -> usize {
+        self.reference_scores.chars().count()
+    }
+}
+
+/// Characters per token of English prose for GPT-4o's tokenizer (an estimate; the replies'
+/// `usage` gives the real counts).
+pub const CHARS_PER_TOKEN: u64 = 4;
+
+/// What a judge run will cost before anything is sent: the CLI's `--dry-run` and the page's
+/// panel both show this one estimate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CostEstimate {
+    pub requests: u64,
+    pub prompt_chars: u64,
+    /// Expected reply characters (see [`JudgeItem::reply_chars`]).
+    pub reply_chars: u64,
+}
+
+impl CostEstimate {
+    pub fn add(&mut self, prompt_chars: u64, reply_chars: u64) {
+        self.requests += 1;
+        self.prompt_chars += prompt_chars;
+        self.reply_chars += reply_chars;
+    }
+
+    pub fn prompt_tokens(&self) -> u64 {
+        self.prompt_chars.div_ceil(CHARS_PER_TOKEN)
+    }
+
+    pub fn completion_tokens(&self) -> u64 {
+        self.reply_chars.div_ceil(CHARS_PER_TOKEN)
+    }
+
+    /// The cost at prices per million tokens.
+    pub fn cost(&self, price_in: f64, price_out: f64) -> f64 {
+        (self.prompt_tokens() as f64 * price_in + self.completion_tokens() as f64 * price_out) / 1e6
+    }
 }
 
 fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -145,4 +186,20 @@ pub fn plan(
         });
     }
     items
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn estimates_count_tokens_and_cost() {
+        let mut estimate = CostEstimate::default();
+        estimate.add(4_000_001, 400_000);
+        estimate.add(0, 3);
+        assert_eq!(estimate.requests, 2);
+        assert_eq!(estimate.prompt_tokens(), 1_000_001);
+        assert_eq!(estimate.completion_tokens(), 100_001);
+        assert!((estimate.cost(2.5, 10.0) - 3.5000125).abs() < 1e-9);
+    }
 }
