@@ -233,6 +233,11 @@ pub(crate) fn LeaderboardPanel(state: AppState) -> impl IntoView {
                             <p class="note">{format!("{} run(s) still loading or being scored are not in the table yet.", view.pending)}</p>
                         })}
                         {view.notes.iter().map(|n| view! { <p class="note">{n.clone()}</p> }).collect_view()}
+                        {(!view.judge_notes.is_empty()).then(|| view! {
+                            <ul class="note judge-notes">
+                                {view.judge_notes.iter().map(|n| view! { <li>{n.clone()}</li> }).collect_view()}
+                            </ul>
+                        })}
                         {move || table_view(board.with(|b| match b {
                             Some(Ok(view)) => sorted(view, sort.get()),
                             _ => Vec::new(),

@@ -306,6 +306,10 @@ pub struct LeaderboardView {
     pub notes: Vec<String>,
     pub rows: Vec<leaderboard::Row>,
     pub members: Vec<LeaderboardMember>,
+    /// Which judge gave each of the runs' rows its four judge columns (the published rows'
+    /// are the benchmark's gpt-4o), one line a row, a mix of judges flagged.
+    #[serde(default)]
+    pub judge_notes: Vec<String>,
     /// Runs still loading or being scored: not in the table yet.
     pub pending: usize,
 }
@@ -1976,7 +1980,24 @@ impl Session {
         );
         let mut members = Vec::new();
         let mut rows = Vec::new();
+        let mut judge_notes = Vec::new();
         for (model, indices) in &models {
+            let mut judges = JudgeTally::default();
+            for &i in indices {
+                judges.absorb(&judge_tally(complete[i].run.predictions()));
+            }
+            if !judges.judges.is_empty() {
+                let labels: Vec<&str> = judges.judges.iter().map(|(l, _)| l.as_str()).collect();
+                judge_notes.push(if judges.is_mixed() {
+                    format!(
+                        "{model}: judge columns MIX {} judges ({}): not one judge's means.",
+                        labels.len(),
+                        labels.join("; ")
+                    )
+                } else {
+                    format!("{model}: judge columns by {}.", labels[0])
+                });
+            }
             let groups: Vec<GroupSummary> = indices
                 .iter()
                 .flat_map(|&i| split_groups(complete[i]))
@@ -1995,6 +2016,7 @@ impl Session {
             groups: published.groups,
             notes: published.notes,
             members,
+            judge_notes,
             pending: self.runs.len() - complete.len(),
         })
     }
@@ -2230,6 +2252,11 @@ mod tests {
         members.sort();
         assert_eq!(members, vec![(7, "model-a"), (9, "model-a")]);
         assert_eq!(board.pending, 0);
+        // The judge behind the row's judge columns: the file's own verdict, the benchmark's.
+        assert_eq!(
+            board.judge_notes,
+            ["model-a: judge columns by gpt-4o (benchmark's files)."]
+        );
 
         // Named apart, the files are two rows.
         let board = session
