@@ -60,6 +60,10 @@ pub struct JudgeArgs {
         default_value = "OPENAI_API_KEY"
     )]
     api_key_env: String,
+    /// Send the API key to a plain http:// endpoint on another machine anyway, where anyone on
+    /// the way can read it; without this such a run is refused before anything is sent.
+    #[arg(long = "allow-cleartext-key")]
+    allow_cleartext_key: bool,
     /// Requests in flight at once.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
@@ -323,26 +327,30 @@ fn write_batch(path: &Path, model: &str, items: &[JudgeItem]) -> Result<()> {
     Ok(())
 }
 
-fn is_local(endpoint: &str) -> bool {
-    let rest = endpoint
-        .trim()
-        .strip_prefix("http://")
-        .or_else(|| endpoint.trim().strip_prefix("https://"))
-        .unwrap_or("");
-    let host = rest.split(['/', ':']).next().unwrap_or("");
-    matches!(host, "localhost" | "127.0.0.1" | "[") || rest.starts_with("[::1]")
-}
-
-/// The key from the named variable. A local server (vLLM, Ollama, LM Studio) may need none.
-fn api_key(variable: &str, endpoint: &str) -> Result<Option<String>> {
-    match std::env::var(variable) {
-        Ok(key) if !key.trim().is_empty() => Ok(Some(key.trim().to_owned())),
-        _ if is_local(endpoint) => Ok(None),
+/// The key from the named variable. A server on this machine (vLLM, Ollama, LM Studio) may
+/// need none; a key goes over plain http:// to another machine only when allowed.
+fn api_key(
+    variable: &str,
+    endpoint: &medhall_core::url_policy::Endpoint,
+    allow_cleartext: bool,
+) -> Result<Option<String>> {
+    let key = match std::env::var(variable) {
+        Ok(key) if !key.trim().is_empty() => key.trim().to_owned(),
+        _ if endpoint.is_loopback() => return Ok(None),
         _ => bail!(
             "no API key: set the environment variable {variable} (or name another with \
              --api-key-env); keys are never taken as arguments"
         ),
+    };
+    if endpoint.sends_cleartext() && !allow_cleartext {
+        bail!(
+            "refusing to send the key in {variable} in cleartext to {} (plain http:// to \
+             another machine, readable on the way): use https://, or pass \
+             --allow-cleartext-key to send it anyway",
+            endpoint.host_label()
+        );
     }
+    Ok(Some(key))
 }
 
 /// Each JSONL prediction's own line, by (file, line), so the judged row keeps it as written.
@@ -886,7 +894,9 @@ fn endpoint_of(args: &JudgeArgs) -> Result<(String, &str, Option<String>)> {
         .endpoint
         .as_deref()
         .context("name an OpenAI-compatible endpoint with --endpoint URL")?;
-    let key = api_key(&args.api_key_env, endpoint)?;
+    let parsed = medhall_core::url_policy::Endpoint::parse(endpoint)
+        .map_err(|refused| anyhow::anyhow!("--endpoint: {refused}"))?;
+    let key = api_key(&args.api_key_env, &parsed, args.allow_cleartext_key)?;
     Ok((chat_url(endpoint), model, key))
 }
 

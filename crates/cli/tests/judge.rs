@@ -1159,6 +1159,144 @@ fn label_types_writes_a_marked_resumable_type_map() {
     assert!(stdout.contains("types:labelled_by=judge-test"), "{stdout}");
 }
 
+/// A CONNECT proxy (ureq speaks to one named by HTTP_PROXY) that tunnels every connection to
+/// `target` on 127.0.0.1 and records each request line: medhall then sends to a name that is
+/// not this machine (`judge.example.test`) and still reaches the fake server.
+struct TunnelProxy {
+    port: u16,
+    asked: Arc<Mutex<Vec<String>>>,
+}
+
+impl TunnelProxy {
+    fn start(target: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let port = listener.local_addr().expect("address").port();
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let log = asked.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(client) = stream else { continue };
+                let log = log.clone();
+                std::thread::spawn(move || tunnel(client, target, &log));
+            }
+        });
+        TunnelProxy { port, asked }
+    }
+
+    fn asked(&self) -> Vec<String> {
+        self.asked.lock().expect("log").clone()
+    }
+}
+
+fn tunnel(client: TcpStream, target: u16, log: &Mutex<Vec<String>>) {
+    let Ok(read_half) = client.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read_half);
+    let mut first = None;
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        if line == "\r\n" {
+            break;
+        }
+        first.get_or_insert_with(|| line.trim_end().to_owned());
+    }
+    log.lock().expect("log").extend(first);
+    let Ok(upstream) = TcpStream::connect(("127.0.0.1", target)) else {
+        return;
+    };
+    let (Ok(mut to_upstream), Ok(mut from_upstream)) = (upstream.try_clone(), upstream.try_clone())
+    else {
+        return;
+    };
+    let mut to_client = client;
+    if to_client
+        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .is_err()
+    {
+        return;
+    }
+    // The reader hands on what it buffered past the head first.
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut to_upstream));
+    let _ = std::io::copy(&mut from_upstream, &mut to_client);
+}
+
+#[test]
+fn a_key_goes_in_cleartext_to_another_machine_only_when_allowed() {
+    let data = fixture("cleartext", 2);
+    let server = FakeOpenAi::start(HashMap::new(), Duration::ZERO);
+    let proxy = TunnelProxy::start(server.port);
+    let judge = |endpoint: &str, out: &Path, extra: &[&str]| {
+        let mut command = medhall();
+        command
+            .arg("judge")
+            .arg(&data.predictions)
+            .arg("--references")
+            .arg(&data.references)
+            .arg("--calibration")
+            .arg(&data.calibration)
+            .args(["--model", "judge-test", "--endpoint", endpoint])
+            .arg("--out")
+            .arg(out)
+            .args(extra)
+            .env("HTTP_PROXY", format!("http://127.0.0.1:{}", proxy.port))
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .env("OPENAI_API_KEY", "sk-test-secret-123");
+        command
+    };
+    // Plain http:// to another machine, in spellings that name this machine somewhere but go
+    // elsewhere (user information, a port before `@`, upper case): refused before anything is
+    // sent, naming the host and the flag, never the key.
+    let refused_out = data.dir.join("refused.jsonl");
+    for endpoint in [
+        "http://judge.example.test/v1",
+        "HTTP://JUDGE.EXAMPLE.TEST/v1",
+        "http://127.0.0.1@judge.example.test/v1",
+        "http://localhost:80@judge.example.test/v1",
+    ] {
+        let refused = run(&mut judge(endpoint, &refused_out, &[]));
+        let stderr = text(&refused.stderr);
+        assert!(!refused.status.success(), "{endpoint}: {stderr}");
+        assert!(
+            stderr.contains(
+                "refusing to send the key in OPENAI_API_KEY in cleartext to judge.example.test"
+            ) && stderr.contains("--allow-cleartext-key"),
+            "{endpoint}: {stderr}"
+        );
+        assert!(!stderr.contains("sk-test"), "{stderr}");
+    }
+    assert_eq!(proxy.asked(), Vec::<String>::new(), "nothing was sent");
+    assert!(server.asked().is_empty());
+    assert!(!refused_out.exists(), "nothing written");
+
+    // With the flag, the key goes (through the proxy, to the fake server).
+    let out = data.dir.join("judged.jsonl");
+    let allowed = run(&mut judge(
+        "http://judge.example.test/v1",
+        &out,
+        &["--allow-cleartext-key"],
+    ));
+    assert!(allowed.status.success(), "{}", text(&allowed.stderr));
+    let asked = proxy.asked();
+    assert!(!asked.is_empty());
+    assert!(
+        asked
+            .iter()
+            .all(|line| line.starts_with("CONNECT judge.example.test:80 ")),
+        "{asked:?}"
+    );
+    assert_eq!(judged_ids(&out).len(), 2);
+    assert_eq!(
+        server.log.lock().expect("log").authorization,
+        HashSet::from(["Bearer sk-test-secret-123".to_owned()])
+    );
+}
+
 /// 200 samples at concurrency 32 against a server that answers each request in 1 s.
 #[test]
 #[ignore = "a benchmark: bash scripts/bench_judge.sh"]
