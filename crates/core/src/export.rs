@@ -55,42 +55,11 @@ fn push_text(line: &mut String, text: &str) {
 }
 
 /// `url` without what may be a secret: the query (`?token=…`), the fragment, and any
-/// `user:password@` before the host. Use it for every URL that is stored (IndexedDB) or written
-/// into a download; the request itself keeps the full URL. Relative URLs lose their query and
-/// fragment too.
+/// `user:password@` before the host, read as a browser reads the URL (`url_policy::redact`).
+/// Use it for every URL that is stored (IndexedDB) or written into a download; the request
+/// itself keeps the full URL. Relative URLs lose their query and fragment too.
 pub fn redact_url(url: &str) -> String {
-    // Everything from the first `?` or `#` on (a `?` after a `#` is part of the fragment).
-    let url = url.split(['?', '#']).next().unwrap_or(url);
-    let Some((scheme, rest)) = split_scheme(url) else {
-        return match url.strip_prefix("//") {
-            Some(rest) => format!("//{}", without_userinfo(rest)),
-            None => url.to_owned(),
-        };
-    };
-    // Browsers accept any run of `/` or `\` after a web scheme (`https:\\user:pw@host`).
-    let slashes = rest.len() - rest.trim_start_matches(['/', '\\']).len();
-    let (slashes, rest) = rest.split_at(slashes);
-    format!("{scheme}:{slashes}{}", without_userinfo(rest))
-}
-
-/// `https:…` → ("https", "…"), if `url` starts with a scheme (RFC 3986: a letter, then letters,
-/// digits, `+`, `-`, `.`).
-fn split_scheme(url: &str) -> Option<(&str, &str)> {
-    let (scheme, rest) = url.split_once(':')?;
-    let mut chars = scheme.chars();
-    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    valid.then_some((scheme, rest))
-}
-
-/// `user:pw@host/path` → `host/path`: the authority ends at the first `/` or `\`, and its last
-/// `@` ends the user information (a password may itself contain `@`).
-fn without_userinfo(rest: &str) -> &str {
-    let end = rest.find(['/', '\\']).unwrap_or(rest.len());
-    match rest[..end].rfind('@') {
-        Some(at) => &rest[at + 1..],
-        None => rest,
-    }
+    crate::url_policy::redact(url)
 }
 
 #[cfg(test)]
@@ -149,8 +118,8 @@ mod tests {
                 "https://user:p@ss@host.example:8443/a@b/x.jsonl?t=1",
                 "https://host.example:8443/a@b/x.jsonl",
             ),
-            ("https://user@host.example", "https://host.example"),
-            ("https:\\\\u:p@host.example\\x", "https:\\\\host.example\\x"),
+            ("https://user@host.example", "https://host.example/"),
+            ("https:\\\\u:p@host.example\\x", "https://host.example/x"),
             ("//u:p@host.example/x?t", "//host.example/x"),
             ("demo/demo.positive.jsonl?v=2", "demo/demo.positive.jsonl"),
             (

@@ -157,6 +157,43 @@ pub fn manifest_destination(text: &str) -> Result<ManifestDestination, UrlRefuse
     ))
 }
 
+/// `text` without what may be a secret: user information before the host, the query
+/// (`?token=…`) and the fragment, as the browser reads the URL (so `https:\\u:p@h/` and a
+/// tab inside the user information lose it too). Absolute URLs come back serialized
+/// (`https://h/x`); a relative one that names a host (`//u:p@h/x`) as `//h/x`; a path relative
+/// to the page as written, up to its query; one that cannot be parsed, which nothing can
+/// request, as a placeholder.
+pub fn redact(text: &str) -> String {
+    let strip = |url: &mut Url| {
+        // Errors mean there is no user information to remove (an opaque URL such as data:).
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        url.set_query(None);
+        url.set_fragment(None);
+    };
+    match Url::parse(text) {
+        Ok(mut url) => {
+            strip(&mut url);
+            url.into()
+        }
+        Err(ParseError::RelativeUrlWithoutBase) => {
+            let Ok(base) = Url::parse("https://page.invalid/") else {
+                return String::new();
+            };
+            match base.join(text) {
+                Ok(mut url) if url.origin() != base.origin() => {
+                    strip(&mut url);
+                    format!("//{}{}", host_and_port(&url), url.path())
+                }
+                // No authority: nothing before the path to remove.
+                Ok(_) => text.split(['?', '#']).next().unwrap_or_default().to_owned(),
+                Err(_) => "(not a URL)".to_owned(),
+            }
+        }
+        Err(_) => "(not a URL)".to_owned(),
+    }
+}
+
 /// An OpenAI-compatible endpoint: an absolute http(s) URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
@@ -458,6 +495,40 @@ mod tests {
             manifest_destination("https://[x/"),
             Err(UrlRefused::Invalid { .. })
         ));
+    }
+
+    #[test]
+    fn redaction_removes_user_information_query_and_fragment_as_browsers_read_them() {
+        for (text, redacted) in [
+            (
+                "https://host.example/data/x.jsonl?token=secret&x=1",
+                "https://host.example/data/x.jsonl",
+            ),
+            ("https://host.example/x#a?b", "https://host.example/x"),
+            (
+                "https://user:p@ss@host.example:8443/a@b/x.jsonl?t=1",
+                "https://host.example:8443/a@b/x.jsonl",
+            ),
+            ("https://user@host.example", "https://host.example/"),
+            ("https:\\\\u:p@host.example\\x", "https://host.example/x"),
+            (
+                "https:/\t/u:secret@host.example/x",
+                "https://host.example/x",
+            ),
+            (
+                "https://u:sec\tret@host.example/x",
+                "https://host.example/x",
+            ),
+            ("HTTPS://U:P@HOST.EXAMPLE/X", "https://host.example/X"),
+            ("//u:p@host.example/x?t", "//host.example/x"),
+            ("/\\u:p@host.example/x?t", "//host.example/x"),
+            ("demo/demo.positive.jsonl?v=2", "demo/demo.positive.jsonl"),
+            ("data:text/plain,x#frag", "data:text/plain,x"),
+            ("", ""),
+            ("https://u:secret@[bad/x", "(not a URL)"),
+        ] {
+            assert_eq!(redact(text), redacted, "{text:?}");
+        }
     }
 
     fn endpoint(text: &str) -> Endpoint {
