@@ -115,15 +115,7 @@ pub fn run(args: &JudgeArgs) -> Result<()> {
     if args.files.is_empty() {
         bail!("name the prediction files to judge (PRED...)");
     }
-    let mut issues = Vec::new();
-    let loaded = load(args, &mut issues)?;
-    let items = plan(
-        &loaded.run,
-        &loaded.references,
-        &loaded.calibration,
-        &mut issues,
-    );
-    report_issues(&issues);
+    let (loaded, items) = load_and_plan(args)?;
     if items.is_empty() {
         bail!(
             "no sample can be judged: each needs a reference (--references), a question and a \
@@ -254,6 +246,20 @@ struct Loaded {
     calibration: Run,
 }
 
+/// The files loaded and joined into judge items; what cannot be judged is reported.
+fn load_and_plan(args: &JudgeArgs) -> Result<(Loaded, Vec<JudgeItem>)> {
+    let mut issues = Vec::new();
+    let loaded = load(args, &mut issues)?;
+    let items = plan(
+        &loaded.run,
+        &loaded.references,
+        &loaded.calibration,
+        &mut issues,
+    );
+    report_issues(&issues);
+    Ok((loaded, items))
+}
+
 fn load(args: &JudgeArgs, issues: &mut Vec<Issue>) -> Result<Loaded> {
     let columns = ColumnMap::default();
     let mut references = ReferenceSet::default();
@@ -303,7 +309,6 @@ fn print_estimate(items: &[JudgeItem], args: &JudgeArgs) {
         estimate.completion_tokens()
     );
     if let (Some(price_in), Some(price_out)) = (args.price_in, args.price_out) {
-        let cost = (prompt_tokens * price_in + reply_tokens * price_out) / 1e6;
         println!(
             "cost (estimate): ${:.2} at ${price_in}/M prompt and ${price_out}/M completion tokens",
             estimate.cost(price_in, price_out)
@@ -864,11 +869,8 @@ impl Task for JudgeTask<'_> {
             .map(String::as_str);
         let line = judged_line(raw, prediction, item, reply, self.judge);
         let number = self.output.append(&line)?;
-        if let Some(reason) = reply.empty_reason() {
+        if let Some(reason) = reply.unreadable_reason() {
             let what = format!("unreadable verdict, kept ({reason})");
-            progress.kept_unreadable(&self.output.path, number, &item.key, &what);
-        } else if let Err(error) = parse_verdict(&reply.content) {
-            let what = format!("unreadable verdict, kept ({error})");
             progress.kept_unreadable(&self.output.path, number, &item.key, &what);
         }
         Ok(())
@@ -1070,15 +1072,7 @@ fn run_batch_in(args: &JudgeArgs, batch_in: &Path) -> Result<()> {
              same --references and --calibration): the judged lines are their rows"
         );
     }
-    let mut issues = Vec::new();
-    let loaded = load(args, &mut issues)?;
-    let items = plan(
-        &loaded.run,
-        &loaded.references,
-        &loaded.calibration,
-        &mut issues,
-    );
-    report_issues(&issues);
+    let (loaded, items) = load_and_plan(args)?;
     let by_key: HashMap<&SampleKey, &JudgeItem> = items.iter().map(|i| (&i.key, i)).collect();
     let requests = read_batch_requests(requests_path)?;
     let mut models: Vec<&str> = requests.values().map(|r| r.model.as_str()).collect();
@@ -1159,10 +1153,7 @@ fn run_batch_in(args: &JudgeArgs, batch_in: &Path) -> Result<()> {
             .get(&(prediction.source.to_string(), prediction.line))
             .map(String::as_str);
         let number = output.append(&judged_line(raw, prediction, item, &reply, &judge))?;
-        if let Some(reason) = reply
-            .empty_reason()
-            .or_else(|| parse_verdict(&reply.content).err().map(|e| e.to_string()))
-        {
+        if let Some(reason) = reply.unreadable_reason() {
             eprintln!(
                 "{}:{number}: {id}: unreadable verdict, kept ({reason})",
                 out.display()

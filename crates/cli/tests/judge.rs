@@ -814,6 +814,27 @@ fn paid_replies_are_kept_once_and_every_line_names_its_judge() {
     assert!(stdout.contains(",MIXED"), "{stdout}");
 }
 
+/// Starts `medhall judge` in the background and returns once `out` holds `lines` samples
+/// (or 20 s have passed).
+fn spawn_until_judged(
+    data: &Fixture,
+    server: &FakeOpenAi,
+    out: &Path,
+    extra: &[&str],
+    lines: usize,
+) -> std::process::Child {
+    let child = data
+        .judge(server, out, extra)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("medhall starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while judged_ids(out).len() < lines && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
 /// Issue 27: one writer per --out; the second run says who holds it and sends nothing.
 #[test]
 fn a_second_run_on_the_same_out_is_refused_while_the_first_runs() {
@@ -821,15 +842,7 @@ fn a_second_run_on_the_same_out_is_refused_while_the_first_runs() {
     let data = fixture("lock", n);
     let server = FakeOpenAi::start(HashMap::new(), Duration::from_millis(200));
     let out = data.dir.join("judged.jsonl");
-    let mut first = data
-        .judge(&server, &out, &["--concurrency", "1"])
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("medhall starts");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while judged_ids(&out).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut first = spawn_until_judged(&data, &server, &out, &["--concurrency", "1"], 1);
     let second = run(&mut data.judge(&server, &out, &[]));
     let stderr = text(&second.stderr);
     let _ = first.kill();
@@ -855,16 +868,8 @@ fn sigkill_mid_run_then_rerun_gives_every_sample_once_and_asks_none_twice() {
     let data = fixture("kill", n);
     let server = FakeOpenAi::start(HashMap::new(), Duration::from_millis(100));
     let out = data.dir.join("judged.jsonl");
-    let mut child = data
-        .judge(&server, &out, &["--concurrency", "2"])
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("medhall starts");
     // Wait for some lines, then kill without warning.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while judged_ids(&out).len() < 6 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = spawn_until_judged(&data, &server, &out, &["--concurrency", "2"], 6);
     child.kill().expect("SIGKILL");
     let _ = child.wait();
     let written_first: HashSet<i64> = judged_ids(&out).into_keys().collect();

@@ -73,6 +73,16 @@ pub struct ChatReply {
 }
 
 impl ChatReply {
+    /// Why the reply is an unreadable verdict (no text, a refusal, or a first line that is not
+    /// four scores), when it is one.
+    pub fn unreadable_reason(&self) -> Option<String> {
+        self.empty_reason().or_else(|| {
+            crate::judge::parse_verdict(&self.content)
+                .err()
+                .map(|error| error.to_string())
+        })
+    }
+
     /// Why the reply holds no verdict text, when it holds none.
     pub fn empty_reason(&self) -> Option<String> {
         if !self.content.trim().is_empty() {
