@@ -118,3 +118,76 @@ test('a typed URL is requested in full but stored, restored and named without it
   await assertNoErrors(errors, page);
   await context.close();
 });
+
+/**
+ * Opens the page with `?images=<base>` in a fresh context (the demo set loaded, the first sample
+ * open) and returns what it requested from evil.example, the detail's images and the notes.
+ */
+async function openWithImageBase(base) {
+  const context = await browser.newContext();
+  const errors = await collectErrors(context);
+  const evil = [];
+  context.on('request', (r) => {
+    if (/evil\.example/i.test(new URL(r.url()).host)) evil.push(r.url());
+  });
+  // Answered here (the network is closed), so a request that gets through is seen, not lost.
+  await context.route(/^https?:\/\/evil\.example\//i, (route) => {
+    evil.push(route.request().url());
+    return route.fulfill({ status: 404, body: 'test' });
+  });
+  const page = await context.newPage();
+  await page.goto(`${server.base}?images=${encodeURIComponent(base)}`);
+  await page.waitForSelector('#results-input', { state: 'attached', timeout: 60_000 });
+  await page.click('.shard-set[data-set="demo"] .load-set');
+  await waitForSummary(page, 2);
+  await openTab(page, 'samples');
+  await page.locator('.sample-row').first().click();
+  await page.waitForSelector('.detail-body', { timeout: 30_000 });
+  await page.waitForTimeout(500);
+  const images = await page.$$eval('.detail-body img.sample-image', (list) => list.map((i) => i.src));
+  const text = async (selector) => ((await page.$(selector)) ? page.textContent(selector) : null);
+  const result = { evil, images, confirm: await text('.image-base-confirm'), refused: await text('.image-base-refused'), page };
+  return { ...result, errors, context };
+}
+
+test('an image base on the page\'s own origin is used at once (the control for the next test)', async () => {
+  const opened = await openWithImageBase('__fixtures/images/');
+  assert.equal(opened.confirm, null);
+  assert.equal(opened.images.length, 1, 'the first demo sample has an image');
+  assert.ok(opened.images[0].startsWith(`${server.base}__fixtures/images/`), opened.images[0]);
+  await assertNoErrors(opened.errors, opened.page);
+  await opened.context.close();
+});
+
+test('a shared link whose image base a browser reads as another host requests nothing and asks first', async () => {
+  const pageHost = new URL(server.base).host;
+  // Each passed the hand-written host check (relative, or naming the page's host) and reaches
+  // evil.example in a browser; the last ones are plainly elsewhere in unusual spellings.
+  const spellings = [
+    '/\\evil.example/',
+    `https://evil.example\\@${pageHost}/`,
+    '/\t/evil.example/',
+    '/\n/evil.example/',
+    '\\\\evil.example/',
+    `https://${pageHost}@evil.example/`,
+    'HTTPS://EVIL.EXAMPLE/',
+    'https://%65vil.example/',
+  ];
+  for (const base of spellings) {
+    const opened = await openWithImageBase(base);
+    const label = JSON.stringify(base);
+    assert.deepEqual(opened.evil, [], `${label}: requests to evil.example`);
+    assert.deepEqual(opened.images, [], `${label}: no image before the click`);
+    assert.ok(opened.confirm?.includes('evil.example'), `${label}: the confirmation names evil.example: ${opened.confirm}`);
+    assert.match(await opened.page.textContent('.allow-image-base'), /^Load images from evil\.example$/, label);
+    await assertNoErrors(opened.errors, opened.page);
+    await opened.context.close();
+  }
+  // A scheme that is not http(s) is refused outright, with no button.
+  const opened = await openWithImageBase('javascript:alert(1)//');
+  assert.deepEqual(opened.images, []);
+  assert.equal(opened.confirm, null);
+  assert.match(opened.refused ?? '', /javascript: URL; only http:\/\/ and https:\/\//);
+  await assertNoErrors(opened.errors, opened.page);
+  await opened.context.close();
+});
