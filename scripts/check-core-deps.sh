@@ -4,7 +4,7 @@
 # states (both are checked, so neither can drift).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-allowed="serde serde_json csv-core thiserror hashbrown crc32fast url"
+allowed="serde serde_json csv-core thiserror hashbrown url"
 banned='^(web-sys|js-sys|wasm-bindgen|wasm-bindgen-futures|leptos|leptos_[a-z_]+|gloo|gloo-[a-z-]+|burn|burn-[a-z-]+|reactive_graph)$'
 for target in x86_64-unknown-linux-gnu wasm32-unknown-unknown; do
   found=$(cargo tree -p medhall-core -e normal --target "$target" --prefix none --format '{p}' \
