@@ -969,10 +969,10 @@ pub fn JudgePanel(host: JudgeHost) -> impl IntoView {
                             {calibration_options}
                         </select>
                     </label>
-                    <label>
+                    <label title="Refusals, empty and unscored replies were paid for and are kept; they are asked again only when this is ticked.">
                         <input id="judge-retry-unreadable" type="checkbox" prop:checked=retry_unreadable
                             on:change=move |ev| retry_unreadable.set(event_target_checked(&ev))/>
-                        " ask again for unreadable verdicts (refusals, empty or unscored replies: kept, paid for)"
+                        " ask again for unreadable verdicts"
                     </label>
                 </div>
                 <div class="row">
