@@ -183,6 +183,31 @@ struct RunBertScore {
 }
 
 /// A results record's own B.Score: its `bertscore` field, when that is a finite number.
+/// Warnings for a comparison whose numbers were not all produced the same way: `sources(runs)`
+/// names what produced a model's values (each once, sorted); a model with several gets
+/// `mixed(name, sources)`, one whose sources differ from the baseline's gets
+/// `differs(name, sources, baseline name, baseline sources)`.
+fn provenance_warnings(
+    models: &[(String, Vec<usize>)],
+    baseline: usize,
+    sources: impl Fn(&[usize]) -> Vec<String>,
+    mixed: impl Fn(&str, &[String]) -> String,
+    differs: impl Fn(&str, &[String], &str, &[String]) -> String,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let base = sources(&models[baseline].1);
+    for (m, (name, runs)) in models.iter().enumerate() {
+        let own = sources(runs);
+        if own.len() > 1 {
+            warnings.push(mixed(name, &own));
+        }
+        if m != baseline && !own.is_empty() && !base.is_empty() && own != base {
+            warnings.push(differs(name, &own, &models[baseline].0, &base));
+        }
+    }
+    warnings
+}
+
 fn bertscore_field(prediction: &Prediction) -> Option<f64> {
     prediction
         .fields
@@ -1201,47 +1226,48 @@ impl Session {
                 ));
             }
         }
+        // A difference is one in answers only when both sides were scored the same way.
         if metric == Metric::BertScore {
-            let base = self.bertscore_signatures(&models[baseline].1);
-            for (m, (name, runs)) in models.iter().enumerate() {
-                let own = self.bertscore_signatures(runs);
-                if own.len() > 1 {
-                    warnings.push(format!(
+            warnings.extend(provenance_warnings(
+                &models,
+                baseline,
+                |runs| self.bertscore_signatures(runs),
+                |name, own| {
+                    format!(
                         "{name}'s files hold B.Score computed in {} different ways ({}): its means mix them.",
                         own.len(),
                         own.join("; ")
-                    ));
-                }
-                if m != baseline && !own.is_empty() && !base.is_empty() && own != base {
-                    warnings.push(format!(
-                        "{name}'s B.Score ({}) and the baseline {}'s ({}) were not computed the same way: their difference is not a difference in answers.",
+                    )
+                },
+                |name, own, base_name, base| {
+                    format!(
+                        "{name}'s B.Score ({}) and the baseline {base_name}'s ({}) were not computed the same way: their difference is not a difference in answers.",
                         own.join("; "),
-                        models[baseline].0,
                         base.join("; ")
-                    ));
-                }
-            }
+                    )
+                },
+            ));
         }
         if Metric::JUDGE.contains(&metric) {
-            let base = self.judges_of(&models[baseline].1);
-            for (m, (name, runs)) in models.iter().enumerate() {
-                let own = self.judges_of(runs);
-                if own.len() > 1 {
-                    warnings.push(format!(
+            warnings.extend(provenance_warnings(
+                &models,
+                baseline,
+                |runs| self.judges_of(runs),
+                |name, own| {
+                    format!(
                         "{name}'s verdicts come from {} judges ({}): its judge means mix them.",
                         own.len(),
                         own.join("; ")
-                    ));
-                }
-                if m != baseline && !own.is_empty() && !base.is_empty() && own != base {
-                    warnings.push(format!(
-                        "{name} was judged by {} and the baseline {} by {}: their difference is partly a difference in judges.",
+                    )
+                },
+                |name, own, base_name, base| {
+                    format!(
+                        "{name} was judged by {} and the baseline {base_name} by {}: their difference is partly a difference in judges.",
                         own.join("; "),
-                        models[baseline].0,
                         base.join("; ")
-                    ));
-                }
-            }
+                    )
+                },
+            ));
         }
         Ok(MatrixView {
             matrix,
