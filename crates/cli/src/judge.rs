@@ -19,7 +19,7 @@ use medhall_core::judging::openai::{
     ChatReply, Response, Usage, batch_request_line, chat_request_body, chat_url, custom_id,
     parse_batch_output_line, parse_custom_id, parse_retry_after, read_response,
 };
-use medhall_core::judging::plan::{CHARS_PER_TOKEN, CostEstimate, JudgeItem, plan};
+use medhall_core::judging::plan::{CHARS_PER_TOKEN, CostEstimate, JudgeItem, asks_again, plan};
 use medhall_core::judging::provenance::{JudgeIdentity, resume_conflict};
 use medhall_core::judging::rows::judged_line;
 use medhall_core::judging::scheduler::{Next, Outcome, Scheduler, SchedulerConfig};
@@ -432,7 +432,7 @@ impl JudgedFile {
                     }
                     None => {}
                 }
-                if readable || !retry_unreadable {
+                if !asks_again(true, readable, retry_unreadable) {
                     done.insert(key);
                 } else if !done.contains(&key) {
                     unreadable += 1;

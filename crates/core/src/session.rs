@@ -16,6 +16,7 @@ use crate::export::{CsvCell, csv_row};
 use crate::formats::{ColumnMap, RecordParser, SampleRecord};
 use crate::judge::{VerdictRule, parse_verdict};
 use crate::judging::messages::ChatMessage;
+use crate::judging::plan::asks_again;
 use crate::judging::provenance::{JudgeIdentity, JudgeTally, tally as judge_tally};
 use crate::judging::types::{LABELLED_BY_FIELD, labelled_type, parse_type_reply, type_requests};
 use crate::leaderboard;
@@ -1490,9 +1491,10 @@ impl Session {
             .into_values()
             .map(|item| {
                 let prediction = &predictions[item.prediction];
-                let unreadable = prediction.judge.is_none();
+                let has_reply = prediction.judge_text.is_some();
+                let readable = prediction.judge.is_some();
                 JudgeRequestItem {
-                    judged: prediction.judge_text.is_some() && !(retry_unreadable && unreadable),
+                    judged: !asks_again(has_reply, readable, retry_unreadable),
                     reply_chars: item.reply_chars() as u64,
                     key: item.key,
                     messages: item.messages,

@@ -40,6 +40,14 @@ impl JudgeItem {
     }
 }
 
+/// Whether a sample is asked (again): when it has no reply yet, or when its kept reply is an
+/// unreadable verdict and the user asked to retry those (`--retry-unreadable`, the page's
+/// checkbox). A paid reply is never bought again unasked. The CLI's resume and the page's plan
+/// both decide by this rule.
+pub fn asks_again(has_reply: bool, readable: bool, retry_unreadable: bool) -> bool {
+    !has_reply || (retry_unreadable && !readable)
+}
+
 /// Characters per token of English prose for GPT-4o's tokenizer (an estimate; the replies'
 /// `usage` gives the real counts).
 pub const CHARS_PER_TOKEN: u64 = 4;
@@ -191,6 +199,17 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_asked_retries_rebuy_an_unreadable_reply() {
+        assert!(asks_again(false, false, false));
+        assert!(!asks_again(true, false, false), "kept: it was paid for");
+        assert!(asks_again(true, false, true));
+        assert!(
+            !asks_again(true, true, true),
+            "a readable verdict is never asked again"
+        );
+    }
 
     #[test]
     fn estimates_count_tokens_and_cost() {
