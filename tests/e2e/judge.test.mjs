@@ -144,7 +144,7 @@ async function keptVerdicts(page) {
     const db = await request(indexedDB.open('medhall-lens-judge'));
     const values = await request(db.transaction('verdicts').objectStore('verdicts').getAll());
     db.close();
-    return values.map((v) => JSON.parse(v.verdict)).map((v) => ({ id: Number(v.question_id), result: v.result, split: v.split }));
+    return values.map((v) => JSON.parse(v.verdict)).map((v) => ({ id: Number(v.question_id), result: v.result, split: v.split, model: v.model, endpoint: v.endpoint }));
   });
 }
 
@@ -248,6 +248,13 @@ test('the judge panel judges a run, resumes after a reload without asking again,
   const allKept = await keptVerdicts(page);
   assert.deepEqual([...new Set(allKept.map((v) => v.id))].sort((a, b) => a - b), [...Array(ROWS).keys()]);
   assert.ok(allKept.every((v) => v.split === 'negative' && v.result.startsWith(VERDICT)));
+  // Each kept verdict names its judge (model as sent, endpoint host), and so does the run.
+  const host = new URL(fake.origin).host;
+  assert.ok(allKept.every((v) => v.model === 'gpt-4o' && v.endpoint === host), JSON.stringify(allKept[0]));
+  const label = `gpt-4o @ ${host} (api-defaults, medhalltune-agent.py/1)`;
+  await page.waitForFunction(([run, label]) => [...document.querySelectorAll('tr[data-run-id]')].some((tr) =>
+    tr.querySelector('input.run-name')?.value === run && tr.querySelector('.judge-names')?.textContent === label), [RUN, label], { timeout: 30_000 })
+    .catch(async () => assert.fail(`the runs table does not name the judge: ${JSON.stringify(await page.$$eval('tr[data-run-id]', (rows) => rows.map((r) => [r.querySelector('input.run-name')?.value, r.querySelector('.judge-names')?.textContent])))}`));
   assert.ok(fake.state.posts.some((p) => p.sample === 5 && p.phase >= 1), 'sample 5 was asked');
   assert.ok(fake.state.limited, 'the 429 was served');
   assert.ok(fake.state.posts.every((p) => p.authorization === `Bearer ${KEY}` && p.model === 'gpt-4o'));
