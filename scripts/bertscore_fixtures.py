@@ -42,15 +42,18 @@ MAX_POSITIONS = 50  # positions start at pad id + 1 = 2: 48 tokens with <s> and 
 NUM_LAYERS = 3  # scored layer; the model has 4
 
 
-def read_answers(data_dir):
-    pairs = []
+def read_eval_rows(data_dir):
+    """LLaVA-Med's judge-eval rows, positive then negative, each with its split."""
+    rows = []
     for split in ("positive", "negative"):
         path = os.path.join(data_dir, f"llava-med-v1.5-7b.{split}.gpt4o-eval.jsonl")
         with open(path, encoding="utf-8") as f:
-            for line in f:
-                row = json.loads(line)
-                pairs.append((row["gpt4_answer"], row["answer"]))
-    return pairs
+            rows.extend((split, json.loads(line)) for line in f)
+    return rows
+
+
+def read_answers(data_dir):
+    return [(row["gpt4_answer"], row["answer"]) for _, row in read_eval_rows(data_dir)]
 
 
 def build_model(corpus):
@@ -192,14 +195,9 @@ CLI_PARITY = os.path.join(ROOT, "crates/cli/tests/fixtures/bertscore-parity.json
 def cli_parity(data_dir):
     """Every positive LLaVA-Med pair, 230 negative ones and the edge cases, shuffled into one
     order: the CLI scores them as one split in chunks of 64, as bert_score's batches."""
-    rows = []
-    for split in ("positive", "negative"):
-        path = os.path.join(data_dir, f"llava-med-v1.5-7b.{split}.gpt4o-eval.jsonl")
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                row = json.loads(line)
-                rows.append({"split": split, "question_id": row["question_id"],
-                             "cand": row["gpt4_answer"], "ref": row["answer"]})
+    rows = [{"split": split, "question_id": row["question_id"],
+             "cand": row["gpt4_answer"], "ref": row["answer"]}
+            for split, row in read_eval_rows(data_dir)]
     rng = random.Random(27)
     positive = [r for r in rows if r["split"] == "positive"]
     negative = rng.sample([r for r in rows if r["split"] == "negative"], 230)

@@ -318,19 +318,7 @@ fn a_100_kb_answer_is_cut_and_reported() {
     let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
     std::fs::write(&path, text).expect("test data");
     let out = dir.join("per-sample.jsonl");
-    let model = model_dir();
-    let output = medhall(&[
-        "score",
-        "--bertscore",
-        model.to_str().expect("test data"),
-        "--bertscore-layer",
-        "3",
-        "--per-sample",
-        out.to_str().expect("test data"),
-        path.to_str().expect("test data"),
-    ]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    let stderr = score_with_cache(&model_dir(), &path, &out, &[]);
     assert!(
         stderr.contains("1 sentence(s) longer than 48 tokens were cut"),
         "{stderr}"

@@ -302,6 +302,23 @@ fn client_hangs_up_within(stream: &TcpStream, wait: Duration) -> bool {
     false
 }
 
+/// An HTTP request's head: its lines up to the blank one, without line ends; `None` when the
+/// connection closes first.
+fn read_head(reader: &mut impl BufRead) -> Option<Vec<String>> {
+    let mut head = Vec::new();
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+        if line == "\r\n" {
+            return Some(head);
+        }
+        head.push(line.trim_end().to_owned());
+    }
+}
+
 fn serve_connection(
     stream: TcpStream,
     plans: &Mutex<HashMap<String, Vec<Behaviour>>>,
@@ -317,20 +334,10 @@ fn serve_connection(
     loop {
         let mut length = 0usize;
         let mut authorization = None;
-        let mut first = true;
-        loop {
-            let mut line = String::new();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            if line == "\r\n" {
-                break;
-            }
-            if first {
-                first = false;
-                continue;
-            }
+        let Some(head) = read_head(&mut reader) else {
+            return;
+        };
+        for line in head.iter().skip(1) {
             if let Some((name, value)) = line.split_once(':') {
                 let name = name.trim().to_ascii_lowercase();
                 if name == "content-length" {
@@ -1198,19 +1205,10 @@ fn tunnel(client: TcpStream, target: u16, log: &Mutex<Vec<String>>) {
         return;
     };
     let mut reader = BufReader::new(read_half);
-    let mut first = None;
-    loop {
-        let mut line = String::new();
-        match reader.read_line(&mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        if line == "\r\n" {
-            break;
-        }
-        first.get_or_insert_with(|| line.trim_end().to_owned());
-    }
-    log.lock().expect("log").extend(first);
+    let Some(head) = read_head(&mut reader) else {
+        return;
+    };
+    log.lock().expect("log").extend(head.into_iter().next());
     let Ok(upstream) = TcpStream::connect(("127.0.0.1", target)) else {
         return;
     };
