@@ -110,19 +110,20 @@ pub struct JudgeTally {
 
 impl JudgeTally {
     pub fn add(&mut self, label: String) {
+        self.add_verdicts(label, 1);
+    }
+
+    fn add_verdicts(&mut self, label: String, count: usize) {
         match self.judges.iter_mut().find(|(l, _)| *l == label) {
-            Some((_, count)) => *count += 1,
-            None => self.judges.push((label, 1)),
+            Some((_, n)) => *n += count,
+            None => self.judges.push((label, count)),
         }
     }
 
     /// Adds another tally's verdicts.
     pub fn absorb(&mut self, other: &JudgeTally) {
         for (label, count) in &other.judges {
-            match self.judges.iter_mut().find(|(l, _)| l == label) {
-                Some((_, n)) => *n += count,
-                None => self.judges.push((label.clone(), *count)),
-            }
+            self.add_verdicts(label.clone(), *count);
         }
     }
 
