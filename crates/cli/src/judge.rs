@@ -137,8 +137,7 @@ pub fn run(args: &JudgeArgs) -> Result<()> {
         .out
         .as_deref()
         .context("name the judged output with --out JUDGED.jsonl")?;
-    let (url, model, key) = endpoint_of(args)?;
-    let judge = judge_identity(model, args.endpoint.as_deref().unwrap_or_default())?;
+    let (url, model, key, judge) = endpoint_of(args)?;
     let raw_rows = raw_rows(&loaded.run)?;
     let _lock = OutLock::acquire(out)?;
     let mut output = JudgedFile::open(out, args.retry_unreadable, &judge)?;
@@ -886,8 +885,8 @@ impl Task for JudgeTask<'_> {
     }
 }
 
-/// The endpoint, model and key every sending mode needs.
-fn endpoint_of(args: &JudgeArgs) -> Result<(String, &str, Option<String>)> {
+/// The chat URL, model, key and the judge they make (the endpoint parsed once).
+fn endpoint_of(args: &JudgeArgs) -> Result<(String, &str, Option<String>, JudgeIdentity)> {
     let model = args
         .model
         .as_deref()
@@ -899,7 +898,8 @@ fn endpoint_of(args: &JudgeArgs) -> Result<(String, &str, Option<String>)> {
     let parsed = medhall_core::url_policy::Endpoint::parse(endpoint)
         .map_err(|refused| anyhow::anyhow!("--endpoint: {refused}"))?;
     let key = api_key(&args.api_key_env, &parsed, args.allow_cleartext_key)?;
-    Ok((chat_url(endpoint), model, key))
+    let judge = JudgeIdentity::current(model, &parsed.host_label());
+    Ok((chat_url(endpoint), model, key, judge))
 }
 
 /// Hallucination types: each reply becomes a type-map line.
@@ -1014,7 +1014,7 @@ fn run_label_types(args: &JudgeArgs) -> Result<()> {
         .out
         .as_deref()
         .context("name the type map to write with --out TYPES.jsonl")?;
-    let (url, model, key) = endpoint_of(args)?;
+    let (url, model, key, _) = endpoint_of(args)?;
     let _lock = OutLock::acquire(out)?;
     let done = labelled_keys(out, args.retry_unreadable)?;
     let mut output = JudgedFile::open_plain(out)?;
