@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `core` must stay platform-free: no web crates, no burn, in its dependency tree (native or wasm);
-# and its direct dependencies are exactly the list below, which README's architecture table
+# and its direct dependencies are exactly the list below, which ARCHITECTURE.md's crate table
 # states (both are checked, so neither can drift).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,15 +17,15 @@ for target in x86_64-unknown-linux-gnu wasm32-unknown-unknown; do
     | awk 'NR > 1 {print $1}' | sort -u | tr '\n' ' ' | sed 's/ $//')
   expected=$(echo "$allowed" | tr ' ' '\n' | sort -u | tr '\n' ' ' | sed 's/ $//')
   if [ "$direct" != "$expected" ]; then
-    echo "check-core-deps: medhall-core's direct dependencies for $target are '$direct'; this script and README allow '$expected'" >&2
+    echo "check-core-deps: medhall-core's direct dependencies for $target are '$direct'; this script and ARCHITECTURE.md allow '$expected'" >&2
     exit 1
   fi
 done
-row=$(grep -E '^\| `crates/core`' README.md || true)
+row=$(grep -E '^\| `crates/core`' ARCHITECTURE.md || true)
 for dep in $allowed; do
   if ! grep -qF "$dep" <<<"$row"; then
-    echo "check-core-deps: README's crates/core row does not list $dep" >&2
+    echo "check-core-deps: ARCHITECTURE.md's crates/core row does not list $dep" >&2
     exit 1
   fi
 done
-echo "check-core-deps: medhall-core has no web-sys/leptos/burn in its tree (native and wasm32); its direct dependencies are the ones README lists: $allowed"
+echo "check-core-deps: medhall-core has no web-sys/leptos/burn in its tree (native and wasm32); its direct dependencies are the ones ARCHITECTURE.md lists: $allowed"
