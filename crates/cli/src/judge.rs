@@ -16,13 +16,14 @@ use medhall_core::formats::ColumnMap;
 use medhall_core::judge::parse_verdict;
 use medhall_core::judging::messages::ChatMessage;
 use medhall_core::judging::openai::{
-    ChatReply, Response, Usage, batch_request_line, chat_request_body, chat_url, custom_id,
-    parse_batch_output_line, parse_custom_id, parse_retry_after, read_response,
+    batch_request_line, chat_url, custom_id, parse_batch_output_line, parse_custom_id,
+    parse_retry_after,
 };
 use medhall_core::judging::plan::{CHARS_PER_TOKEN, CostEstimate, JudgeItem, asks_again, plan};
 use medhall_core::judging::provenance::{JudgeIdentity, resume_conflict};
 use medhall_core::judging::rows::judged_line;
-use medhall_core::judging::scheduler::{Next, Outcome, Scheduler, SchedulerConfig};
+use medhall_core::judging::run::{Ending, Finished, JudgeRun, RunKind};
+use medhall_core::judging::scheduler::{Next, SchedulerConfig};
 use medhall_core::judging::types::{TypeRequest, parse_type_reply, type_line, type_requests};
 use medhall_core::sample::{SampleKey, Split};
 use std::collections::{HashMap, HashSet};
@@ -137,24 +138,18 @@ pub fn run(args: &JudgeArgs) -> Result<()> {
         .out
         .as_deref()
         .context("name the judged output with --out JUDGED.jsonl")?;
-    let (url, model, key, judge) = endpoint_of(args)?;
+    let (url, key, judge) = endpoint_of(args)?;
     let raw_rows = raw_rows(&loaded.run)?;
     let _lock = OutLock::acquire(out)?;
     let mut output = JudgedFile::open(out, args.retry_unreadable, &judge)?;
-    let config = SchedulerConfig {
-        concurrency: args.concurrency,
-        max_attempts: args.max_attempts,
-        timeout_ms: (args.timeout.max(0.001) * 1000.0) as u64,
-        ..SchedulerConfig::default()
-    };
-    let mut scheduler = Scheduler::new(items.len(), config);
-    let mut skipped = 0;
-    for (index, item) in items.iter().enumerate() {
-        if output.done.contains(&item.key) {
-            scheduler.mark_finished(index);
-            skipped += 1;
-        }
-    }
+    let keys = items.iter().map(|item| item.key.clone()).collect();
+    let mut run = JudgeRun::new(
+        RunKind::Verdicts,
+        judge.clone(),
+        keys,
+        scheduler_config(args),
+    );
+    let skipped = run.resume(|_, key| output.done.contains(key));
     if skipped > 0 {
         eprintln!(
             "{}: {skipped} of {} samples already judged there; not asked again",
@@ -164,7 +159,6 @@ pub fn run(args: &JudgeArgs) -> Result<()> {
     }
     let endpoint = Endpoint {
         url,
-        model,
         key: key.as_deref(),
         prices: args.price_in.zip(args.price_out),
     };
@@ -175,8 +169,17 @@ pub fn run(args: &JudgeArgs) -> Result<()> {
         judge: &judge,
         output: &mut output,
     };
-    let transport = HttpTransport::new(scheduler.config().concurrency);
-    send_all(&endpoint, &mut scheduler, &mut task, out, &transport)
+    let transport = HttpTransport::new(run.config().concurrency);
+    send_all(&endpoint, &mut run, &mut task, out, &transport)
+}
+
+fn scheduler_config(args: &JudgeArgs) -> SchedulerConfig {
+    SchedulerConfig {
+        concurrency: args.concurrency,
+        max_attempts: args.max_attempts,
+        timeout_ms: (args.timeout.max(0.001) * 1000.0) as u64,
+        ..SchedulerConfig::default()
+    }
 }
 
 /// The judge of this run: the model as sent and the endpoint's host (never its key).
@@ -293,10 +296,11 @@ fn load_run(
 }
 
 fn print_estimate(items: &[JudgeItem], args: &JudgeArgs) {
-    let estimate = items.iter().fold(CostEstimate::default(), |mut e, item| {
-        e.add(item.prompt_chars() as u64, item.reply_chars() as u64);
-        e
-    });
+    let estimate = CostEstimate::of(
+        items
+            .iter()
+            .map(|item| (&item.messages[..], item.reply_chars() as u64)),
+    );
     println!("requests: {}", estimate.requests);
     println!(
         "prompt tokens (estimate, {CHARS_PER_TOKEN} characters a token): {} ({} characters)",
@@ -569,7 +573,6 @@ fn send_caught(
 /// Where requests go.
 struct Endpoint<'a> {
     url: String,
-    model: &'a str,
     key: Option<&'a str>,
     prices: Option<(f64, f64)>,
 }
@@ -622,44 +625,39 @@ fn transport_reason(error: &ureq::Error, timeout: Duration) -> String {
     }
 }
 
-/// Progress and totals, printed on stderr.
-struct Progress {
+/// The progress line on stderr: redrawn in place on a terminal, every 10 s otherwise.
+struct Printer {
     start: Instant,
     last_print: Instant,
-    judged_now: usize,
-    unreadable: usize,
-    usage: Usage,
     terminal: bool,
+    prices: Option<(f64, f64)>,
 }
 
-impl Progress {
-    fn line(&self, scheduler: &Scheduler, prices: Option<(f64, f64)>) -> String {
-        let counts = scheduler.counts();
-        let seconds = self.start.elapsed().as_secs_f64().max(1e-9);
-        let mut text = format!(
-            "judged {}/{} ({:.1}/s) · in flight {} · failed {} · retries {} · unreadable {} · tokens {} in / {} out",
-            counts.finished,
-            counts.finished + counts.failed + counts.pending + counts.in_flight,
-            self.judged_now as f64 / seconds,
-            counts.in_flight,
-            counts.failed,
-            counts.retries,
-            self.unreadable,
-            self.usage.prompt_tokens,
-            self.usage.completion_tokens,
-        );
-        if let Some((price_in, price_out)) = prices {
-            text.push_str(&format!(
-                " · ${:.2} so far",
-                self.usage.cost(price_in, price_out)
-            ));
+impl Printer {
+    fn new(prices: Option<(f64, f64)>) -> Self {
+        let start = Instant::now();
+        Self {
+            start,
+            last_print: start,
+            terminal: std::io::stderr().is_terminal(),
+            prices,
         }
-        text
+    }
+
+    fn line(&self, run: &JudgeRun) -> String {
+        let progress = run.progress();
+        let seconds = self.start.elapsed().as_secs_f64().max(1e-9);
+        let rate = format!(" ({:.1}/s)", progress.kept_now as f64 / seconds);
+        let mut line = progress.line(self.prices);
+        // The rate goes after the count: `judged 3/8 (1.2/s) · …`.
+        if let Some(at) = line.find(" · ") {
+            line.insert_str(at, &rate);
+        }
+        line
     }
 
     /// Reports a reply that is kept although it cannot be read (it was paid for).
     fn kept_unreadable(&mut self, out: &Path, line: u64, key: &SampleKey, what: &str) {
-        self.unreadable += 1;
         if self.terminal {
             eprintln!();
         }
@@ -671,7 +669,7 @@ impl Progress {
         );
     }
 
-    fn tick(&mut self, scheduler: &Scheduler, prices: Option<(f64, f64)>, force: bool) {
+    fn tick(&mut self, run: &JudgeRun, force: bool) {
         let every = if self.terminal {
             Duration::from_millis(250)
         } else {
@@ -681,7 +679,7 @@ impl Progress {
             return;
         }
         self.last_print = Instant::now();
-        let line = self.line(scheduler, prices);
+        let line = self.line(run);
         if self.terminal {
             eprint!("\r{line}\x1b[K");
         } else {
@@ -694,34 +692,26 @@ impl Progress {
 trait Task {
     /// The messages of item `index`.
     fn messages(&self, index: usize) -> &[ChatMessage];
-    /// Writes a finished reply before anything else happens to it.
-    fn keep(&mut self, index: usize, reply: &ChatReply, progress: &mut Progress) -> Result<()>;
+    /// Writes a finished reply where it belongs (before the run counts it as done).
+    fn keep(&mut self, finished: &Finished, printer: &mut Printer) -> Result<()>;
     /// Where item `index` comes from, for failure reports (`file:line: split question id`).
     fn describe(&self, index: usize) -> String;
 }
 
-/// Sends every pending item of `scheduler` to the endpoint on `concurrency` threads, hands
-/// each reply to `task.keep`, reports failures and the totals, and fails when any item is left.
+/// Sends every pending item of `run` to the endpoint on its concurrency's threads, hands each
+/// reply to `task.keep`, reports failures and the totals, and fails when any item is left.
 fn send_all(
     endpoint: &Endpoint<'_>,
-    scheduler: &mut Scheduler,
+    run: &mut JudgeRun,
     task: &mut dyn Task,
     out: &Path,
     transport: &dyn Transport,
 ) -> Result<()> {
-    let threads = scheduler.config().concurrency;
+    let threads = run.config().concurrency;
     let (request_tx, request_rx) = mpsc::channel::<Request>();
     let request_rx = std::sync::Arc::new(std::sync::Mutex::new(request_rx));
     let (reply_tx, reply_rx) = mpsc::channel::<Reply>();
-    let start = Instant::now();
-    let mut progress = Progress {
-        start,
-        last_print: start,
-        judged_now: 0,
-        unreadable: 0,
-        usage: Usage::default(),
-        terminal: std::io::stderr().is_terminal(),
-    };
+    let mut printer = Printer::new(endpoint.prices);
     let result = std::thread::scope(|scope| -> Result<()> {
         for _ in 0..threads {
             let request_rx = request_rx.clone();
@@ -743,65 +733,50 @@ fn send_all(
             });
         }
         drop(reply_tx);
-        let outcome = drive(
-            endpoint,
-            scheduler,
-            task,
-            &request_tx,
-            &reply_rx,
-            &mut progress,
-            start,
-        );
+        let outcome = drive(run, task, &request_tx, &reply_rx, &mut printer);
         drop(request_tx);
         outcome
     });
-    progress.tick(scheduler, endpoint.prices, true);
-    if progress.terminal {
+    printer.tick(run, true);
+    if printer.terminal {
         eprintln!();
     }
     result?;
-    let counts = scheduler.counts();
-    for (index, reason) in scheduler.failures() {
+    for (index, _, reason) in run.failures() {
         eprintln!("{}: not judged: {reason}", task.describe(index));
     }
+    let progress = run.progress();
     eprintln!(
         "{}: {} written now, {} failed, {} not sent; tokens {} in / {} out",
         out.display(),
-        progress.judged_now,
-        counts.failed,
-        counts.pending,
+        progress.kept_now,
+        progress.counts.failed,
+        progress.counts.pending,
         progress.usage.prompt_tokens,
         progress.usage.completion_tokens
     );
-    if let Some(reason) = scheduler.aborted() {
-        bail!("stopped: {reason}; rerun with the same --out to resume");
+    match run.ending() {
+        Ending::Complete => Ok(()),
+        ending => bail!("{} (rerun with the same --out)", ending.message()),
     }
-    if counts.failed > 0 || counts.pending > 0 {
-        bail!(
-            "{} samples not done; rerun with the same --out to ask for them only",
-            counts.failed + counts.pending
-        );
-    }
-    Ok(())
 }
 
 fn drive(
-    endpoint: &Endpoint<'_>,
-    scheduler: &mut Scheduler,
+    run: &mut JudgeRun,
     task: &mut dyn Task,
     requests: &mpsc::Sender<Request>,
     replies: &mpsc::Receiver<Reply>,
-    progress: &mut Progress,
-    start: Instant,
+    printer: &mut Printer,
 ) -> Result<()> {
+    let start = printer.start;
     let now = || start.elapsed().as_millis() as u64;
     loop {
         let wait = loop {
-            match scheduler.next(now()) {
+            match run.next(now()) {
                 Next::Send(dispatch) => {
                     let request = Request {
                         item: dispatch.item,
-                        body: chat_request_body(endpoint.model, task.messages(dispatch.item)),
+                        body: run.request_body(task.messages(dispatch.item)),
                         timeout: Duration::from_millis(dispatch.timeout_ms),
                     };
                     requests
@@ -814,34 +789,24 @@ fn drive(
             }
         };
         let tick = Duration::from_millis(250);
-        let reply = match replies.recv_timeout(wait.unwrap_or(tick).min(tick)) {
+        let (index, answer) = match replies.recv_timeout(wait.unwrap_or(tick).min(tick)) {
             Ok(reply) => reply,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                progress.tick(scheduler, endpoint.prices, false);
+                printer.tick(run, false);
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => bail!("the request threads stopped"),
         };
-        let (index, result) = reply;
-        let outcome = match result {
-            Err(reason) => Outcome::Retry {
-                reason,
-                retry_after_ms: None,
-            },
-            Ok((status, retry_after, body)) => match read_response(status, retry_after, &body) {
-                Response::Problem(outcome) => outcome,
-                Response::Reply(reply) => {
-                    task.keep(index, &reply, progress)?;
-                    progress.judged_now += 1;
-                    if let Some(usage) = reply.usage {
-                        progress.usage.add(usage);
-                    }
-                    Outcome::Finished
+        match answer {
+            Err(reason) => run.no_response(index, reason, now()),
+            Ok((status, retry_after, body)) => {
+                if let Some(finished) = run.response(index, status, retry_after, &body, now()) {
+                    task.keep(&finished, printer)?;
+                    run.kept(&finished, now());
                 }
-            },
-        };
-        scheduler.report(index, outcome, now());
-        progress.tick(scheduler, endpoint.prices, false);
+            }
+        }
+        printer.tick(run, false);
     }
 }
 
@@ -859,18 +824,18 @@ impl Task for JudgeTask<'_> {
         &self.items[index].messages
     }
 
-    fn keep(&mut self, index: usize, reply: &ChatReply, progress: &mut Progress) -> Result<()> {
-        let item = &self.items[index];
+    fn keep(&mut self, finished: &Finished, printer: &mut Printer) -> Result<()> {
+        let item = &self.items[finished.item];
         let prediction: &Prediction = &self.run.predictions()[item.prediction];
         let raw = self
             .raw_rows
             .get(&(prediction.source.to_string(), prediction.line))
             .map(String::as_str);
-        let line = judged_line(raw, prediction, item, reply, self.judge);
+        let line = judged_line(raw, prediction, item, &finished.reply, self.judge);
         let number = self.output.append(&line)?;
-        if let Some(reason) = reply.unreadable_reason() {
+        if let Some(reason) = &finished.unreadable {
             let what = format!("unreadable verdict, kept ({reason})");
-            progress.kept_unreadable(&self.output.path, number, &item.key, &what);
+            printer.kept_unreadable(&self.output.path, number, &item.key, &what);
         }
         Ok(())
     }
@@ -885,8 +850,8 @@ impl Task for JudgeTask<'_> {
     }
 }
 
-/// The chat URL, model, key and the judge they make (the endpoint parsed once).
-fn endpoint_of(args: &JudgeArgs) -> Result<(String, &str, Option<String>, JudgeIdentity)> {
+/// The chat URL, key and the judge they make (the endpoint parsed once).
+fn endpoint_of(args: &JudgeArgs) -> Result<(String, Option<String>, JudgeIdentity)> {
     let model = args
         .model
         .as_deref()
@@ -899,7 +864,7 @@ fn endpoint_of(args: &JudgeArgs) -> Result<(String, &str, Option<String>, JudgeI
         .map_err(|refused| anyhow::anyhow!("--endpoint: {refused}"))?;
     let key = api_key(&args.api_key_env, &parsed, args.allow_cleartext_key)?;
     let judge = JudgeIdentity::current(model, &parsed.host_label());
-    Ok((chat_url(endpoint), model, key, judge))
+    Ok((chat_url(endpoint), key, judge))
 }
 
 /// Hallucination types: each reply becomes a type-map line.
@@ -914,15 +879,16 @@ impl Task for TypeTask<'_> {
         &self.items[index].messages
     }
 
-    fn keep(&mut self, index: usize, reply: &ChatReply, progress: &mut Progress) -> Result<()> {
-        let item = &self.items[index];
-        let label = parse_type_reply(&reply.content);
-        let number =
-            self.output
-                .append(&type_line(&item.key, label, self.model, &reply.content))?;
-        if label.is_none() {
+    fn keep(&mut self, finished: &Finished, printer: &mut Printer) -> Result<()> {
+        let item = &self.items[finished.item];
+        let content = &finished.reply.content;
+        let label = parse_type_reply(content);
+        let number = self
+            .output
+            .append(&type_line(&item.key, label, self.model, content))?;
+        if finished.unreadable.is_some() {
             let what = "the reply names no type, kept with type null";
-            progress.kept_unreadable(&self.output.path, number, &item.key, what);
+            printer.kept_unreadable(&self.output.path, number, &item.key, what);
         }
         Ok(())
     }
@@ -993,15 +959,7 @@ fn run_label_types(args: &JudgeArgs) -> Result<()> {
         bail!("no negative question to label in the given references");
     }
     if args.dry_run {
-        let estimate = items.iter().fold(CostEstimate::default(), |mut e, item| {
-            let chars: usize = item
-                .messages
-                .iter()
-                .map(|m| m.content.chars().count())
-                .sum();
-            e.add(chars as u64, 0);
-            e
-        });
+        let estimate = CostEstimate::of(items.iter().map(|item| (&item.messages[..], 0)));
         println!("requests: {}", estimate.requests);
         println!(
             "prompt tokens (estimate, {CHARS_PER_TOKEN} characters a token): {}",
@@ -1014,42 +972,36 @@ fn run_label_types(args: &JudgeArgs) -> Result<()> {
         .out
         .as_deref()
         .context("name the type map to write with --out TYPES.jsonl")?;
-    let (url, model, key, _) = endpoint_of(args)?;
+    let (url, key, judge) = endpoint_of(args)?;
     let _lock = OutLock::acquire(out)?;
     let done = labelled_keys(out, args.retry_unreadable)?;
     let mut output = JudgedFile::open_plain(out)?;
-    let config = SchedulerConfig {
-        concurrency: args.concurrency,
-        max_attempts: args.max_attempts,
-        timeout_ms: (args.timeout.max(0.001) * 1000.0) as u64,
-        ..SchedulerConfig::default()
-    };
-    let mut scheduler = Scheduler::new(items.len(), config);
-    for (index, item) in items.iter().enumerate() {
-        if done.contains(&item.key) {
-            scheduler.mark_finished(index);
-        }
-    }
-    if !done.is_empty() {
+    let keys = items.iter().map(|item| item.key.clone()).collect();
+    let mut run = JudgeRun::new(
+        RunKind::TypeLabels,
+        judge.clone(),
+        keys,
+        scheduler_config(args),
+    );
+    let skipped = run.resume(|_, key| done.contains(key));
+    if skipped > 0 {
         eprintln!(
-            "{}: {} questions already labelled there; not asked again",
-            out.display(),
-            done.len()
+            "{}: {skipped} questions already labelled there; not asked again",
+            out.display()
         );
     }
     let endpoint = Endpoint {
         url,
-        model,
         key: key.as_deref(),
         prices: args.price_in.zip(args.price_out),
     };
     let mut task = TypeTask {
         items: &items,
-        model,
+        model: &judge.model,
         output: &mut output,
     };
-    let transport = HttpTransport::new(scheduler.config().concurrency);
-    send_all(&endpoint, &mut scheduler, &mut task, out, &transport)
+    let transport = HttpTransport::new(run.config().concurrency);
+    send_all(&endpoint, &mut run, &mut task, out, &transport)
 }
 
 /// `--batch-in`: a Batch API output file, with the requests it ran, into judged lines. Each
@@ -1247,8 +1199,9 @@ mod tests {
         fn messages(&self, _index: usize) -> &[ChatMessage] {
             &self.messages
         }
-        fn keep(&mut self, index: usize, reply: &ChatReply, _: &mut Progress) -> Result<()> {
-            self.kept.push((index, reply.content.clone()));
+        fn keep(&mut self, finished: &Finished, _: &mut Printer) -> Result<()> {
+            self.kept
+                .push((finished.item, finished.reply.content.clone()));
             Ok(())
         }
         fn describe(&self, index: usize) -> String {
@@ -1267,14 +1220,20 @@ mod tests {
             max_delay_ms: 2,
             ..SchedulerConfig::default()
         };
-        let mut scheduler = Scheduler::new(4, config);
+        let keys = (0..4)
+            .map(|i| SampleKey {
+                split: Split::Positive,
+                question_id: i.to_string(),
+            })
+            .collect();
+        let judge = JudgeIdentity::current("m", "127.0.0.1:9");
+        let mut run = JudgeRun::new(RunKind::Verdicts, judge, keys, config);
         let mut task = Kept {
             messages: Vec::new(),
             kept: Vec::new(),
         };
         let endpoint = Endpoint {
             url: "http://127.0.0.1:9/v1/chat/completions".into(),
-            model: "m",
             key: None,
             prices: None,
         };
@@ -1283,7 +1242,7 @@ mod tests {
             scope.spawn(|| {
                 let result = send_all(
                     &endpoint,
-                    &mut scheduler,
+                    &mut run,
                     &mut task,
                     Path::new("out.jsonl"),
                     &PanicsOnFirst,
@@ -1299,9 +1258,9 @@ mod tests {
         let mut kept: Vec<usize> = task.kept.iter().map(|(i, _)| *i).collect();
         kept.sort_unstable();
         assert_eq!(kept, [1, 2, 3]);
-        let failures: Vec<(usize, String)> = scheduler
+        let failures: Vec<(usize, String)> = run
             .failures()
-            .map(|(i, reason)| (i, reason.to_owned()))
+            .map(|(i, _, reason)| (i, reason.to_owned()))
             .collect();
         assert_eq!(failures.len(), 1);
         assert_eq!(failures[0].0, 0);

@@ -9,5 +9,6 @@ pub mod plan;
 pub mod prompt;
 pub mod provenance;
 pub mod rows;
+pub mod run;
 pub mod scheduler;
 pub mod types;

@@ -27,10 +27,7 @@ pub struct JudgeItem {
 impl JudgeItem {
     /// Characters sent, for cost estimates before anything is sent.
     pub fn prompt_chars(&self) -> usize {
-        self.messages
-            .iter()
-            .map(|m| m.content.chars().count())
-            .sum()
+        prompt_chars(&self.messages) as usize
     }
 
     /// The expected length of the reply: the calibration verdict's, the judge's own reply to
@@ -48,6 +45,14 @@ pub fn asks_again(has_reply: bool, readable: bool, retry_unreadable: bool) -> bo
     !has_reply || (retry_unreadable && !readable)
 }
 
+/// Characters a request's messages send (what the estimate counts).
+pub fn prompt_chars(messages: &[ChatMessage]) -> u64 {
+    messages
+        .iter()
+        .map(|m| m.content.chars().count() as u64)
+        .sum()
+}
+
 /// Characters per token of English prose for GPT-4o's tokenizer (an estimate; the replies'
 /// `usage` gives the real counts).
 pub const CHARS_PER_TOKEN: u64 = 4;
@@ -63,6 +68,16 @@ pub struct CostEstimate {
 }
 
 impl CostEstimate {
+    /// The estimate for requests given as (messages, expected reply characters).
+    pub fn of<'a>(requests: impl IntoIterator<Item = (&'a [ChatMessage], u64)>) -> Self {
+        requests
+            .into_iter()
+            .fold(Self::default(), |mut estimate, (messages, reply_chars)| {
+                estimate.add(prompt_chars(messages), reply_chars);
+                estimate
+            })
+    }
+
     pub fn add(&mut self, prompt_chars: u64, reply_chars: u64) {
         self.requests += 1;
         self.prompt_chars += prompt_chars;
@@ -220,5 +235,23 @@ mod tests {
         assert_eq!(estimate.prompt_tokens(), 1_000_001);
         assert_eq!(estimate.completion_tokens(), 100_001);
         assert!((estimate.cost(2.5, 10.0) - 3.5000125).abs() < 1e-9);
+    }
+
+    #[test]
+    fn estimates_count_characters_of_every_message() {
+        let messages = [
+            ChatMessage {
+                role: "system".into(),
+                content: "abcd".into(),
+            },
+            ChatMessage {
+                role: "user".into(),
+                content: "é€😀".into(),
+            },
+        ];
+        let estimate = CostEstimate::of([(&messages[..], 9), (&messages[..1], 0)]);
+        assert_eq!(estimate.requests, 2);
+        assert_eq!(estimate.prompt_chars, 11, "characters, not bytes");
+        assert_eq!(estimate.reply_chars, 9);
     }
 }
