@@ -131,7 +131,8 @@ impl JudgeTally {
         self.judges.len() > 1
     }
 
-    /// `judge:by=<label>[+<label>…]` for the metric signature; empty when no verdict was read.
+    /// `judge_by:<label>[+<label>…][,MIXED]` for the metric signature; `None` when no verdict
+    /// was read.
     pub fn signature_part(&self) -> Option<String> {
         if self.judges.is_empty() {
             return None;
