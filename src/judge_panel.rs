@@ -11,20 +11,17 @@ use crate::storage::{self, StoredVerdict};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use medhall_core::export::redact_url;
-use medhall_core::judging::openai::{
-    ChatReply, Response, Usage, chat_request_body, chat_url, parse_retry_after, read_response,
-};
+use medhall_core::judging::openai::{chat_url, parse_retry_after};
 use medhall_core::judging::plan::{CHARS_PER_TOKEN, CostEstimate};
 use medhall_core::judging::provenance::JudgeIdentity;
-use medhall_core::judging::scheduler::{Dispatch, Next, Outcome, Scheduler, SchedulerConfig};
+use medhall_core::judging::run::{Ending, JudgeRun, RunKind, RunProgress};
+use medhall_core::judging::scheduler::{Dispatch, Next, Outcome, SchedulerConfig};
 use medhall_core::protocol::{Reply, Request};
 use medhall_core::sample::SampleKey;
-use medhall_core::session::{
-    JudgePlan, JudgeRequestItem, RunInfo, TYPE_PLAN_RUN, is_calibration_name,
-};
+use medhall_core::session::{JudgePlan, RunInfo, TYPE_PLAN_RUN, is_calibration_name};
 use medhall_core::url_policy::Endpoint;
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
@@ -74,35 +71,28 @@ struct PlanView {
 
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Progress {
-    total: usize,
-    judged: usize,
-    failed: usize,
-    retries: usize,
-    in_flight: usize,
-    usage: Usage,
+    run: RunProgress,
     running: bool,
     status: String,
 }
 
 struct Settings {
     url: String,
-    model: String,
     /// The judge every verdict of this run is filed under (model as sent, endpoint host).
     judge: JudgeIdentity,
     key: String,
     timeout_ms: u64,
 }
 
-/// One judge run in progress: the scheduler, and what the requests hand back to the loop.
+/// One judge run in progress: core's run (every rule the CLI follows too), and what the
+/// requests hand back to the loop.
 struct Control {
-    scheduler: RefCell<Scheduler>,
-    outcomes: RefCell<VecDeque<(usize, Outcome)>>,
+    run: RefCell<JudgeRun>,
     /// Resolves the loop's wait.
     wake: RefCell<Option<js_sys::Function>>,
     /// Whether any HTTP response came back in this run (then a failed fetch is a dropped
     /// connection, not a refusal of every request).
     answered: Cell<bool>,
-    usage: Cell<Usage>,
     /// Verdicts not yet handed to the worker.
     verdicts: RefCell<Vec<(usize, SampleKey, String)>>,
     /// Problems writing verdicts locally.
@@ -153,13 +143,6 @@ pub async fn clear_kept_verdicts() -> Result<(), String> {
     storage::clear_verdicts(&db).await
 }
 
-fn chars(item: &JudgeRequestItem) -> u64 {
-    item.messages
-        .iter()
-        .map(|m| m.content.chars().count() as u64)
-        .sum()
-}
-
 fn view_of(plan: &JudgePlan) -> PlanView {
     let restored = restored_of(&plan.identity);
     let to_send = plan.items.iter().filter(|i| !i.judged);
@@ -169,10 +152,7 @@ fn view_of(plan: &JudgePlan) -> PlanView {
         items: plan.items.len(),
         judged: plan.items.iter().filter(|i| i.judged).count(),
         restored,
-        estimate: to_send.fold(CostEstimate::default(), |mut e, item| {
-            e.add(chars(item), item.reply_chars);
-            e
-        }),
+        estimate: CostEstimate::of(to_send.map(|item| (&item.messages[..], item.reply_chars))),
         types: plan.run == TYPE_PLAN_RUN,
         issues: plan.issues.first.iter().map(ToString::to_string).collect(),
         issue_total: plan.issues.total(),
@@ -377,13 +357,16 @@ fn network_outcome(url: &str, timed_out: bool, answered: bool, timeout_ms: u64) 
     }
 }
 
-/// One request: the reply worth keeping, or how the attempt ended.
+/// An HTTP response: its status, `Retry-After` in ms and body.
+type HttpAnswer = (u16, Option<u64>, Vec<u8>);
+
+/// One request: the response, or how the attempt ended without one.
 async fn send_one(
     settings: &Settings,
-    item: &JudgeRequestItem,
+    body: String,
     timeout_ms: u64,
     control: &Control,
-) -> Result<ChatReply, Outcome> {
+) -> Result<HttpAnswer, Outcome> {
     let fatal = |reason: &str| Outcome::Abort {
         reason: reason.to_owned(),
     };
@@ -398,10 +381,7 @@ async fn send_one(
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     init.set_headers(&headers);
-    init.set_body(&JsValue::from_str(&chat_request_body(
-        &settings.model,
-        &item.messages,
-    )));
+    init.set_body(&JsValue::from_str(&body));
     init.set_signal(Some(&abort.signal()));
     init.set_mode(web_sys::RequestMode::Cors);
     // No cookies or other credentials of this browser go to the endpoint.
@@ -455,14 +435,7 @@ async fn send_one(
                 retry_after_ms: None,
             });
         };
-        match read_response(
-            status,
-            retry_after,
-            &js_sys::Uint8Array::new(&body).to_vec(),
-        ) {
-            Response::Reply(reply) => Ok(reply),
-            Response::Problem(outcome) => Err(outcome),
-        }
+        Ok((status, retry_after, js_sys::Uint8Array::new(&body).to_vec()))
     }
     .await;
     if let Some(timer) = timer {
@@ -480,42 +453,50 @@ async fn attempt(
     dispatch: Dispatch,
 ) {
     let item = &plan.items[dispatch.item];
-    let outcome = match send_one(&settings, item, dispatch.timeout_ms, &control).await {
-        Ok(reply) => {
-            let usage = reply.usage.unwrap_or_default();
-            // Kept before it counts as finished: what was paid for survives a reload.
-            if let Some(db) = &db {
-                let kept = StoredVerdict {
-                    run: plan.identity.clone(),
-                    split: item.key.split.as_str().to_owned(),
-                    question_id: item.key.question_id.clone(),
-                    result: reply.content.clone(),
-                    prompt_tokens: usage.prompt_tokens,
-                    completion_tokens: usage.completion_tokens,
-                    model: settings.model.clone(),
-                    endpoint: settings.judge.endpoint.clone(),
-                };
-                if let Err(error) = storage::put_verdict(db, &kept).await {
-                    *control.storage_error.borrow_mut() = Some(format!(
-                        "A verdict could not be kept in this browser: {error}"
-                    ));
-                }
-            }
-            let mut total = control.usage.get();
-            total.add(usage);
-            control.usage.set(total);
+    let body = control.run.borrow().request_body(&item.messages);
+    let answer = send_one(&settings, body, dispatch.timeout_ms, &control).await;
+    let finished = match answer {
+        Ok((status, retry_after, body)) => control.run.borrow_mut().response(
+            dispatch.item,
+            status,
+            retry_after,
+            &body,
+            now() as u64,
+        ),
+        Err(outcome) => {
             control
-                .verdicts
+                .run
                 .borrow_mut()
-                .push((dispatch.item, item.key.clone(), reply.content));
-            Outcome::Finished
+                .report(dispatch.item, outcome, now() as u64);
+            None
         }
-        Err(outcome) => outcome,
     };
-    control
-        .outcomes
-        .borrow_mut()
-        .push_back((dispatch.item, outcome));
+    if let Some(finished) = finished {
+        let usage = finished.reply.usage.unwrap_or_default();
+        // Kept before it counts as finished: what was paid for survives a reload.
+        if let Some(db) = &db {
+            let kept = StoredVerdict {
+                run: plan.identity.clone(),
+                split: item.key.split.as_str().to_owned(),
+                question_id: item.key.question_id.clone(),
+                result: finished.reply.content.clone(),
+                prompt_tokens: usage.prompt_tokens,
+                completion_tokens: usage.completion_tokens,
+                model: settings.judge.model.clone(),
+                endpoint: settings.judge.endpoint.clone(),
+            };
+            if let Err(error) = storage::put_verdict(db, &kept).await {
+                *control.storage_error.borrow_mut() = Some(format!(
+                    "A verdict could not be kept in this browser: {error}"
+                ));
+            }
+        }
+        control.run.borrow_mut().kept(&finished, now() as u64);
+        control
+            .verdicts
+            .borrow_mut()
+            .push((finished.item, finished.key, finished.reply.content));
+    }
     control.wake();
 }
 
@@ -540,15 +521,9 @@ struct Ui {
     plan_view: RwSignal<Option<Result<PlanView, String>>>,
 }
 
-fn show(ui: Ui, control: &Control, total: usize, running: bool, status: String) {
-    let counts = control.scheduler.borrow().counts();
+fn show(ui: Ui, control: &Control, running: bool, status: String) {
     ui.progress.set(Progress {
-        total,
-        judged: counts.finished,
-        failed: counts.failed,
-        retries: counts.retries,
-        in_flight: counts.in_flight,
-        usage: control.usage.get(),
+        run: control.run.borrow().progress(),
         running,
         status,
     });
@@ -567,18 +542,18 @@ async fn drive(
         timeout_ms: settings.timeout_ms,
         ..SchedulerConfig::default()
     };
-    let mut scheduler = Scheduler::new(plan.items.len(), config);
-    for (i, item) in plan.items.iter().enumerate() {
-        if item.judged {
-            scheduler.mark_finished(i);
-        }
-    }
+    let kind = if plan.run == TYPE_PLAN_RUN {
+        RunKind::TypeLabels
+    } else {
+        RunKind::Verdicts
+    };
+    let keys = plan.items.iter().map(|item| item.key.clone()).collect();
+    let mut run = JudgeRun::new(kind, settings.judge.clone(), keys, config);
+    run.resume(|item, _| plan.items[item].judged);
     let control = Rc::new(Control {
-        scheduler: RefCell::new(scheduler),
-        outcomes: RefCell::new(VecDeque::new()),
+        run: RefCell::new(run),
         wake: RefCell::new(None),
         answered: Cell::new(false),
-        usage: Cell::new(Usage::default()),
         verdicts: RefCell::new(Vec::new()),
         storage_error: RefCell::new(None),
     });
@@ -594,16 +569,8 @@ async fn drive(
             None
         }
     };
-    let total = plan.items.len();
     let mut last_flush = now();
     loop {
-        let outcomes: Vec<(usize, Outcome)> = control.outcomes.borrow_mut().drain(..).collect();
-        for (item, outcome) in outcomes {
-            control
-                .scheduler
-                .borrow_mut()
-                .report(item, outcome, now() as u64);
-        }
         if now() - last_flush >= FLUSH_MS {
             last_flush = now();
             if let Err(error) = flush(host, plan.run, &plan.identity, &settings.judge, &control) {
@@ -612,7 +579,7 @@ async fn drive(
         }
         let mut wait_until = None;
         let done = loop {
-            let next = control.scheduler.borrow_mut().next(now() as u64);
+            let next = control.run.borrow_mut().next(now() as u64);
             match next {
                 Next::Send(dispatch) => spawn_local(attempt(
                     control.clone(),
@@ -639,12 +606,9 @@ async fn drive(
             ),
             None => "Judging…".to_owned(),
         };
-        show(ui, &control, total, !done, status);
+        show(ui, &control, !done, status);
         if done {
             break;
-        }
-        if !control.outcomes.borrow().is_empty() {
-            continue;
         }
         if !control.verdicts.borrow().is_empty() {
             let flush_at = last_flush + FLUSH_MS;
@@ -656,33 +620,25 @@ async fn drive(
         ui.error.set(Some(error));
     }
     CONTROL.with(|c| *c.borrow_mut() = None);
-    let scheduler = control.scheduler.borrow();
-    let counts = scheduler.counts();
-    let failures: Vec<String> = scheduler
+    let run = control.run.borrow();
+    let failures: Vec<String> = run
         .failures()
         .take(FAILURES_SHOWN)
-        .map(|(item, reason)| {
-            let key = &plan.items[item].key;
-            format!("{} question {}: {reason}", key.split, key.question_id)
-        })
+        .map(|(_, key, reason)| format!("{} question {}: {reason}", key.split, key.question_id))
         .collect();
-    let status = if let Some(reason) = scheduler.aborted() {
-        ui.error.set(Some(reason.to_owned()));
-        format!(
-            "Stopped: every request was refused. {} not asked yet.",
-            counts.pending
-        )
-    } else if counts.pending > 0 {
-        format!(
-            "Stopped. {} not asked yet: Start continues with them.",
-            counts.pending
-        )
-    } else {
-        "Done.".to_owned()
+    let status = match run.ending() {
+        Ending::Complete => "Done.".to_owned(),
+        Ending::Aborted { reason, left } => {
+            ui.error.set(Some(reason));
+            format!("Stopped: every request was refused. {left} not done.")
+        }
+        Ending::Incomplete { failed, not_sent } => {
+            format!("Ended with {failed} failed and {not_sent} not sent: Start asks for them only.")
+        }
     };
-    drop(scheduler);
+    drop(run);
     ui.failures.set(failures);
-    show(ui, &control, total, false, status);
+    show(ui, &control, false, status);
     let view = PLAN.with(|p| {
         p.borrow()
             .as_ref()
@@ -697,7 +653,7 @@ async fn drive(
 fn stop() {
     CONTROL.with(|c| {
         if let Some(control) = c.borrow().as_ref() {
-            control.scheduler.borrow_mut().stop();
+            control.run.borrow_mut().stop();
             control.wake();
         }
     });
@@ -736,21 +692,13 @@ fn estimate_text(view: &PlanView, price_in: f64, price_out: f64) -> String {
 }
 
 fn progress_text(progress: &Progress, price_in: f64, price_out: f64) -> String {
-    if progress.total == 0 && !progress.running {
+    if progress.run.total == 0 && !progress.running {
         return String::new();
     }
     format!(
-        "{} {}/{} judged, {} failed, {} retried, {} in flight; tokens used: {} prompt + {} reply \
-         (about ${:.2}).",
+        "{} {}.",
         progress.status,
-        progress.judged,
-        progress.total,
-        progress.failed,
-        progress.retries,
-        progress.in_flight,
-        progress.usage.prompt_tokens,
-        progress.usage.completion_tokens,
-        progress.usage.cost(price_in, price_out)
+        progress.run.line(Some((price_in, price_out)))
     )
 }
 
@@ -901,7 +849,6 @@ pub fn JudgePanel(host: JudgeHost) -> impl IntoView {
         let settings = Rc::new(Settings {
             url: chat_url(&endpoint_text),
             judge: JudgeIdentity::current(&model_name, &host_label),
-            model: model_name,
             key: key.get_untracked().trim().to_owned(),
             timeout_ms: SchedulerConfig::default().timeout_ms,
         });
@@ -1034,15 +981,17 @@ pub fn JudgePanel(host: JudgeHost) -> impl IntoView {
                     let progress = ui.progress.get();
                     let (price_in, price_out) = prices();
                     let text = progress_text(&progress, price_in, price_out);
+                    let run = progress.run;
                     view! {
-                        <p class="note" id="judge-progress" data-total=progress.total.to_string()
-                            data-judged=progress.judged.to_string() data-failed=progress.failed.to_string()
-                            data-retries=progress.retries.to_string() data-running=progress.running.to_string()
-                            data-prompt-tokens=progress.usage.prompt_tokens.to_string()
-                            data-completion-tokens=progress.usage.completion_tokens.to_string()>
+                        <p class="note" id="judge-progress" data-total=run.total.to_string()
+                            data-judged=run.counts.finished.to_string() data-failed=run.counts.failed.to_string()
+                            data-retries=run.counts.retries.to_string() data-running=progress.running.to_string()
+                            data-unreadable=run.unreadable_now.to_string()
+                            data-prompt-tokens=run.usage.prompt_tokens.to_string()
+                            data-completion-tokens=run.usage.completion_tokens.to_string()>
                             {text}
                         </p>
-                        <progress max=progress.total.max(1).to_string() value=progress.judged.to_string()></progress>
+                        <progress max=run.total.max(1).to_string() value=run.counts.finished.to_string()></progress>
                     }
                 }}
                 {move || ui.error.get().map(|message| view! { <p class="error judge-error" role="alert">{message}</p> })}
