@@ -3,7 +3,6 @@
 
 use crate::bertscore_panel::BertScorePanel;
 use crate::dom::{location_search, replace_query};
-use crate::judge_panel::{JudgeHost, JudgePanel};
 use crate::loading::{fetch_manifest, load_results_file, load_set, restore};
 use crate::model_check::{Host, ModelPanel};
 use crate::panels::Messages;
@@ -12,6 +11,7 @@ use crate::panels::compare::ComparePanel;
 use crate::panels::data::DataPanel;
 use crate::panels::disagreement::DisagreementPanel;
 use crate::panels::export::ExportPanel;
+use crate::panels::judge::{JudgeHost, JudgePanel};
 use crate::panels::leaderboard::{LeaderboardEmbed, LeaderboardPanel};
 use crate::panels::runs::RunsPanel;
 use crate::panels::samples::{SamplePanel, VISIBLE_ROWS};

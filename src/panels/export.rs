@@ -35,7 +35,7 @@ pub(crate) fn ExportPanel(state: AppState) -> impl IntoView {
                 return;
             };
             let cleared = match storage::clear(&db).await {
-                Ok(()) => crate::judge_panel::clear_kept_verdicts().await,
+                Ok(()) => crate::panels::judge::clear_kept_verdicts().await,
                 Err(error) => Err(error),
             };
             let cleared = match cleared {

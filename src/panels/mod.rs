@@ -1,10 +1,11 @@
-//! The page's panels, one file each.
+//! The page's panels, one module each.
 
 pub(crate) mod charts;
 pub(crate) mod compare;
 pub(crate) mod data;
 pub(crate) mod disagreement;
 pub(crate) mod export;
+pub(crate) mod judge;
 pub(crate) mod leaderboard;
 pub(crate) mod runs;
 pub(crate) mod samples;
