@@ -12,16 +12,12 @@ pub mod view_state;
 use medhall_core::url_policy::Endpoint;
 
 #[cfg(target_arch = "wasm32")]
-mod bertscore_panel;
-#[cfg(target_arch = "wasm32")]
 mod dom;
 #[cfg(target_arch = "wasm32")]
 mod download;
 #[cfg(target_arch = "wasm32")]
 #[cfg(target_arch = "wasm32")]
 mod loading;
-#[cfg(target_arch = "wasm32")]
-mod model_check;
 #[cfg(target_arch = "wasm32")]
 mod panels;
 #[cfg(target_arch = "wasm32")]

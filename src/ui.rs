@@ -1,11 +1,10 @@
 //! The page: its header, navigation and panels, and the effects that keep the chart, the sample
 //! table and the detail pane in step with the view and the data.
 
-use crate::bertscore_panel::BertScorePanel;
 use crate::dom::{location_search, replace_query};
 use crate::loading::{fetch_manifest, load_results_file, load_set, restore};
-use crate::model_check::{Host, ModelPanel};
 use crate::panels::Messages;
+use crate::panels::bertscore::BertScorePanel;
 use crate::panels::charts::{ChartPanel, EmbedView};
 use crate::panels::compare::ComparePanel;
 use crate::panels::data::DataPanel;
@@ -13,6 +12,7 @@ use crate::panels::disagreement::DisagreementPanel;
 use crate::panels::export::ExportPanel;
 use crate::panels::judge::{JudgeHost, JudgePanel};
 use crate::panels::leaderboard::{LeaderboardEmbed, LeaderboardPanel};
+use crate::panels::model_check::{Host, ModelPanel};
 use crate::panels::runs::RunsPanel;
 use crate::panels::samples::{SamplePanel, VISIBLE_ROWS};
 use crate::panels::summary::SummaryTable;

@@ -39,7 +39,7 @@ pub(crate) fn ExportPanel(state: AppState) -> impl IntoView {
                 Err(error) => Err(error),
             };
             let cleared = match cleared {
-                Ok(()) => crate::bertscore_panel::clear_kept_bertscores().await,
+                Ok(()) => crate::panels::bertscore::clear_kept_bertscores().await,
                 Err(error) => Err(error),
             };
             match cleared {

@@ -1,5 +1,7 @@
-//! The page's panels, one module each.
+//! The page's panels: one module each, a folder for a panel that drives a worker or an
+//! endpoint (its view in `mod.rs`, the driver beside it).
 
+pub(crate) mod bertscore;
 pub(crate) mod charts;
 pub(crate) mod compare;
 pub(crate) mod data;
@@ -7,6 +9,7 @@ pub(crate) mod disagreement;
 pub(crate) mod export;
 pub(crate) mod judge;
 pub(crate) mod leaderboard;
+pub(crate) mod model_check;
 pub(crate) mod runs;
 pub(crate) mod samples;
 pub(crate) mod summary;
