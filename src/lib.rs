@@ -12,12 +12,16 @@ pub mod view_state;
 use medhall_core::url_policy::Endpoint;
 
 #[cfg(target_arch = "wasm32")]
+mod channel;
+#[cfg(target_arch = "wasm32")]
 mod dom;
 #[cfg(target_arch = "wasm32")]
 mod download;
 #[cfg(target_arch = "wasm32")]
 #[cfg(target_arch = "wasm32")]
 mod loading;
+#[cfg(target_arch = "wasm32")]
+mod model_worker_client;
 #[cfg(target_arch = "wasm32")]
 mod panels;
 #[cfg(target_arch = "wasm32")]

@@ -1,5 +1,6 @@
 //! The page's reactive state, its link to the scoring worker, and what the worker's events change.
 
+use crate::channel::channel;
 use crate::manifest::Manifest;
 use crate::storage;
 use crate::view_state::ViewState;
@@ -38,6 +39,15 @@ pub(crate) fn ask(make: impl FnOnce(u32) -> Request, on_reply: impl FnOnce(Reply
             worker.ask(make, on_reply);
         }
     });
+}
+
+/// Asks the scoring worker, as a future: its reply, or an error when none can come.
+pub(crate) async fn ask_future(make: impl FnOnce(u32) -> Request) -> Reply {
+    let (sender, reply) = channel();
+    ask(make, move |answer| sender.send(answer));
+    reply.recv().await.unwrap_or(Reply::Error {
+        message: "the scoring worker did not answer".to_owned(),
+    })
 }
 
 pub(crate) fn send_request(request: &Request) -> Result<(), String> {

@@ -6,6 +6,7 @@
 //! wasm is not part of the page's first load.
 
 use crate::dom::{files_of, input_files};
+use crate::model_worker_client::{DEFAULT_VLM_URL, MODEL_WORKER_SCRIPT};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use medhall_core::export::redact_url;
@@ -25,12 +26,6 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{File, MessageEvent, Worker, WorkerOptions};
-
-/// Trunk writes this loader next to the page (see index.html's model-worker link).
-const MODEL_WORKER_SCRIPT: &str = "./medhall-model-worker_loader.js";
-/// SmolVLM-256M-Instruct's files on the Hugging Face Hub.
-pub const DEFAULT_MODEL_URL: &str =
-    "https://huggingface.co/HuggingFaceTB/SmolVLM-256M-Instruct/resolve/main/";
 
 type MakeRequest = Box<dyn FnOnce(u32) -> Request>;
 type OnReply = Box<dyn FnOnce(Reply)>;
@@ -627,7 +622,7 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
         weights_why: RwSignal::new(None),
         weights_picked: RwSignal::new(false),
     };
-    let model_url = RwSignal::new(DEFAULT_MODEL_URL.to_owned());
+    let model_url = RwSignal::new(DEFAULT_VLM_URL.to_owned());
     let adapter_url = RwSignal::new(String::new());
     let adapter_files: RwSignal<Vec<File>, LocalStorage> = RwSignal::new_local(Vec::new());
     let images: RwSignal<Option<Rc<GivenImages>>, LocalStorage> = RwSignal::new_local(None);
