@@ -38,6 +38,25 @@ pub(crate) struct Attachments<'a> {
 pub(crate) struct Crash {
     /// The `error` event's message.
     pub(crate) event_message: String,
+    /// The worker's last job-less `Error`, if any.
+    pub(crate) last_words: Option<String>,
+}
+
+impl Crash {
+    /// The worker's own last words when they report a crash (they say more than the trap),
+    /// else the error event's message.
+    pub(crate) fn detail(&self) -> String {
+        self.last_words
+            .clone()
+            .filter(|m| m.contains("crashed"))
+            .unwrap_or_else(|| {
+                if self.event_message.is_empty() {
+                    "no message".to_owned()
+                } else {
+                    self.event_message.clone()
+                }
+            })
+    }
 }
 
 struct Inner {
@@ -50,6 +69,8 @@ struct Inner {
     backend: RefCell<Option<String>>,
     /// Set when the worker was ended (it crashed, or was terminated): why.
     ended: RefCell<Option<String>>,
+    /// The last job-less error the worker reported (a panic's message comes this way).
+    last_error: RefCell<Option<String>>,
 }
 
 impl Inner {
@@ -160,6 +181,7 @@ impl ModelWorker {
             jobs: RefCell::new(Vec::new()),
             backend: RefCell::new(None),
             ended: RefCell::new(None),
+            last_error: RefCell::new(None),
         });
         let weak = Rc::downgrade(&inner);
         let handler = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
@@ -184,6 +206,9 @@ impl ModelWorker {
                 }
                 ModelEvent::Ready { backend, .. } => {
                     *inner.backend.borrow_mut() = Some(backend.clone());
+                }
+                ModelEvent::Error { job: None, message } => {
+                    *inner.last_error.borrow_mut() = Some(message.clone());
                 }
                 _ => {}
             }
@@ -214,6 +239,7 @@ impl ModelWorker {
                 }
                 let reason = on_crash(Crash {
                     event_message: e.message(),
+                    last_words: inner.last_error.borrow().clone(),
                 });
                 inner.end(reason);
             });
