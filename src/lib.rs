@@ -32,6 +32,8 @@ mod storage;
 mod ui;
 #[cfg(target_arch = "wasm32")]
 mod worker_client;
+#[cfg(target_arch = "wasm32")]
+mod worker_port;
 
 #[cfg(target_arch = "wasm32")]
 pub use ui::App;

@@ -68,10 +68,10 @@ impl Driver {
             "medhall-bertscore",
             prefer_gpu,
             |_| {},
-            |crash| {
+            |death| {
                 format!(
                     "The model worker stopped ({}). Values already computed are kept: press Compute B.Score to go on.",
-                    crash.event_message
+                    death.event_message
                 )
             },
         )?;

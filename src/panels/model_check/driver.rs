@@ -4,7 +4,8 @@
 
 use super::images::{ImageSource, read_blob};
 use super::{Answered, Panel};
-use crate::model_worker_client::{Attachments, Crash, JobEvents, ModelWorker};
+use crate::model_worker_client::{Attachments, JobEvents, ModelWorker};
+use crate::worker_port::Death;
 use leptos::prelude::*;
 use medhall_core::session::QuestionItem;
 use medhall_model_check::model_protocol::{
@@ -64,7 +65,7 @@ impl Driver {
             "medhall-model",
             true,
             move |event| on_event(panel, event),
-            move |crash| crashed(panel, &crash),
+            move |death| crashed(panel, death),
         )?;
         *self.client.borrow_mut() = Some(client);
         panel.crashed.set(false);
@@ -139,10 +140,10 @@ fn on_event(panel: Panel, event: &ModelEvent) {
 /// The worker died: the client has ended it and fails the pending step of a run or load with
 /// the reason worded here; the loaded model is gone, a running question loop stops, and the
 /// panel offers a restart.
-fn crashed(panel: Panel, crash: &Crash) -> String {
+fn crashed(panel: Panel, death: &Death) -> String {
     let reason = format!(
         "The model worker stopped ({}). The loaded model is gone: restart the worker, then load a model again.",
-        crash.detail()
+        death.detail()
     );
     panel.backend.set(None);
     panel.loaded.set(None);
