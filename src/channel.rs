@@ -1,7 +1,10 @@
 //! A single-threaded channel whose receiving end is a future: how the page's async code waits
 //! for a worker's replies and events, instead of a hand-made JS promise at each call site.
 //! The page runs on one thread, so it is `Rc`/`RefCell` inside; the waker is the executor's
-//! (`wasm_bindgen_futures::spawn_local`).
+//! (`wasm_bindgen_futures::spawn_local`). Platform-free, so its tests run natively.
+
+// Only the page's wasm code uses it; natively it is built for its tests.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -96,5 +99,79 @@ impl<T> Receiver<T> {
             }
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::channel;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Wake, Waker};
+
+    /// A waker that counts its wakes.
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn values_come_in_order_then_none_once_every_sender_is_gone() {
+        let mut cx = Context::from_waker(Waker::noop());
+        let (first, receiver) = channel();
+        let second = first.clone();
+        first.send(1);
+        second.send(2);
+        assert_eq!(pin!(receiver.recv()).poll(&mut cx), Poll::Ready(Some(1)));
+        assert_eq!(pin!(receiver.recv()).poll(&mut cx), Poll::Ready(Some(2)));
+        let mut next = pin!(receiver.recv());
+        assert_eq!(next.as_mut().poll(&mut cx), Poll::Pending);
+        drop(first);
+        assert_eq!(
+            next.as_mut().poll(&mut cx),
+            Poll::Pending,
+            "a sender is left"
+        );
+        second.send(3);
+        assert_eq!(next.as_mut().poll(&mut cx), Poll::Ready(Some(3)));
+        drop(second);
+        assert_eq!(pin!(receiver.recv()).poll(&mut cx), Poll::Ready(None));
+    }
+
+    #[test]
+    fn close_keeps_what_was_queued_and_drops_what_comes_after() {
+        let mut cx = Context::from_waker(Waker::noop());
+        let (sender, receiver) = channel();
+        sender.send("kept");
+        sender.close();
+        sender.send("dropped");
+        assert_eq!(
+            pin!(receiver.recv()).poll(&mut cx),
+            Poll::Ready(Some("kept"))
+        );
+        assert_eq!(pin!(receiver.recv()).poll(&mut cx), Poll::Ready(None));
+    }
+
+    #[test]
+    fn a_waiting_receiver_is_woken_by_a_value_and_by_the_close() {
+        let wakes = Arc::new(Wakes(AtomicUsize::new(0)));
+        let waker = Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        let (sender, receiver) = channel::<u8>();
+        let mut next = pin!(receiver.recv());
+        assert!(next.as_mut().poll(&mut cx).is_pending());
+        sender.send(7);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+        assert_eq!(next.as_mut().poll(&mut cx), Poll::Ready(Some(7)));
+        let mut last = pin!(receiver.recv());
+        assert!(last.as_mut().poll(&mut cx).is_pending());
+        drop(sender);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 2);
+        assert_eq!(last.as_mut().poll(&mut cx), Poll::Ready(None));
     }
 }

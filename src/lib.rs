@@ -11,7 +11,6 @@ pub mod view_state;
 
 use medhall_core::url_policy::Endpoint;
 
-#[cfg(target_arch = "wasm32")]
 mod channel;
 #[cfg(target_arch = "wasm32")]
 mod dom;
