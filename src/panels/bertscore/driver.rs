@@ -140,8 +140,9 @@ pub(super) struct Settings {
     pub(super) prefer_gpu: bool,
 }
 
-/// Waits for the model worker's answer to `job` (progress is shown on the way).
-async fn wait_loaded(events: &JobEvents, ui: Ui) -> Result<ModelEvent, String> {
+/// Waits for the model worker's answer to the load `events` are of (progress is shown on the
+/// way); its stream closes with it.
+async fn wait_loaded(events: JobEvents, ui: Ui) -> Result<ModelEvent, String> {
     let job = events.job();
     loop {
         match events.next().await {
@@ -404,7 +405,7 @@ async fn compute_inner(
         length_note,
         buffer_limit,
         ..
-    } = wait_loaded(&events, ui).await?
+    } = wait_loaded(events, ui).await?
     else {
         return Err("unexpected answer to the model load".to_owned());
     };
