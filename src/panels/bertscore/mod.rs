@@ -39,7 +39,7 @@ const DEFAULT_BATCH: u32 = 64;
 
 /// The panel's reactive state.
 #[derive(Clone, Copy)]
-pub(super) struct Ui {
+struct Ui {
     running: RwSignal<bool>,
     status: RwSignal<String>,
     error: RwSignal<Option<String>>,
@@ -51,7 +51,7 @@ pub(super) struct Ui {
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
-pub(super) struct Progress {
+struct Progress {
     label: String,
     sentences_done: u32,
     sentences_total: u32,

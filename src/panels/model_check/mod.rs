@@ -43,7 +43,7 @@ pub struct Host {
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
-pub(super) struct Answered {
+struct Answered {
     item: Option<QuestionItem>,
     answer: String,
     ttft_ms: f64,
@@ -55,7 +55,7 @@ pub(super) struct Answered {
 }
 
 #[derive(Clone, Copy)]
-pub(super) struct Panel {
+struct Panel {
     backend: RwSignal<Option<String>>,
     status: RwSignal<String>,
     error: RwSignal<Option<String>>,
