@@ -181,7 +181,7 @@ pub(super) fn ask_sizes(driver: &Driver, panel: Panel, url: String) {
 }
 
 /// Sends `request` (a `Load` of `job`) with the adapter's `files`, and shows what it loaded.
-pub(super) async fn load(
+pub(super) async fn load_model(
     driver: Rc<Driver>,
     panel: Panel,
     job: u32,

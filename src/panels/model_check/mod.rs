@@ -13,7 +13,7 @@ mod images;
 
 use crate::dom::{files_of, input_files};
 use crate::model_worker_client::DEFAULT_VLM_URL;
-use driver::{AnswerOptions, Driver, ask_sizes, load, run_questions};
+use driver::{AnswerOptions, Driver, ask_sizes, load_model, run_questions};
 use images::{GivenImages, ImageSource, drop_entries, given_images, relative_path, walk_entries};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -198,7 +198,7 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
             quantization: quantization.get_untracked(),
             merge: false,
         };
-        spawn_local(load(driver, panel, job, request, files));
+        spawn_local(load_model(driver, panel, job, request, files));
     };
 
     let take_images = move |files: Vec<(String, File)>, label: String| {
