@@ -12,13 +12,12 @@ use medhall_core::protocol::{Reply, Request};
 use medhall_core::sample::SampleKey;
 use medhall_core::session::BertScorePlan;
 use medhall_model_check::model_protocol::{
-    BERTSCORE_FILES, MODEL_PROTOCOL_VERSION, ModelEvent, ModelRequest, ModelSource,
+    MODEL_PROTOCOL_VERSION, ModelEvent, ModelRequest, ModelSource,
 };
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::rc::Rc;
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{File, IdbDatabase};
+use web_sys::IdbDatabase;
 
 /// Values reach the scoring worker in batches at most this often (each batch recomputes the
 /// run's summary and its bootstrap intervals).
@@ -475,36 +474,4 @@ async fn compute_inner(
         }
     }
     Ok(false)
-}
-
-/// The picked folder's files that a B.Score model is read from, as bytes, with their names. The
-/// rest is not read: a Hub folder also holds the same weights as pytorch_model.bin, tf_model.h5,
-/// flax and ONNX files, gigabytes that must not be loaded into the page.
-pub(super) async fn read_files(
-    files: &[File],
-) -> Result<(Vec<String>, Vec<js_sys::Uint8Array>), String> {
-    let mut names = Vec::new();
-    let mut bytes = Vec::new();
-    let wanted = |name: &str| BERTSCORE_FILES.iter().any(|(w, _)| *w == name);
-    for file in files.iter().filter(|f| wanted(&f.name())) {
-        let buffer = JsFuture::from(file.array_buffer())
-            .await
-            .map_err(|e| format!("{}: cannot be read ({e:?})", file.name()))?;
-        names.push(file.name());
-        bytes.push(js_sys::Uint8Array::new(&buffer));
-    }
-    Ok((names, bytes))
-}
-
-/// The folder's name of a picked folder (`webkitRelativePath`'s first part), else "".
-pub(super) fn folder_name(files: &[File]) -> String {
-    files
-        .first()
-        .and_then(|f| {
-            js_sys::Reflect::get(f, &"webkitRelativePath".into())
-                .ok()
-                .and_then(|v| v.as_string())
-        })
-        .and_then(|path| path.split('/').next().map(str::to_owned))
-        .unwrap_or_default()
 }

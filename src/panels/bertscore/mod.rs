@@ -25,13 +25,14 @@ pub(crate) use kept::clear_kept_bertscores;
 use crate::dom::files_of;
 use crate::model_worker_client::DEFAULT_BERTSCORE_URL;
 use crate::state::AppState;
-use driver::{Driver, Settings, compute, folder_name, read_files};
+use driver::{Driver, Settings, compute};
 use kept::restore_run;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use medhall_model_check::model_protocol::{ModelSource, model_name_of_url};
+use medhall_model_check::model_protocol::{BERTSCORE_FILES, ModelSource, model_name_of_url};
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::File;
 
 /// bert_score's default batch size.
@@ -92,6 +93,36 @@ fn progress_text(p: &Progress) -> String {
         p.pairs_done, p.pairs_total, p.computed
     ));
     text
+}
+
+/// The picked folder's files that a B.Score model is read from, as bytes, with their names. The
+/// rest is not read: a Hub folder also holds the same weights as pytorch_model.bin, tf_model.h5,
+/// flax and ONNX files, gigabytes that must not be loaded into the page.
+async fn read_files(files: &[File]) -> Result<(Vec<String>, Vec<js_sys::Uint8Array>), String> {
+    let mut names = Vec::new();
+    let mut bytes = Vec::new();
+    let wanted = |name: &str| BERTSCORE_FILES.iter().any(|(w, _)| *w == name);
+    for file in files.iter().filter(|f| wanted(&f.name())) {
+        let buffer = JsFuture::from(file.array_buffer())
+            .await
+            .map_err(|e| format!("{}: cannot be read ({e:?})", file.name()))?;
+        names.push(file.name());
+        bytes.push(js_sys::Uint8Array::new(&buffer));
+    }
+    Ok((names, bytes))
+}
+
+/// The folder's name of a picked folder (`webkitRelativePath`'s first part), else "".
+fn folder_name(files: &[File]) -> String {
+    files
+        .first()
+        .and_then(|f| {
+            js_sys::Reflect::get(f, &"webkitRelativePath".into())
+                .ok()
+                .and_then(|v| v.as_string())
+        })
+        .and_then(|path| path.split('/').next().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 #[component]
