@@ -3,7 +3,7 @@
 //! image index that finds a question's image by file name in a dropped folder or zip, and the
 //! model worker's message protocol (requests and events as JSON text).
 //!
-//! Used by the page (`src/model_check.rs`), the model worker (`crates/model-worker`) and the CLI
+//! Used by the page (`src/panels/`), the model worker (`crates/model-worker`) and the CLI
 //! (`medhall answer`). Like the core, it has no web crates, no burn and no filesystem: callers
 //! hand it bytes.
 
