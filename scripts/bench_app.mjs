@@ -4,12 +4,15 @@
 //   2. time from dropping the two LLaVA-Med judge-eval files (2,238 rows) to the first chart;
 //   3. a synthetic 1,000,000-row results file scored in the page: time, the longest main-thread
 //      task (PerformanceObserver 'longtask'), the main thread's JS heap and the worker's memory.
+// There is no reference side and no ratio: the page's own figures against its targets. Writes
+// docs/benchmarks/app.md and keeps the raw output under docs/benchmarks/runs/ (scripts/bench_lib.mjs).
 // Usage: node scripts/bench_app.mjs [--rows N] [--runs N]   (after `trunk build --release`)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { DIST, serve, launch, sharedFile, waitForSummary } from '../tests/e2e/harness.mjs';
+import { beginRun, distBuilt, spread, table } from './bench_lib.mjs';
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
@@ -55,8 +58,6 @@ function synthetic(rows) {
   return file;
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
-
 async function observedPage(browser, base) {
   const context = await browser.newContext();
   const page = await context.newPage();
@@ -89,9 +90,11 @@ async function observedPage(browser, base) {
 }
 
 async function main() {
+  const run = beginRun('app', ['MEDHALL_DIST', 'MEDHALL_DATA']);
   const wasm = sizes();
   const { server, base } = await serve();
   const browser = await launch();
+  const browserVersion = browser.version();
   const results = [];
 
   const pos = sharedFile('llava-med-v1.5-7b.positive.gpt4o-eval.jsonl');
@@ -109,8 +112,8 @@ async function main() {
       times.push(Date.now() - start);
       await context.close();
     }
-    results.push(['drop -> all 2,238 rows parsed and scored (wasm worker), median of ' + RUNS, `${median(scored)} ms`, `runs: ${scored.join(', ')} ms`]);
-    results.push(['drop -> first chart, 2,238 rows (2 files), median of ' + RUNS, `${median(times)} ms`, `runs: ${times.join(', ')} ms`]);
+    results.push([`drop -> all 2,238 rows parsed and scored (wasm worker), median (min–max) of ${RUNS}`, `${spread(scored, 0)} ms`, `runs: ${scored.join(', ')} ms`]);
+    results.push([`drop -> first chart, 2,238 rows (2 files), median (min–max) of ${RUNS}`, `${spread(times, 0)} ms`, `runs: ${times.join(', ')} ms`]);
   } else {
     results.push(['drop -> first chart, 2,238 rows', 'skipped', '../shared/medhalltune is absent']);
   }
@@ -173,6 +176,7 @@ async function main() {
 
   // The page's wasm and the scoring worker's (started by the app as it mounts) are both fetched
   // at start-up; the model-check worker only when its panel is opened (see index.html).
+  const sizeRows = [];
   console.log('\nwasm sizes (dist/)');
   const kb = (b) => `${(b / 1024).toFixed(0).padStart(7)} KB`;
   let firstLoad = { raw: 0, gzip: 0 };
@@ -189,11 +193,24 @@ async function main() {
       firstLoad = { raw: firstLoad.raw + w.raw, gzip: firstLoad.gzip + w.gzip };
     }
     console.log(`  ${w.file.padEnd(40)} ${kb(w.raw)} raw ${kb(w.gzip)} gzip   ${role}`);
+    sizeRows.push([`\`${w.file}\``, kb(w.raw).trim(), kb(w.gzip).trim(), role]);
   }
   console.log(`  ${'first load: page + scoring worker'.padEnd(40)} ${kb(firstLoad.raw)} raw ${kb(firstLoad.gzip)} gzip   (both fetched at start-up)`);
+  sizeRows.push(['first load: page + scoring worker', kb(firstLoad.raw).trim(), kb(firstLoad.gzip).trim(), 'both fetched at start-up']);
   console.log('\npage benchmarks');
   for (const [what, value, note] of results) console.log(`  ${what.padEnd(62)} ${String(value).padStart(16)}   ${note}`);
-  console.log(`\nmachine: ${os.cpus().length} cores, headless Chromium`);
+  console.log(`\nmachine: ${os.cpus().length} cores, headless Chromium ${browserVersion}`);
+  run.finish([
+    `The built page (\`${path.relative(process.cwd(), DIST) || 'dist'}\`, ${distBuilt(DIST)}: a build records no commit, so the commit above is the scripts', `
+      + `not necessarily the page's) in headless Chromium ${browserVersion}. No reference side: the page's figures beside its targets.`,
+    '',
+    'wasm sizes (gzip at level 9):',
+    '',
+    table(['file', 'raw', 'gzip', 'role'], sizeRows),
+    'Page timings:',
+    '',
+    table(['measure', 'value', 'note'], results.map(([what, value, note]) => [what.trim().replaceAll('->', '→'), value, note || ''])),
+  ].join('\n'));
 }
 
 main().catch((error) => {
