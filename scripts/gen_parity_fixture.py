@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes crates/core/tests/fixtures/parity_edge_cases.jsonl: answer/reference pairs chosen to hit
+"""Writes crates/metrics/tests/fixtures/parity_edge_cases.jsonl: answer/reference pairs chosen to hit
 the metrics' edge cases, with the values the Python reference libraries give them.
 
 Run with the reference venv and NLTK_DATA (scripts/setup-reference.sh):
@@ -91,7 +91,7 @@ def random_pairs(count, seed):
 
 def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = os.path.join(root, "crates/core/tests/fixtures/parity_edge_cases.jsonl")
+    out = os.path.join(root, "crates/metrics/tests/fixtures/parity_edge_cases.jsonl")
     with open(out, "w", encoding="utf-8") as dst:
         for reference, hypothesis in HAND_WRITTEN + random_pairs(300, 20261125):
             row = {"reference": reference, "hypothesis": hypothesis, **score_pair(reference, hypothesis)}

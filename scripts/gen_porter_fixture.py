@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes crates/core/tests/fixtures/porter_nltk.tsv: `word TAB stem` lines from NLTK's PorterStemmer.
+"""Writes crates/metrics/tests/fixtures/porter_nltk.tsv: `word TAB stem` lines from NLTK's PorterStemmer.
 
 The words are chosen so that every line and branch of nltk/stem/porter.py runs: hand-picked edge
 cases, the irregular-forms pool, then WordNet lemmas picked (a) per distinct set of porter.py line
@@ -19,7 +19,7 @@ from nltk.stem.porter import PorterStemmer
 assert nltk.__version__ == "3.10.4", nltk.__version__
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(ROOT, "crates/core/tests/fixtures/porter_nltk.tsv")
+OUT = os.path.join(ROOT, "crates/metrics/tests/fixtures/porter_nltk.tsv")
 WORDNET = "/usr/share/wordnet"
 
 EDGE = [

@@ -1,11 +1,11 @@
 """Spearman's rank correlation from scipy (the reference implementation), for
-crates/core/tests/fixtures/spearman_scipy.jsonl: one case a line, {"x": [...], "y": [...], "rho": r}.
+crates/metrics/tests/fixtures/spearman_scipy.jsonl: one case a line, {"x": [...], "y": [...], "rho": r}.
 
 Cases: ties (integer judge scores, repeated lexical values), perfect and reversed orders,
 small n, a constant-free mix, and 2,000 pairs like a split of the benchmark (METEOR-like values
 in [0, 1] against integer scores 0-10). Fixed seeds. Run with any Python that has scipy
 (not needed by CI, which reads the committed file):
-    python scripts/gen_spearman_fixture.py > crates/core/tests/fixtures/spearman_scipy.jsonl
+    python scripts/gen_spearman_fixture.py > crates/metrics/tests/fixtures/spearman_scipy.jsonl
 """
 import json
 import sys

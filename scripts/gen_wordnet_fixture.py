@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes crates/core/tests/fixtures/wordnet_nltk.jsonl: per word, METEOR's WordNet synonym set.
+"""Writes crates/metrics/tests/fixtures/wordnet_nltk.jsonl: per word, METEOR's WordNet synonym set.
 
 Each line is {"word": w, "synonyms": sorted(NLTK set)} with exactly the set NLTK 3.10.4's
 single_meteor_score builds for a hypothesis word:
@@ -22,8 +22,8 @@ from nltk.corpus import wordnet
 assert nltk.__version__ == "3.10.4", nltk.__version__
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(ROOT, "crates/core/tests/fixtures/wordnet_nltk.jsonl")
-PARITY = os.path.join(ROOT, "crates/core/tests/fixtures/parity_edge_cases.jsonl")
+OUT = os.path.join(ROOT, "crates/metrics/tests/fixtures/wordnet_nltk.jsonl")
+PARITY = os.path.join(ROOT, "crates/metrics/tests/fixtures/parity_edge_cases.jsonl")
 WORDNET = "/usr/share/wordnet"
 FILES = ("noun", "verb", "adj", "adv")
 

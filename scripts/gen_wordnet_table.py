@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Builds crates/core/data/wordnet-3.0.bin, the compact WordNet table behind METEOR's synonym stage.
+"""Builds crates/metrics/data/wordnet-3.0.bin, the compact WordNet table behind METEOR's synonym stage.
 
 Usage: gen_wordnet_table.py [WORDNET_DIR [OUT_BIN]]
   WORDNET_DIR defaults to /usr/share/wordnet (Debian wordnet-base, WordNet 3.0); OUT_BIN to
-  crates/core/data/wordnet-3.0.bin. WordNet's licence is written next to OUT_BIN as WORDNET-LICENSE.
+  crates/metrics/data/wordnet-3.0.bin. WordNet's licence is written next to OUT_BIN as WORDNET-LICENSE.
 
 Plain Python 3, no NLTK. Keeps exactly what NLTK 3.10.4's `wordnet.synsets(word)` + `lemma.name()`
 need for METEOR's `{l.name() for s in synsets(h) for l in s.lemmas() if '_' not in l.name()}`:
@@ -82,7 +82,7 @@ def licence_text(src):
 def main():
     src = sys.argv[1] if len(sys.argv) > 1 else "/usr/share/wordnet"
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out_path = sys.argv[2] if len(sys.argv) > 2 else os.path.join(root, "crates/core/data/wordnet-3.0.bin")
+    out_path = sys.argv[2] if len(sys.argv) > 2 else os.path.join(root, "crates/metrics/data/wordnet-3.0.bin")
 
     # Synset names per (POS, offset), as NLTK's Lemma.name(): syntactic marker stripped.
     names = {}

@@ -1,25 +1,28 @@
 //! MedHall Lens core: everything that turns bytes into numbers, with no platform in sight.
 //!
-//! It owns the benchmark's file formats and their incremental (chunk-fed) parsing, the official
-//! lexical metrics (ROUGE, METEOR, BLEU) reproduced exactly as the Python evaluation computes them,
-//! judge-verdict parsing, aggregation and statistics, and the metric signature. It must not depend
-//! on web crates (web-sys, leptos, gloo), on burn, or on the filesystem: callers hand it bytes.
+//! It owns the benchmark's file formats and their incremental (chunk-fed) parsing, judge-verdict
+//! parsing, aggregation, and the metric signature. The metrics themselves (ROUGE, METEOR, BLEU,
+//! BERTScore matching), Python's text rules and the statistics live one layer down, in
+//! `medhall-metrics`, and are re-exported here under their old paths. It must not depend on web
+//! crates (web-sys, leptos, gloo), on burn, on the model, or on the filesystem: callers hand it
+//! bytes.
+
+// The metrics crate's modules under the paths core had before they moved down, so
+// `crate::metrics::…` here and `medhall_core::metrics::…` elsewhere keep resolving.
+pub use medhall_metrics as metrics;
+pub use medhall_metrics::{fast_hash, stats, text};
 
 pub mod chart;
 pub mod compare;
 pub mod dataset;
 pub mod export;
-pub mod fast_hash;
 pub mod formats;
 pub mod judge;
 pub mod judging;
 pub mod leaderboard;
-pub mod metrics;
 pub mod protocol;
 pub mod sample;
 pub mod session;
 pub mod signature;
-pub mod stats;
 pub mod summary;
-pub mod text;
 pub mod url_policy;

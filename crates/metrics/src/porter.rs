@@ -358,7 +358,7 @@ mod tests {
     use super::*;
     use medhall_reference_stack::{ReferenceStack, skip_or_fail as skip};
 
-    const FIXTURE: &str = include_str!("../../tests/fixtures/porter_nltk.tsv");
+    const FIXTURE: &str = include_str!("../tests/fixtures/porter_nltk.tsv");
 
     #[test]
     fn porter_matches_nltk_fixture() {

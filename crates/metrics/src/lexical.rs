@@ -1,12 +1,12 @@
 //! The five lexical metrics of one sample, computed together with shared caches.
 
-use super::bleu::sentence_bleu;
-use super::meteor::MeteorScorer;
-use super::ngram::NgramScratch;
-use super::rouge::{RougeScratch, RougeTokenizer, rouge_tokens};
-use super::wordnet::WordNet;
+use crate::bleu::sentence_bleu;
 use crate::fast_hash::{FastMap, VOCABULARY_HINT, fast_map_with_capacity};
+use crate::meteor::MeteorScorer;
+use crate::ngram::NgramScratch;
+use crate::rouge::{RougeScratch, RougeTokenizer, rouge_tokens};
 use crate::text::python_split;
+use crate::wordnet::WordNet;
 use serde::{Deserialize, Serialize};
 
 /// ROUGE-1/2/L F-measures, METEOR and BLEU of one answer against its reference.

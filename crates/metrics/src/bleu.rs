@@ -4,7 +4,7 @@
 //! and the weighted log precisions are summed with `math.fsum`. Tokens are compared as they are
 //! (no lowercasing), as the official evaluation passes them.
 
-use super::ngram::{NgramScratch, clipped_overlaps};
+use crate::ngram::{NgramScratch, clipped_overlaps};
 
 const MAX_ORDER: usize = 4;
 const EPSILON: f64 = 0.1;

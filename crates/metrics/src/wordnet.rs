@@ -143,7 +143,7 @@ impl WordNet {
     pub fn embedded() -> &'static WordNet {
         static TABLE: OnceLock<WordNet> = OnceLock::new();
         TABLE.get_or_init(|| {
-            let bytes: &'static [u8] = include_bytes!("../../data/wordnet-3.0.bin");
+            let bytes: &'static [u8] = include_bytes!("../data/wordnet-3.0.bin");
             // The committed table is checked by the tests; an empty table only disables synonyms.
             WordNet::from_static(bytes).unwrap_or(WordNet {
                 bytes: Cow::Borrowed(&[]),
@@ -438,7 +438,7 @@ impl WordNet {
 mod tests {
     use super::*;
 
-    const REAL: &[u8] = include_bytes!("../../data/wordnet-3.0.bin");
+    const REAL: &[u8] = include_bytes!("../data/wordnet-3.0.bin");
 
     fn names(wordnet: &WordNet, word: &str) -> Vec<String> {
         let mut ids = Vec::new();
@@ -495,7 +495,7 @@ mod tests {
     /// NLTK's sets from `scripts/gen_wordnet_fixture.py`, minus names with uppercase letters.
     #[test]
     fn synonyms_match_nltk_fixture() {
-        let text = include_str!("../../tests/fixtures/wordnet_nltk.jsonl");
+        let text = include_str!("../tests/fixtures/wordnet_nltk.jsonl");
         let wordnet = WordNet::embedded();
         let mut compared = 0;
         let mut differences = Vec::new();
@@ -692,10 +692,7 @@ mod live {
             capital[..1].make_ascii_uppercase();
             words.insert(capital);
         }
-        let stems: Vec<String> = words
-            .iter()
-            .map(|w| crate::metrics::porter::stem(w))
-            .collect();
+        let stems: Vec<String> = words.iter().map(|w| crate::porter::stem(w)).collect();
         words.extend(stems);
         words.extend(["", "s", "ses", "men", "ies", "µm", "İs", "\u{212a}ing"].map(str::to_owned));
         words.into_iter().filter(|w| !w.contains('\n')).collect()
@@ -824,12 +821,12 @@ mod live {
         let licence = std::fs::read(dir.join("WORDNET-LICENSE")).expect("generated licence");
         let _ = std::fs::remove_dir_all(&dir);
         assert!(
-            fresh == include_bytes!("../../data/wordnet-3.0.bin"),
-            "crates/core/data/wordnet-3.0.bin is stale: rerun scripts/gen_wordnet_table.py"
+            fresh == include_bytes!("../data/wordnet-3.0.bin"),
+            "crates/metrics/data/wordnet-3.0.bin is stale: rerun scripts/gen_wordnet_table.py"
         );
         assert!(
-            licence == include_bytes!("../../data/WORDNET-LICENSE"),
-            "crates/core/data/WORDNET-LICENSE differs from what the generator writes"
+            licence == include_bytes!("../data/WORDNET-LICENSE"),
+            "crates/metrics/data/WORDNET-LICENSE differs from what the generator writes"
         );
     }
 }

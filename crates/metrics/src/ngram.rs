@@ -131,7 +131,7 @@ mod tests {
             g.sort_unstable();
             g
         };
-        crate::metrics::clipped_overlap(&grams(a), &grams(b))
+        crate::clipped_overlap(&grams(a), &grams(b))
     }
 
     #[test]

@@ -1,12 +1,24 @@
-//! The official lexical metrics, each reproducing one Python library call exactly.
+//! MedHall Lens metrics: how one answer is scored against one reference, and the statistics over
+//! many, each reproducing one Python library call exactly.
+//!
+//! It owns Python's text rules (`text`: `str.split`, `str.lower`), the official lexical metrics
+//! (ROUGE, METEOR with its embedded WordNet 3.0 table and Porter stemmer, BLEU), BERTScore's
+//! matching step on token vectors an encoder produced (the encoder is in `medhall-model`),
+//! the statistics (means, bootstrap intervals, paired tests, Spearman) and the fast hash maps
+//! and content hashes they use. It is the bottom of the crate graph: it must not depend on any
+//! other crate of this workspace (the domain, `medhall-core`, sits above it), on web crates, on
+//! burn, or on the filesystem. `scripts/check-core-deps.sh` enforces this.
 
 pub mod bertscore;
 pub mod bleu;
+pub mod fast_hash;
 pub mod lexical;
 pub mod meteor;
 pub mod ngram;
 pub mod porter;
 pub mod rouge;
+pub mod stats;
+pub mod text;
 pub mod wordnet;
 
 /// The definition the fast paths are tested against: Σ over distinct n-grams of min(count in a, count in b), for sorted key lists: the clipped

@@ -5,10 +5,10 @@
 //! alpha = 0.9, beta = 3, gamma = 0.5. As in NLTK, the synonym stage sees the stemmed words
 //! ("vas" is looked up as "va"), which is what makes its numbers what they are.
 
-use super::porter;
-use super::wordnet::{WordId, WordNet};
 use crate::fast_hash::{FastMap, VOCABULARY_HINT, fast_map_with_capacity};
+use crate::porter;
 use crate::text::python_lower;
+use crate::wordnet::{WordId, WordNet};
 
 const ALPHA: f64 = 0.9;
 const BETA: f64 = 3.0;

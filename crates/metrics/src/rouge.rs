@@ -4,9 +4,9 @@
 //! Its tokenizer lowercases with Python's `str.lower`, turns every run of characters outside
 //! `[a-z0-9]` into a separator, and Porter-stems (NLTK) only tokens longer than three characters.
 
-use super::ngram::{NgramScratch, clipped_overlaps};
-use super::porter;
 use crate::fast_hash::{FastMap, VOCABULARY_HINT, fast_map_with_capacity};
+use crate::ngram::{NgramScratch, clipped_overlaps};
+use crate::porter;
 
 /// The three F-measures of one sample.
 #[derive(Clone, Copy, Debug, PartialEq)]

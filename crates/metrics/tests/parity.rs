@@ -6,9 +6,9 @@
 //!   words of the real answers (or of the fixture when ../shared is absent) with noise, scored by
 //!   Python now and compared. Runs when the reference stack is installed.
 
-use medhall_core::metrics::lexical::{LexicalScorer, LexicalScores};
-use medhall_core::metrics::wordnet::WordNet;
-use medhall_core::stats::SplitMix64;
+use medhall_metrics::lexical::{LexicalScorer, LexicalScores};
+use medhall_metrics::stats::SplitMix64;
+use medhall_metrics::wordnet::WordNet;
 use serde_json::Value;
 
 const TOLERANCE: f64 = 1e-9;
