@@ -17,6 +17,7 @@ pub mod meteor;
 pub mod ngram;
 pub mod porter;
 pub mod rouge;
+pub mod signature;
 pub mod stats;
 pub mod text;
 pub mod wordnet;
