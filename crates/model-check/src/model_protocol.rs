@@ -156,7 +156,7 @@ pub enum ModelEvent {
     },
     BertScoreLoaded {
         job: u32,
-        /// `medhall_core::signature::bertscore_signature` of this model, layer and batch size.
+        /// `medhall_metrics::signature::bertscore_signature` of this model, layer and batch size.
         signature: String,
         layer: u32,
         max_tokens: u32,

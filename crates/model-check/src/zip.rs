@@ -610,7 +610,7 @@ pub fn read_entry<R: Read + Seek>(reader: &mut R, entry: &ZipEntry) -> Result<Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use medhall_core::stats::SplitMix64;
+    use medhall_metrics::stats::SplitMix64;
     use std::io::Cursor;
 
     /// Written by scripts/gen_zip_fixture.py, with their contents listed in images.json.

@@ -3,7 +3,7 @@
 use crate::fetch::{clear_cache, fetch_cached, open_cache};
 use burn::prelude::*;
 use js_sys::{Reflect, Uint8Array};
-use medhall_core::signature::bertscore_signature;
+use medhall_metrics::signature::bertscore_signature;
 use medhall_model::bertscore::{BertScoreFiles, BertScorer, default_layer};
 use medhall_model::config::Idefics3Config;
 use medhall_model::generate::{

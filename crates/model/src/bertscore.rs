@@ -1,7 +1,7 @@
 //! BERTScore end to end, as `bert_score` 0.3.13's `score(cands, refs, model_type, num_layers,
 //! batch_size)` computes it with `idf=False` and no rescaling: the tokenizer
 //! ([`crate::roberta_tokenizer`]), the encoder cut to N layers ([`crate::roberta`]) and the
-//! matching of `medhall_core::metrics::bertscore` (whose module doc states the semantics).
+//! matching of `medhall_metrics::bertscore` (whose module doc states the semantics).
 //!
 //! Distinct sentences of `refs + cands` are encoded once, sorted by `len(s.split(" "))`, longest
 //! first, in batches of `batch_size` (ties keep first-appearance order; Python's set order,
@@ -10,10 +10,10 @@
 //! padding effect.
 
 use burn::prelude::Device;
-use medhall_core::metrics::bertscore::{
+use medhall_metrics::bertscore::{
     BertScore, EmptySides, Matching, SentenceVectors, plain_weights, score_pairs,
 };
-use medhall_core::signature::bertscore_files_hash;
+use medhall_metrics::signature::bertscore_files_hash;
 use std::collections::HashMap;
 
 use crate::ModelError;
@@ -53,7 +53,7 @@ pub struct BertScoreFiles {
 }
 
 impl BertScoreFiles {
-    /// `medhall_core::signature::bertscore_files_hash` of exactly the files [`BertScorer::load`]
+    /// `medhall_metrics::signature::bertscore_files_hash` of exactly the files [`BertScorer::load`]
     /// reads: config.json, the weights, vocab.json + merges.txt when both are there (else
     /// tokenizer.json) and tokenizer_config.json, so a change to any of them changes B.Score's
     /// signature and the key of its kept values, and a file that is not read changes neither.

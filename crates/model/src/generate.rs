@@ -12,7 +12,7 @@ use std::pin::Pin;
 use crate::ModelError;
 use crate::text::KvCache;
 use crate::vlm::Idefics3;
-pub use medhall_core::stats::SplitMix64;
+pub use medhall_metrics::stats::SplitMix64;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Sampling {

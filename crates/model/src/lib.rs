@@ -16,7 +16,9 @@
 //!   the tokenizer with SmolVLM's chat template; [`generate`]: greedy or seeded sampling with a
 //!   KV cache, stop tokens, streaming callback and timings.
 //!
-//! It must not depend on web crates: the worker that runs it in the browser is glue around it.
+//! It must not depend on web crates (the worker that runs it in the browser is glue around it),
+//! nor on the domain crate (`medhall-core`): of ours it uses only `medhall-metrics` (B.Score's
+//! matching and signature, Python's whitespace, the seeded generator).
 
 pub mod adapter;
 pub mod bertscore;

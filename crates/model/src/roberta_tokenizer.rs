@@ -1,5 +1,5 @@
 //! RoBERTa's byte-level BPE as `bert_score` 0.3.13 runs it: the slow `RobertaTokenizer` of
-//! transformers 4.x through `sent_encode` (see `medhall_core::metrics::bertscore` for the whole
+//! transformers 4.x through `sent_encode` (see `medhall_metrics::bertscore` for the whole
 //! procedure). Step by step, for one sentence:
 //! 1. `strip()` with Python's whitespace; an empty result encodes as `<s></s>`.
 //! 2. A space is put in front (`add_prefix_space=True`; the stripped text never starts with one).
@@ -22,7 +22,7 @@
 //! (all of them) and its `added_tokens`.
 
 use crate::ModelError;
-use medhall_core::text::is_python_whitespace;
+use medhall_metrics::text::is_python_whitespace;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::HashMap;
