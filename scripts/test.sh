@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # All the tests: formatting, lints (native and wasm), unit and parity tests (the parity tests
 # compare every sample with the Python reference libraries, on ../shared/medhalltune when it is
-# there), core's dependency rule, and a release build of the app with Trunk.
+# there), the crate graph rule, and a release build of the app with Trunk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -17,9 +17,9 @@ step "rustfmt"
 cargo fmt --all -- --check
 step "clippy (native)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-step "clippy (wasm32: core, charts, model, app and worker, with the wasm bans)"
-CLIPPY_CONF_DIR=scripts/clippy_wasm cargo clippy --locked --target wasm32-unknown-unknown -p medhall-core -p medhall-model-check -p medhall-charts -p medhall-model -p medhall-lens -p medhall-worker -p medhall-model-worker -- -D warnings -D clippy::disallowed_methods
-step "core's dependency rule"
+step "clippy (wasm32: metrics, core, charts, model, app and worker, with the wasm bans)"
+CLIPPY_CONF_DIR=scripts/clippy_wasm cargo clippy --locked --target wasm32-unknown-unknown -p medhall-metrics -p medhall-core -p medhall-model-check -p medhall-charts -p medhall-model -p medhall-lens -p medhall-worker -p medhall-model-worker -- -D warnings -D clippy::disallowed_methods
+step "the crate graph (scripts/check-core-deps.sh: ARCHITECTURE.md's arrows, nothing back up)"
 bash scripts/check-core-deps.sh
 step "q8 kernels in wasm (simd128 and portable) against the scalar reference, in Node"
 bash scripts/check_q8_wasm.sh
