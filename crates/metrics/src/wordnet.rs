@@ -604,7 +604,7 @@ mod tests {
         assert!(out.is_empty());
     }
 
-    /// Timing, not correctness: `cargo test --release -p medhall-core wordnet_speed -- --ignored
+    /// Timing, not correctness: `cargo test --release -p medhall-metrics wordnet_speed -- --ignored
     /// --nocapture`.
     #[test]
     #[ignore]
