@@ -19,9 +19,10 @@ use crate::state::{AppState, ask, send_request};
 use crate::storage::{self, StoredBertScores};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use medhall_core::identity::bertscore_chunk_hash;
 use medhall_core::protocol::{Reply, Request};
 use medhall_core::sample::SampleKey;
-use medhall_core::session::{BertScoreChunk, BertScoreItem, BertScorePlan, bertscore_chunk_hash};
+use medhall_core::session::{BertScoreChunk, BertScoreItem, BertScorePlan};
 use medhall_model_check::model_protocol::{
     BERTSCORE_FILES, MODEL_PROTOCOL_VERSION, ModelEvent, ModelRequest, ModelSource,
     model_name_of_url,

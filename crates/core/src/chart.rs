@@ -2,8 +2,8 @@
 //! the page and in `medhall report`), so both show the same numbers. Builders are pure and
 //! seeded: a spec depends only on the samples and the [`StatsConfig`].
 
+use crate::identity::model_name;
 use crate::sample::Split;
-use crate::session::model_name;
 use crate::stats::{StatsConfig, bootstrap_difference_ci, mean, paired_comparison};
 use crate::summary::{GroupSummary, Metric, ScoredSample, UNLABELLED, summarize};
 use serde::{Deserialize, Serialize};

@@ -11,6 +11,7 @@ pub mod dataset;
 pub mod export;
 pub mod fast_hash;
 pub mod formats;
+pub mod identity;
 pub mod judge;
 pub mod judging;
 pub mod leaderboard;

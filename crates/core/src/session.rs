@@ -14,6 +14,9 @@ use crate::dataset::{
 };
 use crate::export::{CsvCell, csv_row};
 use crate::formats::{ColumnMap, RecordParser, SampleRecord};
+use crate::identity::{
+    bertscore_chunk_hash, model_name, pair_hash, questions_identity, run_identity,
+};
 use crate::judge::{VerdictRule, parse_verdict};
 use crate::judging::messages::ChatMessage;
 use crate::judging::plan::asks_again;
@@ -509,74 +512,9 @@ pub struct BertScoreChunk {
     pub f1: Vec<f64>,
 }
 
-/// 16 hex digits of FNV-1a over a B.Score pair's two texts: a kept value applies only to the
-/// texts it was computed for.
-pub fn pair_hash(candidate: &str, reference: &str) -> String {
-    let mut hash = Fnv1a::default();
-    hash.eat(candidate.as_bytes());
-    hash.eat(&[0x1f]);
-    hash.eat(reference.as_bytes());
-    hash.hex()
-}
-
-/// 32 hex digits over the texts of one chunk of B.Score pairs, in order: bert_score pads a
-/// chunk's sentences to its longest, so a pair's F1 depends on its neighbours, and a kept
-/// chunk's values apply only to a chunk of exactly the same pairs.
-pub fn bertscore_chunk_hash<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let mut hash = crate::fast_hash::ContentHash::default();
-    for (candidate, reference) in pairs {
-        hash.field(candidate.as_bytes());
-        hash.field(reference.as_bytes());
-    }
-    hash.hex()
-}
-
 /// Whether a run name looks like LLaVA-Med's judge-eval files (the benchmark's calibration).
 pub fn is_calibration_name(name: &str) -> bool {
     name.to_ascii_lowercase().contains("llava-med")
-}
-
-/// FNV-1a over every prediction's split, question id and answer, in order: stable across
-/// versions and platforms (unlike the std hashers), for keys kept in the browser.
-fn run_identity(run: &Run) -> String {
-    let mut hash = Fnv1a::default();
-    for prediction in run.predictions() {
-        hash.record(&prediction.key, [prediction.answer.as_str()].into_iter());
-    }
-    hash.hex()
-}
-
-/// 64-bit FNV-1a over records of text fields (0x1f between fields, 0x1e after a record).
-struct Fnv1a(u64);
-
-impl Default for Fnv1a {
-    fn default() -> Self {
-        Self(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Fnv1a {
-    fn eat(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 ^= u64::from(byte);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-
-    fn record<'a>(&mut self, key: &SampleKey, fields: impl Iterator<Item = &'a str>) {
-        self.eat(key.split.as_str().as_bytes());
-        self.eat(&[0x1f]);
-        self.eat(key.question_id.as_bytes());
-        for field in fields {
-            self.eat(&[0x1f]);
-            self.eat(field.as_bytes());
-        }
-        self.eat(&[0x1e]);
-    }
-
-    fn hex(&self) -> String {
-        format!("{:016x}", self.0)
-    }
 }
 
 /// The `run` of a [`JudgePlan`] that asks for hallucination types (of the loaded negative
@@ -589,32 +527,6 @@ fn preview(text: &str) -> String {
     match text.char_indices().nth(PREVIEW_CHARS) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_owned(),
-    }
-}
-
-/// `x.positive.gpt4o-eval.jsonl` → `x.gpt4o-eval`: the name without split words and extension.
-pub fn model_name(run_name: &str) -> String {
-    let base = run_name.rsplit(['/', '\\']).next().unwrap_or(run_name);
-    let stem = [".jsonl", ".json", ".csv", ".tsv", ".txt"]
-        .iter()
-        .find_map(|ext| {
-            base.len()
-                .checked_sub(ext.len())
-                .filter(|&at| base.is_char_boundary(at) && base[at..].eq_ignore_ascii_case(ext))
-                .map(|at| &base[..at])
-        })
-        .unwrap_or(base);
-    let parts: Vec<&str> = stem
-        .split(['.', '_', '-', ' '])
-        .filter(|p| {
-            let lower = p.to_ascii_lowercase();
-            !p.is_empty() && !matches!(lower.as_str(), "positive" | "postive" | "negative")
-        })
-        .collect();
-    if parts.is_empty() {
-        stem.to_owned()
-    } else {
-        parts.join("-")
     }
 }
 
@@ -1520,17 +1432,14 @@ impl Session {
         let requests = type_requests(&self.references, &self.types, &mut found);
         let mut issues = IssueReport::default();
         issues.extend(found);
-        let mut hash = Fnv1a::default();
+        let identity = questions_identity(requests.iter().map(|r| (&r.key, r.question.as_str())));
         let items: Vec<JudgeRequestItem> = requests
             .into_iter()
-            .map(|request| {
-                hash.record(&request.key, [request.question.as_str()].into_iter());
-                JudgeRequestItem {
-                    key: request.key,
-                    messages: request.messages,
-                    reply_chars: 0,
-                    judged: request.typed,
-                }
+            .map(|request| JudgeRequestItem {
+                key: request.key,
+                messages: request.messages,
+                reply_chars: 0,
+                judged: request.typed,
             })
             .collect();
         if items.is_empty() {
@@ -1542,7 +1451,7 @@ impl Session {
         Ok(JudgePlan {
             run: TYPE_PLAN_RUN,
             run_name: "the hallucination types of the negative questions".to_owned(),
-            identity: format!("types-{}", hash.hex()),
+            identity: format!("types-{identity}"),
             calibration: Vec::new(),
             items,
             issues,
@@ -2140,18 +2049,6 @@ fn model_file_stem(name: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_chunk_hash_follows_every_pair_and_their_order() {
-        let chunk = bertscore_chunk_hash([("a", "b"), ("c", "d")]);
-        assert_eq!(chunk, bertscore_chunk_hash([("a", "b"), ("c", "d")]));
-        assert_ne!(chunk, bertscore_chunk_hash([("c", "d"), ("a", "b")]));
-        assert_ne!(chunk, bertscore_chunk_hash([("a", "b"), ("c", "e")]));
-        assert_ne!(chunk, bertscore_chunk_hash([("a", "b")]));
-        assert_ne!(
-            bertscore_chunk_hash([("ab", "")]),
-            bertscore_chunk_hash([("a", "b")])
-        );
-    }
     use crate::metrics::wordnet::WordNet;
 
     const REFS: &str = concat!(
@@ -3081,19 +2978,6 @@ mod tests {
                 .questions(10, 1, Some(Split::Positive), Some("object"))
                 .is_empty()
         );
-    }
-
-    #[test]
-    fn model_names_drop_split_words() {
-        assert_eq!(
-            model_name("llava-med-v1.5-7b.positive.gpt4o-eval.jsonl"),
-            "llava-med-v1-5-7b-gpt4o-eval"
-        );
-        assert_eq!(
-            model_name("llava-med-prediction-postive-GPT4o-eval-filtered.jsonl"),
-            model_name("llava-med-prediction-negative-GPT4o-eval-filtered.jsonl")
-        );
-        assert_eq!(model_name("negative.csv"), "negative");
     }
 
     #[test]
