@@ -166,6 +166,17 @@ impl ChartKind {
     }
 }
 
+/// Which chart, of which metric, over which runs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChartQuery {
+    /// A chart kind name ("by-type", "judge", "distribution", "gap", "paired").
+    pub kind: String,
+    pub metric: String,
+    /// Runs to include, in order; empty means all.
+    #[serde(default)]
+    pub runs: Vec<u32>,
+}
+
 /// One run (or one model's runs together) as charts see it.
 #[derive(Clone, Copy, Debug)]
 pub struct RunScores<'a> {

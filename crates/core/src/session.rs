@@ -6,7 +6,7 @@
 //! out. The WordNet table is not here either: callers pass a [`LexicalScorer`], so code that only
 //! reads summaries (the app's main thread) never links the table.
 
-use crate::chart::{self, ChartKind, ChartSpec, RunGroups, RunScores};
+use crate::chart::{self, ChartKind, ChartQuery, ChartSpec, RunGroups, RunScores};
 use crate::compare;
 use crate::dataset::{
     Issue, IssueKind, Prediction, ReferenceSet, Run, SourceContext, TYPE_FIELD, TypeMap,
@@ -24,7 +24,6 @@ use crate::judging::provenance::{JudgeIdentity, JudgeTally, tally as judge_tally
 use crate::judging::types::{LABELLED_BY_FIELD, labelled_type, parse_type_reply, type_requests};
 use crate::leaderboard;
 use crate::metrics::lexical::LexicalScorer;
-use crate::protocol::ChartQuery;
 use crate::sample::{SampleKey, Split};
 use crate::signature::{signature, with_type_labellers};
 use crate::stats::StatsConfig;
