@@ -21,7 +21,9 @@ use crate::judge::{VerdictRule, parse_verdict};
 use crate::judging::messages::ChatMessage;
 use crate::judging::plan::asks_again;
 use crate::judging::provenance::{JudgeIdentity, JudgeTally, tally as judge_tally};
-use crate::judging::types::{LABELLED_BY_FIELD, labelled_type, parse_type_reply, type_requests};
+use crate::judging::types::{
+    LABELLED_BY_FIELD, TYPE_PROMPT_VERSION, labelled_type, parse_type_reply, type_requests,
+};
 use crate::leaderboard;
 use crate::metrics::lexical::LexicalScorer;
 use crate::sample::{SampleKey, Split};
@@ -592,7 +594,11 @@ impl Session {
     /// The metric signature, naming the models that labelled loaded hallucination types and,
     /// when runs carry B.Score, its signature (each distinct one once).
     pub fn signature(&self) -> String {
-        let mut text = with_type_labellers(signature(&self.stats), &self.type_labellers);
+        let mut text = with_type_labellers(
+            signature(&self.stats),
+            &self.type_labellers,
+            TYPE_PROMPT_VERSION,
+        );
         let mut judges = JudgeTally::default();
         for run in &self.runs {
             judges.absorb(&judge_tally(run.run.predictions()));
