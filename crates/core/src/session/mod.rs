@@ -187,7 +187,6 @@ struct RunBertScore {
     waiting: Vec<BertScoreChunk>,
 }
 
-/// A results record's own B.Score: its `bertscore` field, when that is a finite number.
 /// Warnings for a comparison whose numbers were not all produced the same way: `sources(runs)`
 /// names what produced a model's values (each once, sorted); a model with several gets
 /// `mixed(name, sources)`, one whose sources differ from the baseline's gets
@@ -213,6 +212,7 @@ fn provenance_warnings(
     warnings
 }
 
+/// A results record's own B.Score: its `bertscore` field, when that is a finite number.
 fn bertscore_field(prediction: &Prediction) -> Option<f64> {
     prediction
         .fields
@@ -1577,9 +1577,6 @@ impl Session {
         Ok(applied)
     }
 
-    /// What B.Score asks for run `run`: per split, its samples with a reference in the run's
-    /// order (bert_score's chunks of pairs follow that order, as `medhall score --bertscore`
-    /// scores them), each marked done when the run holds its value under `signature`.
     /// The run's identity as its judge and B.Score plans give it (values kept in the browser are
     /// filed under it), without building a plan.
     pub fn run_identity(&self, run: u32) -> Result<String, String> {
@@ -1590,6 +1587,9 @@ impl Session {
             .ok_or_else(|| format!("no run with id {run}"))
     }
 
+    /// What B.Score asks for run `run`: per split, its samples with a reference in the run's
+    /// order (bert_score's chunks of pairs follow that order, as `medhall score --bertscore`
+    /// scores them), each marked done when the run holds its value under `signature`.
     pub fn bertscore_plan(&self, run: u32, signature: &str) -> Result<BertScorePlan, String> {
         let state = self
             .runs
