@@ -1,6 +1,7 @@
 //! Scoring in budgeted steps, and what the app lists and summarises of the scored runs.
 
-use super::{IssueReport, Session, bertscore_field};
+use super::bertscore_values::bertscore_field;
+use super::{IssueReport, Session};
 use crate::dataset::{Prediction, TYPE_FIELD, join_one, missing_predictions, no_reference_issue};
 use crate::identity::model_name;
 use crate::judging::provenance::{JudgeTally, tally as judge_tally};
