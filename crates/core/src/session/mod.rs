@@ -11,9 +11,9 @@
 //! of its own, and its public types are re-exported here (`session::RunInfo` and so on):
 //! `ingest` (loading), `scoring` (scoring steps, run list, summaries), `rows` (the sample
 //! table), `samples` (one sample's detail, model-check questions), `matrix` and `disagreement`
-//! (the comparison views), `charts`, `judge_plans`, `type_plans`, `bertscore_plans` and
-//! `bertscore_values` (what each asks of a judge or model, and the answers given back), and
-//! `publishing` (leaderboard, exports).
+//! (the comparison views), `charts`, `judge_plans` and `verdicts`, `type_plans`,
+//! `bertscore_plans` and `bertscore_values` (what each asks of a judge or model, and the answers
+//! given back), and `publishing` (leaderboard, exports).
 
 mod bertscore_plans;
 mod bertscore_values;
@@ -29,6 +29,7 @@ mod scoring;
 #[cfg(test)]
 mod test_support;
 mod type_plans;
+mod verdicts;
 
 pub use bertscore_plans::{BertScoreChunk, BertScoreItem, BertScorePlan, BertScoreSplit};
 pub use disagreement::{DisagreementQuery, DisagreementView, QUADRANT_LIST_LIMIT};
