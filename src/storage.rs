@@ -322,7 +322,7 @@ pub struct StoredBertScores {
     pub start: u32,
     /// (question id, pair hash, F1).
     pub values: Vec<(String, String, f64)>,
-    /// `medhall_core::session::bertscore_chunk_hash` of the chunk's pairs: its values apply only
+    /// `medhall_core::identity::bertscore_chunk_hash` of the chunk's pairs: its values apply only
     /// to exactly these pairs (bert_score's padding). Empty in chunks kept before it existed,
     /// which are not reused.
     #[serde(default)]

@@ -10,7 +10,7 @@ use medhall_core::dataset::{
 };
 use medhall_core::formats::{ColumnMap, RecordParser, Role, SampleRecord};
 use medhall_core::judging::provenance::{JudgeTally, tally as judge_tally};
-use medhall_core::judging::types::LABELLED_BY_FIELD;
+use medhall_core::judging::types::{LABELLED_BY_FIELD, TYPE_PROMPT_VERSION};
 use medhall_core::metrics::lexical::LexicalScorer;
 use medhall_core::metrics::wordnet::WordNet;
 use medhall_core::sample::Split;
@@ -142,7 +142,7 @@ fn load_type_map(path: &Path, issues: &mut Vec<Issue>) -> Result<(TypeMap, Vec<S
 
 /// The signature, plus the type labels' provenance when a model gave them.
 fn run_signature(stats: &StatsConfig, labelled_by: &[String]) -> String {
-    with_type_labellers(signature(stats), labelled_by)
+    with_type_labellers(signature(stats), labelled_by, TYPE_PROMPT_VERSION)
 }
 
 /// Parses the results files concurrently (one thread per file, in batches of the core count);

@@ -2,8 +2,8 @@
 //! the page and in `medhall report`), so both show the same numbers. Builders are pure and
 //! seeded: a spec depends only on the samples and the [`StatsConfig`].
 
+use crate::identity::model_name;
 use crate::sample::Split;
-use crate::session::model_name;
 use crate::stats::{StatsConfig, bootstrap_difference_ci, mean, paired_comparison};
 use crate::summary::{GroupSummary, Metric, ScoredSample, UNLABELLED, summarize};
 use serde::{Deserialize, Serialize};
@@ -164,6 +164,17 @@ impl ChartKind {
     pub fn from_name(name: &str) -> Option<ChartKind> {
         ChartKind::ALL.into_iter().find(|k| k.name() == name)
     }
+}
+
+/// Which chart, of which metric, over which runs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChartQuery {
+    /// A chart kind name ("by-type", "judge", "distribution", "gap", "paired").
+    pub kind: String,
+    pub metric: String,
+    /// Runs to include, in order; empty means all.
+    #[serde(default)]
+    pub runs: Vec<u32>,
 }
 
 /// One run (or one model's runs together) as charts see it.

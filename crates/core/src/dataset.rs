@@ -545,6 +545,14 @@ pub type TypeMap = HashMap<SampleKey, String>;
 /// (`hallucination_type`, `type` or `category`) or from a mapping file.
 pub const TYPE_FIELD: &str = "hallucination_type";
 
+/// Field of a type map naming who labelled a row (absent for human or benchmark labels).
+pub const LABELLED_BY_FIELD: &str = "labelled_by";
+
+/// How a type a model gave is shown wherever types appear: never as the benchmark's own.
+pub fn labelled_type(label: &str, model: &str) -> String {
+    format!("{label} (labelled by {model})")
+}
+
 /// What one sample contributes to the means: its reference (if any) and everything to group by.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JoinedSample<'a> {
@@ -679,8 +687,8 @@ pub fn add_type_record(
     match (record.split, record.question_id.clone(), label) {
         (Some(split), Some(question_id), Some(label)) => {
             // A label a model gave (`medhall judge --label-types`) says so wherever it is shown.
-            let label = match record.field(crate::judging::types::LABELLED_BY_FIELD) {
-                Some(who) => crate::judging::types::labelled_type(&label, who),
+            let label = match record.field(LABELLED_BY_FIELD) {
+                Some(who) => labelled_type(&label, who),
                 None => label,
             };
             types.insert(SampleKey { split, question_id }, label);

@@ -17,6 +17,7 @@ pub mod compare;
 pub mod dataset;
 pub mod export;
 pub mod formats;
+pub mod identity;
 pub mod judge;
 pub mod judging;
 pub mod leaderboard;

@@ -2,6 +2,9 @@
 //! (serde on both sides, one definition); a file travels beside its message as the browser's
 //! own `File` object, which the worker reads as a stream.
 
+// The chart a `Request::Chart` asks for: defined beside the charts (the session builds them
+// without knowing this protocol), carried here.
+pub use crate::chart::ChartQuery;
 use crate::judging::provenance::JudgeIdentity;
 use crate::sample::{SampleKey, Split};
 use crate::session::{
@@ -167,17 +170,6 @@ pub enum Request {
         signature: String,
         scores: Vec<(SampleKey, String, f64)>,
     },
-}
-
-/// Which chart, of which metric, over which runs.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ChartQuery {
-    /// A chart kind name ("by-type", "judge", "distribution", "gap", "paired").
-    pub kind: String,
-    pub metric: String,
-    /// Runs to include, in order; empty means all.
-    #[serde(default)]
-    pub runs: Vec<u32>,
 }
 
 /// Where a job is.

@@ -15,12 +15,13 @@ use crate::stats::StatsConfig;
 
 /// `signature` plus the provenance of hallucination types a model labelled (`medhall judge
 /// --label-types`): such types are not the benchmark's, and results grouped by them say so.
-pub fn with_type_labellers(mut signature: String, labellers: &[String]) -> String {
+/// `prompt` names the labelling prompt's wording (`judging::types::TYPE_PROMPT_VERSION`; passed
+/// in, since the signature sits below the judge code and must not import it).
+pub fn with_type_labellers(mut signature: String, labellers: &[String], prompt: &str) -> String {
     if !labellers.is_empty() {
         signature.push_str(&format!(
-            "|types:labelled_by={},prompt={}",
+            "|types:labelled_by={},prompt={prompt}",
             labellers.join("+"),
-            crate::judging::types::TYPE_PROMPT_VERSION
         ));
     }
     signature

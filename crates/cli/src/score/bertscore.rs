@@ -12,8 +12,8 @@
 
 use anyhow::{Context, Result, bail};
 use medhall_core::dataset::JoinedSample;
+use medhall_core::identity::bertscore_chunk_hash;
 use medhall_core::sample::Split;
-use medhall_core::session::bertscore_chunk_hash;
 use medhall_core::signature::{bertscore_signature, bertscore_values_key};
 use medhall_core::stats::{StatsConfig, bootstrap_mean_cis, mean};
 use medhall_core::summary::{GroupSummary, MetricSummary, ScoredSample, UNLABELLED};

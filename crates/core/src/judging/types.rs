@@ -10,6 +10,8 @@
 use super::messages::ChatMessage;
 use super::plan::FIG_CAPTION_FIELD;
 use crate::dataset::{Issue, IssueKind, ReferenceSet, TypeMap, reference_type};
+// Defined with the type map that reads them (which must not import this module); kept here too.
+pub use crate::dataset::{LABELLED_BY_FIELD, labelled_type};
 use crate::sample::{SampleKey, Split};
 use serde::Serialize;
 
@@ -22,9 +24,6 @@ pub const HALLUCINATION_TYPES: [&str; 3] = [
     "object manipulation",
     "knowledge distortion",
 ];
-
-/// Field of a type map naming who labelled a row (absent for human or benchmark labels).
-pub const LABELLED_BY_FIELD: &str = "labelled_by";
 
 pub const TYPE_SYSTEM_PROMPT: &str =
     "You are a careful annotator of medical visual question answering data.";
@@ -39,11 +38,6 @@ Classify the question's false premise as exactly one of these types:
 3. knowledge distortion: the question states incorrect clinical or medical knowledge, such as a wrong diagnosis, mechanism, treatment, association or fact, rather than misdescribing what the image shows.
 
 Answer with the type's name alone on the first line (nonexistent object, object manipulation or knowledge distortion). You may explain briefly on the next line.";
-
-/// How a type a model gave is shown wherever types appear: never as the benchmark's own.
-pub fn labelled_type(label: &str, model: &str) -> String {
-    format!("{label} (labelled by {model})")
-}
 
 /// The messages asking for one question's type.
 pub fn type_messages(
