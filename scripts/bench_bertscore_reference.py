@@ -2,10 +2,14 @@
 """The PyTorch side of scripts/bench_bertscore.sh: builds (once) a real-size random-weight
 roberta-large folder (its published config; a byte-level BPE trained on the LLaVA-Med answers
 stands in for the real vocabulary, which is not available here), writes the benchmark pairs, and
-times bert_score 0.3.13 on them (model loaded beforehand, so only scoring is timed).
+times bert_score 0.3.13 on them (model loaded beforehand, so only scoring is timed), on the CPU
+(`--device cpu`, with `--threads` intra-op threads) or a CUDA GPU (`--device cuda`). Prints one JSON
+line: the engine, the device, the threads PyTorch reports, the seconds and the B.Score.
 
-Needs the venv of scripts/bertscore_fixtures.py (transformers < 5, bert_score 0.3.13)."""
+Needs the venv of scripts/bertscore_fixtures.py (transformers < 5, bert_score 0.3.13; a CUDA build
+of torch for `--device cuda`)."""
 import argparse
+import importlib.metadata
 import json
 import os
 import sys
@@ -42,6 +46,7 @@ def main():
     parser.add_argument("--data", required=True)
     parser.add_argument("--pairs", type=int, default=512)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = parser.parse_args()
     rows = []
     for split in ("positive", "negative"):
@@ -57,13 +62,22 @@ def main():
     cands = [r["gpt4_answer"] for r in pairs]
     refs = [r["answer"] for r in pairs]
     torch.set_num_threads(args.threads)
-    scorer = BERTScorer(model_type=folder, num_layers=17, batch_size=64, device="cpu")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("bench_bertscore_reference: --device cuda, but torch sees no CUDA device")
+    scorer = BERTScorer(model_type=folder, num_layers=17, batch_size=64, device=args.device)
     sentences = len(set(cands + refs))
+    if args.device == "cuda":
+        torch.cuda.synchronize()
     start = time.perf_counter()
     _, _, f1 = scorer.score(cands, refs)
+    if args.device == "cuda":
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - start
+    device = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     json.dump({"f1": f1.tolist()}, open(os.path.join(args.dir, "torch_f1.json"), "w"))
-    print(json.dumps({"engine": "bert_score 0.3.13 / torch " + torch.__version__, "threads": torch.get_num_threads(),
+    # The installed distribution's version (bert_score 0.3.13's __version__ still says 0.3.12).
+    engine = f"bert_score {importlib.metadata.version('bert-score')} / torch {torch.__version__}"
+    print(json.dumps({"engine": engine, "device": device, "threads": torch.get_num_threads(),
                       "pairs": len(pairs), "sentences": sentences, "seconds": seconds,
                       "sentences_per_s": sentences / seconds, "b_score": float(f1.mean())}))
 
