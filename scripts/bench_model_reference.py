@@ -7,10 +7,15 @@ as gen_model_fixtures.py does, so logits have real margins), saves it with save_
 safetensors) plus the image-processor settings, writes the benchmark inputs (a prompt of text and
 64 image tokens, a 512x512 image tensor), then times transformers on them: time to first token
 (vision encoder + prefill + arg max) and greedy decoding through the KV cache. It records the
-logits and greedy tokens so the Rust side can check it computes the same model.
+logits and greedy tokens (of the first attention implementation timed) so the Rust side can check
+it computes the same model.
+
+It times each of --attention's implementations, one JSON line each: `default` is what
+transformers picks when none is asked for (SDPA where the model supports it; the line names the
+one it resolved to), `eager` the plain matmul-softmax path.
 
 Needs the venv described in gen_model_fixtures.py (torch, transformers 5.24).
-Usage: bench_model_reference.py --dir DIR [--tokens N] [--threads T]
+Usage: bench_model_reference.py --dir DIR [--tokens N] [--threads T] [--attention default,eager]
 """
 
 from __future__ import annotations
@@ -35,7 +40,6 @@ def build(model_dir: Path):
     from gen_model_fixtures import randomize_  # the fixtures' init rule, not a copy
 
     config = Idefics3Config.from_dict(json.loads(CONFIG.read_text()))
-    config._attn_implementation = "eager"
     torch.manual_seed(SEED)
     model = Idefics3ForConditionalGeneration(config).to(torch.float32).eval()
     randomize_(model, torch.Generator().manual_seed(SEED))
@@ -95,6 +99,8 @@ def main():
     parser.add_argument("--dir", type=Path, required=True)
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--attention", default="default,eager",
+                        help="comma-separated: default (transformers' own choice) and/or an attn_implementation name")
     args = parser.parse_args()
 
     import torch
@@ -113,11 +119,46 @@ def main():
         write_tokenizer(model_dir, config["text_config"]["vocab_size"])
     input_ids, pixel_values = inputs(config)
 
-    t = time.perf_counter()
-    model = Idefics3ForConditionalGeneration.from_pretrained(
-        model_dir, dtype=torch.float32, attn_implementation="eager"
-    ).eval()
-    load_s = time.perf_counter() - t
+    first = True
+    for attention in args.attention.split(","):
+        t = time.perf_counter()
+        # `default`: no attn_implementation at all, so transformers chooses as it does for a user.
+        chosen = {} if attention == "default" else {"attn_implementation": attention}
+        model = Idefics3ForConditionalGeneration.from_pretrained(model_dir, dtype=torch.float32, **chosen).eval()
+        load_s = time.perf_counter() - t
+        resolved = model.config._attn_implementation
+        prefill_last, decode, tokens, ttft, decode_s = time_model(model, input_ids, pixel_values, args.tokens)
+        if first:
+            save_file(
+                {
+                    "input_ids": input_ids[0].contiguous(),
+                    "pixel_values": pixel_values[0, 0].contiguous(),
+                    "prefill_last_logits": prefill_last.contiguous(),
+                    "decode_logits": torch.stack(decode).contiguous(),
+                    "greedy_tokens": torch.tensor(tokens, dtype=torch.int64),
+                },
+                str(args.dir / "reference.safetensors"),
+            )
+            first = False
+        label = f"default: {resolved}" if attention == "default" else resolved
+        print(json.dumps({
+            "engine": f"PyTorch {torch.__version__} + transformers {transformers.__version__} ({label} attention, f32)",
+            "attention": label,
+            # What PyTorch reports it runs on after set_num_threads, not what was asked for.
+            "threads": torch.get_num_threads(),
+            "prompt_tokens": input_ids.shape[1],
+            "generated_tokens": len(tokens),
+            "load_s": load_s,
+            "time_to_first_token_ms": ttft * 1000,
+            "decode_tokens_per_s": (len(tokens) - 1) / decode_s,
+        }), flush=True)
+        del model
+
+
+def time_model(model, input_ids, pixel_values, max_tokens):
+    """One warm-up run (allocator, kernels), then the timed one: the first token's logits, the
+    decoding steps' logits, the greedy tokens, the time to first token and the decoding time."""
+    import torch
 
     def run():
         with torch.inference_mode():
@@ -134,7 +175,7 @@ def main():
             first = time.perf_counter()
             cache, mask = out.cache, torch.ones_like(input_ids)
             decode = []
-            while len(tokens) < args.tokens:
+            while len(tokens) < max_tokens:
                 mask = torch.cat([mask, torch.ones((1, 1), dtype=mask.dtype)], dim=1)
                 step = model(
                     input_ids=torch.tensor([[tokens[-1]]]),
@@ -149,28 +190,8 @@ def main():
             end = time.perf_counter()
         return prefill_last, decode, tokens, first - start, end - first
 
-    run()  # warm-up (allocator, kernels)
-    prefill_last, decode, tokens, ttft, decode_s = run()
-    save_file(
-        {
-            "input_ids": input_ids[0].contiguous(),
-            "pixel_values": pixel_values[0, 0].contiguous(),
-            "prefill_last_logits": prefill_last.contiguous(),
-            "decode_logits": torch.stack(decode).contiguous(),
-            "greedy_tokens": torch.tensor(tokens, dtype=torch.int64),
-        },
-        str(args.dir / "reference.safetensors"),
-    )
-    print(json.dumps({
-        "engine": f"PyTorch {torch.__version__} + transformers {transformers.__version__} (eager attention, f32)",
-        # What PyTorch reports it runs on after set_num_threads, not what was asked for.
-        "threads": torch.get_num_threads(),
-        "prompt_tokens": input_ids.shape[1],
-        "generated_tokens": len(tokens),
-        "load_s": load_s,
-        "time_to_first_token_ms": ttft * 1000,
-        "decode_tokens_per_s": (len(tokens) - 1) / decode_s,
-    }))
+    run()
+    return run()
 
 
 if __name__ == "__main__":
