@@ -20,6 +20,7 @@ pub mod rouge;
 pub mod signature;
 pub mod stats;
 pub mod text;
+pub mod vqa;
 pub mod wordnet;
 
 /// The definition the fast paths are tested against: Σ over distinct n-grams of min(count in a, count in b), for sorted key lists: the clipped
