@@ -10,7 +10,7 @@
 // The metrics crate's modules under the paths core had before they moved down, so
 // `crate::metrics::…` here and `medhall_core::metrics::…` elsewhere keep resolving.
 pub use medhall_metrics as metrics;
-pub use medhall_metrics::{fast_hash, stats, text};
+pub use medhall_metrics::{fast_hash, stats, text, vqa};
 
 pub mod chart;
 pub mod compare;
@@ -27,3 +27,4 @@ pub mod session;
 pub mod signature;
 pub mod summary;
 pub mod url_policy;
+pub mod vqa_data;

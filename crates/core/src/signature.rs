@@ -40,6 +40,18 @@ pub fn signature(stats: &StatsConfig) -> String {
     )
 }
 
+/// The signature of `medhall vqa`'s numbers: LLaVA-Med's VQA scores under one closed rule
+/// ([`medhall_metrics::vqa::signature_part`]), then the mean and the bootstrap.
+pub fn vqa_signature(rule: medhall_metrics::vqa::ClosedRule, stats: &StatsConfig) -> String {
+    format!(
+        "medhall-lens:{version}|{vqa}|mean:plain|ci:bootstrap-percentile,level=95,resamples={resamples},seed={seed}",
+        version = env!("CARGO_PKG_VERSION"),
+        vqa = medhall_metrics::vqa::signature_part(rule),
+        resamples = stats.bootstrap_resamples,
+        seed = stats.seed,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

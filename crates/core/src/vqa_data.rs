@@ -1,0 +1,708 @@
+//! Medical VQA files (docs/vqa.md): the test sets LLaVA-Med's data preparation writes (a JSON
+//! array of `id`, `image`, `conversations`, `answer_type`), the answer files its
+//! `model_vqa_med.py` writes (JSONL with `question_id` and `text`), or CSV/JSON/JSONL with named
+//! columns; joined by question id, scored with [`crate::vqa`], summarised per dataset.
+//!
+//! Bytes in, no filesystem: every unusable row is an [`Issue`] naming file, line and field, and
+//! the rest is scored.
+
+use crate::dataset::{Issue, IssueKind};
+use crate::formats::{ColumnMap, FileFormat, Role, parse_bytes};
+use crate::stats::{StatsConfig, bootstrap_mean_cis, mean};
+use medhall_metrics::vqa::{AnswerType, ClosedRule, VqaScore, VqaValues, score};
+use serde::Serialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use std::collections::HashMap;
+
+/// Field names that differ from the defaults (`None`: the default).
+#[derive(Clone, Debug, Default)]
+pub struct VqaColumns {
+    /// Default: `question_id`, `id` or `qid`.
+    pub id: Option<String>,
+    /// The reference answer in a named-column file. Default: `answer`.
+    pub reference: Option<String>,
+    /// Default: `answer_type`.
+    pub answer_type: Option<String>,
+    /// Default: `dataset` (else the dataset the caller names for the file).
+    pub dataset: Option<String>,
+    /// The model's answer. Default: `text`, as LLaVA-Med's answer files have it.
+    pub prediction: Option<String>,
+}
+
+impl VqaColumns {
+    fn answer_type_name(&self) -> &str {
+        self.answer_type.as_deref().unwrap_or("answer_type")
+    }
+
+    fn dataset_name(&self) -> &str {
+        self.dataset.as_deref().unwrap_or("dataset")
+    }
+}
+
+/// One test question.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VqaQuestion {
+    pub dataset: String,
+    pub question_id: String,
+    pub question_id_is_integer: bool,
+    pub image: Option<String>,
+    pub question: Option<String>,
+    pub answer: String,
+    pub answer_type: AnswerType,
+    pub source: String,
+    pub line: u64,
+}
+
+/// One model answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VqaPrediction {
+    pub question_id: String,
+    pub text: String,
+    pub source: String,
+    pub line: u64,
+}
+
+/// The dataset a test file stands for when its rows do not say: the name of the folder it is
+/// in, as `run_eval.py` takes it (`{dataset}/test.json`), else the file name without extension.
+pub fn dataset_from_path(path: &str) -> String {
+    let parts: Vec<&str> = path.split(['/', '\\']).filter(|p| !p.is_empty()).collect();
+    match parts.as_slice() {
+        [.., folder, _file] if *folder != "." && *folder != ".." => (*folder).to_owned(),
+        [.., file] => file
+            .rsplit_once('.')
+            .map_or(*file, |(stem, _)| stem)
+            .to_owned(),
+        [] => path.to_owned(),
+    }
+}
+
+fn issue(kind: IssueKind, source: &str, line: u64, field: &str, message: String) -> Issue {
+    Issue {
+        kind,
+        source: source.to_owned(),
+        line,
+        field: Some(field.to_owned()),
+        message,
+    }
+}
+
+/// Reads a test file: LLaVA-Med's JSON array with `conversations`, or any format the project
+/// reads with named columns. `default_dataset` names the dataset of rows without one.
+pub fn read_questions(
+    source: &str,
+    bytes: &[u8],
+    default_dataset: &str,
+    columns: &VqaColumns,
+    issues: &mut Vec<Issue>,
+) -> Vec<VqaQuestion> {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    if is_llava_med_test_file(bytes) {
+        return read_llava_med_questions(source, bytes, default_dataset, columns, issues);
+    }
+    let mut map = ColumnMap::default();
+    map.set(
+        Role::Reference,
+        columns.reference.as_deref().unwrap_or("answer"),
+    );
+    if let Some(id) = &columns.id {
+        map.set(Role::QuestionId, id.clone());
+    }
+    let (records, errors, parsed) = parse_bytes(source, bytes, &map);
+    issues.extend(errors.into_iter().map(Issue::from));
+    let reference_name = columns.reference.as_deref().unwrap_or("answer");
+    let empty_cells = csv_column_present(source, bytes, parsed.format, reference_name);
+    let mut questions = Vec::with_capacity(records.len());
+    for record in records {
+        let line = record.line;
+        let Some(question_id) = record.question_id.clone() else {
+            issues.push(missing(
+                source,
+                line,
+                columns.id.as_deref().unwrap_or("question_id"),
+            ));
+            continue;
+        };
+        let Some(answer) = record.reference.clone().or(empty_cells.then(String::new)) else {
+            issues.push(missing(source, line, reference_name));
+            continue;
+        };
+        let type_name = columns.answer_type_name();
+        let Some(answer_type) =
+            answer_type_of(record.field(type_name), source, line, type_name, issues)
+        else {
+            continue;
+        };
+        let dataset = record
+            .field(columns.dataset_name())
+            .unwrap_or(default_dataset)
+            .to_owned();
+        questions.push(VqaQuestion {
+            dataset,
+            question_id,
+            question_id_is_integer: record.question_id_is_integer,
+            image: record.image,
+            question: record.question,
+            answer,
+            answer_type,
+            source: source.to_owned(),
+            line,
+        });
+    }
+    questions
+}
+
+/// Whether a CSV file's header names `column`. The project's CSV reader leaves empty cells out
+/// of a row; where the column exists, an absent value is an empty answer (a model that said
+/// nothing, which LLaVA-Med scores), not a missing field.
+fn csv_column_present(
+    source: &str,
+    bytes: &[u8],
+    format: Option<FileFormat>,
+    column: &str,
+) -> bool {
+    if format != Some(FileFormat::Csv) {
+        return false;
+    }
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    let header = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    let delimiter = FileFormat::csv_delimiter_for_name(source);
+    header
+        .split(|&b| b == delimiter)
+        .map(|name| {
+            String::from_utf8_lossy(name)
+                .trim()
+                .trim_matches('"')
+                .to_owned()
+        })
+        .any(|name| name == column)
+}
+
+fn missing(source: &str, line: u64, field: &str) -> Issue {
+    issue(
+        IssueKind::MissingField,
+        source,
+        line,
+        field,
+        "missing".to_owned(),
+    )
+}
+
+fn answer_type_of(
+    value: Option<&str>,
+    source: &str,
+    line: u64,
+    field: &str,
+    issues: &mut Vec<Issue>,
+) -> Option<AnswerType> {
+    let Some(value) = value else {
+        issues.push(missing(source, line, field));
+        return None;
+    };
+    let parsed = AnswerType::parse(value);
+    if parsed.is_none() {
+        issues.push(issue(
+            IssueKind::MissingField,
+            source,
+            line,
+            field,
+            format!(
+                "{value:?} is neither OPEN nor CLOSED; not scored (LLaVA-Med's scripts count it as neither)"
+            ),
+        ));
+    }
+    parsed
+}
+
+/// A JSON array whose elements carry the conversation: LLaVA-Med's test format.
+fn is_llava_med_test_file(bytes: &[u8]) -> bool {
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
+    start.is_some_and(|at| bytes[at] == b'[')
+        && (contains(bytes, b"\"conversations\"") || contains(bytes, b"\"conversatons\""))
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn read_llava_med_questions(
+    source: &str,
+    bytes: &[u8],
+    default_dataset: &str,
+    columns: &VqaColumns,
+    issues: &mut Vec<Issue>,
+) -> Vec<VqaQuestion> {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(error) => {
+            let line = line_at(bytes, error.valid_up_to());
+            issues.push(Issue {
+                kind: IssueKind::Malformed,
+                source: source.to_owned(),
+                line,
+                field: None,
+                message: "not UTF-8".to_owned(),
+            });
+            return Vec::new();
+        }
+    };
+    let elements: Vec<&RawValue> = match serde_json::from_str(text) {
+        Ok(elements) => elements,
+        Err(error) => {
+            issues.push(Issue {
+                kind: IssueKind::Malformed,
+                source: source.to_owned(),
+                line: error.line() as u64,
+                field: None,
+                message: format!("not a JSON array of objects: {error}"),
+            });
+            return Vec::new();
+        }
+    };
+    let mut questions = Vec::with_capacity(elements.len());
+    for element in elements {
+        let offset = element.get().as_ptr() as usize - text.as_ptr() as usize;
+        let line = line_at(bytes, offset);
+        if let Some(question) =
+            llava_med_question(element, source, line, default_dataset, columns, issues)
+        {
+            questions.push(question);
+        }
+    }
+    questions
+}
+
+fn line_at(bytes: &[u8], offset: usize) -> u64 {
+    1 + bytes[..offset].iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+fn llava_med_question(
+    element: &RawValue,
+    source: &str,
+    line: u64,
+    default_dataset: &str,
+    columns: &VqaColumns,
+    issues: &mut Vec<Issue>,
+) -> Option<VqaQuestion> {
+    let bad = |field: &str, message: &str| {
+        issue(
+            IssueKind::MissingField,
+            source,
+            line,
+            field,
+            message.to_owned(),
+        )
+    };
+    let item: serde_json::Map<String, Value> = match serde_json::from_str(element.get()) {
+        Ok(item) => item,
+        Err(_) => {
+            issues.push(Issue {
+                kind: IssueKind::Malformed,
+                source: source.to_owned(),
+                line,
+                field: None,
+                message: "expected a JSON object".to_owned(),
+            });
+            return None;
+        }
+    };
+    let id_name = columns.id.as_deref().unwrap_or("id");
+    let (question_id, question_id_is_integer) = match item.get(id_name) {
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => (n.to_string(), true),
+        Some(Value::String(id)) => (id.clone(), false),
+        Some(_) => {
+            issues.push(bad(id_name, "expected an integer or a string"));
+            return None;
+        }
+        None => {
+            issues.push(bad(id_name, "missing"));
+            return None;
+        }
+    };
+    // model_vqa_med.py falls back to the misspelt key, as do the scoring scripts.
+    let (turns_name, turns) = match (item.get("conversations"), item.get("conversatons")) {
+        (Some(turns), _) => ("conversations", turns),
+        (None, Some(turns)) => ("conversatons", turns),
+        (None, None) => {
+            issues.push(bad("conversations", "missing"));
+            return None;
+        }
+    };
+    let turn_value = |at: usize| turns.get(at).and_then(|turn| turn.get("value"));
+    let answer = match turn_value(1) {
+        Some(Value::String(answer)) => answer.clone(),
+        _ => {
+            let field = format!("{turns_name}[1].value");
+            issues.push(bad(&field, "missing or not a string (the answer)"));
+            return None;
+        }
+    };
+    let type_name = columns.answer_type_name();
+    let answer_type = match item.get(type_name) {
+        Some(Value::String(value)) => answer_type_of(Some(value), source, line, type_name, issues)?,
+        Some(_) => {
+            issues.push(bad(type_name, "expected the string OPEN or CLOSED"));
+            return None;
+        }
+        None => {
+            issues.push(bad(type_name, "missing"));
+            return None;
+        }
+    };
+    let text_of = |value: Option<&Value>| value.and_then(Value::as_str).map(str::to_owned);
+    Some(VqaQuestion {
+        dataset: text_of(item.get(columns.dataset_name()))
+            .unwrap_or_else(|| default_dataset.to_owned()),
+        question_id,
+        question_id_is_integer,
+        image: text_of(item.get("image")),
+        question: text_of(turn_value(0)),
+        answer,
+        answer_type,
+        source: source.to_owned(),
+        line,
+    })
+}
+
+/// Reads an answer file: LLaVA-Med's JSONL (`question_id`, `text`) or any format the project
+/// reads, with the prediction in `columns.prediction`.
+pub fn read_predictions(
+    source: &str,
+    bytes: &[u8],
+    columns: &VqaColumns,
+    issues: &mut Vec<Issue>,
+) -> Vec<VqaPrediction> {
+    let mut map = ColumnMap::default();
+    let text_name = columns.prediction.as_deref().unwrap_or("text");
+    map.set(Role::Answer, text_name);
+    if let Some(id) = &columns.id {
+        map.set(Role::QuestionId, id.clone());
+    }
+    let (records, errors, parsed) = parse_bytes(source, bytes, &map);
+    issues.extend(errors.into_iter().map(Issue::from));
+    let empty_cells = csv_column_present(source, bytes, parsed.format, text_name);
+    let mut predictions = Vec::with_capacity(records.len());
+    for record in records {
+        let Some(question_id) = record.question_id else {
+            let name = columns.id.as_deref().unwrap_or("question_id");
+            issues.push(missing(source, record.line, name));
+            continue;
+        };
+        let Some(text) = record.answer.or(empty_cells.then(String::new)) else {
+            issues.push(missing(source, record.line, text_name));
+            continue;
+        };
+        predictions.push(VqaPrediction {
+            question_id,
+            text,
+            source: source.to_owned(),
+            line: record.line,
+        });
+    }
+    predictions
+}
+
+/// One question with its prediction and values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScoredQuestion {
+    pub question: VqaQuestion,
+    pub score: VqaScore,
+}
+
+/// Joins by question id and scores, in the test files' order (the scripts' `zip` order, so
+/// means are summed as theirs are). A second question or prediction with an id is reported and
+/// the first kept; so are predictions without a question and questions without a prediction.
+pub fn score_questions(
+    questions: Vec<VqaQuestion>,
+    predictions: &[VqaPrediction],
+    issues: &mut Vec<Issue>,
+) -> Vec<ScoredQuestion> {
+    let mut by_id: HashMap<&str, &VqaPrediction> = HashMap::with_capacity(predictions.len());
+    for prediction in predictions {
+        if let Some(first) = by_id.get(prediction.question_id.as_str()) {
+            issues.push(duplicate(
+                &prediction.source,
+                prediction.line,
+                &prediction.question_id,
+                &first.source,
+                first.line,
+            ));
+        } else {
+            by_id.insert(&prediction.question_id, prediction);
+        }
+    }
+    let mut seen: HashMap<String, (String, u64)> = HashMap::with_capacity(questions.len());
+    let mut scored = Vec::with_capacity(questions.len());
+    for question in questions {
+        if let Some((source, line)) = seen.get(&question.question_id) {
+            issues.push(duplicate(
+                &question.source,
+                question.line,
+                &question.question_id,
+                source,
+                *line,
+            ));
+            continue;
+        }
+        seen.insert(
+            question.question_id.clone(),
+            (question.source.clone(), question.line),
+        );
+        let Some(prediction) = by_id.get(question.question_id.as_str()) else {
+            issues.push(issue(
+                IssueKind::NoPrediction,
+                &question.source,
+                question.line,
+                "question_id",
+                format!("no prediction for question {}", question.question_id),
+            ));
+            continue;
+        };
+        let score = score(&question.answer, &prediction.text, question.answer_type);
+        scored.push(ScoredQuestion { question, score });
+    }
+    for prediction in predictions {
+        if !seen.contains_key(&prediction.question_id) {
+            issues.push(issue(
+                IssueKind::NoReference,
+                &prediction.source,
+                prediction.line,
+                "question_id",
+                format!("no test question {}", prediction.question_id),
+            ));
+        }
+    }
+    scored
+}
+
+fn duplicate(source: &str, line: u64, id: &str, first_source: &str, first_line: u64) -> Issue {
+    issue(
+        IssueKind::Duplicate,
+        source,
+        line,
+        "question_id",
+        format!("duplicate of {first_source}:{first_line} (question {id}); the first is kept"),
+    )
+}
+
+/// A mean with its 95% bootstrap interval (`None` under two values or with no resamples).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Estimate {
+    pub mean: f64,
+    pub ci95: Option<[f64; 2]>,
+}
+
+/// The paper's table row for one dataset.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DatasetSummary {
+    pub dataset: String,
+    pub open: usize,
+    pub closed: usize,
+    /// `None` for an empty group (their script divides by zero for recall).
+    pub open_recall: Option<Estimate>,
+    pub open_accuracy: Option<Estimate>,
+    pub closed_accuracy: Option<Estimate>,
+}
+
+/// Per dataset, in order of first appearance: open recall and open accuracy over the open
+/// questions, closed accuracy under `rule` over the closed ones.
+pub fn summarise(
+    scored: &[ScoredQuestion],
+    rule: ClosedRule,
+    stats: &StatsConfig,
+) -> Vec<DatasetSummary> {
+    let mut order: Vec<&str> = Vec::new();
+    for item in scored {
+        if !order.contains(&item.question.dataset.as_str()) {
+            order.push(&item.question.dataset);
+        }
+    }
+    order
+        .into_iter()
+        .map(|dataset| {
+            let mut recall = Vec::new();
+            let mut open_hit = Vec::new();
+            let mut closed_hit = Vec::new();
+            for item in scored.iter().filter(|s| s.question.dataset == dataset) {
+                match item.score.values {
+                    VqaValues::Open { recall: r, hit } => {
+                        recall.push(r);
+                        open_hit.push(f64::from(u8::from(hit)));
+                    }
+                    VqaValues::Closed { .. } => {
+                        let hit = item.score.values.closed_hit(rule).unwrap_or(false);
+                        closed_hit.push(f64::from(u8::from(hit)));
+                    }
+                }
+            }
+            let open_cis = bootstrap_mean_cis(&[recall.as_slice(), open_hit.as_slice()], stats);
+            let closed_ci = bootstrap_mean_cis(&[closed_hit.as_slice()], stats);
+            let estimate = |values: &[f64], ci: Option<(f64, f64)>| {
+                mean(values).map(|mean| Estimate {
+                    mean,
+                    ci95: ci.map(|(low, high)| [low, high]),
+                })
+            };
+            DatasetSummary {
+                dataset: dataset.to_owned(),
+                open: recall.len(),
+                closed: closed_hit.len(),
+                open_recall: estimate(&recall, open_cis[0]),
+                open_accuracy: estimate(&open_hit, open_cis[1]),
+                closed_accuracy: estimate(&closed_hit, closed_ci[0]),
+            }
+        })
+        .collect()
+}
+
+/// One `--per-sample` line: the fixture's `expected.jsonl` shape (hits as 0/1, as Python's).
+pub fn per_sample_json(item: &ScoredQuestion) -> Value {
+    let question = &item.question;
+    let id = if question.question_id_is_integer {
+        serde_json::from_str::<Value>(&question.question_id)
+            .unwrap_or_else(|_| Value::String(question.question_id.clone()))
+    } else {
+        Value::String(question.question_id.clone())
+    };
+    let mut line = serde_json::Map::new();
+    line.insert("dataset".into(), Value::String(question.dataset.clone()));
+    line.insert("question_id".into(), id);
+    line.insert(
+        "answer_type".into(),
+        Value::String(question.answer_type.as_str().to_owned()),
+    );
+    line.insert(
+        "answer_normalized".into(),
+        Value::String(item.score.answer_normalized.clone()),
+    );
+    line.insert(
+        "prediction_normalized".into(),
+        Value::String(item.score.prediction_normalized.clone()),
+    );
+    match item.score.values {
+        VqaValues::Open { recall, hit } => {
+            line.insert("open_recall".into(), serde_json::json!(recall));
+            line.insert("open_hit".into(), Value::from(u8::from(hit)));
+        }
+        VqaValues::Closed { .. } => {
+            let mut hits = serde_json::Map::new();
+            for rule in ClosedRule::ALL {
+                let hit = item.score.values.closed_hit(rule).unwrap_or(false);
+                hits.insert(rule.name().into(), Value::from(u8::from(hit)));
+            }
+            line.insert("closed_hit".into(), Value::Object(hits));
+        }
+    }
+    Value::Object(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEST_JSON: &str = r#"[
+ {"id": 1, "image": "a.jpg", "answer_type": "CLOSED",
+  "conversations": [{"from": "human", "value": "Is it?\n<image>"}, {"from": "gpt", "value": "yes"}]},
+ {"id": 2, "answer_type": "open", "conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "x"}]},
+ {"id": 3, "answer_type": "OPEN", "conversatons": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "left lung"}]},
+ {"id": 4, "answer_type": "OPEN", "conversations": [{"from": "human", "value": "Q"}]},
+ {"id": 5.5, "answer_type": "OPEN", "conversations": []}
+]"#;
+
+    #[test]
+    fn llava_med_test_file_reports_bad_items_by_line() {
+        let mut issues = Vec::new();
+        let questions = read_questions(
+            "rad/test.json",
+            TEST_JSON.as_bytes(),
+            "rad",
+            &VqaColumns::default(),
+            &mut issues,
+        );
+        let ids: Vec<&str> = questions.iter().map(|q| q.question_id.as_str()).collect();
+        assert_eq!(ids, ["1", "3"]);
+        assert_eq!(questions[1].answer, "left lung");
+        assert_eq!(questions[0].question.as_deref(), Some("Is it?\n<image>"));
+        let found: Vec<(u64, Option<&str>)> = issues
+            .iter()
+            .map(|i| (i.line, i.field.as_deref()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (4, Some("answer_type")),
+                (6, Some("conversations[1].value")),
+                (7, Some("id"))
+            ],
+            "{issues:?}"
+        );
+    }
+
+    #[test]
+    fn join_reports_missing_extra_and_duplicates() {
+        let mut issues = Vec::new();
+        let questions = read_questions(
+            "rad/test.json",
+            TEST_JSON.as_bytes(),
+            "rad",
+            &VqaColumns::default(),
+            &mut issues,
+        );
+        issues.clear();
+        let answers = "{\"question_id\": 1, \"text\": \"Yes\"}\n{\"question_id\": 1, \"text\": \"no\"}\n{\"question_id\": 9, \"text\": \"no\"}\n{\"question_id\": 3}\n";
+        let predictions = read_predictions(
+            "answers.jsonl",
+            answers.as_bytes(),
+            &VqaColumns::default(),
+            &mut issues,
+        );
+        let scored = score_questions(questions, &predictions, &mut issues);
+        assert_eq!(scored.len(), 1);
+        assert_eq!(
+            scored[0].score.values.closed_hit(ClosedRule::RunEvalBatch),
+            Some(true)
+        );
+        let kinds: Vec<(IssueKind, u64)> = issues.iter().map(|i| (i.kind, i.line)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (IssueKind::MissingField, 4),
+                (IssueKind::Duplicate, 2),
+                (IssueKind::NoPrediction, 5),
+                (IssueKind::NoReference, 3)
+            ],
+            "{issues:?}"
+        );
+    }
+
+    #[test]
+    fn dataset_is_the_folder_then_the_stem() {
+        assert_eq!(dataset_from_path("eval/vqa_rad/test.json"), "vqa_rad");
+        assert_eq!(dataset_from_path("test.json"), "test");
+        assert_eq!(dataset_from_path(r"C:\data\Slake1.0\test.json"), "Slake1.0");
+    }
+
+    #[test]
+    fn summary_means_are_plain_and_rule_specific() {
+        let mut issues = Vec::new();
+        let questions = read_questions("t.csv", b"question_id,answer,answer_type,dataset\n1,no,CLOSED,a\n2,no,CLOSED,a\n3,left lung,OPEN,b\n", "x", &VqaColumns::default(), &mut issues);
+        let predictions = read_predictions(
+            "p.csv",
+            b"question_id,text\n1,normal\n2,no\n3,lung lung lung\n4,\n",
+            &VqaColumns::default(),
+            &mut issues,
+        );
+        // An empty CSV cell is an empty answer, not a missing one.
+        assert_eq!(predictions.last().map(|p| p.text.as_str()), Some(""));
+        assert!(issues.is_empty(), "{issues:?}");
+        let scored = score_questions(questions, &predictions, &mut issues);
+        let stats = StatsConfig::default();
+        let batch = summarise(&scored, ClosedRule::RunEvalBatch, &stats);
+        assert_eq!(batch[0].dataset, "a");
+        assert_eq!(batch[0].closed_accuracy.map(|e| e.mean), Some(1.0));
+        assert_eq!(batch[0].open_recall, None);
+        assert_eq!(batch[1].open_recall.map(|e| e.mean), Some(0.75));
+        let strict = summarise(&scored, ClosedRule::WholeWord, &stats);
+        assert_eq!(strict[0].closed_accuracy.map(|e| e.mean), Some(0.5));
+    }
+}
