@@ -8,6 +8,7 @@ mod judge;
 mod model;
 mod report;
 mod score;
+mod vqa;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -35,6 +36,8 @@ enum Command {
     Generate(model::GenerateArgs),
     /// Answer a questions file with the quick-check VLM; writes the official prediction JSONL.
     Answer(model::AnswerArgs),
+    /// Score medical VQA answers (VQA-RAD, SLAKE, PathVQA) as LLaVA-Med v1.0 does, per dataset.
+    Vqa(vqa::VqaArgs),
 }
 
 #[global_allocator]
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Command::Judge(args) => judge::run(&args),
         Command::Generate(args) => model::run_generate(&args),
         Command::Answer(args) => model::run_answer(&args),
+        Command::Vqa(args) => vqa::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

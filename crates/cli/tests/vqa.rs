@@ -1,0 +1,299 @@
+//! `medhall vqa` end to end: per-question equality with LLaVA-Med v1.0's own evaluation on the
+//! committed fixture (scripts/gen_vqa_fixture.py ran their `evaluate`), for every closed rule,
+//! in both file layouts; and bad lines reported while the rest is scored.
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn medhall(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_medhall"))
+        .args(args)
+        .output()
+        .expect("medhall runs")
+}
+
+fn fixture(path: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/vqa")
+        .join(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("medhall-vqa-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn read_jsonl(path: &str) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .expect("readable")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON line"))
+        .collect()
+}
+
+fn read_json(path: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("readable")).expect("JSON")
+}
+
+/// Python writes `0` for an integer zero and `1.0` for a float: numbers compare as values.
+fn same(ours: &Value, theirs: &Value) -> bool {
+    match (ours, theirs) {
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        (Value::Object(a), Value::Object(b)) => {
+            a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => ours == theirs,
+    }
+}
+
+/// A CSV's ids are text where the JSON files' are integers: the same question either way.
+fn key(row: &Value) -> (String, String) {
+    let id = match &row["question_id"] {
+        Value::String(id) => id.clone(),
+        other => other.to_string(),
+    };
+    (row["dataset"].to_string(), id)
+}
+
+fn expected_rows() -> HashMap<(String, String), Value> {
+    read_jsonl(&fixture("expected.jsonl"))
+        .into_iter()
+        .map(|row| (key(&row), row))
+        .collect()
+}
+
+/// Runs medhall vqa and returns its per-sample lines and summary.
+fn score(tag: &str, args: &[&str]) -> (Vec<Value>, Value, Output) {
+    let dir = temp_dir(tag);
+    let per_sample = dir.join("per-sample.jsonl").to_string_lossy().into_owned();
+    let summary = dir.join("summary.json").to_string_lossy().into_owned();
+    let mut all = vec!["vqa", "--per-sample", &per_sample, "--summary", &summary];
+    all.extend_from_slice(args);
+    let output = medhall(&all);
+    assert!(
+        output.status.success(),
+        "medhall vqa failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (read_jsonl(&per_sample), read_json(&summary), output)
+}
+
+fn assert_rows_match(ours: &[Value], expected: &HashMap<(String, String), Value>) {
+    let mut mismatches = Vec::new();
+    for row in ours {
+        let mut row = row.clone();
+        if let Some(theirs) = expected.get(&key(&row)) {
+            row["question_id"] = theirs["question_id"].clone();
+        }
+        let row = &row;
+        match expected.get(&key(row)) {
+            Some(theirs) if same(row, theirs) => {}
+            Some(theirs) => mismatches.push(format!("ours   {row}\ntheirs {theirs}")),
+            None => mismatches.push(format!("not in the fixture: {row}")),
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} questions differ from LLaVA-Med's values:\n{}",
+        mismatches.len(),
+        ours.len(),
+        mismatches[..mismatches.len().min(10)].join("\n")
+    );
+}
+
+const DATASETS: [&str; 2] = ["vqa_rad", "Slake1.0"];
+const RULES: [&str; 3] = ["run_eval_batch", "run_eval", "whole-word"];
+
+#[test]
+fn every_question_equals_llava_med_under_every_rule() {
+    let expected = expected_rows();
+    let summary = read_json(&fixture("expected_summary.json"));
+    let mut checked = 0;
+    for dataset in DATASETS {
+        let references = fixture(&format!("{dataset}/test.json"));
+        let answers = fixture(&format!("{dataset}/test-answer-file.jsonl"));
+        for rule in RULES {
+            let (rows, ours, output) = score(
+                &format!("{dataset}-{rule}"),
+                &["--references", &references, "--closed-rule", rule, &answers],
+            );
+            assert!(
+                output.stderr.is_empty(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert_rows_match(&rows, &expected);
+            let theirs = &summary["datasets"][dataset];
+            let ours = &ours["datasets"][0];
+            assert_eq!(ours["dataset"], dataset);
+            assert_eq!(ours["open"], theirs["open"]);
+            assert_eq!(ours["closed"], theirs["closed"]);
+            assert_eq!(
+                rows.len() as u64,
+                theirs["open"].as_u64().unwrap_or(0) + theirs["closed"].as_u64().unwrap_or(0)
+            );
+            // Means summed in file order, as `sum(xs) / len(xs)`: exactly theirs.
+            assert_eq!(
+                ours["open_recall"]["mean"].as_f64(),
+                theirs["open_recall"].as_f64()
+            );
+            assert_eq!(
+                ours["open_accuracy"]["mean"].as_f64(),
+                theirs["open_accuracy"].as_f64()
+            );
+            assert_eq!(
+                ours["closed_accuracy"]["mean"].as_f64(),
+                theirs["closed_accuracy"][rule].as_f64(),
+                "{dataset} {rule}"
+            );
+            let interval = &ours["closed_accuracy"]["ci95"];
+            assert!(interval[0].as_f64() <= ours["closed_accuracy"]["mean"].as_f64());
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                stdout.contains(&format!("closed accuracy ({rule})")),
+                "{stdout}"
+            );
+            assert!(
+                stdout.contains("signature: medhall-lens:")
+                    && stdout.contains("vqa:llava-med=b9a98a7"),
+                "{stdout}"
+            );
+            checked += rows.len();
+        }
+    }
+    assert_eq!(checked, 3 * expected.len());
+    assert!(expected.len() >= 1000);
+}
+
+#[test]
+fn named_columns_score_the_same() {
+    let expected = expected_rows();
+    let (rows, summary, _) = score(
+        "named",
+        &[
+            "--references",
+            &fixture("named/references.csv"),
+            "--id-column",
+            "qid",
+            "--reference-column",
+            "gold",
+            "--type-column",
+            "kind",
+            "--answer-column",
+            "response",
+            &fixture("named/predictions.jsonl"),
+        ],
+    );
+    assert_eq!(rows.len(), 300);
+    assert_rows_match(&rows, &expected);
+    let names: Vec<&str> = summary["datasets"]
+        .as_array()
+        .map(|d| d.iter().filter_map(|d| d["dataset"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, DATASETS);
+}
+
+#[test]
+fn signatures_name_the_closed_rule() {
+    let references = fixture("vqa_rad/test.json");
+    let answers = fixture("vqa_rad/test-answer-file.jsonl");
+    let signature = |rule: &str| {
+        let (_, summary, _) = score(
+            &format!("sig-{rule}"),
+            &[
+                "--references",
+                &references,
+                "--closed-rule",
+                rule,
+                "--resamples",
+                "0",
+                &answers,
+            ],
+        );
+        summary["signature"].as_str().unwrap_or_default().to_owned()
+    };
+    let [batch, single, strict] = RULES.map(signature);
+    assert!(
+        batch.contains("closed=substring(run_eval_batch.py)"),
+        "{batch}"
+    );
+    assert!(
+        single.contains("closed=yes|no-gate+substring(run_eval.py)"),
+        "{single}"
+    );
+    assert!(
+        strict.contains("whole-word(medhall,not-llava-med)"),
+        "{strict}"
+    );
+    assert!(batch.contains("resamples=0"));
+}
+
+#[test]
+fn bad_lines_are_reported_and_the_rest_scored() {
+    let dir = temp_dir("bad");
+    let references = dir.join("rad").join("test.json");
+    std::fs::create_dir_all(references.parent().unwrap_or(&dir)).expect("dir");
+    std::fs::write(
+        &references,
+        concat!(
+            "[\n",
+            r#"{"id": 1, "answer_type": "CLOSED", "conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "no"}]},"#, "\n",
+            r#"{"id": 2, "answer_type": "closed", "conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "no"}]},"#, "\n",
+            r#"{"id": 3, "answer_type": "OPEN", "conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": 7}]},"#, "\n",
+            r#"{"id": 4, "answer_type": "OPEN", "conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "left lung"}]}"#, "\n",
+            "]\n"
+        ),
+    )
+    .expect("write");
+    let answers = dir.join("answers.jsonl");
+    std::fs::write(
+        &answers,
+        concat!(
+            "{\"question_id\": 1, \"text\": \"normal\"}\n",
+            "{\"question_id\": 4, \"text\": \n",
+            "{\"question_id\": 4, \"text\": \"lung\"}\n",
+            "{\"question_id\": 5, \"text\": \"x\"}\n",
+            "{\"text\": \"no id\"}\n",
+        ),
+    )
+    .expect("write");
+    let references = references.to_string_lossy().into_owned();
+    let answers_name = answers.to_string_lossy().into_owned();
+    let (rows, summary, output) = score("bad", &["--references", &references, &answers_name]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for expected in [
+        format!("{references}:3: field `answer_type`"),
+        format!("{references}:4: field `conversations[1].value`"),
+        format!("{answers_name}:2: "),
+        format!("{answers_name}:4: field `question_id`: no test question 5"),
+        format!("{answers_name}:5: field `question_id`: missing"),
+    ] {
+        assert!(stderr.contains(&expected), "{expected} not in:\n{stderr}");
+    }
+    assert_eq!(rows.len(), 2);
+    assert_eq!(summary["datasets"][0]["dataset"], "rad");
+    assert_eq!(summary["datasets"][0]["closed_accuracy"]["mean"], 1.0);
+    assert_eq!(summary["datasets"][0]["open_recall"]["mean"], 0.5);
+    assert_eq!(summary["issues"].as_array().map(Vec::len), Some(5));
+}
+
+#[test]
+fn nothing_usable_is_an_error() {
+    let dir = temp_dir("empty");
+    let references = dir.join("test.json");
+    std::fs::write(&references, "[]").expect("write");
+    let answers = fixture("vqa_rad/test-answer-file.jsonl");
+    let output = medhall(&[
+        "vqa",
+        "--references",
+        &references.to_string_lossy(),
+        &answers,
+    ]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no usable question"));
+}
