@@ -3,7 +3,8 @@
 //! into the worker. Failures, storage-quota ones above all, come back as messages for the page.
 
 use js_sys::{Array, Promise, Reflect};
-use medhall_core::judging::provenance::JudgeIdentity;
+use medhall_core::judging::provenance::{JudgeIdentity, SampleReply};
+use medhall_core::sample::SampleKey;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
@@ -234,6 +235,12 @@ pub struct StoredVerdict {
     /// The endpoint's host; empty in verdicts kept before it was recorded.
     #[serde(default)]
     pub endpoint: String,
+    /// The model the reply named (absent in verdicts kept before it was recorded).
+    #[serde(default)]
+    pub reply_model: Option<String>,
+    /// The refusal the reply carried instead of a verdict.
+    #[serde(default)]
+    pub refusal: Option<String>,
 }
 
 impl StoredVerdict {
@@ -244,6 +251,17 @@ impl StoredVerdict {
             "{}|{}|{}|{}|{}",
             self.run, self.model, self.endpoint, self.split, self.question_id
         )
+    }
+
+    /// The reply as the run is given it back for the sample `key` (the one this verdict was
+    /// kept for): its text, and what it named.
+    pub fn reply(&self, key: SampleKey) -> SampleReply {
+        SampleReply {
+            key,
+            text: self.result.clone(),
+            reply_model: self.reply_model.clone(),
+            refusal: self.refusal.clone(),
+        }
     }
 
     /// The judge that gave the verdict.

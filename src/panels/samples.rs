@@ -187,6 +187,7 @@ pub(crate) fn DetailPane(state: AppState) -> impl IntoView {
                             <h4>{answer.run_name.clone()}</h4>
                             <p class="answer-text">{answer.answer.clone()}</p>
                             <ul class="metrics">{metrics}</ul>
+                            {answer.judge_by.clone().map(|by| view! { <p class="judge-by">{format!("Judged by {by}")}</p> })}
                             {answer.judge_text.clone().map(|text| view! { <pre class="judge">{text}</pre> })}
                         </div>
                     }

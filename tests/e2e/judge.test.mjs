@@ -16,6 +16,7 @@ const KEY = 'sk-medhall-e2e-7f3a9c1d5b';
 const ROWS = 20;
 const RUN = 'judge-me.negative.jsonl';
 const VERDICT = '7 8 6 5';
+const REPLY_MODEL = 'gpt-4o-2024-08-06';
 
 /** Which sample a request is for: the question text carries its number. */
 function sampleOf(body) {
@@ -83,6 +84,7 @@ async function fakeEndpoint({ delayMs }) {
         res.writeHead(200, { ...headers, 'content-type': 'application/json' }).end(JSON.stringify({
           id: `chatcmpl-${sample}`,
           object: 'chat.completion',
+          model: REPLY_MODEL,
           choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
           usage: { prompt_tokens: 250, completion_tokens: 12, total_tokens: 262 },
         }));
@@ -144,7 +146,7 @@ async function keptVerdicts(page) {
     const db = await request(indexedDB.open('medhall-lens-judge'));
     const values = await request(db.transaction('verdicts').objectStore('verdicts').getAll());
     db.close();
-    return values.map((v) => JSON.parse(v.verdict)).map((v) => ({ id: Number(v.question_id), result: v.result, split: v.split, model: v.model, endpoint: v.endpoint }));
+    return values.map((v) => JSON.parse(v.verdict)).map((v) => ({ id: Number(v.question_id), result: v.result, split: v.split, model: v.model, endpoint: v.endpoint, replyModel: v.reply_model }));
   });
 }
 
@@ -251,6 +253,8 @@ test('the judge panel judges a run, resumes after a reload without asking again,
   // Each kept verdict names its judge (model as sent, endpoint host), and so does the run.
   const host = new URL(fake.origin).host;
   assert.ok(allKept.every((v) => v.model === 'gpt-4o' && v.endpoint === host), JSON.stringify(allKept[0]));
+  // And the model the reply itself named (the dated snapshot behind the alias), as the CLI's lines do.
+  assert.ok(allKept.every((v) => v.replyModel === REPLY_MODEL), JSON.stringify(allKept[0]));
   const label = `gpt-4o @ ${host} (api-defaults, medhalltune-agent.py/1)`;
   await page.waitForFunction(([run, label]) => [...document.querySelectorAll('tr[data-run-id]')].some((tr) =>
     tr.querySelector('input.run-name')?.value === run && tr.querySelector('.judge-names')?.textContent === label), [RUN, label], { timeout: 30_000 })

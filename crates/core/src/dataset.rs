@@ -501,24 +501,24 @@ impl Run {
     }
 
     /// Gives a prediction the judge's verdict (a reply the page received for it), as a
-    /// judge-eval file's `result` would have. Returns its position, or `None` for a key the
-    /// run does not hold.
-    /// Gives a sample a verdict, and the fields that name the judge which gave it (replacing
-    /// any judge fields its file carried).
+    /// judge-eval file's `result` would have, with the fields that name the judge which gave
+    /// it. Those fields, and every field named in `replaced`, replace what the prediction
+    /// carried. Returns its position, or `None` for a key the run does not hold.
     pub fn set_judge(
         &mut self,
         key: &SampleKey,
         judge: Option<JudgeScores>,
         text: String,
         judge_fields: Vec<(&'static str, String)>,
+        replaced: &[&str],
     ) -> Option<usize> {
         let position = self.predictions.position(key)?;
         let prediction = &mut self.predictions.items[position];
         prediction.judge = judge;
         prediction.judge_text = Some(text);
-        prediction
-            .fields
-            .retain(|(name, _)| !judge_fields.iter().any(|(n, _)| n == name));
+        prediction.fields.retain(|(name, _)| {
+            !replaced.contains(&name.as_str()) && !judge_fields.iter().any(|(n, _)| n == name)
+        });
         prediction
             .fields
             .extend(judge_fields.into_iter().map(|(n, v)| (n.to_owned(), v)));

@@ -5,7 +5,7 @@
 // The chart a `Request::Chart` asks for: defined beside the charts (the session builds them
 // without knowing this protocol), carried here.
 pub use crate::chart::ChartQuery;
-use crate::judging::provenance::JudgeIdentity;
+use crate::judging::provenance::{JudgeIdentity, SampleReply};
 use crate::sample::{SampleKey, Split};
 use crate::session::{
     BertScoreChunk, BertScorePlan, Export, ExportKind, JudgePlan, LoadProgress, LoadReport,
@@ -127,7 +127,7 @@ pub enum Request {
     /// state and summaries.
     JudgeVerdicts {
         run: u32,
-        verdicts: Vec<(SampleKey, String)>,
+        verdicts: Vec<SampleReply>,
         /// The judge that gave them (the model as sent, the endpoint's host).
         judge: JudgeIdentity,
     },

@@ -9,10 +9,9 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use medhall_core::export::redact_url;
 use medhall_core::judging::openai::parse_retry_after;
-use medhall_core::judging::provenance::JudgeIdentity;
+use medhall_core::judging::provenance::{JudgeIdentity, SampleReply};
 use medhall_core::judging::run::{Ending, JudgeRun, RunKind, RunProgress};
 use medhall_core::judging::scheduler::{Dispatch, Next, Outcome, SchedulerConfig};
-use medhall_core::sample::SampleKey;
 use medhall_core::session::{JudgePlan, TYPE_PLAN_RUN};
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
@@ -53,7 +52,7 @@ pub(super) struct Control {
     /// connection, not a refusal of every request).
     answered: Cell<bool>,
     /// Verdicts not yet handed to the worker.
-    verdicts: RefCell<Vec<(usize, SampleKey, String)>>,
+    verdicts: RefCell<Vec<(usize, SampleReply)>>,
     /// Problems writing verdicts locally.
     storage_error: RefCell<Option<String>>,
 }
@@ -80,8 +79,7 @@ fn flush(
     judge: &JudgeIdentity,
     control: &Control,
 ) -> Result<(), String> {
-    let verdicts: Vec<(usize, SampleKey, String)> =
-        control.verdicts.borrow_mut().drain(..).collect();
+    let verdicts: Vec<(usize, SampleReply)> = control.verdicts.borrow_mut().drain(..).collect();
     if verdicts.is_empty() {
         return Ok(());
     }
@@ -102,10 +100,7 @@ fn flush(
     });
     (host.send)(&replies_request(
         run,
-        verdicts
-            .into_iter()
-            .map(|(_, key, text)| (key, text))
-            .collect(),
+        verdicts.into_iter().map(|(_, reply)| reply).collect(),
         judge,
     ))
 }
@@ -264,6 +259,12 @@ async fn attempt(
     };
     if let Some(finished) = finished {
         let usage = finished.reply.usage.unwrap_or_default();
+        let reply = SampleReply {
+            key: finished.key.clone(),
+            text: finished.reply.content.clone(),
+            reply_model: finished.reply.model.clone(),
+            refusal: finished.reply.refusal.clone(),
+        };
         // Kept before it counts as finished: what was paid for survives a reload.
         if let Some(db) = &db {
             let kept = StoredVerdict {
@@ -275,6 +276,8 @@ async fn attempt(
                 completion_tokens: usage.completion_tokens,
                 model: settings.judge.model.clone(),
                 endpoint: settings.judge.endpoint.clone(),
+                reply_model: reply.reply_model.clone(),
+                refusal: reply.refusal.clone(),
             };
             if let Err(error) = storage::put_verdict(db, &kept).await {
                 *control.storage_error.borrow_mut() = Some(format!(
@@ -283,10 +286,7 @@ async fn attempt(
             }
         }
         control.run.borrow_mut().kept(&finished, now() as u64);
-        control
-            .verdicts
-            .borrow_mut()
-            .push((finished.item, finished.key, finished.reply.content));
+        control.verdicts.borrow_mut().push((finished.item, reply));
     }
     control.wake();
 }

@@ -6,9 +6,8 @@ use crate::storage::{self, StoredVerdict};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use medhall_core::judging::plan::CostEstimate;
-use medhall_core::judging::provenance::JudgeIdentity;
+use medhall_core::judging::provenance::{JudgeIdentity, SampleReply};
 use medhall_core::protocol::{Reply, Request};
-use medhall_core::sample::SampleKey;
 use medhall_core::session::{JudgePlan, TYPE_PLAN_RUN};
 use std::collections::HashMap;
 use web_sys::IdbDatabase;
@@ -149,7 +148,7 @@ async fn restore_kept(
             .entry((verdict.split.clone(), verdict.question_id.clone()))
             .or_insert(verdict);
     }
-    let mut by_judge: Vec<(JudgeIdentity, Vec<(SampleKey, String)>)> = Vec::new();
+    let mut by_judge: Vec<(JudgeIdentity, Vec<SampleReply>)> = Vec::new();
     let mut restored = 0;
     for item in plan.items.iter_mut().filter(|i| !i.judged) {
         let lookup = (
@@ -158,7 +157,7 @@ async fn restore_kept(
         );
         if let Some(verdict) = by_key.get(&lookup) {
             let judge = verdict.judge();
-            let reply = (item.key.clone(), verdict.result.clone());
+            let reply = verdict.reply(item.key.clone());
             match by_judge.iter_mut().find(|(j, _)| *j == judge) {
                 Some((_, replies)) => replies.push(reply),
                 None => by_judge.push((judge, vec![reply])),
@@ -186,14 +185,14 @@ async fn restore_kept(
 /// or type labels (each with the model that gave it).
 pub(super) fn replies_request(
     run: u32,
-    replies: Vec<(SampleKey, String)>,
+    replies: Vec<SampleReply>,
     judge: &JudgeIdentity,
 ) -> Request {
     if run == TYPE_PLAN_RUN {
         Request::TypeLabels {
             labels: replies
                 .into_iter()
-                .map(|(key, text)| (key, text, judge.model.clone()))
+                .map(|reply| (reply.key, reply.text, judge.model.clone()))
                 .collect(),
         }
     } else {

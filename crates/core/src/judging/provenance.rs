@@ -93,12 +93,80 @@ impl JudgeIdentity {
     }
 }
 
+/// The fields a verdict's judge is recorded in; a new verdict replaces all of them, so a stale
+/// refusal or reply model of an earlier verdict never stays behind.
+pub const JUDGE_FIELDS: [&str; 6] = [
+    JUDGE_MODEL_FIELD,
+    JUDGE_REPLY_MODEL_FIELD,
+    JUDGE_ENDPOINT_FIELD,
+    JUDGE_PARAMS_FIELD,
+    JUDGE_PROTOCOL_FIELD,
+    JUDGE_REFUSAL_FIELD,
+];
+
+/// One judge reply for one sample as a frontend hands it back to a run: the whole text, and
+/// what the reply itself said (the model it names, a refusal). Both are recorded with the
+/// verdict, as the CLI's judged lines record them.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SampleReply {
+    pub key: SampleKey,
+    pub text: String,
+    /// The model the reply named (`judge_reply_model`), when it named one.
+    #[serde(default)]
+    pub reply_model: Option<String>,
+    /// The refusal the reply carried instead of a verdict (`judge_refusal`).
+    #[serde(default)]
+    pub refusal: Option<String>,
+}
+
+impl SampleReply {
+    /// A reply that names no model and no refusal (a text from elsewhere).
+    pub fn text(key: SampleKey, text: impl Into<String>) -> Self {
+        Self {
+            key,
+            text: text.into(),
+            reply_model: None,
+            refusal: None,
+        }
+    }
+
+    /// The row fields that record this reply's judge.
+    pub fn fields(&self, judge: &JudgeIdentity) -> Vec<(&'static str, String)> {
+        let mut fields = judge.fields(self.reply_model.as_deref());
+        if let Some(refusal) = &self.refusal {
+            fields.push((JUDGE_REFUSAL_FIELD, refusal.clone()));
+        }
+        fields
+    }
+}
+
 /// The label of the judge behind a row's verdict: its judge fields, else the benchmark's files.
 pub fn judge_label(fields: &[(String, String)]) -> String {
     match JudgeIdentity::from_fields(fields) {
         Some(identity) => identity.label(),
         None => BENCHMARK_FILES_LABEL.to_owned(),
     }
+}
+
+/// Who gave a row's verdict, as one line for a reader: the judge's label, the model the reply
+/// named when that differs from the model asked for, and a refusal when there was one.
+pub fn verdict_by(fields: &[(String, String)]) -> String {
+    let get = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let mut line = judge_label(fields);
+    if let Some(reply_model) =
+        get(JUDGE_REPLY_MODEL_FIELD).filter(|reply| Some(*reply) != get(JUDGE_MODEL_FIELD))
+    {
+        line.push_str(&format!("; the reply named {reply_model}"));
+    }
+    if let Some(refusal) = get(JUDGE_REFUSAL_FIELD) {
+        line.push_str(&format!("; refused: {refusal}"));
+    }
+    line
 }
 
 /// The judges behind a set of verdicts, each with how many verdicts it gave, in first-seen

@@ -200,7 +200,7 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::judging::provenance::JudgeIdentity;
+    use crate::judging::provenance::{JudgeIdentity, SampleReply};
     use crate::metrics::lexical::LexicalScorer;
     use crate::metrics::wordnet::WordNet;
     use crate::sample::Split;
@@ -330,9 +330,9 @@ mod tests {
         assert!((difference.mean_difference + 0.1).abs() < 1e-12);
 
         // Judge columns from two judges are compared with a warning naming both.
-        let all = || -> Vec<(SampleKey, String)> {
+        let all = || -> Vec<SampleReply> {
             (0..8)
-                .map(|i| (key_of_negative(i), "5 5 5 5\nok".to_owned()))
+                .map(|i| SampleReply::text(key_of_negative(i), "5 5 5 5\nok"))
                 .collect()
         };
         let judge_a = JudgeIdentity::current("judge-a", "a.example");

@@ -4,6 +4,7 @@
 use super::Session;
 use super::rows::metric_values;
 use crate::dataset::TYPE_FIELD;
+use crate::judging::provenance::verdict_by;
 use crate::sample::{SampleKey, Split};
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +34,9 @@ pub struct RunAnswer {
     pub answer: String,
     pub metrics: Vec<Option<f64>>,
     pub judge_text: Option<String>,
+    /// Who gave the verdict (`provenance::verdict_by`), when there is one.
+    #[serde(default)]
+    pub judge_by: Option<String>,
 }
 
 impl Session {
@@ -66,6 +70,10 @@ impl Session {
                 answer: prediction.answer.clone(),
                 metrics: metric_values(sample),
                 judge_text: prediction.judge_text.clone(),
+                judge_by: prediction
+                    .judge_text
+                    .as_ref()
+                    .map(|_| verdict_by(&prediction.fields)),
             });
         }
         if detail.answers.is_empty() && shard.is_none() {

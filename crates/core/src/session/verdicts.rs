@@ -4,19 +4,20 @@
 use super::Session;
 use crate::dataset::{Issue, IssueKind};
 use crate::judge::{VerdictRule, parse_verdict};
-use crate::judging::provenance::JudgeIdentity;
-use crate::sample::SampleKey;
+use crate::judging::provenance::{JUDGE_FIELDS, JudgeIdentity, SampleReply};
 use std::cell::OnceCell;
 
 impl Session {
     /// Gives run `run` the judge's verdicts (the reply texts, kept whole), as if its file had
-    /// carried them as `result`: the judge columns, summaries and charts use them. A verdict
+    /// carried them as `result`, each with its judge's fields (what was asked, and the model
+    /// and refusal the reply named): the judge columns, summaries, charts and exports use
+    /// them. A verdict
     /// whose first line is not four numbers is kept and reported, as on import. Returns how
     /// many samples of the run received one (unknown keys are skipped).
     pub fn apply_verdicts(
         &mut self,
         run: u32,
-        verdicts: Vec<(SampleKey, String)>,
+        verdicts: Vec<SampleReply>,
         judge: &JudgeIdentity,
     ) -> Result<usize, String> {
         let state = self
@@ -25,7 +26,9 @@ impl Session {
             .find(|r| r.id == run)
             .ok_or_else(|| format!("no run with id {run}"))?;
         let mut applied = 0;
-        for (key, text) in verdicts {
+        for reply in verdicts {
+            let fields = reply.fields(judge);
+            let SampleReply { key, text, .. } = reply;
             let Some(prediction) = state.run.get(&key) else {
                 continue;
             };
@@ -56,7 +59,10 @@ impl Session {
                     None
                 }
             };
-            if let Some(position) = state.run.set_judge(&key, scores, text, judge.fields(None)) {
+            if let Some(position) = state
+                .run
+                .set_judge(&key, scores, text, fields, &JUDGE_FIELDS)
+            {
                 if let Some(scored) = state.scored.get_mut(position) {
                     scored.judge = scores;
                 }
@@ -99,9 +105,9 @@ mod tests {
             .apply_verdicts(
                 7,
                 vec![
-                    (key("1"), "6 7 8 9\nClose enough.".to_owned()),
-                    (key("2"), "I cannot rate this.".to_owned()),
-                    (key("404"), "1 2 3 4".to_owned()),
+                    SampleReply::text(key("1"), "6 7 8 9\nClose enough."),
+                    SampleReply::text(key("2"), "I cannot rate this."),
+                    SampleReply::text(key("404"), "1 2 3 4"),
                 ],
                 &JudgeIdentity::current("judge-a", "127.0.0.1:8000"),
             )
@@ -133,7 +139,7 @@ mod tests {
         assert!(plan.items.iter().all(|i| i.judged));
         // Unless asked to: then a sample whose verdict is unreadable is asked again, alone.
         let judge_a = JudgeIdentity::current("judge-a", "127.0.0.1:8000");
-        let unreadable = vec![(key("1"), "No scores here.".to_owned())];
+        let unreadable = vec![SampleReply::text(key("1"), "No scores here.")];
         assert_eq!(session.apply_verdicts(7, unreadable, &judge_a), Ok(1));
         let retry = session.judge_plan(7, None, true).expect("a plan");
         let again: Vec<&str> = retry
@@ -146,13 +152,13 @@ mod tests {
         assert!(retry.items.iter().all(|i| i.reply_chars > 0));
         let plan = session.judge_plan(7, None, false).expect("a plan");
         assert!(plan.items.iter().all(|i| i.judged), "kept: paid for");
-        let readable = vec![(key("1"), "6 7 8 9\nClose enough.".to_owned())];
+        let readable = vec![SampleReply::text(key("1"), "6 7 8 9\nClose enough.")];
         assert_eq!(session.apply_verdicts(7, readable, &judge_a), Ok(1));
         // Another judge's verdict in the same run: shown as a mix, never blended silently.
         session
             .apply_verdicts(
                 7,
-                vec![(key("2"), "5 5 5 5\nok".to_owned())],
+                vec![SampleReply::text(key("2"), "5 5 5 5\nok")],
                 &JudgeIdentity::current("judge-b", "api.example.org"),
             )
             .expect("the run exists");
@@ -165,6 +171,60 @@ mod tests {
         assert!(session.signature().contains(",MIXED"));
         let judge = JudgeIdentity::current("judge-a", "127.0.0.1:8000");
         assert!(session.apply_verdicts(1234, Vec::new(), &judge).is_err());
+    }
+
+    #[test]
+    fn a_replys_model_and_refusal_are_recorded_and_replaced_by_the_next_verdict() {
+        let mut session = judge_session();
+        let judge = JudgeIdentity::current("gpt-4o", "api.openai.com");
+        let fields = |s: &Session| {
+            let state = s.runs.iter().find(|r| r.id == 7).expect("run 7");
+            state.run.get(&key("1")).expect("sample").fields.clone()
+        };
+        let field = |fields: &[(String, String)], name: &str| {
+            fields
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        let refused = SampleReply {
+            key: key("1"),
+            text: String::new(),
+            reply_model: Some("gpt-4o-2024-08-06".to_owned()),
+            refusal: Some("I can't help with that.".to_owned()),
+        };
+        assert_eq!(session.apply_verdicts(7, vec![refused], &judge), Ok(1));
+        let first = fields(&session);
+        assert_eq!(
+            field(&first, "judge_reply_model").as_deref(),
+            Some("gpt-4o-2024-08-06")
+        );
+        assert_eq!(
+            field(&first, "judge_refusal").as_deref(),
+            Some("I can't help with that.")
+        );
+        let detail = session.detail(&key("1")).expect("sample");
+        let answer = detail.answers.iter().find(|a| a.run == 7).expect("run 7");
+        let by = answer.judge_by.clone().expect("a judge");
+        assert!(by.contains("the reply named gpt-4o-2024-08-06"), "{by}");
+        assert!(by.contains("refused: I can't help with that."), "{by}");
+        // Asked again, answered: the refusal and the old reply model do not stay behind.
+        let answered = SampleReply::text(key("1"), "6 7 8 9\nok");
+        assert_eq!(session.apply_verdicts(7, vec![answered], &judge), Ok(1));
+        let second = fields(&session);
+        assert_eq!(field(&second, "judge_refusal"), None);
+        assert_eq!(field(&second, "judge_reply_model"), None);
+        assert_eq!(field(&second, "judge_model").as_deref(), Some("gpt-4o"));
+        let detail = session.detail(&key("1")).expect("sample");
+        let by = detail
+            .answers
+            .iter()
+            .find(|a| a.run == 7)
+            .and_then(|a| a.judge_by.clone());
+        assert_eq!(
+            by.as_deref(),
+            Some("gpt-4o @ api.openai.com (api-defaults, medhalltune-agent.py/1)")
+        );
     }
 
     #[test]
@@ -185,7 +245,7 @@ mod tests {
         session
             .apply_verdicts(
                 7,
-                vec![(key("1"), "1 2 3 4".to_owned())],
+                vec![SampleReply::text(key("1"), "1 2 3 4")],
                 &JudgeIdentity::current("judge-a", "127.0.0.1:8000"),
             )
             .expect("the run exists");
