@@ -18,7 +18,7 @@ cargo fmt --all -- --check
 step "clippy (native)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 step "clippy (wasm32: metrics, core, charts, model, app and worker, with the wasm bans)"
-CLIPPY_CONF_DIR=scripts/clippy_wasm cargo clippy --locked --target wasm32-unknown-unknown -p medhall-metrics -p medhall-core -p medhall-model-check -p medhall-charts -p medhall-model -p medhall-lens -p medhall-worker -p medhall-model-worker -- -D warnings -D clippy::disallowed_methods
+CLIPPY_CONF_DIR=scripts/clippy_wasm cargo clippy --locked --target wasm32-unknown-unknown -p medhall-metrics -p medhall-core -p medhall-app -p medhall-model-check -p medhall-charts -p medhall-model -p medhall-lens -p medhall-worker -p medhall-model-worker -- -D warnings -D clippy::disallowed_methods
 step "the crate graph (scripts/check-core-deps.sh: ARCHITECTURE.md's arrows, nothing back up)"
 bash scripts/check-core-deps.sh
 step "q8 kernels in wasm (simd128 and portable) against the scalar reference, in Node"

@@ -8,9 +8,9 @@ use crate::state::{
 use crate::storage::{self, Stored, StoredItem};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use medhall_app::protocol::{Request, Source};
+use medhall_app::session::LoadTarget;
 use medhall_core::export::redact_url;
-use medhall_core::protocol::{Request, Source};
-use medhall_core::session::LoadTarget;
 use web_sys::{File, IdbDatabase};
 
 /// Starts a load in the worker and lists it as a job.

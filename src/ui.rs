@@ -22,8 +22,8 @@ use crate::view_state::{EMBED_LEADERBOARD, Tab, ViewState};
 use crate::worker_client::WorkerClient;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use medhall_core::protocol::{ChartQuery, Reply, Request};
-use medhall_core::session::RowQuery;
+use medhall_app::protocol::{ChartQuery, Reply, Request};
+use medhall_app::session::RowQuery;
 use wasm_bindgen::JsCast;
 
 #[component]

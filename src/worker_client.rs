@@ -7,7 +7,7 @@
 //! queue and the crash are `worker_port.rs`, shared with the model worker's client.
 
 use crate::worker_port::{self, Handlers, WorkerEvent, WorkerPort};
-use medhall_core::protocol::{Event, PROTOCOL_VERSION, Reply, Request};
+use medhall_app::protocol::{Event, PROTOCOL_VERSION, Reply, Request};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;

@@ -7,9 +7,9 @@ use crate::panels::metric_options;
 use crate::state::{AppState, ask};
 use crate::view_state::Tab;
 use leptos::prelude::*;
+use medhall_app::protocol::{Reply, Request};
+use medhall_app::session::{MatrixQuery, MatrixView};
 use medhall_core::compare::MatrixCell;
-use medhall_core::protocol::{Reply, Request};
-use medhall_core::session::{MatrixQuery, MatrixView};
 use medhall_core::summary::Metric;
 
 /// A significance level for the cell colours of differences (the adjusted p-value is shown).

@@ -5,8 +5,8 @@ use crate::dom::input_files;
 use crate::loading::{load_reference_file, load_set, load_url};
 use crate::state::{AppState, JobStatus, send};
 use leptos::prelude::*;
+use medhall_app::protocol::Request;
 use medhall_core::export::redact_url;
-use medhall_core::protocol::Request;
 
 #[component]
 pub(crate) fn DataPanel(state: AppState) -> impl IntoView {

@@ -6,10 +6,10 @@ use crate::panels::charts::chart_size;
 use crate::state::{AppState, ask};
 use crate::view_state::Tab;
 use leptos::prelude::*;
+use medhall_app::protocol::{Reply, Request};
+use medhall_app::session::{DisagreementQuery, DisagreementView};
 use medhall_core::chart::ChartSpec;
-use medhall_core::protocol::{Reply, Request};
 use medhall_core::sample::{SampleKey, Split};
-use medhall_core::session::{DisagreementQuery, DisagreementView};
 use medhall_core::summary::Metric;
 use wasm_bindgen::JsCast;
 

@@ -5,8 +5,8 @@ use crate::state::{AppState, DB, ask, send};
 use crate::storage;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use medhall_core::protocol::{Reply, Request};
-use medhall_core::session::ExportKind;
+use medhall_app::protocol::{Reply, Request};
+use medhall_app::session::ExportKind;
 
 pub(crate) fn export(state: AppState, kind: ExportKind, run: Option<u32>) {
     ask(

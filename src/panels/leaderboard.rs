@@ -7,10 +7,10 @@ use crate::panels::Messages;
 use crate::state::{AppState, ask};
 use crate::view_state::{EMBED_LEADERBOARD, Tab};
 use leptos::prelude::*;
+use medhall_app::protocol::{Reply, Request};
+use medhall_app::session::LeaderboardView;
 use medhall_core::leaderboard::{self, Column, Row};
-use medhall_core::protocol::{Reply, Request};
 use medhall_core::sample::Split;
-use medhall_core::session::LeaderboardView;
 
 /// How the table is ordered: the leaderboard's own order, or best first in one column and split.
 type SortKey = Option<(Column, Split)>;

@@ -7,7 +7,7 @@ use crate::state::{AppState, DB, send};
 use crate::storage::{self, Stored};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use medhall_core::protocol::Request;
+use medhall_app::protocol::Request;
 
 #[component]
 pub(crate) fn RunsPanel(state: AppState) -> impl IntoView {

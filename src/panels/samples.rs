@@ -3,8 +3,8 @@
 use crate::panels::{RunPairPicker, metric_options};
 use crate::state::AppState;
 use leptos::prelude::*;
+use medhall_app::session::RowView;
 use medhall_core::sample::Split;
-use medhall_core::session::RowView;
 use medhall_core::summary::Metric;
 use wasm_bindgen::JsCast;
 

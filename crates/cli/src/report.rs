@@ -7,6 +7,7 @@
 use crate::score::bertscore;
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use medhall_app::session::{ExportKind, LoadTarget, Session};
 use medhall_charts::{escape, render_svg};
 use medhall_core::chart::{self, ChartKind, ChartSpec, ModelSamples, RunScores};
 use medhall_core::compare;
@@ -15,7 +16,6 @@ use medhall_core::leaderboard;
 use medhall_core::metrics::lexical::LexicalScorer;
 use medhall_core::metrics::wordnet::WordNet;
 use medhall_core::sample::{SampleKey, Split};
-use medhall_core::session::{ExportKind, LoadTarget, Session};
 use medhall_core::stats::StatsConfig;
 use medhall_core::summary::{Metric, summarize_split};
 use std::collections::HashSet;

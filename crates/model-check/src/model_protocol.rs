@@ -1,5 +1,5 @@
 //! The messages between the page and its model worker (the quick in-browser model check). Like
-//! the scoring worker's `medhall_core::protocol`, they travel as JSON text; an image travels beside a
+//! the scoring worker's `medhall_app::protocol`, they travel as JSON text; an image travels beside a
 //! `Generate` message as its bytes.
 
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,6 @@
-//! The scoring Web Worker of MedHall Lens: glue only. It receives `medhall_core::protocol`
+//! The scoring Web Worker of MedHall Lens: glue only. It receives `medhall_app::protocol`
 //! requests (JSON text, with a `File` beside load requests), streams files and URLs into a
-//! `medhall_core::session::Session`, scores in slices so cancel requests get through, and posts
+//! `medhall_app::session::Session`, scores in slices so cancel requests get through, and posts
 //! events back. Parsing, metrics and statistics all live in `medhall-core`; the WordNet table is
 //! linked here, never into the page's own wasm.
 //!

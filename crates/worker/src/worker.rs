@@ -2,10 +2,10 @@
 
 use crate::stream::ByteStream;
 use js_sys::Reflect;
+use medhall_app::protocol::{Event, PROTOCOL_VERSION, Reply, Request, Source};
+use medhall_app::session::Session;
 use medhall_core::metrics::lexical::LexicalScorer;
 use medhall_core::metrics::wordnet::WordNet;
-use medhall_core::protocol::{Event, PROTOCOL_VERSION, Reply, Request, Source};
-use medhall_core::session::Session;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;

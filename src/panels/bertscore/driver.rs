@@ -8,9 +8,9 @@ use crate::model_worker_client::{Attachments, JobEvents, ModelWorker};
 use crate::state::{AppState, ask_future, send_request};
 use crate::storage::{self, StoredBertScores};
 use leptos::prelude::*;
-use medhall_core::protocol::{Reply, Request};
+use medhall_app::protocol::{Reply, Request};
+use medhall_app::session::BertScorePlan;
 use medhall_core::sample::SampleKey;
-use medhall_core::session::BertScorePlan;
 use medhall_model_check::model_protocol::{
     MODEL_PROTOCOL_VERSION, ModelEvent, ModelRequest, ModelSource,
 };

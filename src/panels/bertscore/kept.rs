@@ -4,9 +4,9 @@
 use super::driver::Driver;
 use crate::state::{ask_future, send_request};
 use crate::storage::{self, StoredBertScores};
+use medhall_app::protocol::{Reply, Request};
+use medhall_app::session::{BertScoreChunk, BertScoreItem, BertScorePlan};
 use medhall_core::identity::bertscore_chunk_hash;
-use medhall_core::protocol::{Reply, Request};
-use medhall_core::session::{BertScoreChunk, BertScoreItem, BertScorePlan};
 use web_sys::IdbDatabase;
 
 /// Removes every kept B.Score value (the page's "Clear local data").

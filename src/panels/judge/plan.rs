@@ -5,10 +5,10 @@ use super::{JudgeHost, State};
 use crate::storage::{self, StoredVerdict};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use medhall_app::protocol::{Reply, Request};
+use medhall_app::session::{JudgePlan, TYPE_PLAN_RUN};
 use medhall_core::judging::plan::CostEstimate;
 use medhall_core::judging::provenance::{JudgeIdentity, SampleReply};
-use medhall_core::protocol::{Reply, Request};
-use medhall_core::session::{JudgePlan, TYPE_PLAN_RUN};
 use std::collections::HashMap;
 use web_sys::IdbDatabase;
 

@@ -7,7 +7,7 @@ use super::{Answered, Panel};
 use crate::model_worker_client::{Attachments, JobEvents, ModelWorker};
 use crate::worker_port::Death;
 use leptos::prelude::*;
-use medhall_core::session::QuestionItem;
+use medhall_app::session::QuestionItem;
 use medhall_model_check::model_protocol::{
     AnswerTimings, MODEL_PROTOCOL_VERSION, ModelEvent, ModelRequest, ModelSource,
     preselected_weights, question_text,

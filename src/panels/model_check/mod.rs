@@ -17,10 +17,10 @@ use driver::{AnswerOptions, Driver, ask_sizes, load_model, run_questions};
 use images::{GivenImages, ImageSource, drop_entries, given_images, relative_path, walk_entries};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use medhall_app::protocol::{Reply, Request};
+use medhall_app::session::QuestionItem;
 use medhall_core::export::redact_url;
-use medhall_core::protocol::{Reply, Request};
 use medhall_core::sample::Split;
-use medhall_core::session::QuestionItem;
 use medhall_model_check::model_protocol::{
     AnswerTimings, ModelRequest, ModelSource, question_text,
 };

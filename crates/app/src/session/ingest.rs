@@ -2,12 +2,12 @@
 //! issues counted by kind (the first few of each kept with their lines).
 
 use super::{RunBertScore, RunState, Session};
-use crate::dataset::{
+use medhall_core::dataset::{
     Issue, IssueKind, LABELLED_BY_FIELD, ReferenceSet, Run, SourceContext, TypeMap,
     add_type_record, type_map_columns,
 };
-use crate::formats::{ColumnMap, RecordParser, SampleRecord};
-use crate::sample::Split;
+use medhall_core::formats::{ColumnMap, RecordParser, SampleRecord};
+use medhall_core::sample::Split;
 use serde::{Deserialize, Serialize};
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
@@ -107,7 +107,7 @@ impl Load {
         self.progress.issues = self.report.total();
     }
 
-    fn accept(&mut self, item: Result<SampleRecord, crate::formats::RecordError>) {
+    fn accept(&mut self, item: Result<SampleRecord, medhall_core::formats::RecordError>) {
         match item {
             Ok(record) => {
                 self.progress.records += 1;
@@ -257,9 +257,9 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::lexical::LexicalScorer;
-    use crate::metrics::wordnet::WordNet;
     use crate::session::test_support::{REFS, RUN, load};
+    use medhall_core::metrics::lexical::LexicalScorer;
+    use medhall_core::metrics::wordnet::WordNet;
 
     #[test]
     fn late_references_rescore_and_cancel_drops_data() {

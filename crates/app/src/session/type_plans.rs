@@ -3,10 +3,10 @@
 
 use super::rows::preview;
 use super::{IssueReport, JudgePlan, JudgeRequestItem, Session};
-use crate::dataset::{Issue, IssueKind, TYPE_FIELD, labelled_type};
-use crate::identity::questions_identity;
-use crate::judging::types::{parse_type_reply, type_requests};
-use crate::sample::SampleKey;
+use medhall_core::dataset::{Issue, IssueKind, TYPE_FIELD, labelled_type};
+use medhall_core::identity::questions_identity;
+use medhall_core::judging::types::{parse_type_reply, type_requests};
+use medhall_core::sample::SampleKey;
 use std::cell::OnceCell;
 use std::collections::HashMap;
 
@@ -107,9 +107,9 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sample::Split;
     use crate::session::LoadTarget;
     use crate::session::test_support::load;
+    use medhall_core::sample::Split;
 
     #[test]
     fn model_labelled_types_are_marked_and_named_in_the_signature() {

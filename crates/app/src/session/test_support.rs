@@ -3,9 +3,9 @@
 //! calibration run beside it (for judge plans and verdicts).
 
 use super::{LoadTarget, Session};
-use crate::metrics::lexical::LexicalScorer;
-use crate::metrics::wordnet::WordNet;
-use crate::sample::{SampleKey, Split};
+use medhall_core::metrics::lexical::LexicalScorer;
+use medhall_core::metrics::wordnet::WordNet;
+use medhall_core::sample::{SampleKey, Split};
 
 pub(super) const REFS: &str = concat!(
     r#"{"question_id": 1, "text": "Is there a mass?", "gpt4_answer": "No mass is seen.", "hallucination_type": "nonexistent object"}"#,

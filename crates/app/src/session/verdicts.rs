@@ -2,9 +2,9 @@
 //! unreadable, is kept and reported), filed with the judge that gave them.
 
 use super::Session;
-use crate::dataset::{Issue, IssueKind};
-use crate::judge::{VerdictRule, parse_verdict};
-use crate::judging::provenance::{JUDGE_FIELDS, JudgeIdentity, SampleReply};
+use medhall_core::dataset::{Issue, IssueKind};
+use medhall_core::judge::{VerdictRule, parse_verdict};
+use medhall_core::judging::provenance::{JUDGE_FIELDS, JudgeIdentity, SampleReply};
 use std::cell::OnceCell;
 
 impl Session {
@@ -80,10 +80,10 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::lexical::LexicalScorer;
-    use crate::metrics::wordnet::WordNet;
     use crate::session::LoadTarget;
     use crate::session::test_support::{REFS, RUN, judge_session, key, load};
+    use medhall_core::metrics::lexical::LexicalScorer;
+    use medhall_core::metrics::wordnet::WordNet;
 
     #[test]
     fn applied_verdicts_fill_the_judge_columns_and_unreadable_ones_are_reported() {

@@ -2,9 +2,9 @@
 //! applied only to a chunk of exactly the pairs it was computed with.
 
 use super::Session;
-use crate::dataset::join_one;
-use crate::identity::{bertscore_chunk_hash, pair_hash, run_identity};
-use crate::sample::{SampleKey, Split};
+use medhall_core::dataset::join_one;
+use medhall_core::identity::{bertscore_chunk_hash, pair_hash, run_identity};
+use medhall_core::sample::{SampleKey, Split};
 use serde::{Deserialize, Serialize};
 
 /// One pair B.Score scores: bert_score's candidate is the reference answer and its reference
@@ -173,10 +173,10 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::lexical::LexicalScorer;
-    use crate::metrics::wordnet::WordNet;
     use crate::session::LoadTarget;
     use crate::session::test_support::{REFS, RUN, load, scored_session};
+    use medhall_core::metrics::lexical::LexicalScorer;
+    use medhall_core::metrics::wordnet::WordNet;
 
     #[test]
     fn kept_bertscore_chunks_apply_only_to_the_same_pairs() {

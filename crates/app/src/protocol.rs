@@ -4,13 +4,13 @@
 
 // The chart a `Request::Chart` asks for: defined beside the charts (the session builds them
 // without knowing this protocol), carried here.
-pub use crate::chart::ChartQuery;
-use crate::judging::provenance::{JudgeIdentity, SampleReply};
-use crate::sample::{SampleKey, Split};
 use crate::session::{
     BertScoreChunk, BertScorePlan, Export, ExportKind, JudgePlan, LoadProgress, LoadReport,
     LoadTarget, QuestionItem, RowQuery, RowsPage, RunInfo, RunSummary, SampleDetail,
 };
+pub use medhall_core::chart::ChartQuery;
+use medhall_core::judging::provenance::{JudgeIdentity, SampleReply};
+use medhall_core::sample::{SampleKey, Split};
 use serde::{Deserialize, Serialize};
 
 /// Bumped when a message changes shape; the worker states it in its ready message and the app
@@ -41,7 +41,7 @@ impl Source {
     pub fn label(&self) -> String {
         match self {
             Source::File { name, .. } => name.clone(),
-            Source::Url { url } => crate::export::redact_url(url),
+            Source::Url { url } => medhall_core::export::redact_url(url),
         }
     }
 }
@@ -243,7 +243,7 @@ pub enum Reply {
         detail: Option<SampleDetail>,
     },
     Chart {
-        spec: crate::chart::ChartSpec,
+        spec: medhall_core::chart::ChartSpec,
     },
     Leaderboard {
         board: crate::session::LeaderboardView,

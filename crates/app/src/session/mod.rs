@@ -4,7 +4,7 @@
 //!
 //! Nothing here knows about the browser: the worker glue streams bytes in and posts the answers
 //! out. The WordNet table is not here either: callers pass a
-//! [`LexicalScorer`](crate::metrics::lexical::LexicalScorer), so code that only reads summaries
+//! [`LexicalScorer`](medhall_core::metrics::lexical::LexicalScorer), so code that only reads summaries
 //! (the app's main thread) never links the table.
 //!
 //! This file holds the session's state; each concern adds its methods to [`Session`] in a module
@@ -42,16 +42,16 @@ pub use samples::{QuestionItem, RunAnswer, SampleDetail};
 pub use scoring::{RunInfo, RunSummary};
 pub use type_plans::TYPE_PLAN_RUN;
 
-use crate::chart;
-use crate::dataset::{ReferenceSet, Run, TYPE_FIELD, TypeMap};
-use crate::identity::model_name;
-use crate::judging::provenance::{JudgeTally, tally as judge_tally};
-use crate::judging::types::TYPE_PROMPT_VERSION;
-use crate::sample::{SampleKey, Split};
-use crate::signature::{signature, with_type_labellers};
-use crate::stats::StatsConfig;
-use crate::summary::{GroupSummary, ScoredSample, summarize};
 use ingest::Load;
+use medhall_core::chart;
+use medhall_core::dataset::{ReferenceSet, Run, TYPE_FIELD, TypeMap};
+use medhall_core::identity::model_name;
+use medhall_core::judging::provenance::{JudgeTally, tally as judge_tally};
+use medhall_core::judging::types::TYPE_PROMPT_VERSION;
+use medhall_core::sample::{SampleKey, Split};
+use medhall_core::signature::{signature, with_type_labellers};
+use medhall_core::stats::StatsConfig;
+use medhall_core::summary::{GroupSummary, ScoredSample, summarize};
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap};
 

@@ -2,9 +2,9 @@
 //! texts are the ones it was computed for; else the results file's own `bertscore` field.
 
 use super::{RunBertScore, Session};
-use crate::dataset::{Prediction, join_one};
-use crate::identity::pair_hash;
-use crate::sample::SampleKey;
+use medhall_core::dataset::{Prediction, join_one};
+use medhall_core::identity::pair_hash;
+use medhall_core::sample::SampleKey;
 use std::cell::OnceCell;
 use std::collections::HashMap;
 
@@ -93,11 +93,11 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::lexical::LexicalScorer;
-    use crate::metrics::wordnet::WordNet;
     use crate::session::test_support::{REFS, load, scored_session};
     use crate::session::{ExportKind, LoadTarget, RowQuery};
-    use crate::summary::Metric;
+    use medhall_core::metrics::lexical::LexicalScorer;
+    use medhall_core::metrics::wordnet::WordNet;
+    use medhall_core::summary::Metric;
 
     #[test]
     fn bertscore_values_join_the_run_and_follow_their_texts() {

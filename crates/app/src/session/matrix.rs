@@ -2,12 +2,12 @@
 //! wherever two sides were not scored the same way.
 
 use super::Session;
-use crate::chart::RunScores;
-use crate::compare;
-use crate::dataset::TYPE_FIELD;
-use crate::judging::provenance::tally as judge_tally;
-use crate::sample::SampleKey;
-use crate::summary::{Metric, ScoredSample};
+use medhall_core::chart::RunScores;
+use medhall_core::compare;
+use medhall_core::dataset::TYPE_FIELD;
+use medhall_core::judging::provenance::tally as judge_tally;
+use medhall_core::sample::SampleKey;
+use medhall_core::summary::{Metric, ScoredSample};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -93,7 +93,8 @@ impl Session {
             runs.iter()
                 .flat_map(|&r| self.runs[r].run.predictions())
                 .filter_map(|p| {
-                    let (reference, _) = crate::dataset::join_one(p, &self.references, &self.types);
+                    let (reference, _) =
+                        medhall_core::dataset::join_one(p, &self.references, &self.types);
                     Some((p.key.clone(), reference?.to_owned()))
                 })
                 .collect()
@@ -200,12 +201,12 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::judging::provenance::{JudgeIdentity, SampleReply};
-    use crate::metrics::lexical::LexicalScorer;
-    use crate::metrics::wordnet::WordNet;
-    use crate::sample::Split;
     use crate::session::test_support::load;
     use crate::session::{LoadTarget, RowQuery, RowView};
+    use medhall_core::judging::provenance::{JudgeIdentity, SampleReply};
+    use medhall_core::metrics::lexical::LexicalScorer;
+    use medhall_core::metrics::wordnet::WordNet;
+    use medhall_core::sample::Split;
 
     #[test]
     fn matrix_compares_models_with_the_baseline_and_warns_of_different_references() {

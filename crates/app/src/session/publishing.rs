@@ -2,13 +2,13 @@
 //! download (summaries with their signature, per-sample scores).
 
 use super::{RunState, RunSummary, Session};
-use crate::chart;
-use crate::export::{CsvCell, csv_row};
-use crate::identity::model_name;
-use crate::judging::provenance::{JudgeTally, tally as judge_tally};
-use crate::leaderboard;
-use crate::stats::StatsConfig;
-use crate::summary::{GroupSummary, PerSampleLine};
+use medhall_core::chart;
+use medhall_core::export::{CsvCell, csv_row};
+use medhall_core::identity::model_name;
+use medhall_core::judging::provenance::{JudgeTally, tally as judge_tally};
+use medhall_core::leaderboard;
+use medhall_core::stats::StatsConfig;
+use medhall_core::summary::{GroupSummary, PerSampleLine};
 use serde::{Deserialize, Serialize};
 
 /// Which model (leaderboard row) a run went into.
@@ -215,11 +215,11 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::lexical::LexicalScorer;
-    use crate::metrics::wordnet::WordNet;
-    use crate::sample::{SampleKey, Split};
     use crate::session::LoadTarget;
     use crate::session::test_support::{REFS, RUN, load, scored_session};
+    use medhall_core::metrics::lexical::LexicalScorer;
+    use medhall_core::metrics::wordnet::WordNet;
+    use medhall_core::sample::{SampleKey, Split};
 
     #[test]
     fn leaderboard_pairs_a_models_files_into_one_row_unless_renamed() {

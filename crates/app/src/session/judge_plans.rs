@@ -2,10 +2,10 @@
 //! run's identity that verdicts kept in the browser are filed under.
 
 use super::{IssueReport, RunState, Session};
-use crate::identity::run_identity;
-use crate::judging::messages::ChatMessage;
-use crate::judging::plan::asks_again;
-use crate::sample::SampleKey;
+use medhall_core::identity::run_identity;
+use medhall_core::judging::messages::ChatMessage;
+use medhall_core::judging::plan::asks_again;
+use medhall_core::sample::SampleKey;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -87,11 +87,11 @@ impl Session {
         }
         // Each calibration run covers the samples it holds (LLaVA-Med's two files are two
         // runs); a prediction is left out only when none of them covers it.
-        let mut planned: BTreeMap<usize, crate::judging::plan::JudgeItem> = BTreeMap::new();
+        let mut planned: BTreeMap<usize, medhall_core::judging::plan::JudgeItem> = BTreeMap::new();
         let mut first_issues = None;
         for calibration in &calibrating {
             let mut issues = Vec::new();
-            for item in crate::judging::plan::plan(
+            for item in medhall_core::judging::plan::plan(
                 &state.run,
                 &self.references,
                 &calibration.run,
@@ -151,9 +151,9 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataset::IssueKind;
     use crate::session::LoadTarget;
     use crate::session::test_support::{CALIBRATION, RUN, judge_session, key, load};
+    use medhall_core::dataset::IssueKind;
 
     #[test]
     fn a_judge_plan_joins_the_run_with_references_and_the_llava_med_run() {

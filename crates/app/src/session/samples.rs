@@ -3,9 +3,9 @@
 
 use super::Session;
 use super::rows::metric_values;
-use crate::dataset::TYPE_FIELD;
-use crate::judging::provenance::verdict_by;
-use crate::sample::{SampleKey, Split};
+use medhall_core::dataset::TYPE_FIELD;
+use medhall_core::judging::provenance::verdict_by;
+use medhall_core::sample::{SampleKey, Split};
 use serde::{Deserialize, Serialize};
 
 /// A question for the model check: its key, text (as the shard has it) and image file name.
@@ -92,16 +92,18 @@ impl Session {
         split: Option<Split>,
         type_value: Option<&str>,
     ) -> Vec<QuestionItem> {
-        let mut pool: Vec<&crate::dataset::Reference> = self
+        let mut pool: Vec<&medhall_core::dataset::Reference> = self
             .references
             .iter()
             .filter(|r| split.is_none_or(|s| r.key.split == s))
             .filter(|r| {
-                type_value.is_none_or(|t| crate::dataset::reference_type(r, &self.types) == Some(t))
+                type_value.is_none_or(|t| {
+                    medhall_core::dataset::reference_type(r, &self.types) == Some(t)
+                })
             })
             .filter(|r| r.image.is_some() && r.question.is_some())
             .collect();
-        let mut rng = crate::stats::SplitMix64::new(seed);
+        let mut rng = medhall_core::stats::SplitMix64::new(seed);
         let take = count.min(pool.len());
         for i in 0..take {
             let j = i + rng.below(pool.len() - i);

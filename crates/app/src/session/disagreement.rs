@@ -1,10 +1,10 @@
 //! The disagreement view: where a lexical score and a judge score disagree, for one model.
 
 use super::{RowView, Session};
-use crate::chart::ChartSpec;
-use crate::compare;
-use crate::dataset::TYPE_FIELD;
-use crate::summary::{Metric, ScoredSample};
+use medhall_core::chart::ChartSpec;
+use medhall_core::compare;
+use medhall_core::dataset::TYPE_FIELD;
+use medhall_core::summary::{Metric, ScoredSample};
 use serde::{Deserialize, Serialize};
 
 /// What the disagreement view asks for.
@@ -116,10 +116,10 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::lexical::LexicalScorer;
-    use crate::metrics::wordnet::WordNet;
     use crate::session::LoadTarget;
     use crate::session::test_support::load;
+    use medhall_core::metrics::lexical::LexicalScorer;
+    use medhall_core::metrics::wordnet::WordNet;
 
     #[test]
     fn disagreement_lists_the_quadrant_and_plots_every_sample_with_both_scores() {

@@ -1,10 +1,10 @@
 //! The charts the page and `medhall report` draw, built from the runs' scored samples.
 
 use super::{RunState, Session};
-use crate::chart::{self, ChartKind, ChartQuery, ChartSpec, RunGroups, RunScores};
-use crate::dataset::TYPE_FIELD;
-use crate::stats::StatsConfig;
-use crate::summary::{GroupSummary, Metric, summarize};
+use medhall_core::chart::{self, ChartKind, ChartQuery, ChartSpec, RunGroups, RunScores};
+use medhall_core::dataset::TYPE_FIELD;
+use medhall_core::stats::StatsConfig;
+use medhall_core::summary::{GroupSummary, Metric, summarize};
 
 impl Session {
     /// The chart a query asks for, built from the runs' scored samples. The gap chart pairs runs
@@ -99,10 +99,10 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::lexical::LexicalScorer;
-    use crate::metrics::wordnet::WordNet;
     use crate::session::LoadTarget;
     use crate::session::test_support::load;
+    use medhall_core::metrics::lexical::LexicalScorer;
+    use medhall_core::metrics::wordnet::WordNet;
 
     #[test]
     fn the_first_by_type_chart_does_not_wait_for_the_intervals() {

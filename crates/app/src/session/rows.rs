@@ -1,9 +1,9 @@
 //! The sample table: rows filtered, searched, paired ("runs disagree") and paged.
 
 use super::Session;
-use crate::dataset::TYPE_FIELD;
-use crate::sample::{SampleKey, Split};
-use crate::summary::{Metric, ScoredSample};
+use medhall_core::dataset::TYPE_FIELD;
+use medhall_core::sample::{SampleKey, Split};
+use medhall_core::summary::{Metric, ScoredSample};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -91,7 +91,7 @@ impl Session {
                 if let Some(wanted) = &query.type_value {
                     let value = sample
                         .field(TYPE_FIELD)
-                        .unwrap_or(crate::summary::UNLABELLED);
+                        .unwrap_or(medhall_core::summary::UNLABELLED);
                     if value != wanted {
                         continue;
                     }

@@ -2,13 +2,15 @@
 
 use super::bertscore_values::bertscore_field;
 use super::{IssueReport, Session};
-use crate::dataset::{Prediction, TYPE_FIELD, join_one, missing_predictions, no_reference_issue};
-use crate::identity::model_name;
-use crate::judging::provenance::{JudgeTally, tally as judge_tally};
-use crate::metrics::lexical::LexicalScorer;
-use crate::sample::Split;
-use crate::stats::StatsConfig;
-use crate::summary::{GroupSummary, ScoredSample, summarize};
+use medhall_core::dataset::{
+    Prediction, TYPE_FIELD, join_one, missing_predictions, no_reference_issue,
+};
+use medhall_core::identity::model_name;
+use medhall_core::judging::provenance::{JudgeTally, tally as judge_tally};
+use medhall_core::metrics::lexical::LexicalScorer;
+use medhall_core::sample::Split;
+use medhall_core::stats::StatsConfig;
+use medhall_core::summary::{GroupSummary, ScoredSample, summarize};
 use serde::{Deserialize, Serialize};
 use std::cell::OnceCell;
 
@@ -158,10 +160,10 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataset::IssueKind;
-    use crate::metrics::wordnet::WordNet;
     use crate::session::LoadTarget;
     use crate::session::test_support::{RUN, load, scored_session};
+    use medhall_core::dataset::IssueKind;
+    use medhall_core::metrics::wordnet::WordNet;
 
     #[test]
     fn loads_scores_and_reports_issues_with_lines() {
