@@ -14,7 +14,7 @@ use medhall_core::judging::types::{LABELLED_BY_FIELD, TYPE_PROMPT_VERSION};
 use medhall_core::metrics::lexical::LexicalScorer;
 use medhall_core::metrics::wordnet::WordNet;
 use medhall_core::sample::Split;
-use medhall_core::signature::{signature, with_type_labellers};
+use medhall_core::signature::scores_signature;
 use medhall_core::stats::StatsConfig;
 use medhall_core::summary::{
     GroupSummary, Metric, PerSampleLine, ScoredSample, score_sample, summarize_split,
@@ -138,11 +138,6 @@ fn load_type_map(path: &Path, issues: &mut Vec<Issue>) -> Result<(TypeMap, Vec<S
         add_type_record(&mut types, &source, &record, issues)
     })?;
     Ok((types, labelled_by))
-}
-
-/// The signature, plus the type labels' provenance when a model gave them.
-fn run_signature(stats: &StatsConfig, labelled_by: &[String]) -> String {
-    with_type_labellers(signature(stats), labelled_by, TYPE_PROMPT_VERSION)
 }
 
 /// Parses the results files concurrently (one thread per file, in batches of the core count);
@@ -477,15 +472,11 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
         bertscore::add_to_summary(&mut groups, &scored, &bert.f1, &stats);
     }
     let judges = judge_tally(run.predictions());
-    let mut signature = run_signature(&stats, &labelled_by);
-    if let Some(part) = judges.signature_part() {
-        signature.push('|');
-        signature.push_str(&part);
-    }
-    if let Some(bert) = &bert {
-        signature.push('|');
-        signature.push_str(&bert.signature);
-    }
+    let parts = judges
+        .signature_part()
+        .into_iter()
+        .chain(bert.as_ref().map(|b| b.signature.clone()));
+    let signature = scores_signature(&stats, &labelled_by, TYPE_PROMPT_VERSION, parts);
     timings.mark("summarize");
     let counts = Counts {
         files: args.files.len(),

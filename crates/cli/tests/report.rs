@@ -360,3 +360,46 @@ fn disagreement_counts_equal_an_independent_count_on_real_data() {
     assert!(index.contains("disagreement-1.svg"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `medhall score` and the session behind `medhall report` (and the page) state the same
+/// signature for the same judged files: one joiner (`signature::scores_signature`), not two.
+#[test]
+fn score_and_report_state_one_signature_for_the_same_files() {
+    let out = std::env::temp_dir().join(format!("medhall-report-sig-{}", std::process::id()));
+    let files = [
+        demo("demo-model-b.positive.judge-eval.jsonl"),
+        demo("demo-model-b.negative.judge-eval.jsonl"),
+    ];
+    let references = [
+        demo("demo.positive.references.jsonl"),
+        demo("demo.negative.references.jsonl"),
+    ];
+    let _ = std::fs::remove_dir_all(&out);
+    let mut report = Command::new(env!("CARGO_BIN_EXE_medhall"));
+    report.arg("report").arg("--out").arg(&out);
+    for r in &references {
+        report.arg("--references").arg(r);
+    }
+    let status = report.args(&files).status().expect("medhall runs");
+    assert!(status.success());
+    let csv = std::fs::read_to_string(out.join("summary.csv")).expect("summary.csv");
+    let from_report = csv
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("# signature: "))
+        .expect("a signature line")
+        .to_owned();
+    let summary = out.join("score-summary.json");
+    let mut score = Command::new(env!("CARGO_BIN_EXE_medhall"));
+    score.arg("score").arg("--summary").arg(&summary);
+    for r in &references {
+        score.arg("--references").arg(r);
+    }
+    let status = score.args(&files).status().expect("medhall runs");
+    assert!(status.success());
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).expect("summary")).expect("JSON");
+    assert!(from_report.contains("|judge_by:"), "{from_report}");
+    assert_eq!(json["signature"].as_str(), Some(from_report.as_str()));
+    let _ = std::fs::remove_dir_all(&out);
+}

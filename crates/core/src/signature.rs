@@ -52,6 +52,25 @@ pub fn vqa_signature(rule: medhall_metrics::vqa::ClosedRule, stats: &StatsConfig
     )
 }
 
+/// The signature of a set of scores as every frontend prints it: the metrics' and statistics'
+/// (`signature`), the type labellers (`with_type_labellers`), then each further part that
+/// applies (the judges behind the judge columns, each B.Score model), all `|`-separated. The one
+/// joiner `medhall score` and the session (the page, `medhall report`) use, so the same scores
+/// get the same line wherever they were computed.
+pub fn scores_signature<I: IntoIterator<Item = String>>(
+    stats: &StatsConfig,
+    labellers: &[String],
+    type_prompt: &str,
+    parts: I,
+) -> String {
+    let mut text = with_type_labellers(signature(stats), labellers, type_prompt);
+    for part in parts {
+        text.push('|');
+        text.push_str(&part);
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +87,23 @@ mod tests {
         assert!(text.contains("seed=12345") && text.contains("resamples=1000"));
         let other = signature(&StatsConfig { seed: 1, ..config });
         assert_ne!(text, other);
+    }
+
+    #[test]
+    fn a_scores_signature_joins_its_parts_like_the_metrics_parts() {
+        let config = StatsConfig::default();
+        let base = signature(&config);
+        assert_eq!(scores_signature(&config, &[], "p/1", Vec::new()), base);
+        let labellers = ["m".to_owned()];
+        let full = scores_signature(
+            &config,
+            &labellers,
+            "p/1",
+            ["judge_by:a".to_owned(), "bertscore:x".to_owned()],
+        );
+        assert_eq!(
+            full,
+            format!("{base}|types:labelled_by=m,prompt=p/1|judge_by:a|bertscore:x")
+        );
     }
 }

@@ -135,7 +135,7 @@ mod tests {
             .find(|m| m.metric == "bertscore")
             .expect("bertscore mean");
         assert_eq!((bert.n, bert.mean), (1, 0.5));
-        assert!(session.signature().ends_with(" | bertscore:a"));
+        assert!(session.signature().ends_with("|bertscore:a"));
         let plan = session.bertscore_plan(7, "bertscore:a").expect("plan");
         assert_eq!(
             plan.splits[0]

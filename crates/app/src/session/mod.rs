@@ -49,7 +49,7 @@ use medhall_core::identity::model_name;
 use medhall_core::judging::provenance::{JudgeTally, tally as judge_tally};
 use medhall_core::judging::types::TYPE_PROMPT_VERSION;
 use medhall_core::sample::{SampleKey, Split};
-use medhall_core::signature::{signature, with_type_labellers};
+use medhall_core::signature::scores_signature;
 use medhall_core::stats::StatsConfig;
 use medhall_core::summary::{GroupSummary, ScoredSample, summarize};
 use std::cell::OnceCell;
@@ -154,36 +154,31 @@ impl Session {
     /// The metric signature, naming the models that labelled loaded hallucination types and,
     /// when runs carry B.Score, its signature (each distinct one once).
     pub fn signature(&self) -> String {
-        let mut text = with_type_labellers(
-            signature(&self.stats),
-            &self.type_labellers,
-            TYPE_PROMPT_VERSION,
-        );
         let mut judges = JudgeTally::default();
         for run in &self.runs {
             judges.absorb(&judge_tally(run.run.predictions()));
         }
-        if let Some(part) = judges.signature_part() {
-            text.push_str(" | ");
-            text.push_str(&part);
-        }
-        let mut seen: Vec<&str> = Vec::new();
+        let mut parts: Vec<String> = judges.signature_part().into_iter().collect();
         if self.runs.iter().any(|r| r.bertscore.from_files) {
-            text.push_str(
-                " | bertscore:from the results files' own bertscore field (model, layer and batch unknown)",
+            parts.push(
+                "bertscore:from the results files' own bertscore field (model, layer and batch unknown)"
+                    .to_owned(),
             );
         }
         for run in &self.runs {
             if let Some(sig) = run.bertscore.signature.as_deref()
                 && !run.bertscore.values.is_empty()
-                && !seen.contains(&sig)
+                && !parts.iter().any(|p| p == sig)
             {
-                seen.push(sig);
-                text.push_str(" | ");
-                text.push_str(sig);
+                parts.push(sig.to_owned());
             }
         }
-        text
+        scores_signature(
+            &self.stats,
+            &self.type_labellers,
+            TYPE_PROMPT_VERSION,
+            parts,
+        )
     }
 
     fn rescore_all(&mut self) {
