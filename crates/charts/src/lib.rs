@@ -20,22 +20,57 @@ pub enum ChartError {
     TooSmall(u32, u32),
 }
 
+/// Okabe and Ito's colour-blind-safe palette (yellow last: it is faint on white).
 const PALETTE: [RGBColor; 8] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
+    RGBColor(0, 114, 178),
+    RGBColor(230, 159, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(213, 94, 0),
+    RGBColor(204, 121, 167),
+    RGBColor(86, 180, 233),
+    RGBColor(120, 120, 120),
+    RGBColor(240, 228, 66),
 ];
 const FONT: &str = "sans-serif";
-const LEFT: i32 = 64;
+/// plotters' SVG backend writes a font of size `s` as `font-size = s / 1.24`; sizes here are
+/// the pixels wanted in the SVG, turned into plotters' unit by this factor.
+const PLOTTERS_FONT_UNIT: f64 = 1.24;
+/// Text sizes in SVG pixels. The page draws a chart at the width it is shown at (and `medhall
+/// report` at its own), so these are the displayed sizes: none below 12 px.
+const TITLE_PX: f64 = 16.0;
+const TEXT_PX: f64 = 13.0;
+const SMALL_PX: f64 = 12.0;
+const LEFT: i32 = 72;
 const RIGHT: i32 = 16;
-const TOP: i32 = 44;
-const AXIS_LABELS: i32 = 40;
-const LEGEND_ROW: i32 = 18;
+const TOP: i32 = 50;
+const AXIS_LABELS: i32 = 48;
+const LEGEND_ROW: i32 = 21;
+
+/// Each series' colour: one hue per model (first seen first), the negative split a lighter
+/// shade of it (`chart::series_model`), so a model keeps its hue across the charts it is in.
+fn series_colors<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<RGBColor> {
+    let mut models: Vec<String> = Vec::new();
+    names
+        .into_iter()
+        .map(|name| {
+            let (model, split) = medhall_core::chart::series_model(name);
+            let index = match models.iter().position(|m| *m == model) {
+                Some(index) => index,
+                None => {
+                    models.push(model);
+                    models.len() - 1
+                }
+            };
+            let RGBColor(r, g, b) = PALETTE[index % PALETTE.len()];
+            if split == Some(medhall_core::sample::Split::Negative) {
+                let lighter = |c: u8| (f64::from(c) + (255.0 - f64::from(c)) * 0.45).round() as u8;
+                RGBColor(lighter(r), lighter(g), lighter(b))
+            } else {
+                RGBColor(r, g, b)
+            }
+        })
+        .collect()
+}
 
 /// XML escaping for attribute values and text we write ourselves.
 pub fn escape(text: &str) -> String {
@@ -116,8 +151,8 @@ fn tick_step(span: f64) -> f64 {
     nice * magnitude
 }
 
-fn style<'a>(size: f64, color: &'a RGBColor, h: HPos, v: VPos) -> TextStyle<'a> {
-    TextStyle::from((FONT, size).into_font())
+fn style<'a>(px: f64, color: &'a RGBColor, h: HPos, v: VPos) -> TextStyle<'a> {
+    TextStyle::from((FONT, px * PLOTTERS_FONT_UNIT).into_font())
         .color(color)
         .pos(Pos::new(h, v))
 }
@@ -167,7 +202,7 @@ fn draw_frame(
     root.fill(&WHITE).map_err(draw_error)?;
     root.draw_text(
         &short(title, 110),
-        &style(15.0, &BLACK, HPos::Left, VPos::Top),
+        &style(TITLE_PX, &BLACK, HPos::Left, VPos::Top),
         (LEFT, 10),
     )
     .map_err(draw_error)?;
@@ -194,7 +229,7 @@ fn draw_frame(
         .map_err(draw_error)?;
         root.draw_text(
             &tick_label(tick, step),
-            &style(11.0, &BLACK, HPos::Right, VPos::Center),
+            &style(TEXT_PX, &BLACK, HPos::Right, VPos::Center),
             (LEFT - 6, y),
         )
         .map_err(draw_error)?;
@@ -219,16 +254,17 @@ fn draw_frame(
     .map_err(draw_error)?;
     root.draw_text(
         &short(y_label, 40),
-        &style(11.0, &axis, HPos::Left, VPos::Bottom),
+        &style(TEXT_PX, &axis, HPos::Left, VPos::Bottom),
         (4, TOP - 4),
     )
     .map_err(draw_error)?;
     // Legend: two columns under the plot.
     let column = (width - LEFT - RIGHT) / 2;
+    let colors = series_colors(legend.iter().map(String::as_str));
     for (i, name) in legend.iter().enumerate() {
         let x = LEFT + (i as i32 % 2) * column;
         let y = height - legend_rows * LEGEND_ROW - 4 + (i as i32 / 2) * LEGEND_ROW;
-        let color = PALETTE[i % PALETTE.len()];
+        let color = colors[i];
         root.draw(&Rectangle::new(
             [(x, y + 3), (x + 12, y + 13)],
             color.filled(),
@@ -236,7 +272,7 @@ fn draw_frame(
         .map_err(draw_error)?;
         root.draw_text(
             &short(name, 48),
-            &style(11.0, &BLACK, HPos::Left, VPos::Center),
+            &style(TEXT_PX, &BLACK, HPos::Left, VPos::Center),
             (x + 16, y + 8),
         )
         .map_err(draw_error)?;
@@ -249,13 +285,13 @@ fn empty_chart(svg: &mut String, title: &str, width: u32, height: u32) -> Result
     root.fill(&WHITE).map_err(draw_error)?;
     root.draw_text(
         &short(title, 110),
-        &style(15.0, &BLACK, HPos::Left, VPos::Top),
+        &style(TITLE_PX, &BLACK, HPos::Left, VPos::Top),
         (LEFT, 10),
     )
     .map_err(draw_error)?;
     root.draw_text(
         "No data for this chart yet.",
-        &style(13.0, &RGBColor(90, 90, 90), HPos::Center, VPos::Center),
+        &style(TEXT_PX, &RGBColor(90, 90, 90), HPos::Center, VPos::Center),
         (width as i32 / 2, height as i32 / 2),
     )
     .map_err(draw_error)?;
@@ -287,6 +323,7 @@ fn render_bars(chart: &BarChart, width: u32, height: u32) -> Result<String, Char
     let mut svg = String::new();
     let (w, h) = (width as i32, height as i32);
     let legend: Vec<String> = chart.series.iter().map(|s| s.name.clone()).collect();
+    let colors = series_colors(legend.iter().map(String::as_str));
     let mut hits = Vec::new();
     {
         let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
@@ -305,8 +342,8 @@ fn render_bars(chart: &BarChart, width: u32, height: u32) -> Result<String, Char
         for (c, category) in chart.categories.iter().enumerate() {
             let slot_left = f64::from(LEFT) + slot * c as f64;
             root.draw_text(
-                &short(category, ((slot / 6.5) as usize).max(4)),
-                &style(11.0, &BLACK, HPos::Center, VPos::Top),
+                &short(category, ((slot / 7.5) as usize).max(4)),
+                &style(TEXT_PX, &BLACK, HPos::Center, VPos::Top),
                 ((slot_left + slot / 2.0) as i32, frame.plot_bottom + 6),
             )
             .map_err(draw_error)?;
@@ -320,7 +357,7 @@ fn render_bars(chart: &BarChart, width: u32, height: u32) -> Result<String, Char
                 let x0 = (slot_left + slot * 0.1 + bar_width * s as f64) as i32;
                 let x1 = (slot_left + slot * 0.1 + bar_width * (s + 1) as f64) as i32 - 1;
                 let y = frame.y(bar.value);
-                let color = PALETTE[s % PALETTE.len()];
+                let color = colors[s];
                 root.draw(&Rectangle::new(
                     [(x0, y.min(baseline)), (x1.max(x0 + 1), y.max(baseline))],
                     color.mix(0.85).filled(),
@@ -397,6 +434,7 @@ fn render_histogram(chart: &Histogram, width: u32, height: u32) -> Result<String
         .max(1e-9);
     let (w, h) = (width as i32, height as i32);
     let legend: Vec<String> = chart.series.iter().map(|s| s.name.clone()).collect();
+    let colors = series_colors(legend.iter().map(String::as_str));
     let mut hits = Vec::new();
     {
         let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
@@ -423,7 +461,7 @@ fn render_histogram(chart: &Histogram, width: u32, height: u32) -> Result<String
                 };
                 root.draw_text(
                     &label,
-                    &style(10.0, &BLACK, HPos::Center, VPos::Top),
+                    &style(SMALL_PX, &BLACK, HPos::Center, VPos::Top),
                     (x, frame.plot_bottom + 6),
                 )
                 .map_err(draw_error)?;
@@ -431,12 +469,12 @@ fn render_histogram(chart: &Histogram, width: u32, height: u32) -> Result<String
         }
         root.draw_text(
             &short(&chart.x_label, 40),
-            &style(11.0, &BLACK, HPos::Right, VPos::Top),
-            (frame.plot_right(), frame.plot_bottom + 22),
+            &style(TEXT_PX, &BLACK, HPos::Right, VPos::Top),
+            (frame.plot_right(), frame.plot_bottom + 26),
         )
         .map_err(draw_error)?;
         for (s, series) in chart.series.iter().enumerate() {
-            let color = PALETTE[s % PALETTE.len()];
+            let color = colors[s];
             for b in 0..bins {
                 let count = series.counts.get(b).copied().unwrap_or(0);
                 let share = shares[s].get(b).copied().unwrap_or(0.0);
@@ -502,6 +540,7 @@ fn render_scatter(chart: &ScatterChart, width: u32, height: u32) -> Result<Strin
     let [x_min, x_max] = chart.x_range;
     let [y_min, y_max] = chart.y_range;
     let plot_left = LEFT;
+    let colors = series_colors(chart.series.iter().map(String::as_str));
     let mut points = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
@@ -523,7 +562,7 @@ fn render_scatter(chart: &ScatterChart, width: u32, height: u32) -> Result<Strin
         while tick <= x_max + step * 1e-9 {
             root.draw_text(
                 &tick_label(tick, step),
-                &style(10.0, &BLACK, HPos::Center, VPos::Top),
+                &style(SMALL_PX, &BLACK, HPos::Center, VPos::Top),
                 (x_of(tick), frame.plot_bottom + 6),
             )
             .map_err(draw_error)?;
@@ -531,8 +570,8 @@ fn render_scatter(chart: &ScatterChart, width: u32, height: u32) -> Result<Strin
         }
         root.draw_text(
             &short(&chart.x_label, 60),
-            &style(11.0, &BLACK, HPos::Right, VPos::Top),
-            (frame.plot_right(), frame.plot_bottom + 22),
+            &style(TEXT_PX, &BLACK, HPos::Right, VPos::Top),
+            (frame.plot_right(), frame.plot_bottom + 26),
         )
         .map_err(draw_error)?;
         let dashed = |from: (i32, i32), to: (i32, i32), color: RGBColor| {
@@ -555,7 +594,7 @@ fn render_scatter(chart: &ScatterChart, width: u32, height: u32) -> Result<Strin
             segments
         };
         for &(series, x) in &chart.x_lines {
-            let color = PALETTE[series % PALETTE.len()];
+            let color = colors.get(series).copied().unwrap_or(PALETTE[0]);
             for segment in dashed((x_of(x), TOP), (x_of(x), frame.plot_bottom), color) {
                 root.draw(&segment).map_err(draw_error)?;
             }
@@ -578,7 +617,7 @@ fn render_scatter(chart: &ScatterChart, width: u32, height: u32) -> Result<Strin
             0.0
         };
         for (index, point) in chart.points.iter().enumerate() {
-            let color = PALETTE[point.series % PALETTE.len()];
+            let color = colors.get(point.series).copied().unwrap_or(PALETTE[0]);
             let cx = x_of(point.x);
             let cy = frame.y(point.y + jitter(index) * spread);
             let (radius, opacity) = if point.selected {
@@ -895,6 +934,29 @@ mod tests {
             .count()
     }
 
+    /// Every `font-size` the SVG's text is written with, in SVG pixels.
+    fn font_sizes(svg: &str) -> Vec<f64> {
+        svg.split("font-size=\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next()?.parse().ok())
+            .collect()
+    }
+
+    #[test]
+    fn a_model_keeps_one_hue_and_its_negative_split_a_lighter_one() {
+        let colors = series_colors([
+            "m.positive.jsonl · positive",
+            "m.negative.jsonl · negative",
+            "other.positive.jsonl · positive",
+        ]);
+        assert_eq!(colors[0], PALETTE[0]);
+        assert_ne!(colors[1], colors[0]);
+        let RGBColor(r, g, b) = colors[1];
+        let RGBColor(r0, g0, b0) = PALETTE[0];
+        assert!(r >= r0 && g >= g0 && b >= b0, "lighter: {:?}", colors[1]);
+        assert_eq!(colors[2], PALETTE[1], "the second model, the second hue");
+    }
+
     #[test]
     fn every_chart_kind_renders_from_built_specs() {
         let a: Vec<ScoredSample> = (0..6)
@@ -968,6 +1030,12 @@ mod tests {
             };
             let svg = render_svg(&spec, 760, 420).expect("renders");
             assert!(!svg.contains("<img"), "{kind:?}: user text escaped");
+            let sizes = font_sizes(&svg);
+            assert!(!sizes.is_empty(), "{kind:?} has text");
+            assert!(
+                sizes.iter().all(|&px| px >= 12.0 - 1e-9),
+                "{kind:?}: text below 12 px: {sizes:?}"
+            );
             assert!(!svg.contains("NaN"), "{kind:?}");
             let hits = hits(&svg);
             let expected = match &spec {

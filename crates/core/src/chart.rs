@@ -270,6 +270,19 @@ fn series_name(run: &str, split: Split) -> String {
     format!("{run} · {split}")
 }
 
+/// What a series' colour follows: its model (a model's positive and negative files are one
+/// model, [`model_name`]) and, for a series of one split ([`series_name`]), that split. Charts
+/// give each model one hue and the negative split a lighter shade of it.
+pub fn series_model(name: &str) -> (String, Option<Split>) {
+    match name.rsplit_once(" · ") {
+        Some((run, split)) => match Split::parse(split) {
+            Some(split) => (model_name(run), Some(split)),
+            None => (model_name(name), None),
+        },
+        None => (model_name(name), None),
+    }
+}
+
 fn metric_range(metric: Metric) -> [f64; 2] {
     if Metric::JUDGE.contains(&metric) {
         [0.0, 10.0]
@@ -776,6 +789,25 @@ mod tests {
             assert_eq!(ChartKind::from_name(kind.name()), Some(kind));
         }
         assert_eq!(ChartKind::from_name("pie"), None);
+    }
+
+    #[test]
+    fn series_follow_their_model_and_split() {
+        let positive = series_name("model-a.positive.jsonl", Split::Positive);
+        let negative = series_name("model-a.negative.jsonl", Split::Negative);
+        assert_eq!(
+            series_model(&positive),
+            ("model-a".to_owned(), Some(Split::Positive))
+        );
+        assert_eq!(
+            series_model(&negative),
+            ("model-a".to_owned(), Some(Split::Negative))
+        );
+        assert_eq!(
+            series_model("model-b.negative"),
+            ("model-b".to_owned(), None)
+        );
+        assert_eq!(series_model("a · b"), (model_name("a · b"), None));
     }
 
     fn with_field(mut sample: ScoredSample, name: &str, value: &str) -> ScoredSample {
