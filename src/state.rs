@@ -106,6 +106,9 @@ pub(crate) struct AppState {
     pub(crate) view: RwSignal<ViewState>,
     pub(crate) runs: RwSignal<Vec<RunInfo>>,
     pub(crate) summaries: RwSignal<Vec<RunSummary>>,
+    /// The model names the user gave runs (run id, name); every view that shows models
+    /// (`session::model_summaries`, the leaderboard) pairs files by them.
+    pub(crate) model_names: RwSignal<Vec<(u32, String)>>,
     pub(crate) intervals: RwSignal<bool>,
     pub(crate) jobs: RwSignal<Vec<JobView>>,
     pub(crate) scoring: RwSignal<Option<(usize, usize)>>,

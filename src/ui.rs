@@ -40,6 +40,7 @@ pub fn App() -> impl IntoView {
         view: RwSignal::new(view_state),
         runs: RwSignal::new(Vec::new()),
         summaries: RwSignal::new(Vec::new()),
+        model_names: RwSignal::new(Vec::new()),
         intervals: RwSignal::new(false),
         jobs: RwSignal::new(Vec::new()),
         scoring: RwSignal::new(None),

@@ -171,7 +171,7 @@ fn missing_notes(rows: &[Row]) -> Vec<String> {
 
 #[component]
 pub(crate) fn LeaderboardPanel(state: AppState) -> impl IntoView {
-    let names = RwSignal::new(Vec::<(u32, String)>::new());
+    let names = state.model_names;
     let board = follow_leaderboard(state, names, move || {
         state.view.with(|v| v.tab == Tab::Leaderboard)
     });
@@ -294,7 +294,7 @@ pub(crate) fn LeaderboardPanel(state: AppState) -> impl IntoView {
 /// `?embed=leaderboard`: the table alone, for an iframe.
 #[component]
 pub(crate) fn LeaderboardEmbed(state: AppState) -> impl IntoView {
-    let names = RwSignal::new(Vec::new());
+    let names = state.model_names;
     let board = follow_leaderboard(state, names, || true);
     view! {
         <div class="embed">

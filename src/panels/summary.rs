@@ -1,62 +1,142 @@
-//! The summary table: means per run, split and type, with their intervals.
+//! The summary table: a row per model (its positive and negative files together, paired as the
+//! leaderboard pairs them), each metric's mean for the positive (P) and negative (N) split side
+//! by side as the benchmark's table has them, with the intervals on hover; each model's rows per
+//! hallucination type open under it.
 
 use crate::format_mean;
 use crate::state::AppState;
 use leptos::prelude::*;
+use medhall_app::session::{ModelRow, model_summaries};
+use medhall_core::sample::Split;
 use medhall_core::summary::Metric;
+
+const SPLITS: [(Split, &str); 2] = [(Split::Positive, "P"), (Split::Negative, "N")];
+
+/// One split's cell of one metric: the mean, its interval and count on hover, and `data-*`
+/// naming the run (file) and split it comes from.
+fn metric_cell(row: &ModelRow, split: Split, metric: Metric) -> AnyView {
+    let Some(cell) = row.cell(split) else {
+        return view! { <td class="none" data-split=split.as_str()>"–"</td> }.into_any();
+    };
+    let Some(m) = cell
+        .group
+        .metrics
+        .iter()
+        .find(|m| m.metric == metric.name())
+    else {
+        return view! { <td class="none" data-split=split.as_str()>"–"</td> }.into_any();
+    };
+    let title = match m.ci95 {
+        Some([low, high]) => format!(
+            "{} {} = {} (95% CI {low:.4} to {high:.4}; n = {}; {})",
+            m.metric, split, m.mean, m.n, cell.run_name
+        ),
+        None => format!(
+            "{} {} = {} (n = {}; {})",
+            m.metric, split, m.mean, m.n, cell.run_name
+        ),
+    };
+    view! {
+        <td data-run=cell.run_name.clone() data-split=split.as_str() data-metric=metric.name()
+            data-type=cell.group.value.clone() data-value=m.mean.to_string() title=title>
+            {format_mean(metric.name(), m.mean)}
+        </td>
+    }
+    .into_any()
+}
+
+fn counts(row: &ModelRow) -> String {
+    let n = |split| row.cell(split).map_or("–".to_owned(), |c| c.group.samples.to_string());
+    format!("{} / {}", n(Split::Positive), n(Split::Negative))
+}
+
+fn cells(row: &ModelRow) -> AnyView {
+    Metric::ALL
+        .iter()
+        .flat_map(|&metric| SPLITS.iter().map(move |&(split, _)| (metric, split)))
+        .map(|(metric, split)| metric_cell(row, split, metric))
+        .collect_view()
+        .into_any()
+}
 
 #[component]
 pub(crate) fn SummaryTable(state: AppState) -> impl IntoView {
+    let open = RwSignal::new(Vec::<String>::new());
     let header = Metric::ALL
         .iter()
-        .map(|m| view! { <th>{m.name()}</th> })
+        .map(|m| view! { <th colspan="2" scope="colgroup">{m.name()}</th> })
         .collect_view();
+    let split_header = Metric::ALL
+        .iter()
+        .flat_map(|_| SPLITS.iter())
+        .map(|(split, letter)| view! { <th scope="col" title=split.as_str()>{*letter}</th> })
+        .collect_view();
+    let models = move || model_summaries(&state.summaries.get(), &state.model_names.get());
     view! {
         <section id="summary">
-            <h2>"Means per run and split"</h2>
+            <h2>"Means per model"</h2>
             <p class="note">{move || if state.intervals.get() {
-                "Hover a mean for its 95% bootstrap interval and count."
+                "A model is its positive (P: non-hallucination) and negative (N: hallucination) files, paired by name as on the Leaderboard (rename files there to pair them). Hover a mean for its 95% bootstrap interval, count and file; open a model for its means per hallucination type."
             } else {
                 "95% intervals are being computed…"
             }}</p>
+            {move || state.summaries.with(Vec::is_empty).then(|| view! {
+                <p class="empty">"No scored runs yet: load the demo or your prediction files on Data."</p>
+            })}
             <div class="table-scroll">
             <table class="summary">
-                <thead><tr><th>"Run"</th><th>"Split"</th><th>"Group"</th><th>"n"</th>{header}</tr></thead>
+                <thead>
+                    <tr><th rowspan="2" scope="col">"Model"</th><th rowspan="2" scope="col">"n (P / N)"</th>{header}</tr>
+                    <tr>{split_header}</tr>
+                </thead>
                 <tbody>
-                {move || state.summaries.get().into_iter().flat_map(|summary| {
-                    let name = summary.name.clone();
-                    summary.groups.into_iter().map(move |group| {
-                        let split = group.split.as_str();
-                        let type_value = group.value.clone();
-                        let cells = Metric::ALL.iter().map(|metric| {
-                            let found = group.metrics.iter().find(|m| m.metric == metric.name()).cloned();
-                            match found {
-                                Some(m) => {
-                                    let title = match m.ci95 {
-                                        Some([low, high]) => format!("{} = {} (95% CI {low:.4} to {high:.4}; n = {})", m.metric, m.mean, m.n),
-                                        None => format!("{} = {} (n = {})", m.metric, m.mean, m.n),
-                                    };
+                {move || models().into_iter().flat_map(|model| {
+                    let name = model.model.clone();
+                    let files = model.runs.iter().map(|(_, n)| n.clone()).collect::<Vec<_>>().join(", ");
+                    let has_types = !model.types.is_empty();
+                    let toggle_name = name.clone();
+                    let expanded = {
+                        let name = name.clone();
+                        move || open.with(|o| o.contains(&name))
+                    };
+                    let head = view! {
+                        <tr class="model-row" data-model=name.clone()>
+                            <th scope="row" class="model">
+                                <span class="model-name">{name.clone()}</span>
+                                <span class="files">{files}</span>
+                                {has_types.then(|| {
+                                    let expanded = expanded.clone();
+                                    let label = name.clone();
                                     view! {
-                                        <td data-run=name.clone() data-split=split data-metric=metric.name()
-                                            data-type=type_value.clone() data-value=m.mean.to_string() title=title>
-                                            {format_mean(metric.name(), m.mean)}
-                                        </td>
-                                    }.into_any()
-                                }
-                                None => view! { <td class="none">"–"</td> }.into_any(),
-                            }
-                        }).collect_view();
-                        let class = if group.value.is_some() { "type-row" } else { "split-row" };
+                                        <button class="expand" aria-expanded=move || expanded().to_string()
+                                            aria-label=format!("means of {label} per hallucination type")
+                                            on:click=move |_| open.update(|o| {
+                                                if let Some(at) = o.iter().position(|n| *n == toggle_name) {
+                                                    o.remove(at);
+                                                } else {
+                                                    o.push(toggle_name.clone());
+                                                }
+                                            })>
+                                            {let expanded = expanded.clone(); move || if expanded() { "▾ per type" } else { "▸ per type" }}
+                                        </button>
+                                    }
+                                })}
+                            </th>
+                            <td>{counts(&model.all)}</td>
+                            {cells(&model.all)}
+                        </tr>
+                    }.into_any();
+                    let types = model.types.into_iter().map(move |row| {
+                        let expanded = expanded.clone();
                         view! {
-                            <tr class=class>
-                                <td>{name.clone()}</td>
-                                <td>{split}</td>
-                                <td>{group.value.clone().unwrap_or_else(|| "all".to_owned())}</td>
-                                <td>{group.samples}</td>
-                                {cells}
+                            <tr class="type-row" data-model=name.clone() hidden=move || !expanded()>
+                                <th scope="row" class="type">{row.value.clone().unwrap_or_default()}</th>
+                                <td>{counts(&row)}</td>
+                                {cells(&row)}
                             </tr>
-                        }
-                    }).collect::<Vec<_>>()
+                        }.into_any()
+                    }).collect::<Vec<_>>();
+                    std::iter::once(head).chain(types).collect::<Vec<_>>()
                 }).collect_view()}
                 </tbody>
             </table>

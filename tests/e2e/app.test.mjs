@@ -380,6 +380,32 @@ test('the bundled demo loads offline', async () => {
   const judged = cells.filter((c) => c.run.startsWith('demo-model-b') && c.metric === 'clinical_accuracy');
   assert.equal(judged.length, 2, 'model B carries judge scores on both splits');
   assert.ok(cells.every((c) => Number.isFinite(c.value)));
+  // Models, not files: one summary row per demo model, its P and N cells from its two files.
+  await openTab(page, 'results');
+  const modelRows = await page.$$eval('#summary tr.model-row', (rows) => rows.map((r) => r.dataset.model));
+  for (const model of ['demo-model-a', 'demo-model-b']) {
+    assert.equal(modelRows.filter((m) => m === model).length, 1, `one row for ${model}: ${modelRows.join(', ')}`);
+  }
+  const rowB = await page.$$eval('#summary tr.model-row[data-model="demo-model-b"] td[data-metric="meteor"]', (c) => c.map((x) => [x.dataset.split, x.dataset.run]));
+  assert.deepEqual(rowB, [['positive', 'demo-model-b.positive'], ['negative', 'demo-model-b.negative']]);
+  // Its rows per type open under it.
+  assert.equal(await page.$$eval('#summary tr.type-row[data-model="demo-model-b"]:not([hidden])', (r) => r.length), 0);
+  await page.click('#summary tr.model-row[data-model="demo-model-b"] button.expand');
+  assert.ok(await page.$$eval('#summary tr.type-row[data-model="demo-model-b"]:not([hidden])', (r) => r.length) >= 3);
+  // Chart text is at least 12 px as shown, on a wide and on a phone-sized window.
+  for (const width of [1400, 390]) {
+    await page.setViewportSize({ width, height: 900 });
+    await page.waitForFunction((w) => {
+      const svg = document.querySelector('.chart svg');
+      return svg && Math.abs(svg.viewBox.baseVal.width - svg.getBoundingClientRect().width) < w * 0.2;
+    }, width, { timeout: 30_000 });
+    const smallest = await page.$eval('.chart svg', (svg) => {
+      const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+      return Math.min(...[...svg.querySelectorAll('text')].map((t) => parseFloat(getComputedStyle(t).fontSize) * scale));
+    });
+    assert.ok(smallest >= 12 - 1e-6, `chart text of ${smallest.toFixed(2)} px at ${width} px wide`);
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
 
   // The paired chart compares the two runs picked, A minus B, on their shared questions.
   await openTab(page, 'results');

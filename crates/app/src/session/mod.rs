@@ -11,7 +11,7 @@
 //! of its own, and its public types are re-exported here (`session::RunInfo` and so on):
 //! `ingest` (loading), `scoring` (scoring steps, run list, summaries), `rows` (the sample
 //! table), `samples` (one sample's detail, model-check questions), `matrix` and `disagreement`
-//! (the comparison views), `charts`, `judge_plans` and `verdicts`, `type_plans`,
+//! (the comparison views), `models` (runs gathered into models), `charts`, `judge_plans` and `verdicts`, `type_plans`,
 //! `bertscore_plans` and `bertscore_values` (what each asks of a judge or model, and the answers
 //! given back), and `publishing` (leaderboard, exports).
 
@@ -22,6 +22,7 @@ mod disagreement;
 mod ingest;
 mod judge_plans;
 mod matrix;
+mod models;
 mod publishing;
 mod rows;
 mod samples;
@@ -36,6 +37,7 @@ pub use disagreement::{DisagreementQuery, DisagreementView, QUADRANT_LIST_LIMIT}
 pub use ingest::{ISSUES_KEPT_PER_KIND, IssueReport, LoadProgress, LoadReport, LoadTarget};
 pub use judge_plans::{JudgePlan, JudgeRequestItem, is_calibration_name};
 pub use matrix::{MatrixQuery, MatrixView};
+pub use models::{ModelCell, ModelRow, ModelSummary, model_of, model_summaries};
 pub use publishing::{Export, ExportKind, LeaderboardMember, LeaderboardView};
 pub use rows::{RowQuery, RowView, RowsPage};
 pub use samples::{QuestionItem, RunAnswer, SampleDetail};

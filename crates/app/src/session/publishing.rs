@@ -4,7 +4,7 @@
 use super::{RunState, RunSummary, Session};
 use medhall_core::chart;
 use medhall_core::export::{CsvCell, csv_row};
-use medhall_core::identity::model_name;
+use super::models::model_of;
 use medhall_core::judging::provenance::{JudgeTally, tally as judge_tally};
 use medhall_core::leaderboard;
 use medhall_core::stats::StatsConfig;
@@ -83,14 +83,7 @@ impl Session {
         };
         let models = chart::group_models(
             &complete,
-            |run| {
-                names
-                    .iter()
-                    .find(|(id, _)| *id == run.id)
-                    .map(|(_, name)| name.trim().to_owned())
-                    .filter(|name| !name.is_empty())
-                    .unwrap_or_else(|| model_name(&run.name))
-            },
+            |run| model_of(names, run.id, &run.name),
             |run| run.name.clone(),
             |run| split_groups(run).iter().map(|g| g.split).collect(),
         );
