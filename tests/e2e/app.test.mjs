@@ -391,7 +391,8 @@ test('the bundled demo loads offline', async () => {
   // Its rows per type open under it.
   assert.equal(await page.$$eval('#summary tr.type-row[data-model="demo-model-b"]:not([hidden])', (r) => r.length), 0);
   await page.click('#summary tr.model-row[data-model="demo-model-b"] button.expand');
-  assert.ok(await page.$$eval('#summary tr.type-row[data-model="demo-model-b"]:not([hidden])', (r) => r.length) >= 3);
+  await page.waitForFunction(() => document.querySelectorAll('#summary tr.type-row[data-model="demo-model-b"]:not([hidden])').length >= 3, null, { timeout: 10_000 })
+    .catch(() => assert.fail('model B\'s rows per type did not open'));
   // Chart text is at least 12 px as shown, on a wide and on a phone-sized window.
   for (const width of [1400, 390]) {
     await page.setViewportSize({ width, height: 900 });
@@ -403,7 +404,7 @@ test('the bundled demo loads offline', async () => {
       const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
       return Math.min(...[...svg.querySelectorAll('text')].map((t) => parseFloat(getComputedStyle(t).fontSize) * scale));
     });
-    assert.ok(smallest >= 12 - 1e-6, `chart text of ${smallest.toFixed(2)} px at ${width} px wide`);
+    assert.ok(smallest >= 12 - 1e-6, `chart text of ${smallest} px at ${width} px wide`);
   }
   await page.setViewportSize({ width: 1280, height: 900 });
 
