@@ -28,7 +28,8 @@ pub(crate) fn chart_size(width: u32, embedded: bool) -> (u32, u32) {
     // main's padding: 2 rem a side, 0.8 rem on a narrow window (style/main.css).
     let padding = if embedded || narrow { 28 } else { 64 };
     let w = width.saturating_sub(side + padding).clamp(320, 1100);
-    (w, (w * 55 / 100).max(300))
+    // A phone-sized chart stacks its legend in one column: give the plot room above it.
+    (w, (w * 55 / 100).max(if narrow { 380 } else { 300 }))
 }
 
 /// The chart as SVG at the size the window gives it now.

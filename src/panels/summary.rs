@@ -46,7 +46,10 @@ fn metric_cell(row: &ModelRow, split: Split, metric: Metric) -> AnyView {
 }
 
 fn counts(row: &ModelRow) -> String {
-    let n = |split| row.cell(split).map_or("–".to_owned(), |c| c.group.samples.to_string());
+    let n = |split| {
+        row.cell(split)
+            .map_or("–".to_owned(), |c| c.group.samples.to_string())
+    };
     format!("{} / {}", n(Split::Positive), n(Split::Negative))
 }
 

@@ -157,6 +157,12 @@ fn style<'a>(px: f64, color: &'a RGBColor, h: HPos, v: VPos) -> TextStyle<'a> {
         .pos(Pos::new(h, v))
 }
 
+/// About how many characters of `TEXT_PX` sans-serif text fit in `pixels` (an average glyph is
+/// a little over half the font size; no text is measured anywhere).
+fn text_chars(pixels: i32) -> usize {
+    (f64::from(pixels.max(0)) / (TEXT_PX * 0.6)) as usize
+}
+
 /// Shortens a label to about `chars` characters for the axis (the hover title has it whole).
 /// Every text handed to plotters passes here: plotters escapes markup but keeps control
 /// characters, which would make the SVG ill-formed XML.
@@ -201,12 +207,17 @@ fn draw_frame(
 ) -> Result<Frame, ChartError> {
     root.fill(&WHITE).map_err(draw_error)?;
     root.draw_text(
-        &short(title, 110),
+        &short(
+            title,
+            text_chars(width as i32 - LEFT - 8) * TEXT_PX as usize / TITLE_PX as usize,
+        ),
         &style(TITLE_PX, &BLACK, HPos::Left, VPos::Top),
         (LEFT, 10),
     )
     .map_err(draw_error)?;
-    let legend_rows = legend.len().div_ceil(2) as i32;
+    // Two legend columns where each has room for a file name and its split, else one.
+    let columns: i32 = if width >= 640 { 2 } else { 1 };
+    let legend_rows = legend.len().div_ceil(columns as usize) as i32;
     let plot_bottom = height - AXIS_LABELS - legend_rows * LEGEND_ROW - 8;
     let frame = Frame {
         width,
@@ -259,11 +270,12 @@ fn draw_frame(
     )
     .map_err(draw_error)?;
     // Legend: two columns under the plot.
-    let column = (width - LEFT - RIGHT) / 2;
+    let column = (width - LEFT - RIGHT) / columns;
+    let legend_chars = text_chars(column - 20);
     let colors = series_colors(legend.iter().map(String::as_str));
     for (i, name) in legend.iter().enumerate() {
-        let x = LEFT + (i as i32 % 2) * column;
-        let y = height - legend_rows * LEGEND_ROW - 4 + (i as i32 / 2) * LEGEND_ROW;
+        let x = LEFT + (i as i32 % columns) * column;
+        let y = height - legend_rows * LEGEND_ROW - 4 + (i as i32 / columns) * LEGEND_ROW;
         let color = colors[i];
         root.draw(&Rectangle::new(
             [(x, y + 3), (x + 12, y + 13)],
@@ -271,7 +283,7 @@ fn draw_frame(
         ))
         .map_err(draw_error)?;
         root.draw_text(
-            &short(name, 48),
+            &short(name, legend_chars),
             &style(TEXT_PX, &BLACK, HPos::Left, VPos::Center),
             (x + 16, y + 8),
         )
@@ -284,7 +296,10 @@ fn empty_chart(svg: &mut String, title: &str, width: u32, height: u32) -> Result
     let root = SVGBackend::with_string(svg, (width, height)).into_drawing_area();
     root.fill(&WHITE).map_err(draw_error)?;
     root.draw_text(
-        &short(title, 110),
+        &short(
+            title,
+            text_chars(width as i32 - LEFT - 8) * TEXT_PX as usize / TITLE_PX as usize,
+        ),
         &style(TITLE_PX, &BLACK, HPos::Left, VPos::Top),
         (LEFT, 10),
     )
@@ -342,7 +357,7 @@ fn render_bars(chart: &BarChart, width: u32, height: u32) -> Result<String, Char
         for (c, category) in chart.categories.iter().enumerate() {
             let slot_left = f64::from(LEFT) + slot * c as f64;
             root.draw_text(
-                &short(category, ((slot / 7.5) as usize).max(4)),
+                &short(category, text_chars(slot as i32 - 6).max(4)),
                 &style(TEXT_PX, &BLACK, HPos::Center, VPos::Top),
                 ((slot_left + slot / 2.0) as i32, frame.plot_bottom + 6),
             )

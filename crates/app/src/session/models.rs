@@ -158,7 +158,11 @@ mod tests {
     #[test]
     fn a_models_two_files_are_one_row_with_both_splits_and_its_types_under_it() {
         let runs = [
-            run(1, "a.positive.jsonl", vec![group(Split::Positive, None, 20)]),
+            run(
+                1,
+                "a.positive.jsonl",
+                vec![group(Split::Positive, None, 20)],
+            ),
             run(
                 2,
                 "a.negative.jsonl",
@@ -180,7 +184,10 @@ mod tests {
         assert_eq!(a.all.cell(Split::Negative).map(|c| c.run), Some(2));
         assert_eq!(a.types.len(), 1);
         assert_eq!(a.types[0].value.as_deref(), Some("knowledge distortion"));
-        assert_eq!(a.types[0].negative.as_ref().map(|c| c.group.samples), Some(5));
+        assert_eq!(
+            a.types[0].negative.as_ref().map(|c| c.group.samples),
+            Some(5)
+        );
         assert!(a.types[0].positive.is_none());
         assert!(models[1].all.negative.is_none());
     }
@@ -195,6 +202,9 @@ mod tests {
         let paired = model_summaries(&runs, &[(2, " x ".to_owned())]);
         assert_eq!(paired.len(), 1);
         assert_eq!(paired[0].model, "x");
-        assert_eq!(model_of(&[(2, "  ".to_owned())], 2, "y.negative.jsonl"), "y");
+        assert_eq!(
+            model_of(&[(2, "  ".to_owned())], 2, "y.negative.jsonl"),
+            "y"
+        );
     }
 }

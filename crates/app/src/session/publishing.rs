@@ -1,10 +1,10 @@
 //! Publishing: the leaderboard with the runs placed in it, and the files the app offers for
 //! download (summaries with their signature, per-sample scores).
 
+use super::models::model_of;
 use super::{RunState, RunSummary, Session};
 use medhall_core::chart;
 use medhall_core::export::{CsvCell, csv_row};
-use super::models::model_of;
 use medhall_core::judging::provenance::{JudgeTally, tally as judge_tally};
 use medhall_core::leaderboard;
 use medhall_core::stats::StatsConfig;
