@@ -209,7 +209,7 @@ fn draw_frame(
     root.draw_text(
         &short(
             title,
-            text_chars(width as i32 - LEFT - 8) * TEXT_PX as usize / TITLE_PX as usize,
+            text_chars(width - LEFT - 8) * TEXT_PX as usize / TITLE_PX as usize,
         ),
         &style(TITLE_PX, &BLACK, HPos::Left, VPos::Top),
         (LEFT, 10),
