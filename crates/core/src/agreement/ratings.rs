@@ -70,9 +70,10 @@ pub struct RatingTable {
 
 /// A score as agreement needs it: an integer from 1 to 10.
 fn level(value: f64) -> Option<u8> {
-    let whole = value.fract() == 0.0 && value >= 1.0 && value <= 10.0;
+    let whole = value.fract() == 0.0 && (1.0..=10.0).contains(&value);
+    // In range and whole, so the cast is exact.
     whole
-        .then(|| value as u8)
+        .then_some(value as u8)
         .filter(|v| SCORE_LEVELS.contains(v))
 }
 
