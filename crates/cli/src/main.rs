@@ -4,6 +4,7 @@
 //! This binary owns argument parsing, file reading, threads and printing; every rule about data
 //! lives in `medhall-core`.
 
+mod agreement;
 mod judge;
 mod model;
 mod report;
@@ -36,6 +37,8 @@ enum Command {
     Generate(model::GenerateArgs),
     /// Answer a questions file with the quick-check VLM; writes the official prediction JSONL.
     Answer(model::AnswerArgs),
+    /// Agreement of the judge with human raters, or of two judges: kappa, alpha, rho, bias.
+    Agreement(agreement::AgreementArgs),
     /// Score medical VQA answers (VQA-RAD, SLAKE, PathVQA) as LLaVA-Med v1.0 does, per dataset.
     Vqa(vqa::VqaArgs),
 }
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => model::run_generate(&args),
         Command::Answer(args) => model::run_answer(&args),
         Command::Vqa(args) => vqa::run(&args),
+        Command::Agreement(args) => agreement::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -37,6 +37,9 @@ pub enum IssueKind {
     /// A later line of the same file judged a sample again whose earlier verdict was
     /// unreadable (`medhall judge --retry-unreadable`); the readable verdict is used.
     Reasked,
+    /// A rating or judge score that is not an integer from 1 to 10, where agreement needs one
+    /// (`medhall agreement`); the line is left out.
+    InvalidRating,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,7 +73,7 @@ impl From<RecordError> for Issue {
     }
 }
 
-fn issue(
+pub(crate) fn issue(
     kind: IssueKind,
     source: &str,
     line: u64,
@@ -131,7 +134,7 @@ impl SourceContext {
     }
 }
 
-fn key_of(
+pub(crate) fn key_of(
     record: &SampleRecord,
     source: &SourceContext,
     issues: &mut Vec<Issue>,

@@ -12,6 +12,7 @@
 pub use medhall_metrics as metrics;
 pub use medhall_metrics::{fast_hash, stats, text, vqa};
 
+pub mod agreement;
 pub mod chart;
 pub mod compare;
 pub mod dataset;

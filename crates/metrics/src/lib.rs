@@ -4,11 +4,12 @@
 //! It owns Python's text rules (`text`: `str.split`, `str.lower`), the official lexical metrics
 //! (ROUGE, METEOR with its embedded WordNet 3.0 table and Porter stemmer, BLEU), BERTScore's
 //! matching step on token vectors an encoder produced (the encoder is in `medhall-model`),
-//! the statistics (means, bootstrap intervals, paired tests, Spearman) and the fast hash maps
+//! the statistics (means, bootstrap intervals, paired tests, Spearman, agreement between raters) and the fast hash maps
 //! and content hashes they use. It is the bottom of the crate graph: it must not depend on any
 //! other crate of this workspace (the domain, `medhall-core`, sits above it), on web crates, on
 //! burn, or on the filesystem. `scripts/check-core-deps.sh` enforces this.
 
+pub mod agreement;
 pub mod bertscore;
 pub mod bleu;
 pub mod fast_hash;

@@ -68,6 +68,16 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[below] + (sorted[above] - sorted[below]) * fraction
 }
 
+/// The 95% percentile interval of bootstrap draws (sorted here), as the intervals above take
+/// it: numpy's linear quantiles at 2.5% and 97.5%. `None` for fewer than two draws.
+pub fn percentile_interval(draws: &mut [f64]) -> Option<(f64, f64)> {
+    if draws.len() < 2 {
+        return None;
+    }
+    draws.sort_by(f64::total_cmp);
+    Some((quantile(draws, 0.025), quantile(draws, 0.975)))
+}
+
 /// 95% percentile-bootstrap interval of the mean. `None` for fewer than two values.
 pub fn bootstrap_mean_ci(values: &[f64], config: &StatsConfig) -> Option<(f64, f64)> {
     bootstrap_mean_cis(&[values], config).pop().flatten()
