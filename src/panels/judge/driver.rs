@@ -361,20 +361,24 @@ pub(super) async fn drive(
             None
         }
     };
+    // Hands what arrived to the worker; an error is shown, the run goes on.
+    let flush_now = || {
+        if let Err(error) = flush(
+            state,
+            host,
+            plan.run,
+            &plan.identity,
+            &settings.judge,
+            &control,
+        ) {
+            ui.error.set(Some(error));
+        }
+    };
     let mut last_flush = now();
     loop {
         if now() - last_flush >= FLUSH_MS {
             last_flush = now();
-            if let Err(error) = flush(
-                state,
-                host,
-                plan.run,
-                &plan.identity,
-                &settings.judge,
-                &control,
-            ) {
-                ui.error.set(Some(error));
-            }
+            flush_now();
         }
         let mut wait_until = None;
         let done = loop {
@@ -415,16 +419,7 @@ pub(super) async fn drive(
         }
         sleep_or_wake(&control, wait_until).await;
     }
-    if let Err(error) = flush(
-        state,
-        host,
-        plan.run,
-        &plan.identity,
-        &settings.judge,
-        &control,
-    ) {
-        ui.error.set(Some(error));
-    }
+    flush_now();
     state.with_value(|s| *s.control.borrow_mut() = None);
     let run = control.run.borrow();
     let failures: Vec<String> = run
