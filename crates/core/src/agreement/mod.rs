@@ -354,7 +354,8 @@ impl GroupInput<'_> {
         out
     }
 
-    /// The items with the widest spread, then the largest mean pairwise difference, then by key.
+    /// The items with the widest spread, then the largest mean pairwise difference, then by key;
+    /// items all raters scored alike are not listed.
     fn top(&self, top: usize) -> Vec<Disagreement> {
         let mut ranked: Vec<(u8, f64, &SampleKey, Disagreement)> = Vec::new();
         for item in self.items {
@@ -368,6 +369,10 @@ impl GroupInput<'_> {
             }
             let values: Vec<u8> = ratings.iter().map(|(_, v)| *v).collect();
             let range = values.iter().max().unwrap_or(&0) - values.iter().min().unwrap_or(&0);
+            // Raters who agree exactly are no disagreement to list.
+            if range == 0 {
+                continue;
+            }
             let (mut total, mut pairs) = (0.0, 0.0);
             for (x, a) in values.iter().enumerate() {
                 for b in &values[x + 1..] {
