@@ -27,7 +27,7 @@ pub(crate) fn RunsPanel(state: AppState) -> impl IntoView {
                     on:change=move |ev| for file in input_files(&ev) { load_results_file(state, file) }/>
                 <p class="help" id="results-input-help">"Official predictions JSONL, judge-eval JSONL, CSV or JSON: one file per run."</p>
             </div>
-            <div class="table-scroll">
+            <div class="table-scroll" tabindex="0" role="region" aria-label="Results files table">
             <table class="runs">
                 <thead><tr><th>"Run"</th><th>"Samples"</th><th>"Scored"</th><th>"Judge"</th><th>"Issues"</th><th><span class="visually-hidden">"Remove"</span></th></tr></thead>
                 <tbody>
