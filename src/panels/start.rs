@@ -45,8 +45,23 @@ pub(crate) fn StartPanel(state: AppState) -> impl IntoView {
     // references were asked for from here.
     let chosen = RwSignal::new(Vec::<String>::new());
     let confirmed = RwSignal::new(false);
-    let references_ready =
-        move || confirmed.get_untracked() || state.references.get_untracked().0 > 0;
+    // The validation set asked for here, or earlier (the view names the set it loaded, and a
+    // reload restores it). Other references (the demo's) would not join the benchmark's answers.
+    let validation_asked = move || {
+        confirmed.get()
+            || state
+                .view
+                .with(|v| v.set.as_deref() == Some(VALIDATION_SET))
+    };
+    let references_ready = move || validation_asked() && state.references.get().0 > 0;
+    // At a file choice: the validation set is asked for (its download may still be running).
+    let references_ready_now = move || {
+        confirmed.get_untracked()
+            || (state
+                .view
+                .with_untracked(|v| v.set.as_deref() == Some(VALIDATION_SET))
+                && state.references.get_untracked().0 > 0)
+    };
     let take = move |files: Vec<File>| {
         if files.is_empty() {
             return;
@@ -55,7 +70,7 @@ pub(crate) fn StartPanel(state: AppState) -> impl IntoView {
         for file in files {
             load_results_file(state, file);
         }
-        if references_ready() {
+        if references_ready_now() {
             open(state, Tab::Leaderboard);
         }
     };
@@ -97,17 +112,20 @@ pub(crate) fn StartPanel(state: AppState) -> impl IntoView {
             jobs.iter()
                 .any(|j| j.status == JobStatus::Running && j.label.starts_with("references:"))
         });
-        match (references, loading, confirmed.get()) {
+        match (references, loading, validation_asked()) {
             (_, true, _) => format!("Downloading the references: {references} so far."),
             (0, false, true) => {
                 "The references did not load: see the loads listed under Reference shards."
                     .to_owned()
             }
             (0, false, false) => String::new(),
-            (n, false, _) => format!("{n} reference answers loaded."),
+            (n, false, true) => format!("{n} reference answers loaded."),
+            (n, false, false) => format!(
+                "{n} other reference answers are loaded (the demo's, or your own); this downloads the benchmark's."
+            ),
         }
     };
-    let has_references = move || state.references.get().0 > 0;
+    let has_references = references_ready;
     let has_chosen = move || !chosen.with(Vec::is_empty);
     view! {
         <section id="start" class="start" aria-labelledby="start-title">
