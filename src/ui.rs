@@ -15,6 +15,7 @@ use crate::panels::leaderboard::{LeaderboardEmbed, LeaderboardPanel};
 use crate::panels::model_check::{Host, ModelPanel};
 use crate::panels::runs::RunsPanel;
 use crate::panels::samples::{SamplePanel, VISIBLE_ROWS};
+use crate::panels::start::{EmptyState, StartPanel};
 use crate::panels::summary::SummaryTable;
 use crate::state::{AppState, ChartView, DB, WORKER, ask, ask_boxed, send_request};
 use crate::storage;
@@ -265,28 +266,47 @@ pub fn App() -> impl IntoView {
             <main>
                 <Messages state=state/>
                 {panel(Tab::Data, view! {
+                    <StartPanel state=state/>
                     <DataPanel state=state/>
                     <RunsPanel state=state/>
                 }.into_any())}
                 {panel(Tab::Results, view! {
+                    <EmptyState state=state text="No runs yet: load the demo or your prediction files on Data."/>
                     <SummaryTable state=state/>
                     <BertScorePanel state=state/>
                     <ChartPanel state=state/>
                     <ExportPanel state=state/>
                 }.into_any())}
-                {panel(Tab::Leaderboard, view! { <LeaderboardPanel state=state/> }.into_any())}
-                {panel(Tab::Disagreement, view! { <DisagreementPanel state=state/> }.into_any())}
-                {panel(Tab::Compare, view! { <ComparePanel state=state/> }.into_any())}
-                {panel(Tab::Samples, view! { <SamplePanel state=state/> }.into_any())}
+                {panel(Tab::Leaderboard, view! {
+                    <EmptyState state=state text="None of your runs is in the table yet: load your prediction files (or the demo) on Data to place a model among the published ones below."/>
+                    <LeaderboardPanel state=state/>
+                }.into_any())}
+                {panel(Tab::Disagreement, view! {
+                    <EmptyState state=state text="No runs yet: this view needs a run with judge scores (the demo's model B has them). Load the demo or your judge-eval files on Data."/>
+                    <DisagreementPanel state=state/>
+                }.into_any())}
+                {panel(Tab::Compare, view! {
+                    <EmptyState state=state text="No runs yet: this view compares two or more models split by split. Load the demo (two models) or your prediction files on Data."/>
+                    <ComparePanel state=state/>
+                }.into_any())}
+                {panel(Tab::Samples, view! {
+                    <EmptyState state=state text="No samples yet: load the demo or your prediction files on Data; each answer is then a row here."/>
+                    <SamplePanel state=state/>
+                }.into_any())}
                 {panel(Tab::Judge, view! {
+                    <EmptyState state=state text="No runs yet: load your prediction files (or the demo) on Data; the judge then scores the run you choose."/>
                     <JudgePanel host=JudgeHost {
                         ask: ask_boxed,
                         send: send_request,
                         runs: Signal::derive(move || state.runs.get()),
                         references: Signal::derive(move || state.references.get().0),
+                        open_data: Callback::new(move |()| state.view.update(|v| v.tab = Tab::Data)),
                     }/>
                 }.into_any())}
                 {panel(Tab::Model, view! {
+                    <EmptyState state=state
+                        text="No questions yet: the model check answers loaded benchmark questions. Load the demo or the MedHallTune validation references on Data."
+                        missing=Signal::derive(move || state.references.get().0 == 0)/>
                     <ModelPanel host=Host {
                         ask: ask_boxed,
                         add_run: Callback::new(move |file| load_results_file(state, file)),

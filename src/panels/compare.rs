@@ -141,7 +141,7 @@ pub(crate) fn ComparePanel(state: AppState) -> impl IntoView {
                     }).collect_view();
                     view! {
                         {view.warnings.into_iter().map(|w| view! { <p class="warning compare-warning">{w}</p> }).collect_view()}
-                        <div class="table-scroll">
+                        <div class="table-scroll" tabindex="0" role="region" aria-label="Comparison table">
                             <table class="matrix">
                                 <thead><tr><th scope="col">"Model"</th>{heads}</tr></thead>
                                 <tbody>{rows}</tbody>

@@ -41,41 +41,51 @@ pub(crate) fn DataPanel(state: AppState) -> impl IntoView {
     view! {
         <section id="data">
             <h2>"Reference shards"</h2>
+            <p class="note">"Every dataset datasets.json lists, and reference files or URLs of your own."</p>
             {sets}
-            <div class="row">
-                <label>"Shard or results URL (kept for reloads without its ?query, #fragment or user:password@: a token there is used now, not saved) "
-                    <input type="url" placeholder="https://…/val_positive_qa-filtered.jsonl"
+            <div class="form">
+                <label for="data-url">"Shard or results URL"</label>
+                <div class="field">
+                    <input type="url" id="data-url" aria-describedby="data-url-help" placeholder="https://…/val_positive_qa-filtered.jsonl"
                         prop:value=url on:input=move |ev| url.set(event_target_value(&ev))/>
-                </label>
-                <label><input type="checkbox" prop:checked=url_is_run
-                    on:change=move |ev| url_is_run.set(event_target_checked(&ev))/>" it is a results file"</label>
-                <button on:click=move |_| {
-                    let text = url.get_untracked().trim().to_owned();
-                    if text.is_empty() { return; }
-                    let origin = web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default();
-                    if text.starts_with("http://") && !text.starts_with(&format!("{origin}/")) {
-                        // The page's Content-Security-Policy allows https only (and this site).
-                        state.message(format!("{text}: only https:// URLs can be loaded (or a path on this site)."));
-                        return;
-                    }
-                    // The run name is stored and exported: take it from the URL without a token.
-                    let name = url_is_run.get_untracked().then(|| {
-                        let path = redact_url(&text);
-                        path.rsplit('/').next().unwrap_or(&path).to_owned()
-                    });
-                    load_url(state, text, name);
-                    url.set(String::new());
-                }>"Load URL"</button>
-            </div>
-            <div class="row">
-                <label>"Reference shard files (JSONL, JSON, CSV) "
-                    <input type="file" id="shard-files" multiple
+                    <p class="help" id="data-url-help">"https:// (or a path on this site). Kept for reloads without its ?query, #fragment or user:password@: a token there is used now, not saved."</p>
+                </div>
+                <div class="field check">
+                    <label><input type="checkbox" prop:checked=url_is_run
+                        on:change=move |ev| url_is_run.set(event_target_checked(&ev))/>" it is a results file"</label>
+                    <p class="help">"A model's answers (a run) rather than reference answers."</p>
+                </div>
+                <div class="field action">
+                    <button class="primary" on:click=move |_| {
+                        let text = url.get_untracked().trim().to_owned();
+                        if text.is_empty() { return; }
+                        let origin = web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default();
+                        if text.starts_with("http://") && !text.starts_with(&format!("{origin}/")) {
+                            // The page's Content-Security-Policy allows https only (and this site).
+                            state.message(format!("{text}: only https:// URLs can be loaded (or a path on this site)."));
+                            return;
+                        }
+                        // The run name is stored and exported: take it from the URL without a token.
+                        let name = url_is_run.get_untracked().then(|| {
+                            let path = redact_url(&text);
+                            path.rsplit('/').next().unwrap_or(&path).to_owned()
+                        });
+                        load_url(state, text, name);
+                        url.set(String::new());
+                    }>"Load URL"</button>
+                </div>
+                <label for="shard-files">"Reference shard files"</label>
+                <div class="field">
+                    <input type="file" id="shard-files" multiple aria-describedby="shard-files-help"
                         on:change=move |ev| for file in input_files(&ev) { load_reference_file(state, file, false) }/>
-                </label>
-                <label>"Hallucination-type map (CSV: split, question_id, type) "
-                    <input type="file" id="type-map"
+                    <p class="help" id="shard-files-help">"The benchmark's questions and reference answers: JSONL, JSON or CSV."</p>
+                </div>
+                <label for="type-map">"Hallucination-type map"</label>
+                <div class="field">
+                    <input type="file" id="type-map" aria-describedby="type-map-help"
                         on:change=move |ev| for file in input_files(&ev) { load_reference_file(state, file, true) }/>
-                </label>
+                    <p class="help" id="type-map-help">"CSV with the columns split, question_id, type."</p>
+                </div>
             </div>
             <p class="note">{move || {
                 let (references, typed) = state.references.get();
@@ -136,7 +146,7 @@ pub(crate) fn Jobs(state: AppState) -> impl IntoView {
                         view! {
                             <li class=class data-job=id>
                                 <span class="label">{job.label.clone()}</span>
-                                <progress max="1" value=fraction.unwrap_or(0.0).to_string()></progress>
+                                <progress max="1" value=fraction.unwrap_or(0.0).to_string() aria-label=format!("{} progress", job.label)></progress>
                                 <span class="note">{format!(" {} rows, {} KB. ", job.records, job.bytes / 1024)}</span>
                                 <span class="status">{status}</span>
                                 <Show when=move || running>

@@ -91,7 +91,7 @@ fn groups_table(view: &DisagreementView) -> impl IntoView + use<> {
         })
         .collect_view();
     view! {
-        <div class="table-scroll">
+        <div class="table-scroll" tabindex="0" role="region" aria-label="Agreement by group">
             <table class="disagreement-groups">
                 <thead><tr>
                     <th>"Group"</th><th>"n (both scores)"</th><th>"Spearman ρ"</th>
@@ -251,7 +251,7 @@ pub(crate) fn DisagreementPanel(state: AppState) -> impl IntoView {
                         <h3 id="quadrant-count" data-count=total.to_string()>
                             {format!("{total} sample(s) in the quadrant{}", if shown < total { format!(" (the first {shown} listed)") } else { String::new() })}
                         </h3>
-                        <div class="table-scroll">
+                        <div class="table-scroll" tabindex="0" role="region" aria-label="Samples in the quadrant">
                             <table class="quadrant-list">
                                 <thead><tr><th>"split"</th><th>"id"</th><th>"type"</th><th>{lexical_name}</th><th>{judge_name}</th><th>"question"</th><th>"answer"</th></tr></thead>
                                 <tbody>{rows}</tbody>

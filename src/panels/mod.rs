@@ -12,6 +12,7 @@ pub(crate) mod leaderboard;
 pub(crate) mod model_check;
 pub(crate) mod runs;
 pub(crate) mod samples;
+pub(crate) mod start;
 pub(crate) mod summary;
 
 use crate::state::AppState;

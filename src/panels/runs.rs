@@ -22,13 +22,14 @@ pub(crate) fn RunsPanel(state: AppState) -> impl IntoView {
         <section id="runs">
             <h2>"Results files"</h2>
             <div class="drop" on:dragover=move |ev: leptos::ev::DragEvent| ev.prevent_default() on:drop=on_drop>
-                <p>"Drop results files here (official predictions JSONL, judge-eval JSONL, CSV, JSON): one file per run."</p>
-                <input type="file" id="results-input" multiple
+                <label for="results-input">"Drop results files here or choose them"</label>
+                <input type="file" id="results-input" multiple aria-describedby="results-input-help"
                     on:change=move |ev| for file in input_files(&ev) { load_results_file(state, file) }/>
+                <p class="help" id="results-input-help">"Official predictions JSONL, judge-eval JSONL, CSV or JSON: one file per run."</p>
             </div>
-            <div class="table-scroll">
+            <div class="table-scroll" tabindex="0" role="region" aria-label="Results files table">
             <table class="runs">
-                <thead><tr><th>"Run"</th><th>"Samples"</th><th>"Scored"</th><th>"Judge"</th><th>"Issues"</th><th></th></tr></thead>
+                <thead><tr><th>"Run"</th><th>"Samples"</th><th>"Scored"</th><th>"Judge"</th><th>"Issues"</th><th><span class="visually-hidden">"Remove"</span></th></tr></thead>
                 <tbody>
                 {move || state.runs.get().into_iter().map(|run| {
                     let id = run.id;
@@ -70,7 +71,7 @@ pub(crate) fn RunsPanel(state: AppState) -> impl IntoView {
                     });
                     view! {
                         <tr data-run-id=id>
-                            <td><input class="run-name" prop:value=run.name.clone()
+                            <td><input class="run-name" aria-label=format!("Name of run {}", run.name) prop:value=run.name.clone()
                                 on:change=move |ev| {
                                     let name = event_target_value(&ev);
                                     state.report(send(&Request::RenameRun { run: id, name: name.clone() }, None));
@@ -80,7 +81,7 @@ pub(crate) fn RunsPanel(state: AppState) -> impl IntoView {
                             <td>{run.scored}</td>
                             <td class="judge-cell">{run.with_judge}{judge_note}</td>
                             <td class="issues">{issue_cell}</td>
-                            <td><button on:click=move |_| remove_run(state, id)>"Remove"</button></td>
+                            <td><button on:click=move |_| remove_run(state, id) aria-label=format!("Remove {}", run.name)>"Remove"</button></td>
                         </tr>
                     }
                 }).collect_view()}

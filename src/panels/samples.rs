@@ -63,29 +63,29 @@ pub(crate) fn SamplePanel(state: AppState) -> impl IntoView {
         <section id="samples">
             <h2>"Samples"</h2>
             <div class="row filters">
-                <input type="search" placeholder="Search questions and answers" id="sample-search"
+                <input type="search" placeholder="Search questions and answers" id="sample-search" aria-label="Search questions and answers"
                     prop:value=move || state.view.with(|v| v.search.clone())
                     on:input=move |ev| { state.view.update(|v| v.search = event_target_value(&ev)); state.first_row.set(0); }/>
-                <select prop:value=move || state.view.with(|v| v.split.map(|s| s.as_str().to_owned()).unwrap_or_default())
+                <select aria-label="Split" prop:value=move || state.view.with(|v| v.split.map(|s| s.as_str().to_owned()).unwrap_or_default())
                     on:change=move |ev| { let value = event_target_value(&ev); state.view.update(|v| v.split = Split::parse(&value)); state.first_row.set(0); }>
                     <option value="">"both splits"</option>
                     <option value="positive">"positive (non-hallucination)"</option>
                     <option value="negative">"negative (hallucination)"</option>
                 </select>
-                <input type="text" placeholder="type (e.g. unlabelled)"
+                <input type="text" placeholder="type (e.g. unlabelled)" aria-label="Hallucination type"
                     prop:value=move || state.view.with(|v| v.type_value.clone().unwrap_or_default())
                     on:change=move |ev| { let value = event_target_value(&ev); state.view.update(|v| v.type_value = Some(value).filter(|s| !s.is_empty())); state.first_row.set(0); }/>
-                <select prop:value=move || state.view.with(|v| v.run.clone().unwrap_or_default())
+                <select aria-label="Run" prop:value=move || state.view.with(|v| v.run.clone().unwrap_or_default())
                     on:change=move |ev| { let value = event_target_value(&ev); state.view.update(|v| v.run = Some(value).filter(|s| !s.is_empty())); state.first_row.set(0); }>
                     <option value="">"all runs"</option>
                     {move || state.runs.get().into_iter().map(|r| view! { <option value=r.name.clone()>{r.name.clone()}</option> }).collect_view()}
                 </select>
                 <label class="note">{move || format!("{} from ", state.view.with(|v| v.metric.clone()))}
-                    <input type="number" step="any" class="range" id="metric-min"
+                    <input type="number" step="any" class="range" id="metric-min" aria-label="Lowest value"
                         prop:value=move || state.view.with(|v| v.min.map(|x| x.to_string()).unwrap_or_default())
                         on:change=move |ev| { let value = event_target_value(&ev); state.view.update(|v| v.min = value.trim().parse().ok()); state.first_row.set(0); }/>
                     " to "
-                    <input type="number" step="any" class="range" id="metric-max"
+                    <input type="number" step="any" class="range" id="metric-max" aria-label="Highest value"
                         prop:value=move || state.view.with(|v| v.max.map(|x| x.to_string()).unwrap_or_default())
                         on:change=move |ev| { let value = event_target_value(&ev); state.view.update(|v| v.max = value.trim().parse().ok()); state.first_row.set(0); }/>
                 </label>
@@ -93,9 +93,9 @@ pub(crate) fn SamplePanel(state: AppState) -> impl IntoView {
             </div>
             <DisagreeFilter state=state/>
             <p class="note" id="matching-rows">{move || state.rows.with(|r| r.as_ref().map(|p| format!("{} matching rows", p.total)).unwrap_or_default())}</p>
-            <div class="table-scroll"><div class="sample-grid">
+            <div class="table-scroll" tabindex="0" role="region" aria-label="Samples table"><div class="sample-grid">
             <div class="sample-head"><span class="c-run">"run"</span><span class="c-split">"split"</span><span class="c-id">"id"</span><span class="c-type">"type"</span><span class="c-text">"question"</span><span class="c-text">"answer"</span><span class="c-num">"METEOR"</span><span class="c-num">"ROUGE-L"</span><span class="c-num">"accuracy"</span></div>
-            <div class="sample-table" on:scroll=on_scroll style=format!("height:{}px", ROW_HEIGHT * VISIBLE_ROWS as f64)>
+            <div class="sample-table" tabindex="0" role="region" aria-label="Sample rows" on:scroll=on_scroll style=format!("height:{}px", ROW_HEIGHT * VISIBLE_ROWS as f64)>
                 <div class="sample-space" style=move || format!("height:{}px", state.rows.with(|r| r.as_ref().map_or(0, |p| p.total)) as f64 * ROW_HEIGHT)>
                     {move || state.rows.get().map(|page| {
                         let offset = page.offset;

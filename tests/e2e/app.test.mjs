@@ -465,6 +465,85 @@ test('the bundled demo loads offline', async () => {
   await page.close();
 });
 
+test('the first step: prediction files, then one confirmed download of the validation set, land on the leaderboard row; the demo path opens Results; the judge waits for a calibration with a notice', async (t) => {
+  const fresh = await browser.newContext();
+  t.after(() => fresh.close());
+  const freshErrors = await collectErrors(fresh);
+  const log = [];
+  fresh.on('request', (r) => log.push(r.url()));
+  // The pinned upstream is unreachable here: its four files are answered with the demo's
+  // (references, and model B's judge-eval files standing for LLaVA-Med's), still seen and logged.
+  const demo = path.join(ROOT, 'public/demo');
+  const standIns = [
+    [/val_positive_qa-filtered/, 'demo.positive.references.jsonl'],
+    [/val_negative_qa-filtered/, 'demo.negative.references.jsonl'],
+    [/llava-med-prediction-postive/, 'demo-model-b.positive.judge-eval.jsonl'],
+    [/llava-med-prediction-negative/, 'demo-model-b.negative.judge-eval.jsonl'],
+  ];
+  await fresh.route('https://raw.githubusercontent.com/**', (route) => {
+    const hit = standIns.find(([pattern]) => pattern.test(route.request().url()));
+    if (!hit) return route.fulfill({ status: 404, body: 'not a stand-in' });
+    return route.fulfill({ status: 200, contentType: 'application/x-ndjson', headers: { 'access-control-allow-origin': '*' }, body: fs.readFileSync(path.join(demo, hit[1])) });
+  });
+  const upstream = () => log.filter((u) => u.startsWith('https://raw.githubusercontent.com/'));
+  const page = await fresh.newPage();
+  await page.goto(server.base);
+  await page.waitForSelector('#start-references:not([disabled])', { timeout: 60_000 });
+  assert.equal(await page.getAttribute('[data-tab="data"]', 'aria-selected'), 'true', 'the page opens on Data');
+  assert.match(await page.textContent('#start-references'), /raw\.githubusercontent\.com/, 'the button names the host');
+
+  // Step 1: the prediction files (a file choice), nothing fetched from the upstream.
+  await page.setInputFiles('#start-predictions', [
+    path.join(demo, 'demo-model-a.positive.predictions.jsonl'),
+    path.join(demo, 'demo-model-a.negative.predictions.jsonl'),
+  ]);
+  await page.waitForFunction(() => document.querySelector('.start-chosen')?.textContent.includes('demo-model-a.negative'));
+  await page.waitForTimeout(500);
+  assert.deepEqual(upstream(), [], 'nothing requested from the upstream before the confirmation');
+  assert.equal(await page.getAttribute('[data-tab="data"]', 'aria-selected'), 'true', 'no references yet: still on Data');
+
+  // Step 2: one click, the confirmation; the leaderboard opens on its own with the model's row.
+  await page.click('#start-references');
+  await page.waitForSelector('#view-leaderboard:not([hidden])', { timeout: 10_000 });
+  await page.waitForFunction(() => [...document.querySelectorAll('table.leaderboard tr.run-row')].some((r) => r.dataset.model.includes('demo-model-a')), null, { timeout: 60_000 });
+  const row = await page.$$eval('table.leaderboard tr.run-row', (rows) => rows.map((r) => r.dataset.model));
+  assert.equal(upstream().length, 4, `the validation set's four files, once: ${upstream().join(', ')}`);
+  console.log(`e2e: 1 file choice and 1 click from a fresh page to the leaderboard rows ${row.join(', ')}`);
+
+  // The judge: the stand-in LLaVA-Med files calibrate it, so it plans at once.
+  await openTab(page, 'judge');
+  await page.waitForFunction(() => document.querySelector('#judge-estimate')?.dataset.items !== undefined, null, { timeout: 60_000 });
+  assert.equal(await page.$$eval('.judge-calibration-notice', (n) => n.length), 0);
+  assert.equal(await page.isDisabled('#judge-start'), false);
+  await page.close();
+
+  // The demo path, in a browser of its own: Results, and the judge's notice (not an error).
+  const other = await browser.newContext();
+  t.after(() => other.close());
+  const otherErrors = await collectErrors(other);
+  const demoPage = await other.newPage();
+  await demoPage.goto(server.base);
+  for (const tab of ['results', 'leaderboard', 'disagreement', 'compare', 'samples', 'judge']) {
+    await openTab(demoPage, tab);
+    assert.match(await demoPage.textContent(`#view-${tab} .empty-state`), /on Data/, `${tab} says what to do next`);
+  }
+  await openTab(demoPage, 'data');
+  await demoPage.click('#start-demo-load');
+  await demoPage.waitForSelector('#view-results:not([hidden])', { timeout: 10_000 });
+  await waitForSummary(demoPage, 4);
+  assert.equal(await demoPage.$$eval('#view-results .empty-state', (e) => e.length), 0, 'the empty state goes once runs are in');
+  await openTab(demoPage, 'judge');
+  await demoPage.waitForSelector('#judge > details[open] .judge-calibration-notice', { timeout: 30_000 });
+  const notice = await demoPage.$eval('#judge-estimate', (e) => ({ className: e.className, text: e.textContent }));
+  assert.ok(!notice.className.includes('error'), notice.className);
+  assert.match(notice.text, /LLaVA-Med's judge-eval files/);
+  assert.match(notice.text, /MedHallTune validation \(upstream\)" dataset on Data/);
+  assert.equal(await demoPage.$$eval('#view-judge .error', (e) => e.length), 0, 'no error shown');
+  assert.ok(await demoPage.isDisabled('#judge-start'), 'Start waits for a calibration');
+  await assertNoErrors(freshErrors);
+  await assertNoErrors(otherErrors, demoPage);
+});
+
 test('a streaming shard shows progress and can be cancelled', async () => {
   const page = await openPage();
   await page.fill('input[type="url"]', `${server.base}__slow.negative.jsonl`);

@@ -264,49 +264,52 @@ pub fn BertScorePanel(state: AppState) -> impl IntoView {
                     "cache. Each chunk of answers is kept in this browser as it completes: a reload or a "
                     "cancel loses nothing, and the next run goes on where this one stopped."
                 </p>
-                <div class="row">
-                    <label>"Model folder URL "
-                        <input id="bertscore-url" type="url" size="60" prop:value=url
+                <div class="form">
+                    <label for="bertscore-url">"Model folder URL"</label>
+                    <div class="field">
+                        <input id="bertscore-url" type="url" aria-describedby="bertscore-url-help" prop:value=url
                             on:input=move |ev| url.set(event_target_value(&ev))/>
-                    </label>
-                </div>
-                <div class="row">
-                    <label>"or the folder "
+                        <p class="help" id="bertscore-url-help">"roberta-large's folder (config.json, tokenizer, safetensors weights), or pick the folder below."</p>
+                    </div>
+                    <label for="bertscore-files">"Model folder"</label>
+                    <div class="field">
                         <input id="bertscore-files" type="file" multiple prop:webkitdirectory=true on:change=on_folder/>
-                    </label>
-                    {move || {
-                        let n = folder.with(Vec::len);
-                        (n > 0).then(|| view! {
-                            <span class="note">{format!("{n} file(s) picked: they are used instead of the URL. ")}</span>
-                            <button on:click=move |_| folder.set(Vec::new())>"Use the URL"</button>
-                        })
-                    }}
-                </div>
-                <div class="row">
-                    <label>"Layer "
-                        <input id="bertscore-layer" class="range" type="number" min="0" placeholder="auto" prop:value=layer
+                        {move || {
+                            let n = folder.with(Vec::len);
+                            (n > 0).then(|| view! {
+                                <p class="help">{format!("{n} file(s) picked: they are used instead of the URL. ")}
+                                    <button on:click=move |_| folder.set(Vec::new())>"Use the URL"</button>
+                                </p>
+                            })
+                        }}
+                    </div>
+                    <label for="bertscore-layer">"Layer"</label>
+                    <div class="field">
+                        <input id="bertscore-layer" class="range" type="number" min="0" placeholder="auto" aria-describedby="bertscore-layer-help" prop:value=layer
                             on:input=move |ev| layer.set(event_target_value(&ev))/>
-                    </label>
-                    <label>"Batch size "
-                        <input id="bertscore-batch" class="range" type="number" min="1" prop:value=batch
+                        <p class="help" id="bertscore-layer-help">"Empty: bert_score's choice for the model's name (17 for roberta-large)."</p>
+                    </div>
+                    <label for="bertscore-batch">"Batch size"</label>
+                    <div class="field">
+                        <input id="bertscore-batch" class="range" type="number" min="1" aria-describedby="bertscore-batch-help" prop:value=batch
                             on:input=move |ev| batch.set(event_target_value(&ev))/>
-                    </label>
-                    <label>
-                        <input id="bertscore-gpu" type="checkbox" prop:checked=prefer_gpu
-                            on:change=move |ev| prefer_gpu.set(event_target_checked(&ev))/>
-                        " Use WebGPU when available"
-                    </label>
+                        <p class="help" id="bertscore-batch-help">"64 is bert_score's, and it changes scores slightly (its padding): keep it to match the leaderboard."</p>
+                    </div>
+                    <div class="field check">
+                        <label>
+                            <input id="bertscore-gpu" type="checkbox" aria-describedby="bertscore-gpu-help" prop:checked=prefer_gpu
+                                on:change=move |ev| prefer_gpu.set(event_target_checked(&ev))/>
+                            " Use WebGPU when available"
+                        </label>
+                        <p class="help" id="bertscore-gpu-help">
+                            "Without WebGPU, roberta-large runs on one CPU core at a few sentences a minute (measured 0.04 "
+                            "sentences/s on a 2-core machine): hours for a split. The progress line says the rate and the "
+                            "time left; medhall score --bertscore is much faster on the same CPU."
+                        </p>
+                    </div>
                 </div>
-                <p class="note">
-                    "Layer: empty means bert_score's choice for the model's name (17 for roberta-large). "
-                    "Batch size 64 is bert_score's, and it changes scores slightly (its padding): keep it to "
-                    "match the leaderboard. Without WebGPU, roberta-large runs on one CPU core at a few "
-                    "sentences a minute (measured 0.04 sentences/s on a 2-core machine): hours for a split. "
-                    "The progress line says the rate and the time left; medhall score --bertscore is much "
-                    "faster on the same CPU."
-                </p>
-                <div class="row">
-                    <button id="bertscore-start" on:click=start disabled=move || ui.running.get()>"Compute B.Score"</button>
+                <div class="actions">
+                    <button id="bertscore-start" class="primary" on:click=start disabled=move || ui.running.get()>"Compute B.Score"</button>
                     <button id="bertscore-cancel" on:click=move |_| driver.with_value(|d| d.cancel()) disabled=move || !ui.running.get()>"Cancel"</button>
                 </div>
                 {move || ui.backend.get().map(|text| view! { <p class="note" id="bertscore-backend">{format!("Backend: {text}")}</p> })}
@@ -322,7 +325,7 @@ pub fn BertScorePanel(state: AppState) -> impl IntoView {
                             data-backend=move || driver.with_value(|d| d.backend()).unwrap_or_default()>
                             {text}
                         </p>
-                        <progress max=p.sentences_total.max(1).to_string() value=p.sentences_done.to_string()></progress>
+                        <progress max=p.sentences_total.max(1).to_string() value=p.sentences_done.to_string() aria-label="B.Score progress"></progress>
                     }
                 }}
                 {move || ui.signature.get().map(|s| view! { <p class="note signature" id="bertscore-signature">{s}</p> })}

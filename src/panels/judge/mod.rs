@@ -50,6 +50,8 @@ pub struct JudgeHost {
     pub runs: Signal<Vec<RunInfo>>,
     /// Reference answers loaded (a new shard changes the plan).
     pub references: Signal<usize>,
+    /// Opens the Data view (where the calibration files are loaded).
+    pub open_data: Callback<()>,
 }
 
 /// What the panel keeps between renders and across its runs: owned by the component and
@@ -178,6 +180,21 @@ pub fn JudgePanel(host: JudgeHost) -> impl IntoView {
             run_choice.set(pick);
         }
     });
+    // Verdicts need a calibration run (LLaVA-Med's judge-eval files): without one the panel
+    // says what to load instead of asking the worker for a plan it cannot make. This is the
+    // session's own rule (`judge_plan`): auto picks the other runs named llava-med.
+    let calibration_missing = Memo::new(move |_| {
+        if types_mode.get() || !calibration_choice.get().is_empty() {
+            return false;
+        }
+        let Some(run) = run_choice.get() else {
+            return false;
+        };
+        !run_list.with(|list| {
+            list.iter()
+                .any(|(id, name, _)| *id != run && is_calibration_name(name))
+        })
+    });
     // The plan follows the chosen run, its calibration and the loaded data, while open.
     Effect::new(move |_| {
         if !open.get() {
@@ -200,6 +217,11 @@ pub fn JudgePanel(host: JudgeHost) -> impl IntoView {
             ui.plan_view.set(None);
             return;
         };
+        if calibration_missing.get() {
+            state.with_value(|s| *s.plan.borrow_mut() = None);
+            ui.plan_view.set(None);
+            return;
+        }
         if ui.progress.with_untracked(|p| p.running) {
             return;
         }
@@ -225,7 +247,7 @@ pub fn JudgePanel(host: JudgeHost) -> impl IntoView {
     };
 
     let start = move |_| {
-        if ui.progress.with_untracked(|p| p.running) {
+        if ui.progress.with_untracked(|p| p.running) || calibration_missing.get_untracked() {
             return;
         }
         ui.error.set(None);
@@ -316,64 +338,89 @@ pub fn JudgePanel(host: JudgeHost) -> impl IntoView {
                     "reload or a closed tab resumes where it stopped, without asking again. Local endpoints "
                     "(http://localhost, http://127.0.0.1) work; every endpoint must allow this page's origin (CORS)."
                 </p>
-                <div class="row">
-                    <label>"Ask for "
+                <div class="form">
+                    <label for="judge-mode">"Ask for"</label>
+                    <div class="field">
                         <select id="judge-mode" on:change=move |ev| types_mode.set(event_target_value(&ev) == "types")>
                             <option value="verdicts" selected=true>"the judge's scores of a run"</option>
                             <option value="types">"the hallucination types of the negative questions (labels marked as the model's)"</option>
                         </select>
-                    </label>
-                </div>
-                <div class="row">
-                    <label>"Run "
+                    </div>
+                    <label for="judge-run">"Run"</label>
+                    <div class="field">
                         <select id="judge-run" on:change=move |ev| run_choice.set(event_target_value(&ev).parse().ok())>
                             {run_options}
                         </select>
-                    </label>
-                    <label>"Calibration "
-                        <select id="judge-calibration" on:change=move |ev| calibration_choice.set(event_target_value(&ev))>
+                    </div>
+                    <label for="judge-calibration">"Calibration"</label>
+                    <div class="field">
+                        <select id="judge-calibration" aria-describedby="judge-calibration-help" on:change=move |ev| calibration_choice.set(event_target_value(&ev))>
                             <option value="" selected=move || calibration_choice.get().is_empty()>"auto: the runs named llava-med"</option>
                             {calibration_options}
                         </select>
-                    </label>
-                    <label title="Refusals, empty and unscored replies were paid for and are kept; they are asked again only when this is ticked.">
-                        <input id="judge-retry-unreadable" type="checkbox" prop:checked=retry_unreadable
-                            on:change=move |ev| retry_unreadable.set(event_target_checked(&ev))/>
-                        " ask again for unreadable verdicts"
-                    </label>
-                </div>
-                <div class="row">
-                    <label>"Endpoint (…/v1) "
-                        <input id="judge-endpoint" type="url" size="32" prop:value=endpoint
+                        <p class="help" id="judge-calibration-help">"The benchmark's prompt shows the judge LLaVA-Med's answer and verdict for the same question: the run holding them."</p>
+                    </div>
+                    <div class="field check">
+                        <label>
+                            <input id="judge-retry-unreadable" type="checkbox" aria-describedby="judge-retry-help" prop:checked=retry_unreadable
+                                on:change=move |ev| retry_unreadable.set(event_target_checked(&ev))/>
+                            " ask again for unreadable verdicts"
+                        </label>
+                        <p class="help" id="judge-retry-help">"Refusals, empty and unscored replies were paid for and are kept; they are asked again only when this is ticked."</p>
+                    </div>
+                    <label for="judge-endpoint">"Endpoint"</label>
+                    <div class="field">
+                        <input id="judge-endpoint" type="url" aria-describedby="judge-endpoint-help" prop:value=endpoint
                             on:input=move |ev| endpoint.set(event_target_value(&ev))/>
-                    </label>
-                    <label>"Model "
-                        <input id="judge-model" size="10" prop:value=model
+                        <p class="help" id="judge-endpoint-help">"An OpenAI-compatible base URL ending in /v1; http only for localhost and 127.0.0.1."</p>
+                    </div>
+                    <label for="judge-model">"Model"</label>
+                    <div class="field">
+                        <input id="judge-model" type="text" spellcheck="false" aria-describedby="judge-model-help" prop:value=model
                             on:input=move |ev| model.set(event_target_value(&ev))/>
-                    </label>
-                    <label>"API key "
-                        <input id="judge-key" type="password" autocomplete="off" spellcheck="false" prop:value=key
+                        <p class="help" id="judge-model-help">"The name the endpoint serves; gpt-4o is the benchmark's judge."</p>
+                    </div>
+                    <label for="judge-key">"API key"</label>
+                    <div class="field">
+                        <input id="judge-key" type="password" autocomplete="off" spellcheck="false" aria-describedby="judge-key-help" prop:value=key
                             on:input=move |ev| key.set(event_target_value(&ev))/>
-                    </label>
-                    <label>"Concurrency "
-                        <input id="judge-concurrency" class="range" type="number" min="1" max="256" prop:value=concurrency
+                        <p class="help" id="judge-key-help">"Kept in this tab's memory only; typed again after a reload."</p>
+                    </div>
+                    <label for="judge-concurrency">"Concurrency"</label>
+                    <div class="field">
+                        <input id="judge-concurrency" class="range" type="number" min="1" max="256" aria-describedby="judge-concurrency-help" prop:value=concurrency
                             on:input=move |ev| concurrency.set(event_target_value(&ev))/>
-                    </label>
-                </div>
-                <div class="row">
-                    <label>"Prices per million tokens: input $"
-                        <input id="judge-price-in" class="range" type="number" min="0" step="0.01" prop:value=price_in
+                        <p class="help" id="judge-concurrency-help">"Requests in flight at once (1 to 256)."</p>
+                    </div>
+                    <label for="judge-price-in">"Input price"</label>
+                    <div class="field">
+                        <input id="judge-price-in" class="range" type="number" min="0" step="0.01" aria-describedby="judge-prices-help" prop:value=price_in
                             on:input=move |ev| price_in.set(event_target_value(&ev))/>
-                    </label>
-                    <label>" output $"
-                        <input id="judge-price-out" class="range" type="number" min="0" step="0.01" prop:value=price_out
+                    </div>
+                    <label for="judge-price-out">"Output price"</label>
+                    <div class="field">
+                        <input id="judge-price-out" class="range" type="number" min="0" step="0.01" aria-describedby="judge-prices-help" prop:value=price_out
                             on:input=move |ev| price_out.set(event_target_value(&ev))/>
-                    </label>
+                        <p class="help" id="judge-prices-help">"US dollars per million tokens, for the estimate below (gpt-4o's list prices by default)."</p>
+                    </div>
                 </div>
-                {move || match ui.plan_view.get() {
-                    None => view! { <p class="note" id="judge-estimate">"Choose a run (its plan appears here)."</p> }.into_any(),
-                    Some(Err(message)) => view! { <p class="error" id="judge-estimate">{message}</p> }.into_any(),
-                    Some(Ok(view)) => {
+                {move || calibration_missing.get().then(|| view! {
+                    <div class="notice judge-calibration-notice" id="judge-estimate" role="status">
+                        <p>
+                            <strong>"Load a calibration first. "</strong>
+                            "The judge's scores need LLaVA-Med's judge-eval files loaded as runs (a results file whose name contains "
+                            "llava-med): the benchmark's prompt shows the judge LLaVA-Med's answer and verdict for each question. "
+                            "The \"MedHallTune validation (upstream)\" dataset on Data has them, with the benchmark's references. "
+                            "Or choose a loaded run as the calibration above. Start waits until there is one."
+                        </p>
+                        <button on:click=move |_| host.open_data.run(())>"Go to Data"</button>
+                    </div>
+                })}
+                {move || match (calibration_missing.get(), ui.plan_view.get()) {
+                    (true, _) => ().into_any(),
+                    (false, None) => view! { <p class="note" id="judge-estimate">"Choose a run (its plan appears here)."</p> }.into_any(),
+                    (false, Some(Err(message))) => view! { <p class="error" id="judge-estimate">{message}</p> }.into_any(),
+                    (false, Some(Ok(view))) => {
                         let (price_in, price_out) = prices();
                         let text = estimate_text(&view, price_in, price_out);
                         let listed = view.issues.clone();
@@ -393,8 +440,8 @@ pub fn JudgePanel(host: JudgeHost) -> impl IntoView {
                         }.into_any()
                     }
                 }}
-                <div class="row">
-                    <button id="judge-start" on:click=start disabled=running>"Start"</button>
+                <div class="actions">
+                    <button id="judge-start" class="primary" on:click=start disabled=move || running() || calibration_missing.get()>"Start"</button>
                     <button id="judge-stop" on:click=move |_| stop(state) disabled=move || !running()>"Stop"</button>
                 </div>
                 {move || {
@@ -411,7 +458,7 @@ pub fn JudgePanel(host: JudgeHost) -> impl IntoView {
                             data-completion-tokens=run.usage.completion_tokens.to_string()>
                             {text}
                         </p>
-                        <progress max=run.total.max(1).to_string() value=run.counts.finished.to_string()></progress>
+                        <progress max=run.total.max(1).to_string() value=run.counts.finished.to_string() aria-label="Judge progress"></progress>
                     }
                 }}
                 {move || ui.error.get().map(|message| view! { <p class="error judge-error" role="alert">{message}</p> })}

@@ -350,55 +350,78 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                     None if panel.crashed.get() => "The model worker stopped.".to_owned(),
                     None => "Starting the model worker…".to_owned(),
                 }}</p>
-                <label>"Model folder URL " <input type="url" class="model-url" prop:value=model_url on:change=move |ev| {
-                    model_url.set(event_target_value(&ev));
-                    panel.sizes.set(None);
-                    panel.sizes_url.set(None);
-                }/></label>
-                <label>"LoRA adapter folder URL (optional) " <input type="url" class="adapter-url" prop:value=adapter_url on:change=move |ev| adapter_url.set(event_target_value(&ev))/></label>
-                <label>" or its files (adapter_config.json and adapter_model.safetensors; pick or drop them) "
-                    <input type="file" class="adapter-files" multiple accept=".json,.safetensors"
-                        on:change=move |ev| adapter_files.set(input_files(&ev))/>
-                </label>
-                <label>"Weights "
-                    <select class="quantization" on:change=move |ev| {
-                        quantization.set(event_target_value(&ev));
-                        panel.weights_picked.set(true);
-                        panel.weights_why.set(None);
-                    }>
-                        <option value="q8_0" selected=move || quantization.get() == "q8_0">{move || size_label(panel, "q8_0", "q8_0 (8-bit blocks)")}</option>
-                        <option value="q4" selected=move || quantization.get() == "q4">{move || size_label(panel, "q4", "q4 (4-bit blocks)")}</option>
-                        <option value="none" selected=move || quantization.get() == "none">{move || size_label(panel, "none", "f32 (not quantized)")}</option>
-                    </select>
-                </label>
-                {move || panel.weights_why.get().map(|why| view! { <span class="note model-weights-why">{why}</span> })}
-                <button class="model-sizes" disabled=move || panel.backend.get().is_none()
-                    title=move || format!("Reads config.json from {}", medhall_core::url_policy::destination_label(&crate::dom::page_url(), &model_url.get()))
-                    on:click=move |_| driver.with_value(|d| ask_sizes(d, panel, model_url.get_untracked()))>"Show sizes"</button>
-                <button class="model-load" disabled=move || panel.backend.get().is_none() on:click=load>"Load model"</button>
-                <span class="note model-host">{move || format!("Show sizes and Load request files from {}.", medhall_core::url_policy::destination_label(&crate::dom::page_url(), &model_url.get()))}</span>
-                {move || panel.crashed.get().then(|| view! {
-                    <button class="model-restart" on:click=move |_| {
-                        panel.error.set(None);
-                        if let Err(e) = driver.with_value(|d| d.start(panel)) {
+                <div class="form">
+                    <label for="model-url">"Model folder URL"</label>
+                    <div class="field">
+                        <input type="url" id="model-url" class="model-url" prop:value=model_url on:change=move |ev| {
+                            model_url.set(event_target_value(&ev));
+                            panel.sizes.set(None);
+                            panel.sizes_url.set(None);
+                        }/>
+                        <p class="help">"A folder holding SmolVLM's config.json, tokenizer and safetensors weights."</p>
+                    </div>
+                    <label for="adapter-url">"LoRA adapter URL"</label>
+                    <div class="field">
+                        <input type="url" id="adapter-url" class="adapter-url" prop:value=adapter_url on:change=move |ev| adapter_url.set(event_target_value(&ev))/>
+                        <p class="help">"Optional: the adapter's folder, or its files below (not both)."</p>
+                    </div>
+                    <label for="adapter-files">"LoRA adapter files"</label>
+                    <div class="field">
+                        <input type="file" id="adapter-files" class="adapter-files" multiple accept=".json,.safetensors"
+                            on:change=move |ev| adapter_files.set(input_files(&ev))/>
+                        <p class="help">"adapter_config.json and adapter_model.safetensors; pick or drop them."</p>
+                    </div>
+                    <label for="model-quantization">"Weights"</label>
+                    <div class="field">
+                        <select id="model-quantization" class="quantization" on:change=move |ev| {
+                            quantization.set(event_target_value(&ev));
+                            panel.weights_picked.set(true);
+                            panel.weights_why.set(None);
+                        }>
+                            <option value="q8_0" selected=move || quantization.get() == "q8_0">{move || size_label(panel, "q8_0", "q8_0 (8-bit blocks)")}</option>
+                            <option value="q4" selected=move || quantization.get() == "q4">{move || size_label(panel, "q4", "q4 (4-bit blocks)")}</option>
+                            <option value="none" selected=move || quantization.get() == "none">{move || size_label(panel, "none", "f32 (not quantized)")}</option>
+                        </select>
+                        {move || panel.weights_why.get().map(|why| view! { <p class="help model-weights-why">{why}</p> })}
+                        <p class="help">"Show sizes reads the model's config.json and gives each choice its download size."</p>
+                    </div>
+                </div>
+                <div class="actions">
+                    <button class="model-sizes" disabled=move || panel.backend.get().is_none()
+                        title=move || format!("Reads config.json from {}", medhall_core::url_policy::destination_label(&crate::dom::page_url(), &model_url.get()))
+                        on:click=move |_| driver.with_value(|d| ask_sizes(d, panel, model_url.get_untracked()))>"Show sizes"</button>
+                    <button class="model-load primary" disabled=move || panel.backend.get().is_none() on:click=load>"Load model"</button>
+                    {move || panel.crashed.get().then(|| view! {
+                        <button class="model-restart" on:click=move |_| {
+                            panel.error.set(None);
+                            if let Err(e) = driver.with_value(|d| d.start(panel)) {
+                                panel.error.set(Some(e));
+                            }
+                        }>"Restart the model worker"</button>
+                    })}
+                    <button class="model-clear-cache" on:click=move |_| {
+                        if let Err(e) = driver.with_value(|d| d.send(&ModelRequest::ClearCache)) {
                             panel.error.set(Some(e));
                         }
-                    }>"Restart the model worker"</button>
-                })}
-                <button class="model-clear-cache" on:click=move |_| {
-                    if let Err(e) = driver.with_value(|d| d.send(&ModelRequest::ClearCache)) {
-                        panel.error.set(Some(e));
-                    }
-                }>"Delete cached models"</button>
+                    }>"Delete cached models"</button>
+                </div>
+                <p class="help model-host">{move || format!("Show sizes and Load request files from {}.", medhall_core::url_policy::destination_label(&crate::dom::page_url(), &model_url.get()))}</p>
                 <p class="note model-status">{move || panel.status.get()}</p>
                 <p class="note model-loaded">{move || panel.loaded.get()}</p>
                 <div class="drop model-images" on:dragover=move |ev: leptos::ev::DragEvent| ev.prevent_default() on:drop=on_images_drop>
-                    <p>"Images: drop a folder of the questions' images or a zip of them here (files are matched by name; a zip is read one image at a time), or pick one: "
-                        <label>"folder " <input type="file" class="model-images-folder" multiple prop:webkitdirectory=true
-                            on:change=move |ev| take_images(input_files(&ev).into_iter().map(|f| (relative_path(&f), f)).collect(), "the picked folder".to_owned())/></label>
-                        <label>" zip " <input type="file" class="model-images-zip" accept=".zip,application/zip"
-                            on:change=move |ev| take_images(input_files(&ev).into_iter().map(|f| (relative_path(&f), f)).collect(), "the picked zip".to_owned())/></label>
-                    </p>
+                    <p>"Images: drop a folder of the questions' images or a zip of them here (files are matched by name; a zip is read one image at a time), or pick one:"</p>
+                    <div class="form">
+                        <label for="model-images-folder">"Images folder"</label>
+                        <div class="field">
+                            <input type="file" id="model-images-folder" class="model-images-folder" multiple prop:webkitdirectory=true
+                                on:change=move |ev| take_images(input_files(&ev).into_iter().map(|f| (relative_path(&f), f)).collect(), "the picked folder".to_owned())/>
+                        </div>
+                        <label for="model-images-zip">"Images zip"</label>
+                        <div class="field">
+                            <input type="file" id="model-images-zip" class="model-images-zip" accept=".zip,application/zip"
+                                on:change=move |ev| take_images(input_files(&ev).into_iter().map(|f| (relative_path(&f), f)).collect(), "the picked zip".to_owned())/>
+                        </div>
+                    </div>
                     <p class="note model-images-source">{move || match images.get() {
                         Some(given) => format!("Images: {}.", given.describe()),
                         None => host.image_base.get().map_or_else(
@@ -408,22 +431,45 @@ pub fn ModelPanel(host: Host) -> impl IntoView {
                     }}</p>
                     <button class="model-images-clear" on:click=move |_| images.set(None)>"Forget the given images"</button>
                 </div>
-                <div class="model-run">
-                    <label>"Questions " <input type="number" class="model-count" min="1" prop:value=move || count.get().to_string() on:change=move |ev| count.set(event_target_value(&ev).parse().unwrap_or(20))/></label>
-                    <label>"Seed " <input type="number" class="model-seed" prop:value=move || seed.get().to_string() on:change=move |ev| seed.set(event_target_value(&ev).parse().unwrap_or(1))/></label>
-                    <label>"Split "
-                        <select class="model-split" on:change=move |ev| split.set(event_target_value(&ev))>
+                <div class="form model-run">
+                    <label for="model-count">"Questions"</label>
+                    <div class="field">
+                        <input type="number" id="model-count" class="model-count" min="1" prop:value=move || count.get().to_string() on:change=move |ev| count.set(event_target_value(&ev).parse().unwrap_or(20))/>
+                        <p class="help">"How many loaded reference questions with an image to answer, drawn at random."</p>
+                    </div>
+                    <label for="model-seed">"Seed"</label>
+                    <div class="field">
+                        <input type="number" id="model-seed" class="model-seed" prop:value=move || seed.get().to_string() on:change=move |ev| seed.set(event_target_value(&ev).parse().unwrap_or(1))/>
+                        <p class="help">"The same seed draws the same questions."</p>
+                    </div>
+                    <label for="model-split">"Split"</label>
+                    <div class="field">
+                        <select id="model-split" class="model-split" on:change=move |ev| split.set(event_target_value(&ev))>
                             <option value="">"both"</option>
                             <option value="positive">"positive"</option>
                             <option value="negative">"negative"</option>
                         </select>
-                    </label>
-                    <label>"Type " <input type="text" class="model-type" placeholder="any" prop:value=type_filter on:change=move |ev| type_filter.set(event_target_value(&ev))/></label>
-                    <label>"Max tokens " <input type="number" class="model-max-tokens" min="1" prop:value=move || max_tokens.get().to_string() on:change=move |ev| max_tokens.set(event_target_value(&ev).parse().unwrap_or(64))/></label>
-                    <label><input type="checkbox" prop:checked=adapter_on on:change=move |ev| adapter_on.set(event_target_checked(&ev))/>" adapter on"</label>
-                    <label title="SmolVLM's processor cuts a large image into 512-pixel tiles plus a global view (up to 17 encoder passes and about 1,100 image tokens); one tile squashes the whole image into one (64 tokens): faster, but not what the model card does">
-                        <input type="checkbox" class="model-one-tile" prop:checked=one_tile on:change=move |ev| one_tile.set(event_target_checked(&ev))/>" one tile (faster)"</label>
-                    <button class="model-run-button" disabled=move || panel.running.get() || panel.loaded.get().is_none() on:click=run>"Run"</button>
+                    </div>
+                    <label for="model-type">"Type"</label>
+                    <div class="field">
+                        <input type="text" id="model-type" class="model-type" placeholder="any" prop:value=type_filter on:change=move |ev| type_filter.set(event_target_value(&ev))/>
+                        <p class="help">"A hallucination type, as the type map names it; empty for any."</p>
+                    </div>
+                    <label for="model-max-tokens">"Max tokens"</label>
+                    <div class="field">
+                        <input type="number" id="model-max-tokens" class="model-max-tokens" min="1" prop:value=move || max_tokens.get().to_string() on:change=move |ev| max_tokens.set(event_target_value(&ev).parse().unwrap_or(64))/>
+                        <p class="help">"The longest answer, in tokens."</p>
+                    </div>
+                    <div class="field check">
+                        <label><input type="checkbox" class="model-adapter-on" prop:checked=adapter_on on:change=move |ev| adapter_on.set(event_target_checked(&ev))/>" adapter on"</label>
+                    </div>
+                    <div class="field check">
+                        <label><input type="checkbox" class="model-one-tile" prop:checked=one_tile on:change=move |ev| one_tile.set(event_target_checked(&ev))/>" one tile (faster)"</label>
+                        <p class="help">"SmolVLM's processor cuts a large image into 512-pixel tiles plus a global view (up to 17 encoder passes, about 1,100 image tokens); one tile squashes the image into one (64 tokens): faster, but not what the model card does."</p>
+                    </div>
+                </div>
+                <div class="actions">
+                    <button class="model-run-button primary" disabled=move || panel.running.get() || panel.loaded.get().is_none() on:click=run>"Run"</button>
                     <button class="model-stop" disabled=move || !panel.running.get() on:click=move |_| {
                         panel.stop.set(true);
                         if let Some(job) = panel.current_job.get_untracked()
