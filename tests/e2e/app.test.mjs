@@ -407,6 +407,28 @@ test('the bundled demo loads offline', async () => {
     assert.ok(smallest >= 12 - 1e-6, `chart text of ${smallest} px at ${width} px wide`);
   }
   await page.setViewportSize({ width: 1280, height: 900 });
+  // A dark theme when the system asks for one: the page's colours and the chart's own, dark
+  // background and light text (luminance read from the computed colours).
+  const luminance = (rgb) => {
+    const [r, g, b] = rgb.match(/[\d.]+/g).map(Number);
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
+  };
+  const colours = () => page.evaluate(() => {
+    const svg = document.querySelector('.chart svg');
+    return {
+      page: getComputedStyle(document.body).backgroundColor,
+      text: getComputedStyle(document.body).color,
+      chartBackground: getComputedStyle(svg.querySelector('rect')).fill,
+      chartText: getComputedStyle(svg.querySelector('text')).fill,
+    };
+  });
+  const light = await colours();
+  await page.emulateMedia({ colorScheme: 'dark' });
+  const dark = await colours();
+  await page.emulateMedia({ colorScheme: 'light' });
+  assert.ok(luminance(light.page) > 0.9 && luminance(light.chartBackground) > 0.9 && luminance(light.chartText) < 0.2, JSON.stringify(light));
+  assert.ok(luminance(dark.page) < 0.15 && luminance(dark.chartBackground) < 0.15, JSON.stringify(dark));
+  assert.ok(luminance(dark.text) > 0.75 && luminance(dark.chartText) > 0.75, JSON.stringify(dark));
 
   // The paired chart compares the two runs picked, A minus B, on their shared questions.
   await openTab(page, 'results');

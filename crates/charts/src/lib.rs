@@ -672,6 +672,40 @@ fn with_hits(mut svg: String, hits: &[Hit]) -> String {
     svg
 }
 
+/// The class every chart's `<svg>` carries; [`DARK_THEME`] is scoped to it.
+pub const CHART_CLASS: &str = "medhall-chart";
+
+/// The dark theme, as CSS inside each chart: plotters writes fixed colours (white background,
+/// black text, grey axes and grid), and these rules recolour exactly those when the system asks
+/// for dark (`prefers-color-scheme`). Inside the SVG, so a chart follows the system alike in the
+/// page, in an `?embed=` frame and as a file `medhall report` links; scoped to [`CHART_CLASS`]
+/// because a `<style>` in an inline SVG applies to the whole document. The series colours
+/// (Okabe and Ito's) are kept: they read on both backgrounds.
+pub const DARK_THEME: &str = "@media (prefers-color-scheme: dark) {\
+.medhall-chart rect[fill=\"#FFFFFF\"] { fill: #161b22; }\
+.medhall-chart text[fill=\"#000000\"] { fill: #e6edf3; }\
+.medhall-chart text[fill=\"#5A5A5A\"] { fill: #aab4bf; }\
+.medhall-chart [stroke=\"#5A5A5A\"] { stroke: #8b949e; }\
+.medhall-chart [stroke=\"#E1E4E8\"] { stroke: #30363d; }\
+.medhall-chart [stroke=\"#000000\"] { stroke: #e6edf3; }\
+.medhall-chart .hit:hover { fill: #fff; }\
+}";
+
+/// Marks the chart's root element with [`CHART_CLASS`] and puts [`DARK_THEME`] inside it.
+fn themed(mut svg: String) -> String {
+    if let Some(start) = svg.find("<svg") {
+        let after_tag = start + "<svg".len();
+        svg.insert_str(after_tag, &format!(" class=\"{CHART_CLASS}\""));
+        if let Some(close) = svg[after_tag..].find('>') {
+            svg.insert_str(
+                after_tag + close + 1,
+                &format!("\n<style>{DARK_THEME}</style>"),
+            );
+        }
+    }
+    svg
+}
+
 /// The chart as a standalone SVG document of `width` x `height` pixels; a spec with nothing to
 /// draw ([`ChartSpec::is_empty`]) gives its title and "No data for this chart yet."
 pub fn render_svg(spec: &ChartSpec, width: u32, height: u32) -> Result<String, ChartError> {
@@ -681,13 +715,14 @@ pub fn render_svg(spec: &ChartSpec, width: u32, height: u32) -> Result<String, C
     if spec.is_empty() {
         let mut svg = String::new();
         empty_chart(&mut svg, spec.title(), width, height)?;
-        return Ok(svg);
+        return Ok(themed(svg));
     }
     match spec {
         ChartSpec::Bars(chart) => render_bars(chart, width, height),
         ChartSpec::Histogram(chart) => render_histogram(chart, width, height),
         ChartSpec::Scatter(chart) => render_scatter(chart, width, height),
     }
+    .map(themed)
 }
 
 #[cfg(test)]
@@ -955,6 +990,52 @@ mod tests {
             .skip(1)
             .filter_map(|rest| rest.split('"').next()?.parse().ok())
             .collect()
+    }
+
+    #[test]
+    fn every_chart_carries_the_dark_theme_for_the_colours_plotters_wrote() {
+        let specs = [
+            ChartSpec::Bars(bars()),
+            ChartSpec::Bars(BarChart {
+                series: Vec::new(),
+                ..bars()
+            }),
+        ];
+        for spec in &specs {
+            let svg = render_svg(spec, 640, 360).expect("renders");
+            let doc = parse(&svg);
+            let root = doc.root_element();
+            assert_eq!(root.attribute("class"), Some(CHART_CLASS));
+            let style = root
+                .children()
+                .find(|n| n.has_tag_name("style"))
+                .and_then(|n| n.text())
+                .expect("a <style> inside the chart");
+            assert!(style.contains("prefers-color-scheme: dark"));
+            // Every fixed colour plotters wrote for the frame (background, text, axes, grid,
+            // whiskers) has a dark rule; the series' own colours are left alone.
+            for node in doc.descendants() {
+                for (attribute, colours) in [
+                    ("fill", ["#FFFFFF", "#000000", "#5A5A5A"].as_slice()),
+                    ("stroke", ["#5A5A5A", "#E1E4E8", "#000000"].as_slice()),
+                ] {
+                    let Some(value) = node.attribute(attribute) else {
+                        continue;
+                    };
+                    if colours.contains(&value) {
+                        let kind = if attribute == "fill" && value != "#FFFFFF" {
+                            "text"
+                        } else if attribute == "fill" {
+                            "rect"
+                        } else {
+                            ""
+                        };
+                        let rule = format!("{kind}[{attribute}=\"{value}\"]");
+                        assert!(style.contains(&rule), "no dark rule for {rule}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -425,7 +425,7 @@ fn index_html(
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>MedHall Lens report</title>\n\
 <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src 'self'; style-src 'unsafe-inline'\">\n\
-<style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto}}td,th{{border:1px solid #ccd;padding:.2rem .5rem}}table{{border-collapse:collapse;font-size:.85rem}}img{{max-width:100%}}</style></head>\n\
+<style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto}}td,th{{border:1px solid #ccd;padding:.2rem .5rem}}table{{border-collapse:collapse;font-size:.85rem}}img{{max-width:100%}}:root{{color-scheme:light dark}}@media (prefers-color-scheme:dark){{body{{background:#0f1318;color:#e6edf3}}td,th{{border-color:#3a434d}}a{{color:#58a6ff}}}}</style></head>\n\
 <body><h1>MedHall Lens report</h1>\n<p>Means per run and split (95% bootstrap intervals in summary.json and summary.csv).</p>\n\
 <table><tr><th>run</th><th>split</th><th>n</th>{header}</tr>\n{rows}</table>\n\
 <p>Charts break down by <code>{}</code>; a model's positive and negative files are one model.</p>\n{images}{leaderboard}\
