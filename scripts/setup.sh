@@ -27,8 +27,9 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q '0.2.130'; then
     cargo install wasm-bindgen-cli --version 0.2.130 --no-default-features
 fi
 if ! node_modules/.bin/wasm-opt --version 2>/dev/null | grep -q 'version 132' \
-  || ! grep -q '"version": "1.65.1"' node_modules/playwright-core/package.json 2>/dev/null; then
-  log "installing npm tools (binaryen 132's wasm-opt, playwright-core)"
+  || ! grep -q '"version": "1.65.1"' node_modules/playwright-core/package.json 2>/dev/null \
+  || ! grep -q '"version": "4.14.1"' node_modules/axe-core/package.json 2>/dev/null; then
+  log "installing npm tools (binaryen 132's wasm-opt, playwright-core, axe-core)"
   npm install --no-audit --no-fund --loglevel=error
 fi
 # `MEDHALL_SETUP=site` (scripts/build-site.sh) stops here: building the page needs nothing more.

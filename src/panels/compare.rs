@@ -15,21 +15,16 @@ use medhall_core::summary::Metric;
 /// A significance level for the cell colours of differences (the adjusted p-value is shown).
 const ALPHA: f64 = 0.05;
 
-/// The cell's background: white at the metric's low end to blue at its high end.
+/// The cell's background as a fraction of the way from the metric's low end to its high end;
+/// style/main.css mixes the theme's background with its shade colour by it, so the text keeps
+/// its contrast in the light and the dark theme.
 fn shade(metric: &str, mean: f64) -> String {
     let high = if Metric::from_name(metric).is_some_and(|m| Metric::JUDGE.contains(&m)) {
         10.0
     } else {
         1.0
     };
-    let t = (mean / high).clamp(0.0, 1.0);
-    let mix = |from: f64, to: f64| (from + (to - from) * t).round() as u8;
-    format!(
-        "background-color: rgb({}, {}, {})",
-        mix(255.0, 120.0),
-        mix(255.0, 170.0),
-        mix(255.0, 230.0)
-    )
+    format!("--shade: {:.3}", (mean / high).clamp(0.0, 1.0))
 }
 
 fn cell_view(metric: &str, cell: &MatrixCell) -> impl IntoView + use<> {

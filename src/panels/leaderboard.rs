@@ -139,7 +139,7 @@ fn table_view(rows: Vec<Row>, sort: Option<RwSignal<SortKey>>) -> impl IntoView 
         })
         .collect_view();
     view! {
-        <div class="table-scroll">
+        <div class="table-scroll" tabindex="0" role="region" aria-label="Leaderboard table">
             <table class="leaderboard">
                 <thead>
                     <tr><th rowspan="2" scope="col">"Model"</th><th rowspan="2" scope="col">"Group"</th>{heads}</tr>

@@ -86,7 +86,7 @@ pub(crate) fn SummaryTable(state: AppState) -> impl IntoView {
             {move || state.summaries.with(Vec::is_empty).then(|| view! {
                 <p class="empty">"No scored runs yet: load the demo or your prediction files on Data."</p>
             })}
-            <div class="table-scroll">
+            <div class="table-scroll" tabindex="0" role="region" aria-label="Summary by model">
             <table class="summary">
                 <thead>
                     <tr><th rowspan="2" scope="col">"Model"</th><th rowspan="2" scope="col">"n (P / N)"</th>{header}</tr>
@@ -112,7 +112,6 @@ pub(crate) fn SummaryTable(state: AppState) -> impl IntoView {
                                     let label = name.clone();
                                     view! {
                                         <button class="expand" aria-expanded=move || expanded().to_string()
-                                            aria-label=format!("means of {label} per hallucination type")
                                             on:click=move |_| open.update(|o| {
                                                 if let Some(at) = o.iter().position(|n| *n == toggle_name) {
                                                     o.remove(at);
@@ -120,7 +119,8 @@ pub(crate) fn SummaryTable(state: AppState) -> impl IntoView {
                                                     o.push(toggle_name.clone());
                                                 }
                                             })>
-                                            {let expanded = expanded.clone(); move || if expanded() { "▾ per type" } else { "▸ per type" }}
+                                            <span aria-hidden="true">{let expanded = expanded.clone(); move || if expanded() { "▾" } else { "▸" }}</span>
+                                            " per type"<span class="visually-hidden">{format!(" of {label}")}</span>
                                         </button>
                                     }
                                 })}
