@@ -195,6 +195,12 @@ test('every view is reachable from the navigation, restored from its URL and usa
       }
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 0, `${tab} at ${width}px is ${overflow}px wider than the window`);
+      // On a phone the tab bar keeps its own height however short the view is (it once took
+      // the window's leftover height).
+      if (width < 900) {
+        const navHeight = await page.$eval('nav.tabs', (n) => n.getBoundingClientRect().height);
+        assert.ok(navHeight < 80, `${tab} at ${width}px: the tab bar is ${navHeight}px high`);
+      }
       await page.screenshot({ path: path.join(shots, `${tab}-${width}x${height}.png`), fullPage: true });
     }
   }
