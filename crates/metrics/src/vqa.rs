@@ -1,7 +1,7 @@
 //! Medical VQA scores exactly as LLaVA-Med v1.0's evaluation computes them (microsoft/LLaVA-Med at
 //! b9a98a7: `run_eval_batch.py`, `run_eval.py`, `eval_metrics/glossary.py`), written from the
-//! description in docs/vqa.md: `normalize_word`, closed-question accuracy under three named rules,
-//! open-question recall and open accuracy, per question.
+//! description in docs/exactness.md ("Medical VQA"): `normalize_word`, closed-question accuracy
+//! under three named rules, open-question recall and open accuracy, per question.
 //!
 //! Text only: no files, no formats (those are medhall-core's `vqa_data`), no statistics.
 
@@ -11,7 +11,7 @@ use std::collections::HashMap;
 /// The LLaVA-Med commit whose evaluation this reproduces.
 pub const LLAVA_MED_COMMIT: &str = "b9a98a7";
 
-/// How a closed question's hit is decided (docs/vqa.md, "Closed accuracy").
+/// How a closed question's hit is decided (docs/exactness.md, "Closed rules").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ClosedRule {
     /// `run_eval_batch.py` (the paper's numbers): the normalised answer is a substring of the
@@ -218,8 +218,9 @@ const PUNCTUATION: [char; 21] = [
 /// How many periods the period step deletes at most: `re.UNICODE` (32) passed as `count`.
 const PERIOD_LIMIT: usize = 32;
 
-/// LLaVA-Med's `normalize_word` (docs/vqa.md lists the steps). The input is expected lowercased,
-/// as the scripts lowercase before calling it; it lowercases again before splitting words.
+/// LLaVA-Med's `normalize_word` (docs/exactness.md lists the steps). The input is expected
+/// lowercased, as the scripts lowercase before calling it; it lowercases again before splitting
+/// words.
 pub fn normalize_word(text: &str) -> String {
     let spaced = punctuation_step(text);
     let without_periods = period_step(&spaced);
@@ -523,7 +524,7 @@ mod tests {
     use super::*;
 
     // Each expectation below was printed by LLaVA-Med's own normalize_word / calculate_f1score
-    // (b9a98a7) in the fixture venv; the fixture in crates/cli/tests/fixtures/vqa has 1,200 more.
+    // (b9a98a7) in the fixture venv; tests/vqa.rs checks 1,200 more (fixtures/vqa.json).
     #[test]
     fn normalize_word_quirks() {
         assert_eq!(normalize_word("left-sided"), "left sided");
