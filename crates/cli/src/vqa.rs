@@ -1,19 +1,23 @@
-//! `medhall vqa`: medical VQA scored as LLaVA-Med v1.0 scores it (docs/vqa.md). Reads the
-//! files, prints the paper's table per dataset and writes the outputs; every rule is in
+//! `medhall vqa`: medical VQA scored as LLaVA-Med v1.0 scores it (docs/exactness.md, "Medical
+//! VQA"). Reads the files, prints the paper's table per dataset for each model and, with two or
+//! more models, their paired comparison; writes the outputs. Every rule is in
 //! `medhall_metrics::vqa` and `medhall_core::vqa_data`.
 
 use crate::score::report_issues;
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use medhall_core::dataset::Issue;
+use medhall_core::compare::Difference;
+use medhall_core::dataset::{Issue, IssueKind};
 use medhall_core::signature::vqa_signature;
 use medhall_core::stats::StatsConfig;
 use medhall_core::vqa::ClosedRule;
 use medhall_core::vqa_data::{
-    DatasetSummary, Estimate, VqaColumns, dataset_from_path, per_sample_json, read_predictions,
-    read_questions, score_questions, summarise,
+    DatasetComparison, DatasetSummary, Estimate, ScoredQuestion, VqaColumns, compare_models,
+    dataset_from_path, per_sample_json, read_predictions, read_questions, score_questions,
+    summarise,
 };
 use serde::Serialize;
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 #[derive(Args)]
@@ -28,13 +32,18 @@ pub struct VqaArgs {
     dataset: Option<String>,
     /// How closed questions are scored: run_eval_batch (LLaVA-Med's batch script, the paper's
     /// numbers), run_eval (its single-dataset script) or whole-word (ours, stricter).
-    #[arg(long = "closed-rule", value_name = "RULE", default_value = "run_eval_batch", value_parser = parse_rule)]
+    #[arg(long = "closed-rule", visible_alias = "variant", value_name = "RULE", default_value = "run_eval_batch", value_parser = parse_rule)]
     closed_rule: ClosedRule,
-    /// Write one JSON object per question (normalised texts, values under every closed rule).
-    #[arg(long = "per-sample", value_name = "OUT.jsonl")]
+    /// Write one JSON object per question and model (normalised texts, values under every
+    /// closed rule).
+    #[arg(
+        long = "per-sample",
+        visible_alias = "samples",
+        value_name = "OUT.jsonl"
+    )]
     per_sample: Option<PathBuf>,
-    /// Write the table, counts, issues and the signature to this JSON file.
-    #[arg(long, value_name = "OUT.json")]
+    /// Write the tables, comparisons, counts, issues and the signature to this JSON file.
+    #[arg(long, visible_alias = "json", value_name = "OUT.json")]
     summary: Option<PathBuf>,
     /// Column/field holding the question id (default question_id, id or qid).
     #[arg(long = "id-column", value_name = "NAME")]
@@ -54,12 +63,38 @@ pub struct VqaArgs {
     /// Bootstrap resamples for the 95% intervals (0 turns them off).
     #[arg(long, default_value_t = StatsConfig::default().bootstrap_resamples)]
     resamples: u32,
-    /// Seed of the bootstrap.
+    /// Seed of the bootstrap and of the paired test.
     #[arg(long, default_value_t = StatsConfig::default().seed)]
     seed: u64,
-    /// Prediction files of one model run (LLaVA-Med's answer JSONL, or CSV/JSON/JSONL).
-    #[arg(value_name = "PRED", required = true)]
-    predictions: Vec<PathBuf>,
+    /// Sign-flip permutations of the paired comparison between models.
+    #[arg(long, default_value_t = StatsConfig::default().permutations)]
+    permutations: u32,
+    /// One model's answers per PRED (LLaVA-Med's answer JSONL, or CSV/JSON/JSONL); several files
+    /// of one model joined by commas. Two or more PREDs: each is compared with the first.
+    #[arg(value_name = "FILE[,FILE]", required = true, value_parser = parse_model)]
+    models: Vec<ModelFiles>,
+}
+
+/// The prediction files of one model, as given on the command line.
+#[derive(Clone, Debug)]
+pub struct ModelFiles {
+    label: String,
+    files: Vec<PathBuf>,
+}
+
+fn parse_model(text: &str) -> Result<ModelFiles, String> {
+    let files: Vec<PathBuf> = text
+        .split(',')
+        .filter(|part| !part.is_empty())
+        .map(PathBuf::from)
+        .collect();
+    if files.is_empty() {
+        return Err("name at least one prediction file".to_owned());
+    }
+    Ok(ModelFiles {
+        label: text.to_owned(),
+        files,
+    })
 }
 
 fn parse_rule(text: &str) -> Result<ClosedRule, String> {
@@ -74,15 +109,38 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 }
 
 #[derive(Serialize)]
+struct ModelOut<'a> {
+    model: &'a str,
+    predictions: usize,
+    scored: usize,
+    datasets: &'a [DatasetSummary],
+}
+
+#[derive(Serialize)]
+struct ComparisonOut<'a> {
+    model: &'a str,
+    baseline: &'a str,
+    /// model − baseline, per dataset.
+    datasets: &'a [DatasetComparison],
+}
+
+#[derive(Serialize)]
 struct SummaryOut<'a> {
     signature: &'a str,
     closed_rule: &'static str,
     stats: StatsConfig,
     questions: usize,
-    predictions: usize,
-    scored: usize,
-    datasets: &'a [DatasetSummary],
+    models: Vec<ModelOut<'a>>,
+    comparisons: Vec<ComparisonOut<'a>>,
     issues: &'a [Issue],
+}
+
+/// One model's answers, scored.
+struct ScoredModel {
+    label: String,
+    predictions: usize,
+    scored: Vec<ScoredQuestion>,
+    datasets: Vec<DatasetSummary>,
 }
 
 pub fn run(args: &VqaArgs) -> Result<()> {
@@ -114,29 +172,56 @@ pub fn run(args: &VqaArgs) -> Result<()> {
         bail!("{source} holds no usable question{first}");
     }
     let question_count = questions.len();
-    let mut predictions = Vec::new();
-    for path in &args.predictions {
-        let name = path.display().to_string();
-        predictions.extend(read_predictions(&name, &read(path)?, &columns, &mut issues));
-    }
-    let prediction_count = predictions.len();
-    let scored = score_questions(questions, &predictions, &mut issues);
-    if scored.is_empty() {
-        bail!("no question has a usable prediction");
-    }
     let stats = StatsConfig {
         bootstrap_resamples: args.resamples,
+        permutations: args.permutations,
         seed: args.seed,
-        ..StatsConfig::default()
     };
-    let datasets = summarise(&scored, args.closed_rule, &stats);
+    let several = args.models.len() > 1;
+    let mut models = Vec::with_capacity(args.models.len());
+    for model in &args.models {
+        let mut predictions = Vec::new();
+        for path in &model.files {
+            let name = path.display().to_string();
+            predictions.extend(read_predictions(&name, &read(path)?, &columns, &mut issues));
+        }
+        let mut model_issues = Vec::new();
+        let scored = score_questions(questions.clone(), &predictions, &mut model_issues);
+        if several {
+            // A question file's line says nothing about which model left it unanswered.
+            for issue in &mut model_issues {
+                if issue.kind == IssueKind::NoPrediction {
+                    issue.message = format!("{} (model {})", issue.message, model.label);
+                }
+            }
+        }
+        issues.extend(model_issues);
+        if scored.is_empty() {
+            bail!("no question has a usable prediction in {}", model.label);
+        }
+        let datasets = summarise(&scored, args.closed_rule, &stats);
+        models.push(ScoredModel {
+            label: model.label.clone(),
+            predictions: predictions.len(),
+            scored,
+            datasets,
+        });
+    }
+    let scored: Vec<&[ScoredQuestion]> = models.iter().map(|m| m.scored.as_slice()).collect();
+    let comparisons = compare_models(&scored, args.closed_rule, &stats);
     let signature = vqa_signature(args.closed_rule, &stats);
 
     if let Some(path) = &args.per_sample {
         let mut text = Vec::new();
-        for item in &scored {
-            serde_json::to_writer(&mut text, &per_sample_json(item))?;
-            text.push(b'\n');
+        for model in &models {
+            for item in &model.scored {
+                let mut line = per_sample_json(item);
+                if let Value::Object(fields) = &mut line {
+                    fields.insert("model".into(), Value::String(model.label.clone()));
+                }
+                serde_json::to_writer(&mut text, &line)?;
+                text.push(b'\n');
+            }
         }
         std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
@@ -146,18 +231,116 @@ pub fn run(args: &VqaArgs) -> Result<()> {
             closed_rule: args.closed_rule.name(),
             stats,
             questions: question_count,
-            predictions: prediction_count,
-            scored: scored.len(),
-            datasets: &datasets,
+            models: models
+                .iter()
+                .map(|m| ModelOut {
+                    model: &m.label,
+                    predictions: m.predictions,
+                    scored: m.scored.len(),
+                    datasets: &m.datasets,
+                })
+                .collect(),
+            comparisons: models
+                .iter()
+                .skip(1)
+                .zip(&comparisons)
+                .map(|(m, datasets)| ComparisonOut {
+                    model: &m.label,
+                    baseline: &models[0].label,
+                    datasets,
+                })
+                .collect(),
             issues: &issues,
         };
         let text = serde_json::to_vec_pretty(&out)?;
         std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    print_table(&datasets, args.closed_rule);
+    for (at, model) in models.iter().enumerate() {
+        if several {
+            if at > 0 {
+                println!();
+            }
+            println!("model {}: {}", at + 1, model.label);
+        }
+        print_table(&model.datasets, args.closed_rule);
+    }
+    for (at, datasets) in comparisons.iter().enumerate() {
+        println!();
+        println!(
+            "model {} − model 1, paired on the questions both answered (sign-flip test, p adjusted by Benjamini–Hochberg over all comparisons):",
+            at + 2
+        );
+        print_comparison(datasets, args.closed_rule);
+    }
     println!("signature: {signature}");
     report_issues(&issues);
     Ok(())
+}
+
+/// Prints rows as columns padded to their widest cell, numbers right-aligned where `right`
+/// says so, without trailing spaces.
+fn print_columns(rows: &[Vec<String>], right: &[bool]) {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|row| row.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c > 0 {
+                line.push_str("  ");
+            }
+            let pad = " ".repeat(widths[c].saturating_sub(cell.chars().count()));
+            if right.get(c).copied().unwrap_or(false) {
+                line.push_str(&pad);
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.push_str(&pad);
+            }
+        }
+        println!("{}", line.trim_end());
+    }
+}
+
+/// Differences in percentage points: `+1.23 [-0.50, +2.90] p=0.0410 (adj 0.0820) n=120`.
+fn print_comparison(datasets: &[DatasetComparison], rule: ClosedRule) {
+    let cell = |difference: &Option<Difference>| match difference {
+        Some(d) => {
+            let interval = d.ci95.map_or(String::new(), |[low, high]| {
+                format!(" [{:+.2}, {:+.2}]", low * 100.0, high * 100.0)
+            });
+            format!(
+                "{:+.2}{interval} p={:.4} (adj {:.4}) n={}",
+                d.mean_difference * 100.0,
+                d.p_value,
+                d.p_adjusted,
+                d.n
+            )
+        }
+        None => "-".to_owned(),
+    };
+    let mut rows = vec![vec![
+        "dataset".to_owned(),
+        "Δ open recall".to_owned(),
+        format!("Δ closed accuracy ({})", rule.name()),
+        "Δ open accuracy".to_owned(),
+    ]];
+    for d in datasets {
+        rows.push(vec![
+            d.dataset.clone(),
+            cell(&d.open_recall),
+            cell(&d.closed_accuracy),
+            cell(&d.open_accuracy),
+        ]);
+    }
+    print_columns(&rows, &[]);
 }
 
 /// The paper's table: per dataset, open recall and closed accuracy (in percent, as their script
@@ -176,26 +359,23 @@ fn print_table(datasets: &[DatasetSummary], rule: ClosedRule) {
         Some(Estimate { mean, ci95: None }) => format!("{:.2}", mean * 100.0),
         None => "-".to_owned(),
     };
-    let closed_title = format!("closed accuracy ({})", rule.name());
-    let width = datasets
-        .iter()
-        .map(|d| d.dataset.len())
-        .max()
-        .unwrap_or(0)
-        .max(7);
-    println!(
-        "{:<width$}  {:>6}  {:<22}  {:>6}  {:<34}  {:<22}",
-        "dataset", "open", "open recall", "closed", closed_title, "open accuracy"
-    );
+    let mut rows = vec![vec![
+        "dataset".to_owned(),
+        "open".to_owned(),
+        "open recall".to_owned(),
+        "closed".to_owned(),
+        format!("closed accuracy ({})", rule.name()),
+        "open accuracy".to_owned(),
+    ]];
     for d in datasets {
-        println!(
-            "{:<width$}  {:>6}  {:<22}  {:>6}  {:<34}  {:<22}",
-            d.dataset,
-            d.open,
+        rows.push(vec![
+            d.dataset.clone(),
+            d.open.to_string(),
             cell(&d.open_recall),
-            d.closed,
+            d.closed.to_string(),
             cell(&d.closed_accuracy),
-            cell(&d.open_accuracy)
-        );
+            cell(&d.open_accuracy),
+        ]);
     }
+    print_columns(&rows, &[false, true, false, true, false, false]);
 }
