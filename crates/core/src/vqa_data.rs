@@ -882,4 +882,22 @@ mod tests {
         assert_eq!((closed.mean_difference, closed.p_value), (0.0, 1.0));
         assert!(compare_models(&[&before], ClosedRule::RunEval, &stats).is_empty());
     }
+
+    proptest::proptest! {
+        /// Any bytes, or a real test file cut anywhere: questions and issues, never a panic.
+        #[test]
+        fn any_bytes_read_without_panic(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            cut in 0usize..400,
+        ) {
+            let cut_file = &TEST_JSON.as_bytes()[..cut.min(TEST_JSON.len())];
+            for (name, input) in [("t.json", bytes.as_slice()), ("t.csv", bytes.as_slice()), ("rad/test.json", cut_file)] {
+                let mut issues = Vec::new();
+                let questions = read_questions(name, input, "d", &VqaColumns::default(), &mut issues);
+                let predictions = read_predictions(name, input, &VqaColumns::default(), &mut issues);
+                let scored = score_questions(questions, &predictions, &mut issues);
+                let _ = summarise(&scored, ClosedRule::RunEval, &StatsConfig { bootstrap_resamples: 10, permutations: 10, seed: 1 });
+            }
+        }
+    }
 }

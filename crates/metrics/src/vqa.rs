@@ -597,4 +597,25 @@ mod tests {
         assert_ne!(parts[0], parts[1]);
         assert_eq!(ClosedRule::parse("run_eval"), Some(ClosedRule::RunEval));
     }
+
+    proptest::proptest! {
+        /// Any text, hostile characters weighted in: a value, never a panic; the normalised text
+        /// has single spaces and no outer ones, and recall is a fraction.
+        #[test]
+        fn any_text_scores(
+            answer in "[ a-z0-9.,;/\\-?!()'\t\n\u{1c}\u{a0}\u{660}-\u{669}İΣé]{0,40}",
+            prediction in ".{0,60}",
+        ) {
+            for kind in [AnswerType::Open, AnswerType::Closed] {
+                let scored = score(&answer, &prediction, kind);
+                for text in [&scored.answer_normalized, &scored.prediction_normalized] {
+                    proptest::prop_assert!(!text.starts_with(' ') && !text.ends_with(' '));
+                    proptest::prop_assert!(!text.contains("  "));
+                }
+                if let VqaValues::Open { recall, .. } = scored.values {
+                    proptest::prop_assert!((0.0..=1.0).contains(&recall));
+                }
+            }
+        }
+    }
 }
