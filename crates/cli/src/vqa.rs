@@ -6,15 +6,14 @@
 use crate::score::report_issues;
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use medhall_core::compare::Difference;
 use medhall_core::dataset::{Issue, IssueKind};
 use medhall_core::signature::vqa_signature;
 use medhall_core::stats::StatsConfig;
 use medhall_core::vqa::ClosedRule;
 use medhall_core::vqa_data::{
-    DatasetComparison, DatasetSummary, Estimate, ScoredQuestion, VqaColumns, compare_models,
-    dataset_from_path, per_sample_json, read_predictions, read_questions, score_questions,
-    summarise,
+    DatasetComparison, DatasetSummary, ScoredQuestion, TABLE_NUMERIC_COLUMNS, VqaColumns,
+    compare_models, comparison_rows, dataset_from_path, per_sample_json, read_predictions,
+    read_questions, score_questions, summarise, table_rows,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -82,7 +81,7 @@ pub struct ModelFiles {
     files: Vec<PathBuf>,
 }
 
-fn parse_model(text: &str) -> Result<ModelFiles, String> {
+pub(crate) fn parse_model(text: &str) -> Result<ModelFiles, String> {
     let files: Vec<PathBuf> = text
         .split(',')
         .filter(|part| !part.is_empty())
@@ -97,7 +96,7 @@ fn parse_model(text: &str) -> Result<ModelFiles, String> {
     })
 }
 
-fn parse_rule(text: &str) -> Result<ClosedRule, String> {
+pub(crate) fn parse_rule(text: &str) -> Result<ClosedRule, String> {
     ClosedRule::parse(text).ok_or_else(|| {
         let names: Vec<&str> = ClosedRule::ALL.iter().map(|r| r.name()).collect();
         format!("`{text}` is not a closed rule: use {}", names.join(", "))
@@ -136,32 +135,48 @@ struct SummaryOut<'a> {
 }
 
 /// One model's answers, scored.
-struct ScoredModel {
-    label: String,
+pub(crate) struct ScoredModel {
+    pub(crate) label: String,
     predictions: usize,
     scored: Vec<ScoredQuestion>,
-    datasets: Vec<DatasetSummary>,
+    pub(crate) datasets: Vec<DatasetSummary>,
 }
 
-pub fn run(args: &VqaArgs) -> Result<()> {
-    let columns = VqaColumns {
-        id: args.id_column.clone(),
-        reference: args.reference_column.clone(),
-        answer_type: args.type_column.clone(),
-        dataset: args.dataset_column.clone(),
-        prediction: args.answer_column.clone(),
-    };
+/// Everything `medhall vqa` computes from its files; `medhall report` shows the same.
+pub(crate) struct VqaResults {
+    pub(crate) rule: ClosedRule,
+    stats: StatsConfig,
+    questions: usize,
+    pub(crate) models: Vec<ScoredModel>,
+    /// Each model after the first − the first.
+    pub(crate) comparisons: Vec<Vec<DatasetComparison>>,
+    pub(crate) issues: Vec<Issue>,
+    pub(crate) signature: String,
+}
+
+/// What to read and how to score it.
+pub(crate) struct VqaInputs<'a> {
+    pub(crate) references: &'a Path,
+    pub(crate) dataset: Option<&'a str>,
+    pub(crate) columns: VqaColumns,
+    pub(crate) models: &'a [ModelFiles],
+    pub(crate) rule: ClosedRule,
+    pub(crate) stats: StatsConfig,
+}
+
+/// Reads the files, scores each model and compares the later ones with the first.
+pub(crate) fn score_files(inputs: &VqaInputs<'_>) -> Result<VqaResults> {
+    let columns = &inputs.columns;
     let mut issues = Vec::new();
-    let source = args.references.display().to_string();
-    let default_dataset = args
+    let source = inputs.references.display().to_string();
+    let default_dataset = inputs
         .dataset
-        .clone()
-        .unwrap_or_else(|| dataset_from_path(&source));
+        .map_or_else(|| dataset_from_path(&source), str::to_owned);
     let questions = read_questions(
         &source,
-        &read(&args.references)?,
+        &read(inputs.references)?,
         &default_dataset,
-        &columns,
+        columns,
         &mut issues,
     );
     if questions.is_empty() {
@@ -172,18 +187,13 @@ pub fn run(args: &VqaArgs) -> Result<()> {
         bail!("{source} holds no usable question{first}");
     }
     let question_count = questions.len();
-    let stats = StatsConfig {
-        bootstrap_resamples: args.resamples,
-        permutations: args.permutations,
-        seed: args.seed,
-    };
-    let several = args.models.len() > 1;
-    let mut models = Vec::with_capacity(args.models.len());
-    for model in &args.models {
+    let several = inputs.models.len() > 1;
+    let mut models = Vec::with_capacity(inputs.models.len());
+    for model in inputs.models {
         let mut predictions = Vec::new();
         for path in &model.files {
             let name = path.display().to_string();
-            predictions.extend(read_predictions(&name, &read(path)?, &columns, &mut issues));
+            predictions.extend(read_predictions(&name, &read(path)?, columns, &mut issues));
         }
         let mut model_issues = Vec::new();
         let scored = score_questions(questions.clone(), &predictions, &mut model_issues);
@@ -199,7 +209,7 @@ pub fn run(args: &VqaArgs) -> Result<()> {
         if scored.is_empty() {
             bail!("no question has a usable prediction in {}", model.label);
         }
-        let datasets = summarise(&scored, args.closed_rule, &stats);
+        let datasets = summarise(&scored, inputs.rule, &inputs.stats);
         models.push(ScoredModel {
             label: model.label.clone(),
             predictions: predictions.len(),
@@ -208,12 +218,56 @@ pub fn run(args: &VqaArgs) -> Result<()> {
         });
     }
     let scored: Vec<&[ScoredQuestion]> = models.iter().map(|m| m.scored.as_slice()).collect();
-    let comparisons = compare_models(&scored, args.closed_rule, &stats);
-    let signature = vqa_signature(args.closed_rule, &stats);
+    let comparisons = compare_models(&scored, inputs.rule, &inputs.stats);
+    Ok(VqaResults {
+        rule: inputs.rule,
+        stats: inputs.stats,
+        questions: question_count,
+        models,
+        comparisons,
+        issues,
+        signature: vqa_signature(inputs.rule, &inputs.stats),
+    })
+}
 
-    if let Some(path) = &args.per_sample {
+impl VqaResults {
+    /// The `--summary` JSON.
+    pub(crate) fn summary_json(&self) -> Result<Vec<u8>> {
+        let out = SummaryOut {
+            signature: &self.signature,
+            closed_rule: self.rule.name(),
+            stats: self.stats,
+            questions: self.questions,
+            models: self
+                .models
+                .iter()
+                .map(|m| ModelOut {
+                    model: &m.label,
+                    predictions: m.predictions,
+                    scored: m.scored.len(),
+                    datasets: &m.datasets,
+                })
+                .collect(),
+            comparisons: self
+                .models
+                .iter()
+                .skip(1)
+                .zip(&self.comparisons)
+                .map(|(m, datasets)| ComparisonOut {
+                    model: &m.label,
+                    baseline: &self.models[0].label,
+                    datasets,
+                })
+                .collect(),
+            issues: &self.issues,
+        };
+        Ok(serde_json::to_vec_pretty(&out)?)
+    }
+
+    /// The `--per-sample` JSONL: every model's questions, in model order.
+    fn per_sample_jsonl(&self) -> Result<Vec<u8>> {
         let mut text = Vec::new();
-        for model in &models {
+        for model in &self.models {
             for item in &model.scored {
                 let mut line = per_sample_json(item);
                 if let Value::Object(fields) = &mut line {
@@ -223,62 +277,72 @@ pub fn run(args: &VqaArgs) -> Result<()> {
                 text.push(b'\n');
             }
         }
-        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(text)
+    }
+}
+
+/// The heading of the comparison of model `index` (from 0) with the first.
+pub(crate) fn comparison_title(index: usize) -> String {
+    format!(
+        "model {} − model 1, paired on the questions both answered (sign-flip test, p adjusted by Benjamini–Hochberg over all comparisons)",
+        index + 1
+    )
+}
+
+pub fn run(args: &VqaArgs) -> Result<()> {
+    let inputs = VqaInputs {
+        references: &args.references,
+        dataset: args.dataset.as_deref(),
+        columns: VqaColumns {
+            id: args.id_column.clone(),
+            reference: args.reference_column.clone(),
+            answer_type: args.type_column.clone(),
+            dataset: args.dataset_column.clone(),
+            prediction: args.answer_column.clone(),
+        },
+        models: &args.models,
+        rule: args.closed_rule,
+        stats: StatsConfig {
+            bootstrap_resamples: args.resamples,
+            permutations: args.permutations,
+            seed: args.seed,
+        },
+    };
+    let results = score_files(&inputs)?;
+    let write = |path: &Path, bytes: Vec<u8>| {
+        std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+    };
+    if let Some(path) = &args.per_sample {
+        write(path, results.per_sample_jsonl()?)?;
     }
     if let Some(path) = &args.summary {
-        let out = SummaryOut {
-            signature: &signature,
-            closed_rule: args.closed_rule.name(),
-            stats,
-            questions: question_count,
-            models: models
-                .iter()
-                .map(|m| ModelOut {
-                    model: &m.label,
-                    predictions: m.predictions,
-                    scored: m.scored.len(),
-                    datasets: &m.datasets,
-                })
-                .collect(),
-            comparisons: models
-                .iter()
-                .skip(1)
-                .zip(&comparisons)
-                .map(|(m, datasets)| ComparisonOut {
-                    model: &m.label,
-                    baseline: &models[0].label,
-                    datasets,
-                })
-                .collect(),
-            issues: &issues,
-        };
-        let text = serde_json::to_vec_pretty(&out)?;
-        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        write(path, results.summary_json()?)?;
     }
-    for (at, model) in models.iter().enumerate() {
+    let several = results.models.len() > 1;
+    for (at, model) in results.models.iter().enumerate() {
         if several {
             if at > 0 {
                 println!();
             }
             println!("model {}: {}", at + 1, model.label);
         }
-        print_table(&model.datasets, args.closed_rule);
-    }
-    for (at, datasets) in comparisons.iter().enumerate() {
-        println!();
-        println!(
-            "model {} − model 1, paired on the questions both answered (sign-flip test, p adjusted by Benjamini–Hochberg over all comparisons):",
-            at + 2
+        print_columns(
+            &table_rows(&model.datasets, results.rule),
+            &TABLE_NUMERIC_COLUMNS,
         );
-        print_comparison(datasets, args.closed_rule);
     }
-    println!("signature: {signature}");
-    report_issues(&issues);
+    for (at, datasets) in results.comparisons.iter().enumerate() {
+        println!();
+        println!("{}:", comparison_title(at + 1));
+        print_columns(&comparison_rows(datasets, results.rule), &[]);
+    }
+    println!("signature: {}", results.signature);
+    report_issues(&results.issues);
     Ok(())
 }
 
-/// Prints rows as columns padded to their widest cell, numbers right-aligned where `right`
-/// says so, without trailing spaces.
+/// Prints rows as columns padded to their widest cell, counts right-aligned where `right` says
+/// so, without trailing spaces.
 fn print_columns(rows: &[Vec<String>], right: &[bool]) {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
@@ -307,75 +371,4 @@ fn print_columns(rows: &[Vec<String>], right: &[bool]) {
         }
         println!("{}", line.trim_end());
     }
-}
-
-/// Differences in percentage points: `+1.23 [-0.50, +2.90] p=0.0410 (adj 0.0820) n=120`.
-fn print_comparison(datasets: &[DatasetComparison], rule: ClosedRule) {
-    let cell = |difference: &Option<Difference>| match difference {
-        Some(d) => {
-            let interval = d.ci95.map_or(String::new(), |[low, high]| {
-                format!(" [{:+.2}, {:+.2}]", low * 100.0, high * 100.0)
-            });
-            format!(
-                "{:+.2}{interval} p={:.4} (adj {:.4}) n={}",
-                d.mean_difference * 100.0,
-                d.p_value,
-                d.p_adjusted,
-                d.n
-            )
-        }
-        None => "-".to_owned(),
-    };
-    let mut rows = vec![vec![
-        "dataset".to_owned(),
-        "Δ open recall".to_owned(),
-        format!("Δ closed accuracy ({})", rule.name()),
-        "Δ open accuracy".to_owned(),
-    ]];
-    for d in datasets {
-        rows.push(vec![
-            d.dataset.clone(),
-            cell(&d.open_recall),
-            cell(&d.closed_accuracy),
-            cell(&d.open_accuracy),
-        ]);
-    }
-    print_columns(&rows, &[]);
-}
-
-/// The paper's table: per dataset, open recall and closed accuracy (in percent, as their script
-/// prints them), with intervals and counts; open accuracy beside them.
-fn print_table(datasets: &[DatasetSummary], rule: ClosedRule) {
-    let cell = |estimate: &Option<Estimate>| match estimate {
-        Some(Estimate {
-            mean,
-            ci95: Some([low, high]),
-        }) => format!(
-            "{:.2} [{:.2}, {:.2}]",
-            mean * 100.0,
-            low * 100.0,
-            high * 100.0
-        ),
-        Some(Estimate { mean, ci95: None }) => format!("{:.2}", mean * 100.0),
-        None => "-".to_owned(),
-    };
-    let mut rows = vec![vec![
-        "dataset".to_owned(),
-        "open".to_owned(),
-        "open recall".to_owned(),
-        "closed".to_owned(),
-        format!("closed accuracy ({})", rule.name()),
-        "open accuracy".to_owned(),
-    ]];
-    for d in datasets {
-        rows.push(vec![
-            d.dataset.clone(),
-            d.open.to_string(),
-            cell(&d.open_recall),
-            d.closed.to_string(),
-            cell(&d.closed_accuracy),
-            cell(&d.open_accuracy),
-        ]);
-    }
-    print_columns(&rows, &[false, true, false, true, false, false]);
 }

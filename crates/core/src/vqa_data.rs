@@ -7,6 +7,7 @@
 //! Bytes in, no filesystem: every unusable row is an [`Issue`] naming file, line and field, and
 //! the rest is scored.
 
+use crate::chart::{Bar, BarChart, BarFilter, BarSeries};
 use crate::compare::Difference;
 use crate::dataset::{Issue, IssueKind};
 use crate::formats::{ColumnMap, FileFormat, Role, parse_bytes};
@@ -671,6 +672,145 @@ pub fn compare_models(
     compared
 }
 
+/// A mean in percent with its interval, as the tables print it: `66.89 [62.20, 71.91]`, `-` for
+/// an empty group.
+fn estimate_cell(estimate: &Option<Estimate>) -> String {
+    match estimate {
+        Some(Estimate {
+            mean,
+            ci95: Some([low, high]),
+        }) => format!(
+            "{:.2} [{:.2}, {:.2}]",
+            mean * 100.0,
+            low * 100.0,
+            high * 100.0
+        ),
+        Some(Estimate { mean, ci95: None }) => format!("{:.2}", mean * 100.0),
+        None => "-".to_owned(),
+    }
+}
+
+/// A paired difference in percentage points: `+1.23 [-0.50, +2.90] p=0.0410 (adj 0.0820) n=120`.
+fn difference_cell(difference: &Option<Difference>) -> String {
+    match difference {
+        Some(d) => {
+            let interval = d.ci95.map_or(String::new(), |[low, high]| {
+                format!(" [{:+.2}, {:+.2}]", low * 100.0, high * 100.0)
+            });
+            format!(
+                "{:+.2}{interval} p={:.4} (adj {:.4}) n={}",
+                d.mean_difference * 100.0,
+                d.p_value,
+                d.p_adjusted,
+                d.n
+            )
+        }
+        None => "-".to_owned(),
+    }
+}
+
+/// The paper's table as text cells, a header row first: per dataset the open count, open recall,
+/// the closed count, closed accuracy under `rule`, open accuracy, in percent as LLaVA-Med's
+/// script prints them. The CLI, `medhall report` and the page all show these cells.
+pub fn table_rows(datasets: &[DatasetSummary], rule: ClosedRule) -> Vec<Vec<String>> {
+    let mut rows = vec![vec![
+        "dataset".to_owned(),
+        "open".to_owned(),
+        "open recall".to_owned(),
+        "closed".to_owned(),
+        format!("closed accuracy ({})", rule.name()),
+        "open accuracy".to_owned(),
+    ]];
+    for d in datasets {
+        rows.push(vec![
+            d.dataset.clone(),
+            d.open.to_string(),
+            estimate_cell(&d.open_recall),
+            d.closed.to_string(),
+            estimate_cell(&d.closed_accuracy),
+            estimate_cell(&d.open_accuracy),
+        ]);
+    }
+    rows
+}
+
+/// Which of [`table_rows`]' columns hold counts (right-aligned in text).
+pub const TABLE_NUMERIC_COLUMNS: [bool; 6] = [false, true, false, true, false, false];
+
+/// One model − baseline comparison ([`compare_models`]) as text cells, a header row first.
+pub fn comparison_rows(datasets: &[DatasetComparison], rule: ClosedRule) -> Vec<Vec<String>> {
+    let mut rows = vec![vec![
+        "dataset".to_owned(),
+        "Δ open recall".to_owned(),
+        format!("Δ closed accuracy ({})", rule.name()),
+        "Δ open accuracy".to_owned(),
+    ]];
+    for d in datasets {
+        rows.push(vec![
+            d.dataset.clone(),
+            difference_cell(&d.open_recall),
+            difference_cell(&d.closed_accuracy),
+            difference_cell(&d.open_accuracy),
+        ]);
+    }
+    rows
+}
+
+/// The table as a bar chart: per dataset, open recall and closed accuracy (percent, with their
+/// intervals and counts), one series per model.
+pub fn table_chart(models: &[(&str, &[DatasetSummary])], rule: ClosedRule) -> BarChart {
+    let mut datasets: Vec<&str> = Vec::new();
+    for (_, table) in models {
+        for d in table.iter() {
+            if !datasets.contains(&d.dataset.as_str()) {
+                datasets.push(&d.dataset);
+            }
+        }
+    }
+    let categories = datasets
+        .iter()
+        .flat_map(|d| [format!("{d} open recall"), format!("{d} closed")])
+        .collect();
+    let bar = |estimate: &Option<Estimate>, n: usize, model: &str| {
+        estimate.map(|e| Bar {
+            value: e.mean * 100.0,
+            ci95: e.ci95.map(|[low, high]| [low * 100.0, high * 100.0]),
+            n,
+            note: None,
+            filter: BarFilter {
+                run: Some(model.to_owned()),
+                ..BarFilter::default()
+            },
+        })
+    };
+    let series = models
+        .iter()
+        .map(|(model, table)| BarSeries {
+            name: (*model).to_owned(),
+            bars: datasets
+                .iter()
+                .flat_map(|name| {
+                    let row = table.iter().find(|d| d.dataset == *name);
+                    [
+                        row.and_then(|d| bar(&d.open_recall, d.open, model)),
+                        row.and_then(|d| bar(&d.closed_accuracy, d.closed, model)),
+                    ]
+                })
+                .collect(),
+        })
+        .collect();
+    BarChart {
+        title: format!(
+            "Medical VQA: open recall and closed accuracy ({}), 95% intervals",
+            rule.name()
+        ),
+        y_label: "percent".to_owned(),
+        y_range: Some([0.0, 100.0]),
+        categories,
+        series,
+    }
+}
+
 /// One `--per-sample` line: the fixture's `expected.jsonl` shape (hits as 0/1, as Python's).
 pub fn per_sample_json(item: &ScoredQuestion) -> Value {
     let question = &item.question;
@@ -899,5 +1039,27 @@ mod tests {
                 let _ = summarise(&scored, ClosedRule::RunEval, &StatsConfig { bootstrap_resamples: 10, permutations: 10, seed: 1 });
             }
         }
+    }
+
+    #[test]
+    fn table_cells_and_chart_carry_the_same_numbers() {
+        let scored = scored_csv("question_id,text\n1,no\n2,no\n3,lung\n4,no\n");
+        let stats = StatsConfig {
+            bootstrap_resamples: 0,
+            ..StatsConfig::default()
+        };
+        let table = summarise(&scored, ClosedRule::RunEvalBatch, &stats);
+        let rows = table_rows(&table, ClosedRule::RunEvalBatch);
+        assert_eq!(rows[0][4], "closed accuracy (run_eval_batch)");
+        assert_eq!(rows[1], ["a", "1", "50.00", "2", "50.00", "0.00"]);
+        assert_eq!(rows[2], ["b", "0", "-", "1", "100.00", "-"]);
+        let chart = table_chart(&[("m", &table)], ClosedRule::RunEvalBatch);
+        assert_eq!(chart.categories.len(), 4);
+        let values: Vec<Option<f64>> = chart.series[0]
+            .bars
+            .iter()
+            .map(|b| b.as_ref().map(|b| b.value))
+            .collect();
+        assert_eq!(values, [Some(50.0), Some(50.0), None, Some(100.0)]);
     }
 }
