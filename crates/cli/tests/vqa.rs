@@ -464,3 +464,72 @@ fn nothing_usable_is_an_error() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no usable question"));
 }
+
+/// `medhall report --vqa-references … --vqa …` shows the same table, comparison and JSON as
+/// `medhall vqa` on the same files.
+#[test]
+fn report_section_equals_medhall_vqa() {
+    let dir = temp_dir("report");
+    let references = fixture("vqa_rad/test.json");
+    let answers = fixture("vqa_rad/test-answer-file.jsonl");
+    let improved = improved_answers(&dir, &references, &answers);
+    let (_, summary, output) = score(
+        "report-cli",
+        &["--references", &references, &answers, &improved],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let report_fixture = |name: &str| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/report")
+            .join(name)
+            .to_string_lossy()
+            .into_owned()
+    };
+    let out = dir.join("site");
+    let out_name = out.to_string_lossy().into_owned();
+    let output = medhall(&[
+        "report",
+        "--references",
+        &report_fixture("refs.positive.jsonl"),
+        "--references",
+        &report_fixture("refs.negative.jsonl"),
+        "--out",
+        &out_name,
+        "--vqa-references",
+        &references,
+        "--vqa",
+        &answers,
+        "--vqa",
+        &improved,
+        &report_fixture("model-x.positive.predictions.jsonl"),
+        &report_fixture("model-x.negative.predictions.jsonl"),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let theirs = read_json(&out.join("vqa.json").to_string_lossy());
+    assert_eq!(theirs, summary);
+    let markdown = std::fs::read_to_string(out.join("vqa.md")).expect("vqa.md");
+    let mut rows = 0;
+    for line in stdout
+        .lines()
+        .filter(|l| l.starts_with("vqa_rad") || l.starts_with("dataset"))
+    {
+        let cells: Vec<&str> = line
+            .split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        let row = format!("| {} |", cells.join(" | "));
+        assert!(markdown.contains(&row), "{row} not in vqa.md:\n{markdown}");
+        rows += 1;
+    }
+    assert_eq!(rows, 6, "{stdout}");
+    let html = std::fs::read_to_string(out.join("index.html")).expect("index.html");
+    assert!(html.contains("<h2>Medical VQA</h2>"));
+    assert!(html.contains("<td>49.33 [44.35, 54.01]</td>"), "{html}");
+    let svg = std::fs::read_to_string(out.join("vqa.svg")).expect("vqa.svg");
+    assert!(svg.starts_with("<svg") || svg.contains("<svg"));
+}

@@ -800,10 +800,7 @@ pub fn table_chart(models: &[(&str, &[DatasetSummary])], rule: ClosedRule) -> Ba
         })
         .collect();
     BarChart {
-        title: format!(
-            "Medical VQA: open recall and closed accuracy ({}), 95% intervals",
-            rule.name()
-        ),
+        title: format!("Medical VQA: open recall, closed ({}), 95% CI", rule.name()),
         y_label: "percent".to_owned(),
         y_range: Some([0.0, 100.0]),
         categories,
