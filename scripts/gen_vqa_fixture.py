@@ -4,7 +4,10 @@ Writes crates/cli/tests/fixtures/vqa/ (see its README.md): synthetic test sets i
 LLaVA-Med's data preparation writes (test.json: id, image, conversations, answer_type), answer
 files in the format its model_vqa_med.py writes (question_id, prompt, text, answer_id, model_id,
 metadata), a named-column CSV/JSONL copy of part of them, and the expected values per sample and
-per dataset for every variant that docs/vqa.md describes.
+per dataset for every variant that docs/exactness.md ("Medical VQA") describes. It also writes
+crates/metrics/tests/fixtures/vqa.json: the same 1,200 questions as text pairs with every
+per-question value, for medhall-metrics' own test (recall also as its IEEE-754 bits, so the
+comparison is exact without trusting any float parser).
 
 The reference is microsoft/LLaVA-Med at commit b9a98a736d2ef05bcf5ff345be6403fb3a664eaf (the last
 v1.0 commit that has these files; v1.5 removed them). Save llava/eval/run_eval_batch.py,
@@ -23,6 +26,7 @@ import hashlib
 import json
 import os
 import random
+import struct
 import sys
 import tempfile
 from pathlib import Path
@@ -38,6 +42,7 @@ REFERENCE_FILES = {
     "llava/eval/eval_metrics/utils.py": "221f83206502ff236e11d22494681db70165ab28e29cab2105ee844af4cb167d",
 }
 SEED = 20261207
+CLOSED_RULES = ["run_eval_batch", "run_eval", "whole-word"]
 
 # ---------------------------------------------------------------------------------------------
 # Hostile text. Every piece targets one rule of normalize_word or of the hit tests.
@@ -108,7 +113,7 @@ def prediction(rng, answer):
         parts.insert(rng.randrange(len(parts) + 1), mutate(rng, answer))
     elif answer.split() and rng.random() < 0.3:
         # some of the answer's words, repeated and shuffled (recall counts the prediction's
-        # repeats: docs/vqa.md)
+        # repeats: docs/exactness.md)
         words = answer.split() * rng.randrange(1, 4)
         rng.shuffle(words)
         parts += words[: rng.randrange(1, len(words) + 1)]
@@ -128,7 +133,7 @@ def prediction(rng, answer):
 
 
 HAND_PICKED = [
-    # (answer_type, answer, prediction): the surprises of docs/vqa.md, one each.
+    # (answer_type, answer, prediction): the surprises of docs/exactness.md ("Medical VQA"), one each.
     ("CLOSED", "no", "The nodule is normal."),
     ("CLOSED", "no", "not"),
     ("CLOSED", "no", "I don't know"),
@@ -249,7 +254,7 @@ def run_reference(module, gt, pred, candidate):
 
 
 def whole_word_hit(normalize_word, gt_text, pred_text):
-    """Ours (docs/vqa.md, "whole-word"): the normalised answer's words appear as consecutive
+    """Ours (docs/exactness.md, "whole-word"): the normalised answer's words appear as consecutive
     whole words of the normalised prediction, and a yes/no answer fails when the prediction also
     says the other one. An answer that normalises to nothing never matches."""
     gt_words = normalize_word(gt_text.lower()).split()
@@ -274,8 +279,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--llava-med", required=True, type=Path,
                         help=f"folder holding llava/eval/ from microsoft/LLaVA-Med at {COMMIT[:7]}")
-    parser.add_argument("--out", type=Path,
-                        default=Path(__file__).resolve().parent.parent / "crates/cli/tests/fixtures/vqa")
+    root = Path(__file__).resolve().parent.parent
+    parser.add_argument("--out", type=Path, default=root / "crates/cli/tests/fixtures/vqa")
+    parser.add_argument("--metrics-out", type=Path,
+                        default=root / "crates/metrics/tests/fixtures/vqa.json")
     args = parser.parse_args()
 
     for path, digest in REFERENCE_FILES.items():
@@ -289,7 +296,7 @@ def main():
 
     rng = random.Random(SEED)
     datasets = [("vqa_rad", 1, 700, "synpic"), ("Slake1.0", 20001, 500, "xmlab")]
-    expected, summary, named_refs, named_preds = [], {}, [], []
+    expected, summary, named_refs, named_preds, cases = [], {}, [], [], []
     out = args.out
     for dataset, first_id, count, prefix in datasets:
         gt, pred = synth(rng, first_id, count, prefix)
@@ -331,6 +338,14 @@ def main():
                     "whole-word": whole[g["id"]],
                 }
             expected.append(row)
+            case = [g["answer_type"], answer_of(g), p["text"], row["answer_normalized"],
+                    row["prediction_normalized"]]
+            if g["answer_type"] == "OPEN":
+                bits = struct.unpack("<Q", struct.pack("<d", float(row["open_recall"])))[0]
+                case += [row["open_recall"], bits, row["open_hit"]]
+            else:
+                case.append([row["closed_hit"][rule] for rule in CLOSED_RULES])
+            cases.append(case)
         n_closed = len(closed_b["hit"])
         summary[dataset] = {
             "open": len(f1_open["recall"]),
@@ -371,6 +386,19 @@ def main():
     with open(out / "named/predictions.jsonl", "w", encoding="utf-8") as f:
         for row in named_preds:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    args.metrics_out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.metrics_out, "w", encoding="utf-8") as f:
+        head = {
+            "reference": f"microsoft/LLaVA-Med@{COMMIT}: run_eval_batch.evaluate, run_eval.evaluate, "
+                         "eval_metrics.glossary.normalize_word; whole-word from this script",
+            "open": ["OPEN", "answer", "prediction", "answer_normalized",
+                     "prediction_normalized", "open_recall", "open_recall_f64_bits", "open_hit"],
+            "closed": ["CLOSED", "answer", "prediction", "answer_normalized",
+                       "prediction_normalized", [f"hit:{rule}" for rule in CLOSED_RULES]],
+        }
+        f.write("{\"format\": " + json.dumps(head, ensure_ascii=False) + ",\n\"cases\": [\n")
+        f.write(",\n".join(json.dumps(c, ensure_ascii=False) for c in cases))
+        f.write("\n]}\n")
     parts = [f"{d}: {s['open']} open, {s['closed']} closed" for d, s in summary.items()]
     print(f"{len(expected)} samples ({'; '.join(parts)})", file=sys.stderr)
 

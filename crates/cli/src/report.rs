@@ -5,6 +5,7 @@
 //! are drawn by the app's chart builders and renderer, so the numbers and pictures are the app's.
 
 use crate::score::bertscore;
+use crate::vqa::{ModelFiles, VqaInputs, VqaResults, comparison_title, score_files};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use medhall_app::session::{ExportKind, LoadTarget, Session};
@@ -18,6 +19,8 @@ use medhall_core::metrics::wordnet::WordNet;
 use medhall_core::sample::{SampleKey, Split};
 use medhall_core::stats::StatsConfig;
 use medhall_core::summary::{Metric, summarize_split};
+use medhall_core::vqa::ClosedRule;
+use medhall_core::vqa_data::{VqaColumns, comparison_rows, table_chart, table_rows};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -43,6 +46,17 @@ pub struct ReportArgs {
     out: PathBuf,
     #[command(flatten)]
     bert: bertscore::BertScoreArgs,
+    /// Medical VQA test questions (LLaVA-Med's test.json, or CSV/JSON/JSONL with question_id,
+    /// answer, answer_type, dataset): adds the "Medical VQA" section (vqa.md, vqa.json, vqa.svg).
+    #[arg(long = "vqa-references", value_name = "FILE", requires = "vqa")]
+    vqa_references: Option<PathBuf>,
+    /// One model's VQA answers (LLaVA-Med's answer JSONL, or CSV/JSON/JSONL; several files of
+    /// one model joined by commas). Repeat it: each later model is compared with the first.
+    #[arg(long = "vqa", value_name = "FILE[,FILE]", value_parser = crate::vqa::parse_model, requires = "vqa_references")]
+    vqa: Vec<ModelFiles>,
+    /// How the VQA section scores closed questions (as `medhall vqa --closed-rule`).
+    #[arg(long = "vqa-variant", value_name = "RULE", default_value = "run_eval_batch", value_parser = crate::vqa::parse_rule)]
+    vqa_variant: ClosedRule,
     /// Results files (JSONL, JSON or CSV): each one is a run; a model's positive and negative
     /// files (same name but for the split word) are one model in the charts.
     #[arg(value_name = "FILE", required = true)]
@@ -255,20 +269,59 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     let board_rows = leaderboard_rows(&board, &models, &session.stats());
     write("leaderboard.md", &leaderboard_markdown(&board, &board_rows))?;
     write("leaderboard.tex", &leaderboard::to_latex(&board_rows))?;
-    write(
-        "index.html",
-        &index_html(
-            &session,
-            &figures,
-            &args.group_by,
-            &board,
-            &board_rows,
-            &views,
-        ),
-    )?;
+    let vqa = match &args.vqa_references {
+        Some(references) => {
+            let results = score_files(&VqaInputs {
+                references,
+                dataset: None,
+                columns: VqaColumns::default(),
+                models: &args.vqa,
+                rule: args.vqa_variant,
+                stats: session.stats(),
+            })?;
+            if !results.issues.is_empty() {
+                eprintln!(
+                    "medhall: medical VQA: {} issue(s) (listed in vqa.json); first: {}",
+                    results.issues.len(),
+                    results.issues[0]
+                );
+            }
+            write("vqa.md", &vqa_markdown(&results))?;
+            write(
+                "vqa.json",
+                &String::from_utf8_lossy(&results.summary_json()?),
+            )?;
+            let tables: Vec<(&str, &[_])> = results
+                .models
+                .iter()
+                .map(|m| (m.label.as_str(), m.datasets.as_slice()))
+                .collect();
+            let spec = ChartSpec::Bars(table_chart(&tables, results.rule));
+            write("vqa.svg", &render_svg(&spec, WIDTH, HEIGHT)?)?;
+            Some(vqa_html(&results, "vqa.svg", spec.title()))
+        }
+        None => None,
+    };
+    let mut html = index_html(
+        &session,
+        &figures,
+        &args.group_by,
+        &board,
+        &board_rows,
+        &views,
+    );
+    if let Some(section) = &vqa {
+        html = html.replace("</body></html>", &format!("{section}</body></html>"));
+    }
+    write("index.html", &html)?;
     println!(
-        "wrote {} chart(s), summary.json, summary.csv, leaderboard.md, leaderboard.tex, disagreement.md, comparison.md (two models or more) and index.html to {}",
+        "wrote {} chart(s), summary.json, summary.csv, leaderboard.md, leaderboard.tex, disagreement.md, comparison.md (two models or more){} and index.html to {}",
         figures.len(),
+        if vqa.is_some() {
+            ", vqa.md, vqa.json, vqa.svg"
+        } else {
+            ""
+        },
         args.out.display()
     );
     Ok(())
@@ -565,4 +618,90 @@ against the baseline on the samples both answered, with p adjusted by {}.\n\n| m
         scatters,
         matrix,
     }
+}
+
+/// A Markdown table cell: `|` would end the cell, a newline the row.
+fn markdown_cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+fn markdown_table(rows: &[Vec<String>]) -> String {
+    let mut text = String::new();
+    for (at, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row.iter().map(|c| markdown_cell(c)).collect();
+        text.push_str(&format!("| {} |\n", cells.join(" | ")));
+        if at == 0 {
+            text.push_str(&format!("|{}\n", "---|".repeat(row.len())));
+        }
+    }
+    text
+}
+
+fn html_table(rows: &[Vec<String>]) -> String {
+    let mut text = String::from("<table>\n");
+    for (at, row) in rows.iter().enumerate() {
+        let tag = if at == 0 { "th" } else { "td" };
+        let cells: String = row
+            .iter()
+            .map(|c| format!("<{tag}>{}</{tag}>", escape(c)))
+            .collect();
+        text.push_str(&format!("<tr>{cells}</tr>\n"));
+    }
+    text.push_str("</table>\n");
+    text
+}
+
+/// The VQA section as Markdown: the same cells `medhall vqa` prints.
+fn vqa_markdown(results: &VqaResults) -> String {
+    let mut text = String::from(
+        "# Medical VQA\n\nScored as LLaVA-Med v1.0's run_eval_batch.py does (docs/exactness.md, \
+\"Medical VQA\"); percent, 95% bootstrap intervals.\n",
+    );
+    for (at, model) in results.models.iter().enumerate() {
+        text.push_str(&format!(
+            "\n## Model {}: {}\n\n{}",
+            at + 1,
+            markdown_cell(&model.label),
+            markdown_table(&table_rows(&model.datasets, results.rule))
+        ));
+    }
+    for (at, datasets) in results.comparisons.iter().enumerate() {
+        text.push_str(&format!(
+            "\n## {}\n\n{}",
+            comparison_title(at + 1),
+            markdown_table(&comparison_rows(datasets, results.rule))
+        ));
+    }
+    text.push_str(&format!("\nsignature: `{}`\n", results.signature));
+    text
+}
+
+/// The VQA section of index.html.
+fn vqa_html(results: &VqaResults, chart: &str, title: &str) -> String {
+    let mut text = String::from(
+        "<h2>Medical VQA</h2>\n<p>Scored as LLaVA-Med v1.0's run_eval_batch.py does; percent, 95% bootstrap intervals. Also as vqa.md and vqa.json.</p>\n",
+    );
+    for (at, model) in results.models.iter().enumerate() {
+        text.push_str(&format!(
+            "<h3>Model {}: {}</h3>\n{}",
+            at + 1,
+            escape(&model.label),
+            html_table(&table_rows(&model.datasets, results.rule))
+        ));
+    }
+    for (at, datasets) in results.comparisons.iter().enumerate() {
+        text.push_str(&format!(
+            "<h3>{}</h3>\n{}",
+            escape(&comparison_title(at + 1)),
+            html_table(&comparison_rows(datasets, results.rule))
+        ));
+    }
+    text.push_str(&format!(
+        "<figure><img src=\"{}\" alt=\"{}\" width=\"{WIDTH}\"><figcaption>{}</figcaption></figure>\n<p><small>VQA signature: {}</small></p>\n",
+        escape(chart),
+        escape(title),
+        escape(title),
+        escape(&results.signature)
+    ));
+    text
 }

@@ -1,6 +1,7 @@
 //! `medhall vqa` end to end: per-question equality with LLaVA-Med v1.0's own evaluation on the
 //! committed fixture (scripts/gen_vqa_fixture.py ran their `evaluate`), for every closed rule,
-//! in both file layouts; and bad lines reported while the rest is scored.
+//! in both file layouts; two models compared with the paired test; and bad lines reported while
+//! the rest is scored.
 
 use serde_json::Value;
 use std::collections::HashMap;
@@ -87,6 +88,11 @@ fn assert_rows_match(ours: &[Value], expected: &HashMap<(String, String), Value>
     let mut mismatches = Vec::new();
     for row in ours {
         let mut row = row.clone();
+        // Which PRED a row belongs to is ours to add; the reference has one model.
+        assert!(row["model"].is_string(), "{row}");
+        if let Some(fields) = row.as_object_mut() {
+            fields.remove("model");
+        }
         if let Some(theirs) = expected.get(&key(&row)) {
             row["question_id"] = theirs["question_id"].clone();
         }
@@ -129,7 +135,7 @@ fn every_question_equals_llava_med_under_every_rule() {
             );
             assert_rows_match(&rows, &expected);
             let theirs = &summary["datasets"][dataset];
-            let ours = &ours["datasets"][0];
+            let ours = &ours["models"][0]["datasets"][0];
             assert_eq!(ours["dataset"], dataset);
             assert_eq!(ours["open"], theirs["open"]);
             assert_eq!(ours["closed"], theirs["closed"]);
@@ -191,7 +197,7 @@ fn named_columns_score_the_same() {
     );
     assert_eq!(rows.len(), 300);
     assert_rows_match(&rows, &expected);
-    let names: Vec<&str> = summary["datasets"]
+    let names: Vec<&str> = summary["models"][0]["datasets"]
         .as_array()
         .map(|d| d.iter().filter_map(|d| d["dataset"].as_str()).collect())
         .unwrap_or_default();
@@ -276,10 +282,171 @@ fn bad_lines_are_reported_and_the_rest_scored() {
         assert!(stderr.contains(&expected), "{expected} not in:\n{stderr}");
     }
     assert_eq!(rows.len(), 2);
-    assert_eq!(summary["datasets"][0]["dataset"], "rad");
-    assert_eq!(summary["datasets"][0]["closed_accuracy"]["mean"], 1.0);
-    assert_eq!(summary["datasets"][0]["open_recall"]["mean"], 0.5);
+    let table = &summary["models"][0]["datasets"][0];
+    assert_eq!(table["dataset"], "rad");
+    assert_eq!(table["closed_accuracy"]["mean"], 1.0);
+    assert_eq!(table["open_recall"]["mean"], 0.5);
     assert_eq!(summary["issues"].as_array().map(Vec::len), Some(5));
+}
+
+/// The answers of `answers` with every third prediction replaced by the reference answer: a
+/// second model that is right more often (under the substring and whole-word rules).
+fn improved_answers(dir: &Path, references: &str, answers: &str) -> String {
+    let test: Value = read_json(references);
+    let truth: HashMap<String, String> = test
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|item| {
+                    let turns = if item["conversations"].is_array() {
+                        &item["conversations"]
+                    } else {
+                        &item["conversatons"]
+                    };
+                    (
+                        item["id"].to_string(),
+                        turns[1]["value"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut text = String::new();
+    for (at, mut line) in read_jsonl(answers).into_iter().enumerate() {
+        if at % 3 == 0 {
+            let id = line["question_id"].to_string();
+            line["text"] = Value::String(truth.get(&id).cloned().unwrap_or_default());
+        }
+        text.push_str(&line.to_string());
+        text.push('\n');
+    }
+    let path = dir.join("improved.jsonl");
+    std::fs::write(&path, text).expect("write");
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn two_models_are_compared_per_dataset_with_the_paired_test() {
+    let dir = temp_dir("paired");
+    let references = fixture("vqa_rad/test.json");
+    let answers = fixture("vqa_rad/test-answer-file.jsonl");
+    let improved = improved_answers(&dir, &references, &answers);
+    // The same answers split over two files make the same model (PRED joins them by commas).
+    let all = std::fs::read_to_string(&answers).expect("readable");
+    let cut = all[..all.len() / 2].rfind('\n').map_or(0, |at| at + 1);
+    let (head, tail) = all.split_at(cut);
+    let (a, b) = (dir.join("head.jsonl"), dir.join("tail.jsonl"));
+    std::fs::write(&a, head).expect("write");
+    std::fs::write(&b, tail).expect("write");
+    let split = format!("{},{}", a.to_string_lossy(), b.to_string_lossy());
+    let per_sample = dir.join("rows.jsonl").to_string_lossy().into_owned();
+    let summary = dir.join("summary.json").to_string_lossy().into_owned();
+    let output = medhall(&[
+        "vqa",
+        "--references",
+        &references,
+        "--variant",
+        "whole-word",
+        "--samples",
+        &per_sample,
+        "--json",
+        &summary,
+        "--permutations",
+        "2000",
+        &split,
+        &improved,
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary = read_json(&summary);
+    assert_eq!(summary["closed_rule"], "whole-word");
+    assert_eq!(summary["stats"]["permutations"], 2000);
+    let signature = summary["signature"].as_str().unwrap_or_default();
+    assert!(
+        signature.ends_with("|paired:sign-flip,permutations=2000"),
+        "{signature}"
+    );
+    let models = summary["models"].as_array().expect("models");
+    assert_eq!(models.len(), 2);
+    assert_eq!(models[0]["model"], split.as_str());
+    assert_eq!(models[0]["scored"], 700);
+    // The split files score exactly as the whole file does.
+    let (_, whole, _) = score(
+        "paired-whole",
+        &[
+            "--references",
+            &references,
+            "--closed-rule",
+            "whole-word",
+            &answers,
+        ],
+    );
+    assert_eq!(models[0]["datasets"], whole["models"][0]["datasets"]);
+    let rows = read_jsonl(&per_sample);
+    assert_eq!(rows.len(), 1400);
+    assert_eq!(rows[700]["model"], improved.as_str());
+    // Each difference is the mean of the per-question differences (model 2 − model 1).
+    let comparison = &summary["comparisons"][0];
+    assert_eq!(comparison["baseline"], split.as_str());
+    let compared = &comparison["datasets"][0];
+    assert_eq!(compared["dataset"], "vqa_rad");
+    let value = |row: &Value, field: &str| -> f64 {
+        match field {
+            "closed" => row["closed_hit"]["whole-word"].as_f64().unwrap_or(f64::NAN),
+            _ => row[field].as_f64().unwrap_or(f64::NAN),
+        }
+    };
+    for (field, name) in [
+        ("open_recall", "open_recall"),
+        ("open_hit", "open_accuracy"),
+        ("closed", "closed_accuracy"),
+    ] {
+        let differences: Vec<f64> = rows[..700]
+            .iter()
+            .zip(&rows[700..])
+            .filter(|(x, _)| !value(x, field).is_nan())
+            .map(|(x, y)| value(y, field) - value(x, field))
+            .collect();
+        let mean = differences.iter().sum::<f64>() / differences.len() as f64;
+        let ours = &compared[name];
+        assert_eq!(ours["n"].as_u64(), Some(differences.len() as u64), "{name}");
+        assert_eq!(ours["mean_difference"].as_f64(), Some(mean), "{name}");
+        assert!(
+            mean > 0.0,
+            "{name}: the improved answers should score higher"
+        );
+        let p = ours["p_value"].as_f64().unwrap_or(f64::NAN);
+        assert!(p > 0.0 && p < 0.01, "{name}: p = {p}");
+        let ci = &ours["ci95"];
+        assert!(ci[0].as_f64() <= Some(mean) && ci[1].as_f64() >= Some(mean));
+    }
+    assert!(stdout.contains("model 2 − model 1"), "{stdout}");
+    assert!(
+        stdout.contains("Δ closed accuracy (whole-word)"),
+        "{stdout}"
+    );
+
+    // A model against itself: no difference, p = 1.
+    let (_, same, _) = score(
+        "paired-same",
+        &[
+            "--references",
+            &references,
+            "--resamples",
+            "0",
+            &answers,
+            &answers,
+        ],
+    );
+    let compared = &same["comparisons"][0]["datasets"][0];
+    assert_eq!(compared["closed_accuracy"]["mean_difference"], 0.0);
+    assert_eq!(compared["closed_accuracy"]["p_value"], 1.0);
+    assert!(compared["closed_accuracy"]["ci95"].is_null());
 }
 
 #[test]
@@ -296,4 +463,73 @@ fn nothing_usable_is_an_error() {
     ]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no usable question"));
+}
+
+/// `medhall report --vqa-references … --vqa …` shows the same table, comparison and JSON as
+/// `medhall vqa` on the same files.
+#[test]
+fn report_section_equals_medhall_vqa() {
+    let dir = temp_dir("report");
+    let references = fixture("vqa_rad/test.json");
+    let answers = fixture("vqa_rad/test-answer-file.jsonl");
+    let improved = improved_answers(&dir, &references, &answers);
+    let (_, summary, output) = score(
+        "report-cli",
+        &["--references", &references, &answers, &improved],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let report_fixture = |name: &str| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/report")
+            .join(name)
+            .to_string_lossy()
+            .into_owned()
+    };
+    let out = dir.join("site");
+    let out_name = out.to_string_lossy().into_owned();
+    let output = medhall(&[
+        "report",
+        "--references",
+        &report_fixture("refs.positive.jsonl"),
+        "--references",
+        &report_fixture("refs.negative.jsonl"),
+        "--out",
+        &out_name,
+        "--vqa-references",
+        &references,
+        "--vqa",
+        &answers,
+        "--vqa",
+        &improved,
+        &report_fixture("model-x.positive.predictions.jsonl"),
+        &report_fixture("model-x.negative.predictions.jsonl"),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let theirs = read_json(&out.join("vqa.json").to_string_lossy());
+    assert_eq!(theirs, summary);
+    let markdown = std::fs::read_to_string(out.join("vqa.md")).expect("vqa.md");
+    let mut rows = 0;
+    for line in stdout
+        .lines()
+        .filter(|l| l.starts_with("vqa_rad") || l.starts_with("dataset"))
+    {
+        let cells: Vec<&str> = line
+            .split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        let row = format!("| {} |", cells.join(" | "));
+        assert!(markdown.contains(&row), "{row} not in vqa.md:\n{markdown}");
+        rows += 1;
+    }
+    assert_eq!(rows, 6, "{stdout}");
+    let html = std::fs::read_to_string(out.join("index.html")).expect("index.html");
+    assert!(html.contains("<h2>Medical VQA</h2>"));
+    assert!(html.contains("<td>49.33 [44.35, 54.01]</td>"), "{html}");
+    let svg = std::fs::read_to_string(out.join("vqa.svg")).expect("vqa.svg");
+    assert!(svg.starts_with("<svg") || svg.contains("<svg"));
 }

@@ -41,14 +41,14 @@ pub fn signature(stats: &StatsConfig) -> String {
 }
 
 /// The signature of `medhall vqa`'s numbers: LLaVA-Med's VQA scores under one closed rule
-/// ([`medhall_metrics::vqa::signature_part`]), then the mean and the bootstrap.
+/// ([`medhall_metrics::vqa::signature_part`]), then the mean, the bootstrap and the paired test
+/// that compares models.
 pub fn vqa_signature(rule: medhall_metrics::vqa::ClosedRule, stats: &StatsConfig) -> String {
     format!(
-        "medhall-lens:{version}|{vqa}|mean:plain|ci:bootstrap-percentile,level=95,resamples={resamples},seed={seed}",
+        "medhall-lens:{version}|{vqa}|{stats}",
         version = env!("CARGO_PKG_VERSION"),
         vqa = medhall_metrics::vqa::signature_part(rule),
-        resamples = stats.bootstrap_resamples,
-        seed = stats.seed,
+        stats = stats_signature(stats),
     )
 }
 
@@ -74,6 +74,24 @@ pub fn scores_signature<I: IntoIterator<Item = String>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vqa_signature_names_the_rule_and_the_paired_test() {
+        let stats = StatsConfig {
+            permutations: 99,
+            ..StatsConfig::default()
+        };
+        let text = vqa_signature(medhall_metrics::vqa::ClosedRule::RunEval, &stats);
+        assert!(text.contains("|vqa:llava-med=b9a98a7,"), "{text}");
+        assert!(
+            text.contains("closed=yes|no-gate+substring(run_eval.py)"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("|paired:sign-flip,permutations=99"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn signature_states_what_changes_numbers() {

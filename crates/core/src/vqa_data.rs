@@ -1,14 +1,17 @@
 //! Medical VQA files (docs/vqa.md): the test sets LLaVA-Med's data preparation writes (a JSON
 //! array of `id`, `image`, `conversations`, `answer_type`), the answer files its
 //! `model_vqa_med.py` writes (JSONL with `question_id` and `text`), or CSV/JSON/JSONL with named
-//! columns; joined by question id, scored with [`crate::vqa`], summarised per dataset.
+//! columns; joined by question id, scored with [`crate::vqa`], summarised per dataset, and two
+//! or more models compared on the questions they share with the project's paired test.
 //!
 //! Bytes in, no filesystem: every unusable row is an [`Issue`] naming file, line and field, and
 //! the rest is scored.
 
+use crate::chart::{Bar, BarChart, BarFilter, BarSeries};
+use crate::compare::Difference;
 use crate::dataset::{Issue, IssueKind};
 use crate::formats::{ColumnMap, FileFormat, Role, parse_bytes};
-use crate::stats::{StatsConfig, bootstrap_mean_cis, mean};
+use crate::stats::{StatsConfig, benjamini_hochberg, bootstrap_mean_cis, mean, paired_comparison};
 use medhall_metrics::vqa::{AnswerType, ClosedRule, VqaScore, VqaValues, score};
 use serde::Serialize;
 use serde_json::Value;
@@ -555,6 +558,256 @@ pub fn summarise(
         .collect()
 }
 
+/// The three numbers of the table, per question: open recall, open hit, closed hit under `rule`
+/// (each `None` where the question is of the other kind).
+fn table_values(score: &VqaScore, rule: ClosedRule) -> [Option<f64>; 3] {
+    match score.values {
+        VqaValues::Open { recall, hit } => [Some(recall), Some(f64::from(u8::from(hit))), None],
+        VqaValues::Closed { .. } => {
+            let hit = score.values.closed_hit(rule).unwrap_or(false);
+            [None, None, Some(f64::from(u8::from(hit)))]
+        }
+    }
+}
+
+/// One model against the baseline on one dataset: model − baseline, per question, on the
+/// questions both answered (`None` where they share none of that kind).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DatasetComparison {
+    pub dataset: String,
+    pub open_recall: Option<Difference>,
+    pub open_accuracy: Option<Difference>,
+    pub closed_accuracy: Option<Difference>,
+}
+
+/// Every model after the first compared with the first (the baseline), per dataset in the
+/// baseline's order: the mean paired difference, its bootstrap interval and the sign-flip
+/// p-value ([`crate::stats::paired_comparison`], as the page's runs matrix), with
+/// Benjamini–Hochberg adjusted p-values over every comparison returned. Questions are matched
+/// by dataset and question id, so a question one model did not answer is left out of the pair.
+pub fn compare_models(
+    models: &[&[ScoredQuestion]],
+    rule: ClosedRule,
+    stats: &StatsConfig,
+) -> Vec<Vec<DatasetComparison>> {
+    let Some((baseline, others)) = models.split_first() else {
+        return Vec::new();
+    };
+    let mut order: Vec<&str> = Vec::new();
+    for item in baseline.iter() {
+        if !order.contains(&item.question.dataset.as_str()) {
+            order.push(&item.question.dataset);
+        }
+    }
+    let key = |item: &ScoredQuestion| {
+        (
+            item.question.dataset.clone(),
+            item.question.question_id.clone(),
+        )
+    };
+    let base: HashMap<(String, String), [Option<f64>; 3]> = baseline
+        .iter()
+        .map(|item| (key(item), table_values(&item.score, rule)))
+        .collect();
+    let mut compared: Vec<Vec<DatasetComparison>> = Vec::with_capacity(others.len());
+    for model in others {
+        let mut per_dataset = Vec::with_capacity(order.len());
+        for dataset in &order {
+            let mut pairs: [(Vec<f64>, Vec<f64>); 3] = Default::default();
+            for item in model
+                .iter()
+                .filter(|item| item.question.dataset == *dataset)
+            {
+                let Some(theirs) = base.get(&key(item)) else {
+                    continue;
+                };
+                let ours = table_values(&item.score, rule);
+                for (column, pair) in pairs.iter_mut().enumerate() {
+                    if let (Some(x), Some(y)) = (ours[column], theirs[column]) {
+                        pair.0.push(x);
+                        pair.1.push(y);
+                    }
+                }
+            }
+            let [recall, open_hit, closed_hit] = pairs.map(|(xs, ys)| {
+                paired_comparison(&xs, &ys, stats).map(|c| Difference {
+                    n: c.n,
+                    mean_difference: c.mean_difference,
+                    ci95: c.ci.map(|(low, high)| [low, high]),
+                    p_value: c.p_value,
+                    p_adjusted: f64::NAN,
+                })
+            });
+            per_dataset.push(DatasetComparison {
+                dataset: (*dataset).to_owned(),
+                open_recall: recall,
+                open_accuracy: open_hit,
+                closed_accuracy: closed_hit,
+            });
+        }
+        compared.push(per_dataset);
+    }
+    let p_values: Vec<f64> = compared
+        .iter()
+        .flatten()
+        .flat_map(|d| [&d.open_recall, &d.open_accuracy, &d.closed_accuracy])
+        .flatten()
+        .map(|d| d.p_value)
+        .collect();
+    let mut adjusted = benjamini_hochberg(&p_values).into_iter();
+    for difference in compared
+        .iter_mut()
+        .flatten()
+        .flat_map(|d| {
+            [
+                &mut d.open_recall,
+                &mut d.open_accuracy,
+                &mut d.closed_accuracy,
+            ]
+        })
+        .flatten()
+    {
+        difference.p_adjusted = adjusted.next().unwrap_or(f64::NAN);
+    }
+    compared
+}
+
+/// A mean in percent with its interval, as the tables print it: `66.89 [62.20, 71.91]`, `-` for
+/// an empty group.
+fn estimate_cell(estimate: &Option<Estimate>) -> String {
+    match estimate {
+        Some(Estimate {
+            mean,
+            ci95: Some([low, high]),
+        }) => format!(
+            "{:.2} [{:.2}, {:.2}]",
+            mean * 100.0,
+            low * 100.0,
+            high * 100.0
+        ),
+        Some(Estimate { mean, ci95: None }) => format!("{:.2}", mean * 100.0),
+        None => "-".to_owned(),
+    }
+}
+
+/// A paired difference in percentage points: `+1.23 [-0.50, +2.90] p=0.0410 (adj 0.0820) n=120`.
+fn difference_cell(difference: &Option<Difference>) -> String {
+    match difference {
+        Some(d) => {
+            let interval = d.ci95.map_or(String::new(), |[low, high]| {
+                format!(" [{:+.2}, {:+.2}]", low * 100.0, high * 100.0)
+            });
+            format!(
+                "{:+.2}{interval} p={:.4} (adj {:.4}) n={}",
+                d.mean_difference * 100.0,
+                d.p_value,
+                d.p_adjusted,
+                d.n
+            )
+        }
+        None => "-".to_owned(),
+    }
+}
+
+/// The paper's table as text cells, a header row first: per dataset the open count, open recall,
+/// the closed count, closed accuracy under `rule`, open accuracy, in percent as LLaVA-Med's
+/// script prints them. The CLI, `medhall report` and the page all show these cells.
+pub fn table_rows(datasets: &[DatasetSummary], rule: ClosedRule) -> Vec<Vec<String>> {
+    let mut rows = vec![vec![
+        "dataset".to_owned(),
+        "open".to_owned(),
+        "open recall".to_owned(),
+        "closed".to_owned(),
+        format!("closed accuracy ({})", rule.name()),
+        "open accuracy".to_owned(),
+    ]];
+    for d in datasets {
+        rows.push(vec![
+            d.dataset.clone(),
+            d.open.to_string(),
+            estimate_cell(&d.open_recall),
+            d.closed.to_string(),
+            estimate_cell(&d.closed_accuracy),
+            estimate_cell(&d.open_accuracy),
+        ]);
+    }
+    rows
+}
+
+/// Which of [`table_rows`]' columns hold counts (right-aligned in text).
+pub const TABLE_NUMERIC_COLUMNS: [bool; 6] = [false, true, false, true, false, false];
+
+/// One model − baseline comparison ([`compare_models`]) as text cells, a header row first.
+pub fn comparison_rows(datasets: &[DatasetComparison], rule: ClosedRule) -> Vec<Vec<String>> {
+    let mut rows = vec![vec![
+        "dataset".to_owned(),
+        "Δ open recall".to_owned(),
+        format!("Δ closed accuracy ({})", rule.name()),
+        "Δ open accuracy".to_owned(),
+    ]];
+    for d in datasets {
+        rows.push(vec![
+            d.dataset.clone(),
+            difference_cell(&d.open_recall),
+            difference_cell(&d.closed_accuracy),
+            difference_cell(&d.open_accuracy),
+        ]);
+    }
+    rows
+}
+
+/// The table as a bar chart: per dataset, open recall and closed accuracy (percent, with their
+/// intervals and counts), one series per model.
+pub fn table_chart(models: &[(&str, &[DatasetSummary])], rule: ClosedRule) -> BarChart {
+    let mut datasets: Vec<&str> = Vec::new();
+    for (_, table) in models {
+        for d in table.iter() {
+            if !datasets.contains(&d.dataset.as_str()) {
+                datasets.push(&d.dataset);
+            }
+        }
+    }
+    let categories = datasets
+        .iter()
+        .flat_map(|d| [format!("{d} open recall"), format!("{d} closed")])
+        .collect();
+    let bar = |estimate: &Option<Estimate>, n: usize, model: &str| {
+        estimate.map(|e| Bar {
+            value: e.mean * 100.0,
+            ci95: e.ci95.map(|[low, high]| [low * 100.0, high * 100.0]),
+            n,
+            note: None,
+            filter: BarFilter {
+                run: Some(model.to_owned()),
+                ..BarFilter::default()
+            },
+        })
+    };
+    let series = models
+        .iter()
+        .map(|(model, table)| BarSeries {
+            name: (*model).to_owned(),
+            bars: datasets
+                .iter()
+                .flat_map(|name| {
+                    let row = table.iter().find(|d| d.dataset == *name);
+                    [
+                        row.and_then(|d| bar(&d.open_recall, d.open, model)),
+                        row.and_then(|d| bar(&d.closed_accuracy, d.closed, model)),
+                    ]
+                })
+                .collect(),
+        })
+        .collect();
+    BarChart {
+        title: format!("Medical VQA: open recall, closed ({}), 95% CI", rule.name()),
+        y_label: "percent".to_owned(),
+        y_range: Some([0.0, 100.0]),
+        categories,
+        series,
+    }
+}
+
 /// One `--per-sample` line: the fixture's `expected.jsonl` shape (hits as 0/1, as Python's).
 pub fn per_sample_json(item: &ScoredQuestion) -> Value {
     let question = &item.question;
@@ -704,5 +957,106 @@ mod tests {
         assert_eq!(batch[1].open_recall.map(|e| e.mean), Some(0.75));
         let strict = summarise(&scored, ClosedRule::WholeWord, &stats);
         assert_eq!(strict[0].closed_accuracy.map(|e| e.mean), Some(0.5));
+    }
+
+    fn scored_csv(predictions: &str) -> Vec<ScoredQuestion> {
+        let mut issues = Vec::new();
+        let questions = read_questions(
+            "t.csv",
+            b"question_id,answer,answer_type,dataset\n1,no,CLOSED,a\n2,yes,CLOSED,a\n3,left lung,OPEN,a\n4,no,CLOSED,b\n",
+            "x",
+            &VqaColumns::default(),
+            &mut issues,
+        );
+        let predictions = read_predictions(
+            "p.csv",
+            predictions.as_bytes(),
+            &VqaColumns::default(),
+            &mut issues,
+        );
+        let scored = score_questions(questions, &predictions, &mut issues);
+        assert!(
+            issues
+                .iter()
+                .all(|issue| issue.kind == IssueKind::NoPrediction),
+            "{issues:?}"
+        );
+        scored
+    }
+
+    #[test]
+    fn models_are_compared_on_shared_questions_as_model_minus_baseline() {
+        let stats = StatsConfig {
+            bootstrap_resamples: 200,
+            permutations: 500,
+            seed: 7,
+        };
+        let before = scored_csv("question_id,text\n1,yes\n2,no\n3,lung\n4,no\n");
+        // question 4 unanswered: dataset b has nothing to pair
+        let after = scored_csv("question_id,text\n1,normal\n2,yes\n3,left lung\n");
+        let compared = compare_models(&[&before, &after], ClosedRule::RunEvalBatch, &stats);
+        assert_eq!(compared.len(), 1);
+        let [a, b] = compared[0].as_slice() else {
+            panic!("two datasets expected: {compared:?}");
+        };
+        assert_eq!(a.dataset, "a");
+        let closed = a.closed_accuracy.as_ref().expect("two closed pairs");
+        assert_eq!((closed.n, closed.mean_difference), (2, 1.0));
+        let recall = a.open_recall.as_ref().expect("one open pair");
+        assert_eq!((recall.n, recall.mean_difference), (1, 0.5));
+        assert!(recall.ci95.is_none());
+        assert!(closed.p_value > 0.0 && closed.p_value <= 1.0);
+        assert!(closed.p_adjusted >= closed.p_value);
+        assert_eq!(b.dataset, "b");
+        assert!(b.closed_accuracy.is_none() && b.open_recall.is_none());
+        // whole-word: "normal" no longer hits "no", so only the second question improves
+        let strict = compare_models(&[&before, &after], ClosedRule::WholeWord, &stats);
+        let strict_closed = strict[0][0].closed_accuracy.as_ref().expect("pairs");
+        assert_eq!(strict_closed.mean_difference, 0.5);
+        // a model against itself differs by nothing, with p = 1
+        let same = compare_models(&[&before, &before], ClosedRule::RunEvalBatch, &stats);
+        let closed = same[0][0].closed_accuracy.as_ref().expect("pairs");
+        assert_eq!((closed.mean_difference, closed.p_value), (0.0, 1.0));
+        assert!(compare_models(&[&before], ClosedRule::RunEval, &stats).is_empty());
+    }
+
+    proptest::proptest! {
+        /// Any bytes, or a real test file cut anywhere: questions and issues, never a panic.
+        #[test]
+        fn any_bytes_read_without_panic(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            cut in 0usize..400,
+        ) {
+            let cut_file = &TEST_JSON.as_bytes()[..cut.min(TEST_JSON.len())];
+            for (name, input) in [("t.json", bytes.as_slice()), ("t.csv", bytes.as_slice()), ("rad/test.json", cut_file)] {
+                let mut issues = Vec::new();
+                let questions = read_questions(name, input, "d", &VqaColumns::default(), &mut issues);
+                let predictions = read_predictions(name, input, &VqaColumns::default(), &mut issues);
+                let scored = score_questions(questions, &predictions, &mut issues);
+                let _ = summarise(&scored, ClosedRule::RunEval, &StatsConfig { bootstrap_resamples: 10, permutations: 10, seed: 1 });
+            }
+        }
+    }
+
+    #[test]
+    fn table_cells_and_chart_carry_the_same_numbers() {
+        let scored = scored_csv("question_id,text\n1,no\n2,no\n3,lung\n4,no\n");
+        let stats = StatsConfig {
+            bootstrap_resamples: 0,
+            ..StatsConfig::default()
+        };
+        let table = summarise(&scored, ClosedRule::RunEvalBatch, &stats);
+        let rows = table_rows(&table, ClosedRule::RunEvalBatch);
+        assert_eq!(rows[0][4], "closed accuracy (run_eval_batch)");
+        assert_eq!(rows[1], ["a", "1", "50.00", "2", "50.00", "0.00"]);
+        assert_eq!(rows[2], ["b", "0", "-", "1", "100.00", "-"]);
+        let chart = table_chart(&[("m", &table)], ClosedRule::RunEvalBatch);
+        assert_eq!(chart.categories.len(), 4);
+        let values: Vec<Option<f64>> = chart.series[0]
+            .bars
+            .iter()
+            .map(|b| b.as_ref().map(|b| b.value))
+            .collect();
+        assert_eq!(values, [Some(50.0), Some(50.0), None, Some(100.0)]);
     }
 }

@@ -1,7 +1,7 @@
 //! Medical VQA scores exactly as LLaVA-Med v1.0's evaluation computes them (microsoft/LLaVA-Med at
 //! b9a98a7: `run_eval_batch.py`, `run_eval.py`, `eval_metrics/glossary.py`), written from the
-//! description in docs/vqa.md: `normalize_word`, closed-question accuracy under three named rules,
-//! open-question recall and open accuracy, per question.
+//! description in docs/exactness.md ("Medical VQA"): `normalize_word`, closed-question accuracy
+//! under three named rules, open-question recall and open accuracy, per question.
 //!
 //! Text only: no files, no formats (those are medhall-core's `vqa_data`), no statistics.
 
@@ -11,7 +11,7 @@ use std::collections::HashMap;
 /// The LLaVA-Med commit whose evaluation this reproduces.
 pub const LLAVA_MED_COMMIT: &str = "b9a98a7";
 
-/// How a closed question's hit is decided (docs/vqa.md, "Closed accuracy").
+/// How a closed question's hit is decided (docs/exactness.md, "Closed rules").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ClosedRule {
     /// `run_eval_batch.py` (the paper's numbers): the normalised answer is a substring of the
@@ -218,8 +218,9 @@ const PUNCTUATION: [char; 21] = [
 /// How many periods the period step deletes at most: `re.UNICODE` (32) passed as `count`.
 const PERIOD_LIMIT: usize = 32;
 
-/// LLaVA-Med's `normalize_word` (docs/vqa.md lists the steps). The input is expected lowercased,
-/// as the scripts lowercase before calling it; it lowercases again before splitting words.
+/// LLaVA-Med's `normalize_word` (docs/exactness.md lists the steps). The input is expected
+/// lowercased, as the scripts lowercase before calling it; it lowercases again before splitting
+/// words.
 pub fn normalize_word(text: &str) -> String {
     let spaced = punctuation_step(text);
     let without_periods = period_step(&spaced);
@@ -523,7 +524,7 @@ mod tests {
     use super::*;
 
     // Each expectation below was printed by LLaVA-Med's own normalize_word / calculate_f1score
-    // (b9a98a7) in the fixture venv; the fixture in crates/cli/tests/fixtures/vqa has 1,200 more.
+    // (b9a98a7) in the fixture venv; tests/vqa.rs checks 1,200 more (fixtures/vqa.json).
     #[test]
     fn normalize_word_quirks() {
         assert_eq!(normalize_word("left-sided"), "left sided");
@@ -595,5 +596,26 @@ mod tests {
         assert!(parts[2].contains("not-llava-med"));
         assert_ne!(parts[0], parts[1]);
         assert_eq!(ClosedRule::parse("run_eval"), Some(ClosedRule::RunEval));
+    }
+
+    proptest::proptest! {
+        /// Any text, hostile characters weighted in: a value, never a panic; the normalised text
+        /// has single spaces and no outer ones, and recall is a fraction.
+        #[test]
+        fn any_text_scores(
+            answer in "[ a-z0-9.,;/\\-?!()'\t\n\u{1c}\u{a0}\u{660}-\u{669}İΣé]{0,40}",
+            prediction in ".{0,60}",
+        ) {
+            for kind in [AnswerType::Open, AnswerType::Closed] {
+                let scored = score(&answer, &prediction, kind);
+                for text in [&scored.answer_normalized, &scored.prediction_normalized] {
+                    proptest::prop_assert!(!text.starts_with(' ') && !text.ends_with(' '));
+                    proptest::prop_assert!(!text.contains("  "));
+                }
+                if let VqaValues::Open { recall, .. } = scored.values {
+                    proptest::prop_assert!((0.0..=1.0).contains(&recall));
+                }
+            }
+        }
     }
 }
