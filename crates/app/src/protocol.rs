@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped when a message changes shape; the worker states it in its ready message and the app
 /// refuses a worker of another version (a stale cached file).
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// Where a load's bytes come from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -170,6 +170,24 @@ pub enum Request {
         signature: String,
         scores: Vec<(SampleKey, String, f64)>,
     },
+    /// A rating plan drawn from loaded runs (`Session::rating_plan`), answered with
+    /// `Reply::RatingPlan`.
+    RatingPlan {
+        id: u32,
+        query: crate::session::RatePlanQuery,
+    },
+    /// Rating files against the chosen runs' judges (`Session::agreement`), answered with
+    /// `Reply::Agreement`.
+    Agreement {
+        id: u32,
+        query: crate::session::AgreementQuery,
+    },
+    /// The loaded runs' verdicts for rated items (`Session::judged_items`), answered with
+    /// `Reply::JudgedItems`.
+    JudgedItems {
+        id: u32,
+        keys: Vec<SampleKey>,
+    },
 }
 
 /// Where a job is.
@@ -268,6 +286,15 @@ pub enum Reply {
     },
     RunIdentity {
         identity: String,
+    },
+    RatingPlan {
+        plan: medhall_core::agreement::RatingPlan,
+    },
+    Agreement {
+        view: Box<crate::session::AgreementView>,
+    },
+    JudgedItems {
+        items: Vec<crate::session::JudgedItem>,
     },
     Error {
         message: String,

@@ -7,6 +7,7 @@
 mod agreement;
 mod judge;
 mod model;
+mod rate_plan;
 mod report;
 mod score;
 mod vqa;
@@ -39,6 +40,8 @@ enum Command {
     Answer(model::AnswerArgs),
     /// Agreement of the judge with human raters, or of two judges: kappa, alpha, rho, bias.
     Agreement(agreement::AgreementArgs),
+    /// A seeded sample of one model's answers for human raters (no judge scores, no model name).
+    RatePlan(rate_plan::RatePlanArgs),
     /// Score medical VQA answers (VQA-RAD, SLAKE, PathVQA) as LLaVA-Med v1.0 does, per dataset.
     Vqa(vqa::VqaArgs),
 }
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Answer(args) => model::run_answer(&args),
         Command::Vqa(args) => vqa::run(&args),
         Command::Agreement(args) => agreement::run(&args),
+        Command::RatePlan(args) => rate_plan::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

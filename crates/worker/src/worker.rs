@@ -226,6 +226,27 @@ fn handle(request: Request, file: Option<File>) {
             };
             post(&Event::Reply { id, reply });
         }
+        Request::RatingPlan { id, query } => {
+            let reply = match with_session(|s| s.rating_plan(&query)) {
+                Ok(plan) => Reply::RatingPlan { plan },
+                Err(message) => Reply::Error { message },
+            };
+            post(&Event::Reply { id, reply });
+        }
+        Request::Agreement { id, query } => {
+            let view = Box::new(with_session(|s| s.agreement(&query)));
+            post(&Event::Reply {
+                id,
+                reply: Reply::Agreement { view },
+            });
+        }
+        Request::JudgedItems { id, keys } => {
+            let items = with_session(|s| s.judged_items(&keys));
+            post(&Event::Reply {
+                id,
+                reply: Reply::JudgedItems { items },
+            });
+        }
         Request::RunIdentity { id, run } => {
             let reply = match with_session(|s| s.run_identity(run)) {
                 Ok(identity) => Reply::RunIdentity { identity },

@@ -10,11 +10,12 @@
 //! This file holds the session's state; each concern adds its methods to [`Session`] in a module
 //! of its own, and its public types are re-exported here (`session::RunInfo` and so on):
 //! `ingest` (loading), `scoring` (scoring steps, run list, summaries), `rows` (the sample
-//! table), `samples` (one sample's detail, model-check questions), `matrix` and `disagreement`
+//! table), `agreement` (rating plans and human ratings against the runs' judges), `samples` (one sample's detail, model-check questions), `matrix` and `disagreement`
 //! (the comparison views), `models` (runs gathered into models), `charts`, `judge_plans` and `verdicts`, `type_plans`,
 //! `bertscore_plans` and `bertscore_values` (what each asks of a judge or model, and the answers
 //! given back), and `publishing` (leaderboard, exports).
 
+mod agreement;
 mod bertscore_plans;
 mod bertscore_values;
 mod charts;
@@ -32,6 +33,9 @@ mod test_support;
 mod type_plans;
 mod verdicts;
 
+pub use agreement::{
+    AgreementQuery, AgreementView, JudgeSource, JudgedItem, RatePlanQuery, RatingFile,
+};
 pub use bertscore_plans::{BertScoreChunk, BertScoreItem, BertScorePlan, BertScoreSplit};
 pub use disagreement::{DisagreementQuery, DisagreementView, QUADRANT_LIST_LIMIT};
 pub use ingest::{ISSUES_KEPT_PER_KIND, IssueReport, LoadProgress, LoadReport, LoadTarget};

@@ -10,8 +10,12 @@
 //! [`RatingTable::add_judge`], the user's rating files to [`RatingTable::add_ratings`], and draw
 //! [`AgreementReport::groups`] (not done here).
 
+pub mod plan;
 pub mod ratings;
 
+pub use plan::{
+    PlanCandidate, PlanError, PlanItem, PlanQuery, RatingPlan, RubricCriterion, rating_plan, rubric,
+};
 pub use ratings::{CRITERIA, FileCount, Rater, RaterKind, RatingTable, read_judged};
 
 use crate::sample::{SampleKey, Split};
@@ -20,13 +24,13 @@ use medhall_metrics::agreement::{
     AlphaUnits, BIAS_VARIANT, Level, SCORE_LEVELS, bland_altman, bootstrap_over_items,
     bootstrap_variant, cohen_kappa_quadratic, kappa_variant,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The signature part of ρ.
 pub const SPEARMAN_VARIANT: &str = "spearman:scipy,ties:average";
 
 /// A statistic and its 95% bootstrap interval; `None` where it is undefined.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
     pub value: Option<f64>,
     pub ci95: Option<[f64; 2]>,
@@ -42,7 +46,7 @@ impl Estimate {
 }
 
 /// Two raters on the items both rated.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PairAgreement {
     pub first: String,
     pub second: String,
@@ -58,7 +62,7 @@ pub struct PairAgreement {
 }
 
 /// Krippendorff's α among a set of raters, over the items at least two of them rated.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AlphaAgreement {
     /// `humans`, `humans+<judge>` or `judges`.
     pub set: String,
@@ -70,7 +74,7 @@ pub struct AlphaAgreement {
 }
 
 /// An item the raters disagree on: the spread of its ratings on one criterion.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Disagreement {
     pub split: Split,
     pub question_id: String,
@@ -80,9 +84,9 @@ pub struct Disagreement {
     pub ratings: Vec<(String, u8)>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GroupAgreement {
-    pub criterion: &'static str,
+    pub criterion: String,
     pub split: Split,
     /// `None`: all types of the split.
     pub hallucination_type: Option<String>,
@@ -94,26 +98,47 @@ pub struct GroupAgreement {
     pub disagreements: Vec<Disagreement>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AgreementReport {
-    /// Everything that can change a figure: all raters, the judges' labels, every variant.
+    /// Everything that can change a figure: the plans, all raters, the judges' labels, every
+    /// variant.
     pub signature: String,
+    /// The rating plans the human ratings name.
+    pub plans: Vec<String>,
     pub raters: Vec<Rater>,
     pub stats: StatsConfig,
     pub groups: Vec<GroupAgreement>,
+    /// Human × judge score counts per criterion and judge (all splits, all humans pooled).
+    pub grids: Vec<ScoreGrid>,
     pub warnings: Vec<String>,
 }
 
-/// `medhall-lens:V|raters:N(a + b)|judges:J(label + label)|variants…|ci:…`.
-fn signature(raters: &[&Rater], variants: &[&str], stats: &StatsConfig) -> String {
+/// How often the humans gave score `h` where a judge gave `j`, on one criterion: `counts[h-1][j-1]`
+/// over every (human, item) both rated.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScoreGrid {
+    pub criterion: String,
+    pub judge: String,
+    pub counts: Vec<Vec<u32>>,
+}
+
+/// `medhall-lens:V|plans:P(id + id)|raters:N(a + b)|judges:J(label + label)|variants…|ci:…`.
+fn signature(
+    plans: &[String],
+    raters: &[&Rater],
+    variants: &[&str],
+    stats: &StatsConfig,
+) -> String {
     let names: Vec<&str> = raters.iter().map(|r| r.name.as_str()).collect();
     let judges: Vec<&str> = raters
         .iter()
         .filter_map(|r| r.label.as_deref().filter(|_| r.kind == RaterKind::Judge))
         .collect();
     format!(
-        "medhall-lens:{}|raters:{}({})|judges:{}({})|{}|{}",
+        "medhall-lens:{}|plans:{}({})|raters:{}({})|judges:{}({})|{}|{}",
         env!("CARGO_PKG_VERSION"),
+        plans.len(),
+        plans.join(" + "),
         names.len(),
         names.join(" + "),
         judges.len(),
@@ -130,6 +155,7 @@ fn levels() -> Level {
 }
 
 fn pair(
+    plans: &[String],
     raters: [&Rater; 2],
     ratings: &[(u8, u8)],
     stats: &StatsConfig,
@@ -165,6 +191,7 @@ fn pair(
         sd: ba.and_then(|ba| ba.sd),
         limits: ba.and_then(|ba| ba.limits).map(|(low, high)| [low, high]),
         signature: signature(
+            plans,
             &raters,
             &[kappa_name, SPEARMAN_VARIANT, BIAS_VARIANT],
             stats,
@@ -173,6 +200,7 @@ fn pair(
 }
 
 fn alpha(
+    plans: &[String],
     set: String,
     members: &[&Rater],
     units: &[Vec<Option<f64>>],
@@ -192,7 +220,7 @@ fn alpha(
         units: units.len(),
         interval: Estimate::new(interval.and_then(|u| u.alpha()), cis[0]),
         ordinal: Estimate::new(ordinal.and_then(|u| u.alpha()), cis[1]),
-        signature: signature(members, &[&interval_name, &ordinal_name], stats),
+        signature: signature(plans, members, &[&interval_name, &ordinal_name], stats),
     }
 }
 
@@ -262,6 +290,7 @@ pub fn agreement(table: &RatingTable, stats: &StatsConfig, top: usize) -> Agreem
                     .filter(|i| kind.is_none() || i.hallucination_type.as_deref() == kind)
                     .collect();
                 let group = GroupInput {
+                    plans: &table.plans,
                     items: &items,
                     criterion: c,
                     order: &order,
@@ -272,7 +301,7 @@ pub fn agreement(table: &RatingTable, stats: &StatsConfig, top: usize) -> Agreem
                     continue;
                 }
                 groups.push(GroupAgreement {
-                    criterion,
+                    criterion: criterion.to_owned(),
                     split,
                     hallucination_type: kind.map(str::to_owned),
                     items: rated,
@@ -288,16 +317,58 @@ pub fn agreement(table: &RatingTable, stats: &StatsConfig, top: usize) -> Agreem
         }
     }
     AgreementReport {
-        signature: signature(&sorted, &all_variants, stats),
+        signature: signature(&table.plans, &sorted, &all_variants, stats),
+        plans: table.plans.clone(),
         raters: sorted.into_iter().cloned().collect(),
         stats: *stats,
         groups,
+        grids: grids(table),
         warnings: table.warnings.clone(),
     }
 }
 
+/// One grid per criterion and judge, when some human rated an item that judge rated.
+fn grids(table: &RatingTable) -> Vec<ScoreGrid> {
+    let of = |kind| -> Vec<usize> {
+        (0..table.raters.len())
+            .filter(|&r| table.raters[r].kind == kind)
+            .collect()
+    };
+    let (humans, judges) = (of(RaterKind::Human), of(RaterKind::Judge));
+    let mut out = Vec::new();
+    for (c, criterion) in CRITERIA.into_iter().enumerate() {
+        for &judge in &judges {
+            let mut counts = vec![vec![0u32; SCORE_LEVELS.len()]; SCORE_LEVELS.len()];
+            let mut any = false;
+            for item in &table.items {
+                let Some(j) = item.scores.get(judge).and_then(|s| s[c]) else {
+                    continue;
+                };
+                for &human in &humans {
+                    if let Some(h) = item.scores.get(human).and_then(|s| s[c])
+                        && let Some(row) = counts.get_mut(usize::from(h) - 1)
+                        && let Some(cell) = row.get_mut(usize::from(j) - 1)
+                    {
+                        *cell += 1;
+                        any = true;
+                    }
+                }
+            }
+            if any {
+                out.push(ScoreGrid {
+                    criterion: criterion.to_owned(),
+                    judge: table.raters[judge].name.clone(),
+                    counts,
+                });
+            }
+        }
+    }
+    out
+}
+
 /// One group's items on one criterion.
 struct GroupInput<'a> {
+    plans: &'a [String],
     items: &'a [&'a ratings::Item],
     criterion: usize,
     order: &'a [usize],
@@ -327,7 +398,7 @@ impl GroupInput<'_> {
                     .collect();
                 if !shared.is_empty() {
                     let raters = [&self.raters[i], &self.raters[j]];
-                    pairs.push(pair(raters, &shared, stats, kappa_name));
+                    pairs.push(pair(self.plans, raters, &shared, stats, kappa_name));
                 }
             }
         }
@@ -348,7 +419,7 @@ impl GroupInput<'_> {
                 .collect();
             if !units.is_empty() {
                 let raters: Vec<&Rater> = members.iter().map(|&r| &self.raters[r]).collect();
-                out.push(alpha(set, &raters, &units, stats));
+                out.push(alpha(self.plans, set, &raters, &units, stats));
             }
         }
         out

@@ -3,12 +3,13 @@
 //! files (the judge-eval rows [`Run`] reads), each judge one rater. Both go through the same
 //! record parser as every other file, so splits, ids and bad lines are read as everywhere else.
 
+use super::plan::PLAN_FIELD;
 use crate::dataset::{Issue, IssueKind, Prediction, Run, SourceContext, TYPE_FIELD, issue, key_of};
 use crate::formats::{ColumnMap, SampleRecord, parse_bytes};
 use crate::judging::provenance::judge_label;
 use crate::sample::SampleKey;
 use medhall_metrics::agreement::SCORE_LEVELS;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// The four judge criteria, in the judge prompt's order (and `JudgeScores::to_array`'s).
@@ -22,14 +23,14 @@ pub const CRITERIA: [&str; 4] = [
 /// The field of a rating line naming who rated.
 pub const RATER_FIELD: &str = "rater";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RaterKind {
     Human,
     Judge,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Rater {
     /// Unique among the raters: a human's `rater` field, a judge's label (with ` #2`, ` #3`
     /// when two judged inputs have the same judge, as a file compared with itself has).
@@ -49,7 +50,7 @@ pub(crate) struct Item {
 }
 
 /// What reading one file gave: lines read, lines whose ratings were used, lines left out.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileCount {
     pub source: String,
     pub lines: u64,
@@ -65,6 +66,8 @@ pub struct RatingTable {
     index: HashMap<SampleKey, usize>,
     /// Where each (rater, item) rating was read, for duplicate reports.
     origins: HashMap<(usize, usize), (String, u64)>,
+    /// The rating plans the human lines name (`plan` field), in first-seen order.
+    pub(crate) plans: Vec<String>,
     pub warnings: Vec<String>,
 }
 
@@ -99,6 +102,11 @@ impl RatingTable {
 
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
+    }
+
+    /// The rating plans named by the human ratings (`plan` field), in first-seen order.
+    pub fn plans(&self) -> &[String] {
+        &self.plans
     }
 
     fn rater(&mut self, name: &str, kind: RaterKind, source: &str) -> usize {
@@ -236,7 +244,15 @@ impl RatingTable {
             return false;
         }
         let rater = self.rater(rater, RaterKind::Human, name);
-        self.store(rater, &key, scores, (name, record.line), issues)
+        let stored = self.store(rater, &key, scores, (name, record.line), issues);
+        if stored
+            && let Some(plan) = record.field(PLAN_FIELD).map(str::trim)
+            && !plan.is_empty()
+            && !self.plans.iter().any(|p| p == plan)
+        {
+            self.plans.push(plan.to_owned());
+        }
+        stored
     }
 
     /// Adds one judge: the readable verdicts of `run` (one or more judged files, see
@@ -245,8 +261,22 @@ impl RatingTable {
     /// hallucination type comes from the judged rows (`hallucination_type`, else `type` or
     /// `category`), the first judge that gives one.
     pub fn add_judge(&mut self, run: &Run, issues: &mut Vec<Issue>) {
+        self.add_judge_predictions(run.predictions(), issues);
+    }
+
+    /// [`RatingTable::add_judge`] on predictions held elsewhere (the page's runs of one model,
+    /// its positive and negative files): the same rows in the same order give the same rater.
+    pub fn add_judge_predictions<'a>(
+        &mut self,
+        predictions: impl IntoIterator<Item = &'a Prediction> + Clone,
+        issues: &mut Vec<Issue>,
+    ) {
         let mut labels: Vec<String> = Vec::new();
-        for prediction in run.predictions().iter().filter(|p| p.judge.is_some()) {
+        for prediction in predictions
+            .clone()
+            .into_iter()
+            .filter(|p| p.judge.is_some())
+        {
             let label = judge_label(&prediction.fields);
             if !labels.contains(&label) {
                 labels.push(label);
@@ -270,7 +300,7 @@ impl RatingTable {
             name = format!("{first} #{copy}");
         }
         let position = self.raters.len();
-        for prediction in run.predictions() {
+        for prediction in predictions {
             self.add_verdict(&name, prediction, issues);
         }
         if let Some(rater) = self.raters.get_mut(position) {

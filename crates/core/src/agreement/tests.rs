@@ -152,7 +152,7 @@ fn humans_come_first_so_the_bias_is_judge_minus_human() {
     assert_eq!(report.raters[0].name, "h");
     let group = &report.groups[0];
     assert_eq!(
-        (group.criterion, group.split),
+        (group.criterion.as_str(), group.split),
         ("clinical_accuracy", Split::Positive)
     );
     let pair = &group.pairs[0];
@@ -165,4 +165,52 @@ fn humans_come_first_so_the_bias_is_judge_minus_human() {
         format!("humans+{}", report.raters[1].name)
     );
     assert_eq!(group.disagreements[0].question_id, "1");
+}
+
+#[test]
+fn plans_are_in_every_signature_and_grids_count_human_judge_pairs() {
+    let ratings = [
+        r#"{"rater": "h1", "split": "positive", "question_id": 1, "clinical_accuracy": 7, "plan": "p1"}"#,
+        r#"{"rater": "h1", "split": "positive", "question_id": 2, "clinical_accuracy": 3, "plan": "p1"}"#,
+        r#"{"rater": "h2", "split": "positive", "question_id": 1, "clinical_accuracy": 7, "plan": " p1 "}"#,
+    ]
+    .join("\n");
+    let mut table = RatingTable::default();
+    let mut issues = Vec::new();
+    table.add_ratings("r.jsonl", ratings.as_bytes(), &mut issues);
+    let text = judged("j", &[(1, [7.0, 5.0, 5.0, 5.0]), (2, [4.0, 5.0, 5.0, 5.0])]);
+    judge(&mut table, "j.positive.jsonl", &text, &mut issues);
+    assert_eq!(table.plans(), ["p1"]);
+    let report = agreement(&table, &StatsConfig::default(), 3);
+    assert_eq!(report.plans, ["p1"]);
+    assert!(
+        report.signature.contains("|plans:1(p1)|"),
+        "{}",
+        report.signature
+    );
+    for group in &report.groups {
+        assert!(
+            group
+                .pairs
+                .iter()
+                .all(|p| p.signature.contains("plans:1(p1)"))
+        );
+        assert!(
+            group
+                .alphas
+                .iter()
+                .all(|a| a.signature.contains("plans:1(p1)"))
+        );
+    }
+    let grid = report
+        .grids
+        .iter()
+        .find(|g| g.criterion == "clinical_accuracy")
+        .expect("a grid");
+    // h1 and h2 both gave 7 where the judge gave 7; h1 gave 3 where it gave 4.
+    assert_eq!(grid.counts[6][6], 2);
+    assert_eq!(grid.counts[2][3], 1);
+    assert_eq!(grid.counts.iter().flatten().sum::<u32>(), 3);
+    // The humans rated no other criterion: no grid for those.
+    assert_eq!(report.grids.len(), 1);
 }
