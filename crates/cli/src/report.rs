@@ -48,8 +48,9 @@ pub struct ReportArgs {
     bert: bertscore::BertScoreArgs,
     /// Medical VQA test questions (LLaVA-Med's test.json, or CSV/JSON/JSONL with question_id,
     /// answer, answer_type, dataset): adds the "Medical VQA" section (vqa.md, vqa.json, vqa.svg).
+    /// Repeat it for several datasets (one test.json each).
     #[arg(long = "vqa-references", value_name = "FILE", requires = "vqa")]
-    vqa_references: Option<PathBuf>,
+    vqa_references: Vec<PathBuf>,
     /// One model's VQA answers (LLaVA-Med's answer JSONL, or CSV/JSON/JSONL; several files of
     /// one model joined by commas). Repeat it: each later model is compared with the first.
     #[arg(long = "vqa", value_name = "FILE[,FILE]", value_parser = crate::vqa::parse_model, requires = "vqa_references")]
@@ -269,8 +270,9 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     let board_rows = leaderboard_rows(&board, &models, &session.stats());
     write("leaderboard.md", &leaderboard_markdown(&board, &board_rows))?;
     write("leaderboard.tex", &leaderboard::to_latex(&board_rows))?;
-    let vqa = match &args.vqa_references {
-        Some(references) => {
+    let vqa = match args.vqa_references.as_slice() {
+        [] => None,
+        references => {
             let results = score_files(&VqaInputs {
                 references,
                 dataset: None,
@@ -300,7 +302,6 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             write("vqa.svg", &render_svg(&spec, WIDTH, HEIGHT)?)?;
             Some(vqa_html(&results, "vqa.svg", spec.title()))
         }
-        None => None,
     };
     let mut html = index_html(
         &session,

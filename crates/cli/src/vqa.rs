@@ -12,8 +12,8 @@ use medhall_core::stats::StatsConfig;
 use medhall_core::vqa::ClosedRule;
 use medhall_core::vqa_data::{
     DatasetComparison, DatasetSummary, ScoredQuestion, TABLE_NUMERIC_COLUMNS, VqaColumns,
-    compare_models, comparison_rows, dataset_from_path, per_sample_json, read_predictions,
-    read_questions, score_questions, summarise, table_rows,
+    compare_models, comparison_rows, dataset_from_path, dataset_of_answer_file, per_sample_json,
+    read_predictions, read_questions, score_questions, summarise, table_rows,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -22,11 +22,12 @@ use std::path::{Path, PathBuf};
 #[derive(Args)]
 pub struct VqaArgs {
     /// Test questions: LLaVA-Med's test.json (id, image, conversations, answer_type), or
-    /// CSV/JSON/JSONL with question_id, answer, answer_type (and dataset) columns.
+    /// CSV/JSON/JSONL with question_id, answer, answer_type (and dataset) columns. Repeat it
+    /// for several datasets (one test.json each).
     #[arg(long = "references", value_name = "FILE", required = true)]
-    references: PathBuf,
-    /// The dataset of rows without a dataset field (default: the references file's folder
-    /// name, as run_eval.py takes it).
+    references: Vec<PathBuf>,
+    /// The dataset of rows without a dataset field, with one references file (default: each
+    /// references file's folder name, as run_eval.py takes it).
     #[arg(long, value_name = "NAME")]
     dataset: Option<String>,
     /// How closed questions are scored: run_eval_batch (LLaVA-Med's batch script, the paper's
@@ -156,7 +157,7 @@ pub(crate) struct VqaResults {
 
 /// What to read and how to score it.
 pub(crate) struct VqaInputs<'a> {
-    pub(crate) references: &'a Path,
+    pub(crate) references: &'a [PathBuf],
     pub(crate) dataset: Option<&'a str>,
     pub(crate) columns: VqaColumns,
     pub(crate) models: &'a [ModelFiles],
@@ -168,23 +169,36 @@ pub(crate) struct VqaInputs<'a> {
 pub(crate) fn score_files(inputs: &VqaInputs<'_>) -> Result<VqaResults> {
     let columns = &inputs.columns;
     let mut issues = Vec::new();
-    let source = inputs.references.display().to_string();
-    let default_dataset = inputs
-        .dataset
-        .map_or_else(|| dataset_from_path(&source), str::to_owned);
-    let questions = read_questions(
-        &source,
-        &read(inputs.references)?,
-        &default_dataset,
-        columns,
-        &mut issues,
-    );
-    if questions.is_empty() {
-        let first = issues
-            .first()
-            .map(|i| format!(": first problem: {i}"))
-            .unwrap_or_default();
-        bail!("{source} holds no usable question{first}");
+    if inputs.dataset.is_some() && inputs.references.len() > 1 {
+        bail!("--dataset names the dataset of one references file; these are several");
+    }
+    let mut questions = Vec::new();
+    for path in inputs.references {
+        let source = path.display().to_string();
+        let default_dataset = inputs
+            .dataset
+            .map_or_else(|| dataset_from_path(&source), str::to_owned);
+        let read_here = read_questions(
+            &source,
+            &read(path)?,
+            &default_dataset,
+            columns,
+            &mut issues,
+        );
+        if read_here.is_empty() {
+            let first = issues
+                .first()
+                .map(|i| format!(": first problem: {i}"))
+                .unwrap_or_default();
+            bail!("{source} holds no usable question{first}");
+        }
+        questions.extend(read_here);
+    }
+    let mut datasets: Vec<&str> = Vec::new();
+    for question in &questions {
+        if !datasets.contains(&question.dataset.as_str()) {
+            datasets.push(&question.dataset);
+        }
     }
     let question_count = questions.len();
     let several = inputs.models.len() > 1;
@@ -193,7 +207,14 @@ pub(crate) fn score_files(inputs: &VqaInputs<'_>) -> Result<VqaResults> {
         let mut predictions = Vec::new();
         for path in &model.files {
             let name = path.display().to_string();
-            predictions.extend(read_predictions(&name, &read(path)?, columns, &mut issues));
+            let mut read_here = read_predictions(&name, &read(path)?, columns, &mut issues);
+            // As run_eval_batch.py pairs answer files with datasets: by the file's path.
+            if let Some(dataset) = dataset_of_answer_file(&name, &datasets) {
+                for prediction in read_here.iter_mut().filter(|p| p.dataset.is_none()) {
+                    prediction.dataset = Some(dataset.clone());
+                }
+            }
+            predictions.extend(read_here);
         }
         let mut model_issues = Vec::new();
         let scored = score_questions(questions.clone(), &predictions, &mut model_issues);

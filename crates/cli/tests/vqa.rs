@@ -533,3 +533,123 @@ fn report_section_equals_medhall_vqa() {
     let svg = std::fs::read_to_string(out.join("vqa.svg")).expect("vqa.svg");
     assert!(svg.starts_with("<svg") || svg.contains("<svg"));
 }
+
+/// The paper's table in one run: one test.json per dataset, each answer file paired with its
+/// dataset by its folder (as run_eval_batch.py pairs them), both joined into one model.
+#[test]
+fn several_test_files_make_one_table() {
+    let expected = expected_rows();
+    let summary = read_json(&fixture("expected_summary.json"));
+    let answers = DATASETS
+        .map(|d| fixture(&format!("{d}/test-answer-file.jsonl")))
+        .join(",");
+    let (rows, ours, output) = score(
+        "paper-table",
+        &[
+            "--references",
+            &fixture("vqa_rad/test.json"),
+            "--references",
+            &fixture("Slake1.0/test.json"),
+            &answers,
+        ],
+    );
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(rows.len(), expected.len());
+    assert_rows_match(&rows, &expected);
+    let table = ours["models"][0]["datasets"].as_array().expect("datasets");
+    for (ours, dataset) in table.iter().zip(DATASETS) {
+        let theirs = &summary["datasets"][dataset];
+        assert_eq!(ours["dataset"], dataset);
+        assert_eq!(ours["open"], theirs["open"]);
+        assert_eq!(
+            ours["open_recall"]["mean"].as_f64(),
+            theirs["open_recall"].as_f64()
+        );
+        assert_eq!(
+            ours["closed_accuracy"]["mean"].as_f64(),
+            theirs["closed_accuracy"]["run_eval_batch"].as_f64()
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.lines().any(|l| l.starts_with("Slake1.0"))
+            && stdout.lines().any(|l| l.starts_with("vqa_rad")),
+        "{stdout}"
+    );
+    // --dataset names one file's dataset; with two it is refused.
+    let refused = medhall(&[
+        "vqa",
+        "--references",
+        &fixture("vqa_rad/test.json"),
+        "--references",
+        &fixture("Slake1.0/test.json"),
+        "--dataset",
+        "x",
+        &answers,
+    ]);
+    assert!(!refused.status.success());
+}
+
+/// Question ids repeat across datasets (each test.json numbers its own): answer files are paired
+/// with a dataset by their folder, and an answer that says no dataset is reported as ambiguous.
+#[test]
+fn colliding_ids_join_by_the_answer_files_folder() {
+    let dir = temp_dir("collide");
+    let mut references = Vec::new();
+    let mut answers = Vec::new();
+    for (dataset, answer, said) in [("rad", "yes", "yes"), ("slake", "no", "yes")] {
+        let folder = dir.join(dataset);
+        std::fs::create_dir_all(&folder).expect("dir");
+        let test = folder.join("test.json");
+        std::fs::write(
+            &test,
+            format!(
+                r#"[{{"id": 0, "answer_type": "CLOSED", "conversations": [{{"value": "Q"}}, {{"value": "{answer}"}}]}}]"#
+            ),
+        )
+        .expect("write");
+        let file = folder.join("test-answer-file.jsonl");
+        std::fs::write(
+            &file,
+            format!("{{\"question_id\": 0, \"text\": \"{said}\"}}\n"),
+        )
+        .expect("write");
+        references.push(test.to_string_lossy().into_owned());
+        answers.push(file.to_string_lossy().into_owned());
+    }
+    let stray = dir.join("stray.jsonl");
+    std::fs::write(&stray, "{\"question_id\": 0, \"text\": \"no\"}\n").expect("write");
+    let model = format!("{},{}", answers.join(","), stray.to_string_lossy());
+    let (rows, summary, output) = score(
+        "collide",
+        &[
+            "--references",
+            &references[0],
+            "--references",
+            &references[1],
+            &model,
+        ],
+    );
+    let hits: Vec<(String, u64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["dataset"].as_str().unwrap_or_default().to_owned(),
+                r["closed_hit"]["run_eval_batch"].as_u64().unwrap_or(9),
+            )
+        })
+        .collect();
+    assert_eq!(hits, [("rad".to_owned(), 1), ("slake".to_owned(), 0)]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "stray.jsonl:1: field `question_id`: question 0 is in several datasets (rad, slake)"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(summary["issues"].as_array().map(Vec::len), Some(1));
+}

@@ -61,9 +61,39 @@ pub struct VqaQuestion {
 #[derive(Clone, Debug, PartialEq)]
 pub struct VqaPrediction {
     pub question_id: String,
+    /// The dataset the row names (`columns.dataset`), else the one its file's path names
+    /// ([`dataset_of_answer_file`]); `None`: joined by question id alone.
+    pub dataset: Option<String>,
     pub text: String,
     pub source: String,
     pub line: u64,
+}
+
+/// The dataset an answer file belongs to, when its path says: a folder (or the file's stem)
+/// named exactly like one of `datasets`, the deepest such; else the one dataset name the path
+/// contains, as `run_eval_batch.py` matches its answer files (`ds in f`). `None` when no name
+/// or several match that way.
+pub fn dataset_of_answer_file(path: &str, datasets: &[&str]) -> Option<String> {
+    let parts: Vec<&str> = path.split(['/', '\\']).filter(|p| !p.is_empty()).collect();
+    let stem = |part: &str| {
+        part.rsplit_once('.')
+            .map_or(part, |(stem, _)| stem)
+            .to_owned()
+    };
+    for (at, part) in parts.iter().enumerate().rev() {
+        let last = at + 1 == parts.len();
+        if let Some(name) = datasets
+            .iter()
+            .find(|name| **name == *part || (last && stem(part) == **name))
+        {
+            return Some((*name).to_owned());
+        }
+    }
+    let mut contained = datasets.iter().filter(|name| path.contains(**name));
+    match (contained.next(), contained.next()) {
+        (Some(name), None) => Some((*name).to_owned()),
+        _ => None,
+    }
 }
 
 /// The dataset a test file stands for when its rows do not say: the name of the folder it is
@@ -386,6 +416,7 @@ pub fn read_predictions(
     let empty_cells = csv_column_present(source, bytes, parsed.format, text_name);
     let mut predictions = Vec::with_capacity(records.len());
     for record in records {
+        let dataset = record.field(columns.dataset_name()).map(str::to_owned);
         let Some(question_id) = record.question_id else {
             let name = columns.id.as_deref().unwrap_or("question_id");
             issues.push(missing(source, record.line, name));
@@ -397,6 +428,7 @@ pub fn read_predictions(
         };
         predictions.push(VqaPrediction {
             question_id,
+            dataset,
             text,
             source: source.to_owned(),
             line: record.line,
@@ -412,32 +444,78 @@ pub struct ScoredQuestion {
     pub score: VqaScore,
 }
 
-/// Joins by question id and scores, in the test files' order (the scripts' `zip` order, so
-/// means are summed as theirs are). A second question or prediction with an id is reported and
-/// the first kept; so are predictions without a question and questions without a prediction.
+/// Joins predictions to questions and scores them, in the test files' order (the scripts' `zip`
+/// order, so means are summed as theirs are). A prediction that names its dataset is joined by
+/// (dataset, question id); one that does not, by question id, unless that id is a question of
+/// several datasets (several test files), which is reported as ambiguous. A second question or
+/// prediction of the same question is reported and the first kept; so are predictions without a
+/// question and questions without a prediction.
 pub fn score_questions(
     questions: Vec<VqaQuestion>,
     predictions: &[VqaPrediction],
     issues: &mut Vec<Issue>,
 ) -> Vec<ScoredQuestion> {
-    let mut by_id: HashMap<&str, &VqaPrediction> = HashMap::with_capacity(predictions.len());
-    for prediction in predictions {
-        if let Some(first) = by_id.get(prediction.question_id.as_str()) {
+    // Which datasets hold each question id, to tell whether an id alone is enough.
+    let mut datasets_of_id: HashMap<String, Vec<String>> = HashMap::with_capacity(questions.len());
+    for question in &questions {
+        let holders = datasets_of_id
+            .entry(question.question_id.clone())
+            .or_default();
+        if !holders.contains(&question.dataset) {
+            holders.push(question.dataset.clone());
+        }
+    }
+    // Issues about predictions without a question come after the questions' own, in file order.
+    let mut unmatched = Vec::new();
+    let mut by_key: HashMap<(String, String), &VqaPrediction> =
+        HashMap::with_capacity(predictions.len());
+    let mut kept: Vec<(usize, (String, String))> = Vec::with_capacity(predictions.len());
+    for (at, prediction) in predictions.iter().enumerate() {
+        let id = &prediction.question_id;
+        let dataset = match (
+            &prediction.dataset,
+            datasets_of_id.get(id).map(Vec::as_slice),
+        ) {
+            (Some(dataset), _) => dataset.clone(),
+            (None, Some([only])) => only.clone(),
+            (None, Some(several)) => {
+                unmatched.push((at, issue(
+                    IssueKind::NoReference,
+                    &prediction.source,
+                    prediction.line,
+                    "question_id",
+                    format!(
+                        "question {id} is in several datasets ({}): name the dataset in a `dataset` field or in the answer file's path",
+                        several.join(", ")
+                    ),
+                )));
+                continue;
+            }
+            (None, None) => {
+                unmatched.push((at, no_question(prediction)));
+                continue;
+            }
+        };
+        let key = (dataset, id.clone());
+        if let Some(first) = by_key.get(&key) {
             issues.push(duplicate(
                 &prediction.source,
                 prediction.line,
-                &prediction.question_id,
+                id,
                 &first.source,
                 first.line,
             ));
         } else {
-            by_id.insert(&prediction.question_id, prediction);
+            by_key.insert(key.clone(), prediction);
+            kept.push((at, key));
         }
     }
-    let mut seen: HashMap<String, (String, u64)> = HashMap::with_capacity(questions.len());
+    let mut seen: HashMap<(String, String), (String, u64)> =
+        HashMap::with_capacity(questions.len());
     let mut scored = Vec::with_capacity(questions.len());
     for question in questions {
-        if let Some((source, line)) = seen.get(&question.question_id) {
+        let key = (question.dataset.clone(), question.question_id.clone());
+        if let Some((source, line)) = seen.get(&key) {
             issues.push(duplicate(
                 &question.source,
                 question.line,
@@ -447,11 +525,9 @@ pub fn score_questions(
             ));
             continue;
         }
-        seen.insert(
-            question.question_id.clone(),
-            (question.source.clone(), question.line),
-        );
-        let Some(prediction) = by_id.get(question.question_id.as_str()) else {
+        let prediction = by_key.get(&key).copied();
+        seen.insert(key, (question.source.clone(), question.line));
+        let Some(prediction) = prediction else {
             issues.push(issue(
                 IssueKind::NoPrediction,
                 &question.source,
@@ -464,18 +540,33 @@ pub fn score_questions(
         let score = score(&question.answer, &prediction.text, question.answer_type);
         scored.push(ScoredQuestion { question, score });
     }
-    for prediction in predictions {
-        if !seen.contains_key(&prediction.question_id) {
-            issues.push(issue(
-                IssueKind::NoReference,
-                &prediction.source,
-                prediction.line,
-                "question_id",
-                format!("no test question {}", prediction.question_id),
-            ));
+    for (at, key) in &kept {
+        if !seen.contains_key(key)
+            && let Some(prediction) = by_key.get(key)
+        {
+            unmatched.push((*at, no_question(prediction)));
         }
     }
+    unmatched.sort_by_key(|(at, _)| *at);
+    issues.extend(unmatched.into_iter().map(|(_, issue)| issue));
     scored
+}
+
+fn no_question(prediction: &VqaPrediction) -> Issue {
+    let message = match &prediction.dataset {
+        Some(dataset) => format!(
+            "no test question {} in dataset {dataset}",
+            prediction.question_id
+        ),
+        None => format!("no test question {}", prediction.question_id),
+    };
+    issue(
+        IssueKind::NoReference,
+        &prediction.source,
+        prediction.line,
+        "question_id",
+        message,
+    )
 }
 
 fn duplicate(source: &str, line: u64, id: &str, first_source: &str, first_line: u64) -> Issue {
@@ -1058,5 +1149,108 @@ mod tests {
             .map(|b| b.as_ref().map(|b| b.value))
             .collect();
         assert_eq!(values, [Some(50.0), Some(50.0), None, Some(100.0)]);
+    }
+
+    #[test]
+    fn answer_files_name_their_dataset_by_folder_stem_or_substring() {
+        let names = ["vqa_rad", "Slake1.0", "pvqa"];
+        let of = |path: &str| dataset_of_answer_file(path, &names);
+        assert_eq!(
+            of("out/vqa_rad/test-answer-file.jsonl").as_deref(),
+            Some("vqa_rad")
+        );
+        assert_eq!(
+            of(r"out\Slake1.0\answers.jsonl").as_deref(),
+            Some("Slake1.0")
+        );
+        assert_eq!(of("out/pvqa.jsonl").as_deref(), Some("pvqa"));
+        // the deepest folder wins; else run_eval_batch's substring rule, when only one matches
+        assert_eq!(of("pvqa/vqa_rad/a.jsonl").as_deref(), Some("vqa_rad"));
+        assert_eq!(
+            of("llava-vqa_rad-zeroshot.jsonl").as_deref(),
+            Some("vqa_rad")
+        );
+        assert_eq!(of("vqa_rad+pvqa.jsonl"), None);
+        assert_eq!(of("answers.jsonl"), None);
+    }
+
+    #[test]
+    fn several_test_files_join_by_dataset_when_ids_collide() {
+        let mut issues = Vec::new();
+        let test = |answer: &str| {
+            format!(
+                r#"[{{"id": 1, "answer_type": "CLOSED", "conversations": [{{"value": "Q"}}, {{"value": "{answer}"}}]}},
+ {{"id": 2, "answer_type": "CLOSED", "conversations": [{{"value": "Q"}}, {{"value": "{answer}"}}]}}]"#
+            )
+        };
+        let mut questions = read_questions(
+            "rad/test.json",
+            test("yes").as_bytes(),
+            "rad",
+            &VqaColumns::default(),
+            &mut issues,
+        );
+        questions.extend(read_questions(
+            "slake/test.json",
+            test("no").as_bytes(),
+            "slake",
+            &VqaColumns::default(),
+            &mut issues,
+        ));
+        assert!(issues.is_empty(), "{issues:?}");
+        let answers = |path: &str, text: &str| {
+            let mut issues = Vec::new();
+            let mut predictions =
+                read_predictions(path, text.as_bytes(), &VqaColumns::default(), &mut issues);
+            for prediction in &mut predictions {
+                if prediction.dataset.is_none() {
+                    prediction.dataset = dataset_of_answer_file(path, &["rad", "slake"]);
+                }
+            }
+            predictions
+        };
+        let mut predictions = answers(
+            "out/rad/answers.jsonl",
+            "{\"question_id\": 1, \"text\": \"yes\"}\n{\"question_id\": 2, \"text\": \"yes\"}\n",
+        );
+        predictions.extend(answers(
+            "out/slake/answers.jsonl",
+            "{\"question_id\": 1, \"text\": \"no\"}\n{\"question_id\": 7, \"text\": \"no\"}\n",
+        ));
+        // no dataset in the path or the row: question 2 is in both test files
+        predictions.extend(answers("more.jsonl", "{\"question_id\": 2, \"text\": \"no\"}\n{\"question_id\": 2, \"text\": \"no\", \"dataset\": \"slake\"}\n"));
+        let scored = score_questions(questions, &predictions, &mut issues);
+        let joined: Vec<(&str, &str, Option<bool>)> = scored
+            .iter()
+            .map(|s| {
+                (
+                    s.question.dataset.as_str(),
+                    s.question.question_id.as_str(),
+                    s.score.values.closed_hit(ClosedRule::RunEvalBatch),
+                )
+            })
+            .collect();
+        assert_eq!(
+            joined,
+            [
+                ("rad", "1", Some(true)),
+                ("rad", "2", Some(true)),
+                ("slake", "1", Some(true)),
+                ("slake", "2", Some(true))
+            ]
+        );
+        let found: Vec<(&str, u64, &str)> = issues
+            .iter()
+            .map(|i| (i.source.as_str(), i.line, i.message.as_str()))
+            .collect();
+        assert_eq!(found.len(), 2, "{issues:?}");
+        assert_eq!((found[0].0, found[0].1), ("out/slake/answers.jsonl", 2));
+        assert_eq!(found[0].2, "no test question 7 in dataset slake");
+        assert_eq!((found[1].0, found[1].1), ("more.jsonl", 1));
+        assert!(
+            found[1].2.contains("in several datasets (rad, slake)"),
+            "{}",
+            found[1].2
+        );
     }
 }
