@@ -44,15 +44,21 @@ pub struct AgreementArgs {
 struct JudgeFiles(Vec<PathBuf>);
 
 fn parse_judge(text: &str) -> Result<JudgeFiles, String> {
+    comma_separated_files(text, "judged").map(JudgeFiles)
+}
+
+/// `FILE[,FILE]...` as one argument (a judge's or a model's files): the paths, or an error
+/// naming what kind of file is missing when there are none.
+pub(crate) fn comma_separated_files(text: &str, kind: &str) -> Result<Vec<PathBuf>, String> {
     let files: Vec<PathBuf> = text
         .split(',')
         .filter(|part| !part.is_empty())
         .map(PathBuf::from)
         .collect();
     if files.is_empty() {
-        return Err("name at least one judged file".to_owned());
+        return Err(format!("name at least one {kind} file"));
     }
-    Ok(JudgeFiles(files))
+    Ok(files)
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {

@@ -83,14 +83,7 @@ pub struct ModelFiles {
 }
 
 pub(crate) fn parse_model(text: &str) -> Result<ModelFiles, String> {
-    let files: Vec<PathBuf> = text
-        .split(',')
-        .filter(|part| !part.is_empty())
-        .map(PathBuf::from)
-        .collect();
-    if files.is_empty() {
-        return Err("name at least one prediction file".to_owned());
-    }
+    let files = crate::agreement::comma_separated_files(text, "prediction")?;
     Ok(ModelFiles {
         label: text.to_owned(),
         files,
