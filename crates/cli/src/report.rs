@@ -8,7 +8,9 @@ use crate::score::bertscore;
 use crate::vqa::{ModelFiles, VqaInputs, VqaResults, comparison_title, score_files};
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use medhall_app::session::{ExportKind, LoadTarget, Session};
+use medhall_app::session::{
+    AgreementQuery, AgreementView, ExportKind, LoadTarget, RatingFile, Session,
+};
 use medhall_charts::{escape, render_svg};
 use medhall_core::chart::{self, ChartKind, ChartSpec, ModelSamples, RunScores};
 use medhall_core::compare;
@@ -58,6 +60,11 @@ pub struct ReportArgs {
     /// How the VQA section scores closed questions (as `medhall vqa --closed-rule`).
     #[arg(long = "vqa-variant", value_name = "RULE", default_value = "run_eval_batch", value_parser = crate::vqa::parse_rule)]
     vqa_variant: ClosedRule,
+    /// Human rating files (as `medhall agreement --ratings` reads them): adds the "Agreement with
+    /// clinicians" section (agreement.md, agreement.json) against the judges of the FILEs that
+    /// have judge scores (a model's positive and negative files are one judge).
+    #[arg(long = "ratings", value_name = "FILE", num_args = 1..)]
+    ratings: Vec<PathBuf>,
     /// Results files (JSONL, JSON or CSV): each one is a run; a model's positive and negative
     /// files (same name but for the split word) are one model in the charts.
     #[arg(value_name = "FILE", required = true)]
@@ -303,6 +310,22 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             Some(vqa_html(&results, "vqa.svg", spec.title()))
         }
     };
+    let agreement = match args.ratings.as_slice() {
+        [] => None,
+        ratings => {
+            let view = agreement_of(&session, ratings)?;
+            if !view.issues.is_empty() {
+                eprintln!(
+                    "medhall: agreement: {} line(s) left out (listed in agreement.json); first: {}",
+                    view.issues.len(),
+                    view.issues[0]
+                );
+            }
+            write("agreement.md", &agreement_markdown(&view))?;
+            write("agreement.json", &serde_json::to_string_pretty(&view)?)?;
+            Some(agreement_html(&view))
+        }
+    };
     let mut html = index_html(
         &session,
         &figures,
@@ -311,15 +334,20 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         &board_rows,
         &views,
     );
-    if let Some(section) = &vqa {
+    for section in [&vqa, &agreement].into_iter().flatten() {
         html = html.replace("</body></html>", &format!("{section}</body></html>"));
     }
     write("index.html", &html)?;
     println!(
-        "wrote {} chart(s), summary.json, summary.csv, leaderboard.md, leaderboard.tex, disagreement.md, comparison.md (two models or more){} and index.html to {}",
+        "wrote {} chart(s), summary.json, summary.csv, leaderboard.md, leaderboard.tex, disagreement.md, comparison.md (two models or more){}{} and index.html to {}",
         figures.len(),
         if vqa.is_some() {
             ", vqa.md, vqa.json, vqa.svg"
+        } else {
+            ""
+        },
+        if agreement.is_some() {
+            ", agreement.md, agreement.json"
         } else {
             ""
         },
@@ -705,4 +733,137 @@ fn vqa_html(results: &VqaResults, chart: &str, title: &str) -> String {
         escape(&results.signature)
     ));
     text
+}
+
+/// The rating files against the judges of the report's runs: `Session::agreement`, what the
+/// page's Agreement view computes, with the inputs in `medhall agreement`'s order (the rating
+/// files, then one judge per model), so the same figures.
+fn agreement_of(session: &Session, ratings: &[PathBuf]) -> Result<AgreementView> {
+    let mut files = Vec::new();
+    for path in ratings {
+        let text =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        files.push(RatingFile {
+            name: path.display().to_string(),
+            text: String::from_utf8_lossy(&text).into_owned(),
+        });
+    }
+    let runs = session
+        .run_infos()
+        .into_iter()
+        .filter(|r| r.with_judge > 0)
+        .map(|r| r.id)
+        .collect();
+    let stats = session.stats();
+    let view = session.agreement(&AgreementQuery {
+        ratings: files,
+        runs,
+        names: Vec::new(),
+        resamples: stats.bootstrap_resamples,
+        seed: stats.seed,
+        top: 5,
+    });
+    if view.report.groups.is_empty() {
+        bail!(
+            "--ratings: no item was rated by two raters (the rating files and the FILEs' judges): nothing to compare"
+        );
+    }
+    Ok(view)
+}
+
+fn estimate_text(estimate: &medhall_core::agreement::Estimate) -> String {
+    match (estimate.value, estimate.ci95) {
+        (Some(v), Some([low, high])) => format!("{v:.3} [{low:.3}, {high:.3}]"),
+        (Some(v), None) => format!("{v:.3}"),
+        (None, _) => "–".to_owned(),
+    }
+}
+
+/// The agreement tables: pairs of raters, then Krippendorff's α, one row per group.
+fn agreement_rows(view: &AgreementView) -> [Vec<Vec<String>>; 2] {
+    let mut pairs = vec![
+        [
+            "criterion",
+            "split",
+            "type",
+            "raters",
+            "n",
+            "kappa",
+            "rho",
+            "bias",
+            "BA limits",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    let mut alphas = vec![
+        [
+            "criterion",
+            "split",
+            "type",
+            "raters",
+            "items",
+            "alpha interval",
+            "alpha ordinal",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for group in &view.report.groups {
+        let kind = group
+            .hallucination_type
+            .clone()
+            .unwrap_or_else(|| "all".to_owned());
+        for pair in &group.pairs {
+            pairs.push(vec![
+                group.criterion.clone(),
+                group.split.to_string(),
+                kind.clone(),
+                format!("{} vs {}", pair.first, pair.second),
+                pair.n.to_string(),
+                estimate_text(&pair.kappa),
+                estimate_text(&pair.spearman),
+                estimate_text(&pair.bias),
+                pair.limits
+                    .map_or_else(|| "–".to_owned(), |[l, h]| format!("[{l:.2}, {h:.2}]")),
+            ]);
+        }
+        for alpha in &group.alphas {
+            alphas.push(vec![
+                group.criterion.clone(),
+                group.split.to_string(),
+                kind.clone(),
+                format!("{} ({})", alpha.set, alpha.members.join(", ")),
+                alpha.units.to_string(),
+                estimate_text(&alpha.interval),
+                estimate_text(&alpha.ordinal),
+            ]);
+        }
+    }
+    [pairs, alphas]
+}
+
+const AGREEMENT_NOTE: &str = "kappa: Cohen's quadratic-weighted kappa on the labels 1-10; rho: Spearman's; bias: second minus first (judge minus human) with the Bland-Altman 95% limits; Krippendorff's alpha interval and ordinal; brackets: 95% bootstrap intervals over items.";
+
+/// The agreement section as Markdown.
+fn agreement_markdown(view: &AgreementView) -> String {
+    let [pairs, alphas] = agreement_rows(view);
+    format!(
+        "# Agreement with clinicians\n\n{AGREEMENT_NOTE}\n\n## Pairs of raters\n\n{}\n## Krippendorff's alpha\n\n{}\nsignature: `{}`\n",
+        markdown_table(&pairs),
+        markdown_table(&alphas),
+        view.report.signature
+    )
+}
+
+/// The agreement section of index.html.
+fn agreement_html(view: &AgreementView) -> String {
+    let [pairs, alphas] = agreement_rows(view);
+    format!(
+        "<h2>Agreement with clinicians</h2>\n<p>{}</p>\n<h3>Pairs of raters</h3>\n{}<h3>Krippendorff's alpha</h3>\n{}<p><small>agreement signature: {}</small></p>\n",
+        escape(AGREEMENT_NOTE),
+        html_table(&pairs),
+        html_table(&alphas),
+        escape(&view.report.signature)
+    )
 }

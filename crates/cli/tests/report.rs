@@ -403,3 +403,71 @@ fn score_and_report_state_one_signature_for_the_same_files() {
     assert_eq!(json["signature"].as_str(), Some(from_report.as_str()));
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// `--ratings` adds the agreement section: the figures `medhall agreement` gives for the same
+/// rating file against the same judged files (the report's runs with judge scores, a model's
+/// two files one judge), the signature too, in agreement.json, agreement.md and index.html.
+#[test]
+fn report_with_ratings_gives_medhall_agreements_figures() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/agreement");
+    let file = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let out = std::env::temp_dir().join(format!("medhall-report-agreement-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let output = Command::new(env!("CARGO_BIN_EXE_medhall"))
+        .args(["report", "--out"])
+        .arg(&out)
+        .args(["--ratings", &file("ratings.jsonl"), "--"])
+        .args([
+            file("judge-a.positive.jsonl"),
+            file("judge-a.negative.jsonl"),
+        ])
+        .output()
+        .expect("medhall runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json = out.join("cli-agreement.json");
+    let cli = Command::new(env!("CARGO_BIN_EXE_medhall"))
+        .args(["agreement", "--ratings", &file("ratings.jsonl"), "--judged"])
+        .arg(format!(
+            "{},{}",
+            file("judge-a.positive.jsonl"),
+            file("judge-a.negative.jsonl")
+        ))
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("medhall runs");
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let read = |path: PathBuf| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(path).expect("written")).expect("JSON")
+    };
+    let report = read(out.join("agreement.json"));
+    let cli = read(json);
+    assert_eq!(report["report"]["groups"], cli["groups"]);
+    assert_eq!(report["report"]["grids"], cli["grids"]);
+    assert_eq!(report["report"]["signature"], cli["signature"]);
+    let groups = cli["groups"].as_array().expect("groups");
+    assert!(
+        groups.iter().any(|g| g["pairs"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["second"] != p["first"]))),
+        "humans and the judge are compared"
+    );
+    let markdown = std::fs::read_to_string(out.join("agreement.md")).expect("agreement.md");
+    let first = &groups[0]["pairs"][0];
+    let kappa = first["kappa"]["value"].as_f64().expect("a kappa");
+    assert!(markdown.contains(&format!("{kappa:.3}")), "{markdown}");
+    let index = std::fs::read_to_string(out.join("index.html")).expect("index.html");
+    assert!(index.contains("<h2>Agreement with clinicians</h2>"));
+    assert!(index.contains(&format!(
+        "agreement signature: {}",
+        cli["signature"].as_str().expect("a signature")
+    )));
+}

@@ -6,9 +6,8 @@
 //! with a 95% bootstrap interval over items and a signature naming its raters and variants; and
 //! the items the raters disagree on most. The statistics are `medhall_metrics::agreement`'s.
 //!
-//! `medhall report` could add these tables as one more section: it would hand its judged runs to
-//! [`RatingTable::add_judge`], the user's rating files to [`RatingTable::add_ratings`], and draw
-//! [`AgreementReport::groups`] (not done here).
+//! `medhall report --ratings` and the page's Agreement view reach this through
+//! `medhall_app::session::Session::agreement`, with their loaded runs as the judges.
 
 pub mod plan;
 pub mod ratings;
