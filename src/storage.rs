@@ -3,6 +3,7 @@
 //! into the worker. Failures, storage-quota ones above all, come back as messages for the page.
 
 use js_sys::{Array, Promise, Reflect};
+use medhall_app::rating::RatingSheet;
 use medhall_core::judging::provenance::{JudgeIdentity, SampleReply};
 use medhall_core::sample::SampleKey;
 use serde::{Deserialize, Serialize};
@@ -412,5 +413,63 @@ pub async fn bertscores_of(db: &IdbDatabase, run: &str) -> Result<Vec<StoredBert
 pub async fn clear_bertscores(db: &IdbDatabase) -> Result<(), String> {
     let (transaction, store) = object_store(db, BERTSCORE_STORE, IdbTransactionMode::Readwrite)?;
     store.clear().map_err(|e| describe(&e))?;
+    committed(&transaction).await
+}
+
+/// Rating sheets (issue 30) live in a database of their own: one record per plan and rater
+/// (`RatingSheet::id`), written at every score, so a reload resumes where the rater was.
+const RATING_DB: &str = "medhall-lens-ratings";
+const RATING_STORE: &str = "sheets";
+
+pub async fn open_ratings() -> Result<IdbDatabase, String> {
+    open_database(
+        RATING_DB,
+        RATING_STORE,
+        "this browser has no IndexedDB: ratings are kept only until the page is closed (export them before)",
+    )
+    .await
+}
+
+/// Writes a rater's sheet; resolves once it is committed.
+pub async fn put_sheet(db: &IdbDatabase, sheet: &RatingSheet) -> Result<(), String> {
+    let text = serde_json::to_string(sheet).map_err(|e| e.to_string())?;
+    let record = js_sys::Object::new();
+    let _ = Reflect::set(&record, &"id".into(), &JsValue::from_str(&sheet.id()));
+    let _ = Reflect::set(&record, &"sheet".into(), &JsValue::from_str(&text));
+    let (transaction, store) = object_store(db, RATING_STORE, IdbTransactionMode::Readwrite)?;
+    store.put(&record).map_err(|e| describe(&e))?;
+    committed(&transaction).await
+}
+
+/// Every stored sheet, made consistent with its plan; the ids of records that cannot be read
+/// come back beside them (reported, never dropped silently).
+pub async fn all_sheets(db: &IdbDatabase) -> Result<(Vec<RatingSheet>, Vec<String>), String> {
+    let (_, store) = object_store(db, RATING_STORE, IdbTransactionMode::Readonly)?;
+    let request = store.get_all().map_err(|e| describe(&e))?;
+    let values: Array = done(&request).await?.unchecked_into();
+    let mut sheets = Vec::new();
+    let mut unreadable = Vec::new();
+    for value in values.iter() {
+        let text = Reflect::get(&value, &"sheet".into())
+            .ok()
+            .and_then(|v| v.as_string());
+        match text.map(|t| serde_json::from_str::<RatingSheet>(&t)) {
+            Some(Ok(sheet)) => sheets.push(sheet.repaired()),
+            _ => unreadable.push(
+                Reflect::get(&value, &"id".into())
+                    .ok()
+                    .and_then(|i| i.as_string())
+                    .unwrap_or_default(),
+            ),
+        }
+    }
+    Ok((sheets, unreadable))
+}
+
+pub async fn delete_sheet(db: &IdbDatabase, id: &str) -> Result<(), String> {
+    let (transaction, store) = object_store(db, RATING_STORE, IdbTransactionMode::Readwrite)?;
+    store
+        .delete(&JsValue::from_str(id))
+        .map_err(|e| describe(&e))?;
     committed(&transaction).await
 }

@@ -4,6 +4,7 @@
 use crate::dom::{location_search, replace_query};
 use crate::loading::{fetch_manifest, load_results_file, load_set, restore};
 use crate::panels::Messages;
+use crate::panels::agreement::AgreementPanel;
 use crate::panels::bertscore::BertScorePanel;
 use crate::panels::charts::{ChartPanel, EmbedView};
 use crate::panels::compare::ComparePanel;
@@ -13,6 +14,7 @@ use crate::panels::export::ExportPanel;
 use crate::panels::judge::{JudgeHost, JudgePanel};
 use crate::panels::leaderboard::{LeaderboardEmbed, LeaderboardPanel};
 use crate::panels::model_check::{Host, ModelPanel};
+use crate::panels::rate::RatePanel;
 use crate::panels::runs::RunsPanel;
 use crate::panels::samples::{SamplePanel, VISIBLE_ROWS};
 use crate::panels::start::{EmptyState, StartPanel};
@@ -312,6 +314,13 @@ pub fn App() -> impl IntoView {
                         add_run: Callback::new(move |file| load_results_file(state, file)),
                         image_base: Signal::derive(move || state.allowed_image_base().map(|base| base.href().to_owned())),
                     }/>
+                }.into_any())}
+                {panel(Tab::Rate, view! {
+                    <EmptyState state=state text="No answers to rate yet: load a model's prediction files (or the demo) on Data, or start from a rating plan file below."/>
+                    <RatePanel state=state/>
+                }.into_any())}
+                {panel(Tab::Agreement, view! {
+                    <AgreementPanel state=state/>
                 }.into_any())}
             </main>
         </div>

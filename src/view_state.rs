@@ -27,10 +27,14 @@ pub enum Tab {
     Judge,
     /// The quick in-browser model check.
     Model,
+    /// Blind human ratings of a sample of answers.
+    Rate,
+    /// Human ratings against the judges.
+    Agreement,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 8] = [
+    pub const ALL: [Tab; 10] = [
         Tab::Data,
         Tab::Results,
         Tab::Leaderboard,
@@ -39,6 +43,8 @@ impl Tab {
         Tab::Samples,
         Tab::Judge,
         Tab::Model,
+        Tab::Rate,
+        Tab::Agreement,
     ];
 
     /// The name in the URL and in `data-tab`.
@@ -52,6 +58,8 @@ impl Tab {
             Tab::Samples => "samples",
             Tab::Judge => "judge",
             Tab::Model => "model",
+            Tab::Rate => "rate",
+            Tab::Agreement => "agreement",
         }
     }
 
@@ -66,6 +74,8 @@ impl Tab {
             Tab::Samples => "Samples",
             Tab::Judge => "Judge",
             Tab::Model => "Model check",
+            Tab::Rate => "Rate",
+            Tab::Agreement => "Agreement",
         }
     }
 

@@ -1,6 +1,7 @@
 //! The page's panels: one module each, a folder for a panel that drives a worker or an
 //! endpoint (its view in `mod.rs`, the driver beside it).
 
+pub(crate) mod agreement;
 pub(crate) mod bertscore;
 pub(crate) mod charts;
 pub(crate) mod compare;
@@ -10,6 +11,7 @@ pub(crate) mod export;
 pub(crate) mod judge;
 pub(crate) mod leaderboard;
 pub(crate) mod model_check;
+pub(crate) mod rate;
 pub(crate) mod runs;
 pub(crate) mod samples;
 pub(crate) mod start;
@@ -17,7 +19,22 @@ pub(crate) mod summary;
 
 use crate::state::AppState;
 use leptos::prelude::*;
+use medhall_app::session::{RunInfo, model_of};
 use medhall_core::summary::Metric;
+
+/// The loaded runs grouped by model (`session::model_of`, with the names the user gave), in
+/// run-list order: a model's positive and negative files are one model.
+pub(crate) fn run_models(runs: &[RunInfo], names: &[(u32, String)]) -> Vec<(String, Vec<RunInfo>)> {
+    let mut models: Vec<(String, Vec<RunInfo>)> = Vec::new();
+    for run in runs {
+        let model = model_of(names, run.id, &run.name);
+        match models.iter_mut().find(|(m, _)| *m == model) {
+            Some((_, list)) => list.push(run.clone()),
+            None => models.push((model, vec![run.clone()])),
+        }
+    }
+    models
+}
 
 pub(crate) fn metric_options() -> impl IntoView {
     Metric::ALL

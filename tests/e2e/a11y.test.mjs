@@ -3,23 +3,10 @@
 // violation of impact "serious" or "critical"; every control shows a focus outline.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { ROOT, serve, launch, openTab, waitForSummary, collectErrors, assertNoErrors } from './harness.mjs';
+import { serve, launch, openTab, waitForSummary, collectErrors, assertNoErrors, axeViolations as violations } from './harness.mjs';
 
-const AXE = path.join(ROOT, 'node_modules/axe-core/axe.min.js');
-const TABS = ['data', 'results', 'leaderboard', 'disagreement', 'compare', 'samples', 'judge', 'model'];
+const TABS = ['data', 'results', 'leaderboard', 'disagreement', 'compare', 'samples', 'judge', 'model', 'rate', 'agreement'];
 const SIZES = [[1400, 900], [390, 844]];
-
-/** The serious and critical violations axe finds in the document as it is now. */
-async function violations(page) {
-  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.addScriptTag({ path: AXE });
-  return page.evaluate(async () => {
-    const result = await window.axe.run(document, { resultTypes: ['violations'] });
-    return result.violations
-      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }));
-  });
-}
 
 test('axe finds no serious or critical violation in any view, empty or with the demo, at 1400×900 and 390×844', { timeout: 300_000 }, async (t) => {
   const site = await serve();

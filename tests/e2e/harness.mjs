@@ -192,3 +192,20 @@ export async function crashOn(worker, type) {
     };
   }, type);
 }
+
+/**
+ * The serious and critical axe-core violations (node_modules/axe-core, a dev-dependency) in the
+ * document as it is now. The page's CSP refuses the script axe is injected as: use a context
+ * made with `bypassCSP: true`.
+ */
+export async function axeViolations(page) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) {
+    await page.addScriptTag({ path: path.join(ROOT, 'node_modules/axe-core/axe.min.js') });
+  }
+  return page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }));
+  });
+}
