@@ -21,6 +21,8 @@ pub enum Tab {
     Disagreement,
     /// Many runs × slices, paired differences against a baseline.
     Compare,
+    /// Medical VQA (VQA-RAD, SLAKE, PathVQA) scored as LLaVA-Med does, from its own files.
+    Vqa,
     /// The sample table and one sample's detail.
     Samples,
     /// Running the GPT-4o judge on an endpoint.
@@ -30,12 +32,13 @@ pub enum Tab {
 }
 
 impl Tab {
-    pub const ALL: [Tab; 8] = [
+    pub const ALL: [Tab; 9] = [
         Tab::Data,
         Tab::Results,
         Tab::Leaderboard,
         Tab::Disagreement,
         Tab::Compare,
+        Tab::Vqa,
         Tab::Samples,
         Tab::Judge,
         Tab::Model,
@@ -49,6 +52,7 @@ impl Tab {
             Tab::Leaderboard => "leaderboard",
             Tab::Disagreement => "disagreement",
             Tab::Compare => "compare",
+            Tab::Vqa => "vqa",
             Tab::Samples => "samples",
             Tab::Judge => "judge",
             Tab::Model => "model",
@@ -63,6 +67,7 @@ impl Tab {
             Tab::Leaderboard => "Leaderboard",
             Tab::Disagreement => "Disagreement",
             Tab::Compare => "Compare runs",
+            Tab::Vqa => "Medical VQA",
             Tab::Samples => "Samples",
             Tab::Judge => "Judge",
             Tab::Model => "Model check",
