@@ -7,7 +7,9 @@ import path from 'node:path';
 import { ROOT, serve, launch, openTab, waitForSummary, collectErrors, assertNoErrors } from './harness.mjs';
 
 const AXE = path.join(ROOT, 'node_modules/axe-core/axe.min.js');
-const TABS = ['data', 'results', 'leaderboard', 'disagreement', 'compare', 'samples', 'judge', 'model'];
+const TABS = ['data', 'results', 'leaderboard', 'disagreement', 'compare', 'vqa', 'samples', 'judge', 'model'];
+// The Medical VQA view reads its own files: two models on the committed fixture's vqa_rad.
+const VQA = path.join(ROOT, 'crates/cli/tests/fixtures/vqa/vqa_rad');
 const SIZES = [[1400, 900], [390, 844]];
 
 /** The serious and critical violations axe finds in the document as it is now. */
@@ -58,6 +60,14 @@ test('axe finds no serious or critical violation in any view, empty or with the 
   await page.waitForSelector('table.leaderboard tr.run-row', { timeout: 60_000 });
   await openTab(page, 'samples');
   await page.waitForSelector('.sample-row', { timeout: 60_000 });
+  await openTab(page, 'vqa');
+  await page.setInputFiles('#vqa-references', path.join(VQA, 'test.json'));
+  await page.waitForSelector('ul.vqa-files li', { timeout: 60_000 });
+  await page.setInputFiles('#vqa-model', path.join(VQA, 'test-answer-file.jsonl'));
+  await page.waitForSelector('ol.vqa-models > li', { timeout: 60_000 });
+  await page.waitForSelector('table.vqa-table', { timeout: 60_000 });
+  await page.setInputFiles('#vqa-model', path.join(VQA, 'test-answer-file.jsonl'));
+  await page.waitForSelector('table.vqa-comparison', { timeout: 60_000 });
   await check('demo loaded');
   // The dark theme (prefers-color-scheme) has its own colours, so its own contrast.
   await page.emulateMedia({ colorScheme: 'dark' });
