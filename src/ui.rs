@@ -19,6 +19,7 @@ use crate::panels::runs::RunsPanel;
 use crate::panels::samples::{SamplePanel, VISIBLE_ROWS};
 use crate::panels::start::{EmptyState, StartPanel};
 use crate::panels::summary::SummaryTable;
+use crate::panels::vqa::VqaPanel;
 use crate::state::{AppState, ChartView, DB, WORKER, ask, ask_boxed, send_request};
 use crate::storage;
 use crate::view_state::{EMBED_LEADERBOARD, Tab, ViewState};
@@ -290,6 +291,9 @@ pub fn App() -> impl IntoView {
                 {panel(Tab::Compare, view! {
                     <EmptyState state=state text="No runs yet: this view compares two or more models split by split. Load the demo (two models) or your prediction files on Data."/>
                     <ComparePanel state=state/>
+                }.into_any())}
+                {panel(Tab::Vqa, view! {
+                    <VqaPanel state=state/>
                 }.into_any())}
                 {panel(Tab::Samples, view! {
                     <EmptyState state=state text="No samples yet: load the demo or your prediction files on Data; each answer is then a row here."/>

@@ -21,6 +21,8 @@ pub enum Tab {
     Disagreement,
     /// Many runs × slices, paired differences against a baseline.
     Compare,
+    /// Medical VQA (VQA-RAD, SLAKE, PathVQA) scored as LLaVA-Med does, from its own files.
+    Vqa,
     /// The sample table and one sample's detail.
     Samples,
     /// Running the GPT-4o judge on an endpoint.
@@ -34,12 +36,13 @@ pub enum Tab {
 }
 
 impl Tab {
-    pub const ALL: [Tab; 10] = [
+    pub const ALL: [Tab; 11] = [
         Tab::Data,
         Tab::Results,
         Tab::Leaderboard,
         Tab::Disagreement,
         Tab::Compare,
+        Tab::Vqa,
         Tab::Samples,
         Tab::Judge,
         Tab::Model,
@@ -55,6 +58,7 @@ impl Tab {
             Tab::Leaderboard => "leaderboard",
             Tab::Disagreement => "disagreement",
             Tab::Compare => "compare",
+            Tab::Vqa => "vqa",
             Tab::Samples => "samples",
             Tab::Judge => "judge",
             Tab::Model => "model",
@@ -71,6 +75,7 @@ impl Tab {
             Tab::Leaderboard => "Leaderboard",
             Tab::Disagreement => "Disagreement",
             Tab::Compare => "Compare runs",
+            Tab::Vqa => "Medical VQA",
             Tab::Samples => "Samples",
             Tab::Judge => "Judge",
             Tab::Model => "Model check",

@@ -16,6 +16,7 @@ pub(crate) mod runs;
 pub(crate) mod samples;
 pub(crate) mod start;
 pub(crate) mod summary;
+pub(crate) mod vqa;
 
 use crate::state::AppState;
 use leptos::prelude::*;

@@ -3,9 +3,12 @@
 // violation of impact "serious" or "critical"; every control shows a focus outline.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serve, launch, openTab, waitForSummary, collectErrors, assertNoErrors, axeViolations as violations } from './harness.mjs';
+import path from 'node:path';
+import { ROOT, serve, launch, openTab, waitForSummary, collectErrors, assertNoErrors, axeViolations as violations } from './harness.mjs';
 
-const TABS = ['data', 'results', 'leaderboard', 'disagreement', 'compare', 'samples', 'judge', 'model', 'rate', 'agreement'];
+const TABS = ['data', 'results', 'leaderboard', 'disagreement', 'compare', 'vqa', 'samples', 'judge', 'model', 'rate', 'agreement'];
+// The Medical VQA view reads its own files: two models on the committed fixture's vqa_rad.
+const VQA = path.join(ROOT, 'crates/cli/tests/fixtures/vqa/vqa_rad');
 const SIZES = [[1400, 900], [390, 844]];
 
 test('axe finds no serious or critical violation in any view, empty or with the demo, at 1400×900 and 390×844', { timeout: 300_000 }, async (t) => {
@@ -45,6 +48,14 @@ test('axe finds no serious or critical violation in any view, empty or with the 
   await page.waitForSelector('table.leaderboard tr.run-row', { timeout: 60_000 });
   await openTab(page, 'samples');
   await page.waitForSelector('.sample-row', { timeout: 60_000 });
+  await openTab(page, 'vqa');
+  await page.setInputFiles('#vqa-references', path.join(VQA, 'test.json'));
+  await page.waitForSelector('ul.vqa-files li', { timeout: 60_000 });
+  await page.setInputFiles('#vqa-model', path.join(VQA, 'test-answer-file.jsonl'));
+  await page.waitForSelector('ol.vqa-models > li', { timeout: 60_000 });
+  await page.waitForSelector('table.vqa-table', { timeout: 60_000 });
+  await page.setInputFiles('#vqa-model', path.join(VQA, 'test-answer-file.jsonl'));
+  await page.waitForSelector('table.vqa-comparison', { timeout: 60_000 });
   await check('demo loaded');
   // The dark theme (prefers-color-scheme) has its own colours, so its own contrast.
   await page.emulateMedia({ colorScheme: 'dark' });

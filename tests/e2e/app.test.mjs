@@ -147,7 +147,7 @@ test('every view is reachable from the navigation, restored from its URL and usa
   await page.click('[data-set="demo"] button.load-set');
   await waitForSummary(page, 4);
   const tabs = await page.$$eval('nav.tabs [role="tab"]', (b) => b.map((x) => x.dataset.tab));
-  assert.deepEqual(tabs, ['data', 'results', 'leaderboard', 'disagreement', 'compare', 'samples', 'judge', 'model', 'rate', 'agreement']);
+  assert.deepEqual(tabs, ['data', 'results', 'leaderboard', 'disagreement', 'compare', 'vqa', 'samples', 'judge', 'model', 'rate', 'agreement']);
   const shown = () => page.$$eval('[role="tabpanel"]', (p) => p.filter((x) => !x.hidden).map((x) => x.id));
   for (const tab of tabs) {
     await openTab(page, tab);

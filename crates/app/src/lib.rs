@@ -3,7 +3,8 @@
 //! concern: ingest, scoring, rows, matrix, disagreement, samples, charts, judge plans, type
 //! plans, B.Score plans and values, verdicts, publishing, agreement), a rater's sheet on a
 //! rating plan (`rating.rs`: keys, progress, the ratings JSONL), and the message protocol
-//! between the page and that worker (`protocol.rs`), with the view types it carries.
+//! between the page and that worker (`protocol.rs`), with the view types it carries, and the
+//! Medical VQA view (`vqa.rs`: files the page read, scored by the function `medhall vqa` calls).
 //!
 //! It sits on `medhall-core` (the domain) and holds no rule of its own about data: it keeps
 //! what was loaded, scored and judged, and answers the frontends' questions with core's
@@ -14,3 +15,4 @@
 pub mod protocol;
 pub mod rating;
 pub mod session;
+pub mod vqa;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped when a message changes shape; the worker states it in its ready message and the app
 /// refuses a worker of another version (a stale cached file).
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// Where a load's bytes come from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -188,6 +188,12 @@ pub enum Request {
         id: u32,
         keys: Vec<SampleKey>,
     },
+    /// Medical VQA files scored as `medhall vqa` scores them (`vqa::vqa_view`), answered with
+    /// `Reply::Vqa`. Independent of the loaded runs.
+    Vqa {
+        id: u32,
+        query: crate::vqa::VqaQuery,
+    },
 }
 
 /// Where a job is.
@@ -295,6 +301,9 @@ pub enum Reply {
     },
     JudgedItems {
         items: Vec<crate::session::JudgedItem>,
+    },
+    Vqa {
+        view: Box<crate::vqa::VqaView>,
     },
     Error {
         message: String,

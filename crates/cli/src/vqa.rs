@@ -1,22 +1,17 @@
 //! `medhall vqa`: medical VQA scored as LLaVA-Med v1.0 scores it (docs/exactness.md, "Medical
 //! VQA"). Reads the files, prints the paper's table per dataset for each model and, with two or
 //! more models, their paired comparison; writes the outputs. Every rule is in
-//! `medhall_metrics::vqa` and `medhall_core::vqa_data`.
+//! `medhall_metrics::vqa`, `medhall_core::vqa_data` and `medhall_core::vqa_run` (reading the
+//! files and pairing them, which the page's Medical VQA view shares).
 
 use crate::score::report_issues;
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use medhall_core::dataset::{Issue, IssueKind};
-use medhall_core::signature::vqa_signature;
 use medhall_core::stats::StatsConfig;
 use medhall_core::vqa::ClosedRule;
-use medhall_core::vqa_data::{
-    DatasetComparison, DatasetSummary, ScoredQuestion, TABLE_NUMERIC_COLUMNS, VqaColumns,
-    compare_models, comparison_rows, dataset_from_path, dataset_of_answer_file, per_sample_json,
-    read_predictions, read_questions, score_questions, summarise, table_rows,
-};
-use serde::Serialize;
-use serde_json::Value;
+use medhall_core::vqa_data::{TABLE_NUMERIC_COLUMNS, VqaColumns, comparison_rows, table_rows};
+use medhall_core::vqa_run::{VqaInputs as CoreInputs, VqaModelSources, VqaSource, score_vqa};
+pub(crate) use medhall_core::vqa_run::{VqaResults, comparison_title};
 use std::path::{Path, PathBuf};
 
 #[derive(Args)]
@@ -101,53 +96,6 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-#[derive(Serialize)]
-struct ModelOut<'a> {
-    model: &'a str,
-    predictions: usize,
-    scored: usize,
-    datasets: &'a [DatasetSummary],
-}
-
-#[derive(Serialize)]
-struct ComparisonOut<'a> {
-    model: &'a str,
-    baseline: &'a str,
-    /// model − baseline, per dataset.
-    datasets: &'a [DatasetComparison],
-}
-
-#[derive(Serialize)]
-struct SummaryOut<'a> {
-    signature: &'a str,
-    closed_rule: &'static str,
-    stats: StatsConfig,
-    questions: usize,
-    models: Vec<ModelOut<'a>>,
-    comparisons: Vec<ComparisonOut<'a>>,
-    issues: &'a [Issue],
-}
-
-/// One model's answers, scored.
-pub(crate) struct ScoredModel {
-    pub(crate) label: String,
-    predictions: usize,
-    scored: Vec<ScoredQuestion>,
-    pub(crate) datasets: Vec<DatasetSummary>,
-}
-
-/// Everything `medhall vqa` computes from its files; `medhall report` shows the same.
-pub(crate) struct VqaResults {
-    pub(crate) rule: ClosedRule,
-    stats: StatsConfig,
-    questions: usize,
-    pub(crate) models: Vec<ScoredModel>,
-    /// Each model after the first − the first.
-    pub(crate) comparisons: Vec<Vec<DatasetComparison>>,
-    pub(crate) issues: Vec<Issue>,
-    pub(crate) signature: String,
-}
-
 /// What to read and how to score it.
 pub(crate) struct VqaInputs<'a> {
     pub(crate) references: &'a [PathBuf],
@@ -158,149 +106,57 @@ pub(crate) struct VqaInputs<'a> {
     pub(crate) stats: StatsConfig,
 }
 
-/// Reads the files, scores each model and compares the later ones with the first.
+/// Reads the files and scores them with `medhall_core::vqa_run` (the page's Medical VQA view
+/// runs the same function on the files it is given).
 pub(crate) fn score_files(inputs: &VqaInputs<'_>) -> Result<VqaResults> {
-    let columns = &inputs.columns;
-    let mut issues = Vec::new();
     if inputs.dataset.is_some() && inputs.references.len() > 1 {
         bail!("--dataset names the dataset of one references file; these are several");
     }
-    let mut questions = Vec::new();
-    for path in inputs.references {
-        let source = path.display().to_string();
-        let default_dataset = inputs
-            .dataset
-            .map_or_else(|| dataset_from_path(&source), str::to_owned);
-        let read_here = read_questions(
-            &source,
-            &read(path)?,
-            &default_dataset,
-            columns,
-            &mut issues,
-        );
-        if read_here.is_empty() {
-            let first = issues
-                .first()
-                .map(|i| format!(": first problem: {i}"))
-                .unwrap_or_default();
-            bail!("{source} holds no usable question{first}");
-        }
-        questions.extend(read_here);
-    }
-    let mut datasets: Vec<&str> = Vec::new();
-    for question in &questions {
-        if !datasets.contains(&question.dataset.as_str()) {
-            datasets.push(&question.dataset);
-        }
-    }
-    let question_count = questions.len();
-    let several = inputs.models.len() > 1;
-    let mut models = Vec::with_capacity(inputs.models.len());
-    for model in inputs.models {
-        let mut predictions = Vec::new();
-        for path in &model.files {
-            let name = path.display().to_string();
-            let mut read_here = read_predictions(&name, &read(path)?, columns, &mut issues);
-            // As run_eval_batch.py pairs answer files with datasets: by the file's path.
-            if let Some(dataset) = dataset_of_answer_file(&name, &datasets) {
-                for prediction in read_here.iter_mut().filter(|p| p.dataset.is_none()) {
-                    prediction.dataset = Some(dataset.clone());
-                }
-            }
-            predictions.extend(read_here);
-        }
-        let mut model_issues = Vec::new();
-        let scored = score_questions(questions.clone(), &predictions, &mut model_issues);
-        if several {
-            // A question file's line says nothing about which model left it unanswered.
-            for issue in &mut model_issues {
-                if issue.kind == IssueKind::NoPrediction {
-                    issue.message = format!("{} (model {})", issue.message, model.label);
-                }
-            }
-        }
-        issues.extend(model_issues);
-        if scored.is_empty() {
-            bail!("no question has a usable prediction in {}", model.label);
-        }
-        let datasets = summarise(&scored, inputs.rule, &inputs.stats);
-        models.push(ScoredModel {
-            label: model.label.clone(),
-            predictions: predictions.len(),
-            scored,
-            datasets,
-        });
-    }
-    let scored: Vec<&[ScoredQuestion]> = models.iter().map(|m| m.scored.as_slice()).collect();
-    let comparisons = compare_models(&scored, inputs.rule, &inputs.stats);
-    Ok(VqaResults {
+    let named = |path: &PathBuf| -> Result<(String, Vec<u8>)> {
+        Ok((path.display().to_string(), read(path)?))
+    };
+    let references = inputs
+        .references
+        .iter()
+        .map(named)
+        .collect::<Result<Vec<_>>>()?;
+    let models = inputs
+        .models
+        .iter()
+        .map(|m| m.files.iter().map(named).collect::<Result<Vec<_>>>())
+        .collect::<Result<Vec<_>>>()?;
+    let reference_sources: Vec<VqaSource<'_>> = references
+        .iter()
+        .map(|(name, bytes)| VqaSource {
+            name,
+            bytes,
+            dataset: inputs.dataset,
+        })
+        .collect();
+    let model_sources: Vec<VqaModelSources<'_>> = inputs
+        .models
+        .iter()
+        .zip(&models)
+        .map(|(model, files)| VqaModelSources {
+            label: &model.label,
+            files: files
+                .iter()
+                .map(|(name, bytes)| VqaSource {
+                    name,
+                    bytes,
+                    dataset: None,
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(score_vqa(&CoreInputs {
+        references: &reference_sources,
+        columns: inputs.columns.clone(),
+        models: &model_sources,
         rule: inputs.rule,
         stats: inputs.stats,
-        questions: question_count,
-        models,
-        comparisons,
-        issues,
-        signature: vqa_signature(inputs.rule, &inputs.stats),
-    })
-}
-
-impl VqaResults {
-    /// The `--summary` JSON.
-    pub(crate) fn summary_json(&self) -> Result<Vec<u8>> {
-        let out = SummaryOut {
-            signature: &self.signature,
-            closed_rule: self.rule.name(),
-            stats: self.stats,
-            questions: self.questions,
-            models: self
-                .models
-                .iter()
-                .map(|m| ModelOut {
-                    model: &m.label,
-                    predictions: m.predictions,
-                    scored: m.scored.len(),
-                    datasets: &m.datasets,
-                })
-                .collect(),
-            comparisons: self
-                .models
-                .iter()
-                .skip(1)
-                .zip(&self.comparisons)
-                .map(|(m, datasets)| ComparisonOut {
-                    model: &m.label,
-                    baseline: &self.models[0].label,
-                    datasets,
-                })
-                .collect(),
-            issues: &self.issues,
-        };
-        Ok(serde_json::to_vec_pretty(&out)?)
-    }
-
-    /// The `--per-sample` JSONL: every model's questions, in model order.
-    fn per_sample_jsonl(&self) -> Result<Vec<u8>> {
-        let mut text = Vec::new();
-        for model in &self.models {
-            for item in &model.scored {
-                let mut line = per_sample_json(item);
-                if let Value::Object(fields) = &mut line {
-                    fields.insert("model".into(), Value::String(model.label.clone()));
-                }
-                serde_json::to_writer(&mut text, &line)?;
-                text.push(b'\n');
-            }
-        }
-        Ok(text)
-    }
-}
-
-/// The heading of the comparison of model `index` (from 0) with the first.
-pub(crate) fn comparison_title(index: usize) -> String {
-    format!(
-        "model {} − model 1, paired on the questions both answered (sign-flip test, p adjusted by Benjamini–Hochberg over all comparisons)",
-        index + 1
-    )
+        compare_with_first: true,
+    })?)
 }
 
 pub fn run(args: &VqaArgs) -> Result<()> {

@@ -27,3 +27,4 @@ pub mod signature;
 pub mod summary;
 pub mod url_policy;
 pub mod vqa_data;
+pub mod vqa_run;

@@ -13,7 +13,7 @@ use crate::dataset::{Issue, IssueKind};
 use crate::formats::{ColumnMap, FileFormat, Role, parse_bytes};
 use crate::stats::{StatsConfig, benjamini_hochberg, bootstrap_mean_cis, mean, paired_comparison};
 use medhall_metrics::vqa::{AnswerType, ClosedRule, VqaScore, VqaValues, score};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::collections::HashMap;
@@ -580,14 +580,14 @@ fn duplicate(source: &str, line: u64, id: &str, first_source: &str, first_line: 
 }
 
 /// A mean with its 95% bootstrap interval (`None` under two values or with no resamples).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
     pub mean: f64,
     pub ci95: Option<[f64; 2]>,
 }
 
 /// The paper's table row for one dataset.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DatasetSummary {
     pub dataset: String,
     pub open: usize,
@@ -663,7 +663,7 @@ fn table_values(score: &VqaScore, rule: ClosedRule) -> [Option<f64>; 3] {
 
 /// One model against the baseline on one dataset: model − baseline, per question, on the
 /// questions both answered (`None` where they share none of that kind).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DatasetComparison {
     pub dataset: String,
     pub open_recall: Option<Difference>,

@@ -247,6 +247,15 @@ fn handle(request: Request, file: Option<File>) {
                 reply: Reply::JudgedItems { items },
             });
         }
+        Request::Vqa { id, query } => {
+            let reply = match medhall_app::vqa::vqa_view(&query) {
+                Ok(view) => Reply::Vqa {
+                    view: Box::new(view),
+                },
+                Err(message) => Reply::Error { message },
+            };
+            post(&Event::Reply { id, reply });
+        }
         Request::RunIdentity { id, run } => {
             let reply = match with_session(|s| s.run_identity(run)) {
                 Ok(identity) => Reply::RunIdentity { identity },
