@@ -111,30 +111,41 @@ const browser = await launch();
 const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 console.error(`load average at the start: ${load()} (${os.cpus().length} CPUs)`);
 
-/** CPU seconds (user + system) used so far by this process's descendants: the browser, whose
- * renderer runs the page's workers as threads. CPU time over wall time > 1 during a scoring says
- * that more than one thread worked on it (a shared machine's load can hide it in wall time). */
-function browserCpuSeconds() {
-  const stats = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).flatMap((pid) => {
+/** CPU seconds (user + system) used so far by each thread of this process's descendants (the
+ * browser: its renderer runs the page's workers as threads), by "pid/tid". Summed over a scoring,
+ * CPU time over wall time > 1 says that more than one thread worked on it, and the busy threads
+ * are counted; on a shared machine the load can hide the gain in wall time but not these. */
+function browserThreadCpu() {
+  const read = (file) => {
     try {
-      const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').slice(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2).split(' ');
-      return [{ pid: Number(pid), ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) }];
+      const text = fs.readFileSync(file, 'utf8');
+      return text.slice(text.lastIndexOf(')') + 2).split(' ');
     } catch {
-      return [];
+      return null;
     }
-  });
+  };
+  const procs = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map((pid) => [Number(pid), read(`/proc/${pid}/stat`)]).filter(([, f]) => f);
   const mine = new Set([process.pid]);
   for (let grew = true; grew;) {
     grew = false;
-    for (const s of stats) if (!mine.has(s.pid) && mine.has(s.ppid)) { mine.add(s.pid); grew = true; }
+    for (const [pid, f] of procs) if (!mine.has(pid) && mine.has(Number(f[1]))) { mine.add(pid); grew = true; }
   }
-  return stats.filter((s) => s.pid !== process.pid && mine.has(s.pid)).reduce((a, s) => a + s.ticks, 0) / 100;
+  mine.delete(process.pid);
+  const out = {};
+  for (const pid of mine) {
+    let tids = [];
+    try { tids = fs.readdirSync(`/proc/${pid}/task`); } catch { continue; }
+    for (const tid of tids) {
+      const f = read(`/proc/${pid}/task/${tid}/stat`);
+      if (f) out[`${pid}/${tid}`] = (Number(f[11]) + Number(f[12])) / 100;
+    }
+  }
+  return out;
 }
-
 /** In a fresh page and worker: loads `model`, scores `pairs` `times` times. */
 async function score(variant, model, pairs, times) {
   const page = await browser.newPage();
-  await page.exposeFunction('browserCpuSeconds', browserCpuSeconds);
+  await page.exposeFunction('browserThreadCpu', browserThreadCpu);
   const logs = [];
   page.on('console', (m) => logs.push(m.text()));
   page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
@@ -168,12 +179,13 @@ async function score(variant, model, pairs, times) {
     const runs = [];
     for (let i = 0; i < times; i += 1) {
       const job = 10 + i;
-      const cpu0 = await self.browserCpuSeconds();
+      const cpu0 = await self.browserThreadCpu();
       const t0 = performance.now();
       send({ type: 'bert_score', job, pairs, done: pairs.map(() => false) });
       const done = await until((e) => (e.type === 'bert_score_done' || e.type === 'error') && (e.job === job || e.job == null));
       const ms = performance.now() - t0;
-      const cpu = (await self.browserCpuSeconds()) - cpu0;
+      const cpu1 = await self.browserThreadCpu();
+      const cpu = Object.entries(cpu1).map(([k, v]) => v - (cpu0[k] || 0)).filter((d) => d > 0).sort((a, b) => b - a);
       if (done.type === 'error') return { ...info, ready, error: done.message };
       const f1 = new Array(pairs.length);
       for (const c of events.filter((e) => e.type === 'bert_score_chunk' && e.job === job)) c.f1.forEach((v, k) => { f1[c.start + k] = v; });
@@ -223,9 +235,12 @@ for (let round = 1; round <= RUNS; round += 1) {
     }
     times[v.name].first.push(r.runs[0].ms);
     times[v.name].second.push(r.runs[1].ms);
-    times[v.name].cpu.push((r.runs[1].cpu * 1000) / r.runs[1].ms);
+    const total = r.runs[1].cpu.reduce((a, b) => a + b, 0);
+    times[v.name].cpu.push((total * 1000) / r.runs[1].ms);
+    // Threads that did at least a fifth of the scoring's CPU time.
+    times[v.name].busy = [...(times[v.name].busy || []), r.runs[1].cpu.filter((c) => c >= total / 5).length];
     times[v.name].f1 ??= r.runs[1].f1;
-    console.error(`round ${round}, ${v.name}: ${r.runs.map((x) => `${(x.ms / 1000).toFixed(2)} s (browser CPU ${x.cpu.toFixed(2)} s)`).join(', ')} (load average ${load()})`);
+    console.error(`round ${round}, ${v.name}: ${r.runs.map((x) => `${(x.ms / 1000).toFixed(2)} s (browser CPU ${x.cpu.reduce((a, b) => a + b, 0).toFixed(2)} s; busiest threads ${x.cpu.slice(0, 4).map((c) => c.toFixed(2)).join(', ')} s)`).join(', ')} (load average ${load()})`);
   }
 }
 
@@ -244,13 +259,13 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (xs) => (xs.length ? `${(median(xs) / 1000).toFixed(2)} s (${(Math.min(...xs) / 1000).toFixed(2)}–${(Math.max(...xs) / 1000).toFixed(2)})` : '-');
 console.log(`\nB.Score in the model worker, headless Chromium (${process.env.CHROMIUM || '/usr/bin/chromium'}), CPU backend (burn flex), ${os.cpus().length} CPUs`);
 console.log(`mid-size random RoBERTa (hidden 512, FFN 2048, 4 layers, layer 3), ${PAIRS} pairs at batch size 64; median (min–max) of ${RUNS} rounds; load average at the end ${load()}`);
-console.log(`| variant | first scoring (fresh worker) | second scoring | speed-up (second) vs ${variants[0].name} | browser CPU s / wall s (second) | max abs ΔF1 vs ${variants[0].name} |`);
-console.log('|---|---|---|---|---|---|');
+console.log(`| variant | first scoring (fresh worker) | second scoring | speed-up (second) vs ${variants[0].name} | browser CPU s / wall s (second) | threads with ≥ 1/5 of the CPU (second) | max abs ΔF1 vs ${variants[0].name} |`);
+console.log('|---|---|---|---|---|---|---|');
 const oneSecond = median(times[variants[0].name].second);
 for (const v of variants) {
   const t = times[v.name];
   const diff = t.f1 && times[variants[0].name].f1 ? maxDiff(t.f1, times[variants[0].name].f1).toExponential(2) : '-';
-  console.log(`| ${v.name} | ${fmt(t.first)} | ${fmt(t.second)} | ${t.second.length ? (oneSecond / median(t.second)).toFixed(2) : '-'} | ${t.cpu.length ? median(t.cpu).toFixed(2) : '-'} | ${diff} |`);
+  console.log(`| ${v.name} | ${fmt(t.first)} | ${fmt(t.second)} | ${t.second.length ? (oneSecond / median(t.second)).toFixed(2) : '-'} | ${t.cpu.length ? median(t.cpu).toFixed(2) : '-'} | ${(t.busy || []).join(', ') || '-'} | ${diff} |`);
 }
 console.log('\nmodel worker wasm sizes (the files served):');
 for (const [name, dir] of [['one-thread', oneDir], ['threaded', threadedDir]].filter(([, d]) => d)) {
