@@ -5,7 +5,9 @@
 //
 // Work: (1) the tests' tiny RoBERTa fixture (crates/model/tests/fixtures/bertscore, layer 3, its
 // 401 pairs at batch size 64): every F1 of every variant against bert_score's (expected.jsonl,
-// tolerance 1e-5 as tests/e2e/bertscore.test.mjs) and against the one-thread build's; (2) a
+// tolerance 1e-5 as tests/e2e/bertscore.test.mjs) and against the first variant's; the model
+// check's forward pass, the tiny Idefics3 fixture's prefill logits, against transformers'
+// (reference.safetensors, tolerance 1e-3 as tests/e2e/model.test.mjs) and the first variant's; (2) a
 // mid-size random-weight RoBERTa written here (hidden 512, FFN 2048, 8 heads, 4 layers, the
 // fixture's tokenizer; seeded, so every run scores the same model), large enough that burn's flex
 // backend splits its matmuls over threads: the first 128 fixture pairs, two scorings per fresh
@@ -13,7 +15,8 @@
 // Variants: the one-thread build, the threaded build with a pool of 1, and with a pool of
 // navigator.hardwareConcurrency. RUNS rounds (default 3), the variants' order alternating.
 //
-// Usage: [RUNS=3] node scripts/bench_threads_browser.mjs ONE_THREAD_DIR THREADED_DIR
+// Usage: [RUNS=3] [PAIRS=128] node scripts/bench_threads_browser.mjs ONE_THREAD_DIR|- THREADED_DIR
+//   (RUNS=0: the parity checks only)
 //   ONE_THREAD_DIR: wasm-bindgen --target web output of the one-thread model worker
 //   (scripts/build-threaded.sh --one-thread DIR); THREADED_DIR: scripts/build-threaded.sh DIR.
 import http from 'node:http';
@@ -82,7 +85,7 @@ writeMidModel();
 
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
 let isolate = true;
-const roots = { ...(oneDir ? { one: oneDir } : {}), threaded: threadedDir, tiny: TINY, mid: MID };
+const roots = { ...(oneDir ? { one: oneDir } : {}), threaded: threadedDir, tiny: TINY, mid: MID, vlm: path.join(MODEL_FIXTURES, 'tiny-idefics3') };
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, 'http://localhost');
   const headers = isolate ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } : {};
@@ -143,14 +146,14 @@ function browserThreadCpu() {
   return out;
 }
 /** In a fresh page and worker: loads `model`, scores `pairs` `times` times. */
-async function score(variant, model, pairs, times) {
+async function score(variant, model, pairs, times, png = null) {
   const page = await browser.newPage();
   await page.exposeFunction('browserThreadCpu', browserThreadCpu);
   const logs = [];
   page.on('console', (m) => logs.push(m.text()));
   page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
   await page.goto(base);
-  const result = await page.evaluate(async ({ variant, modelUrl, pairs, times }) => {
+  const result = await page.evaluate(async ({ variant, modelUrl, pairs, times, png }) => {
     const info = { crossOriginIsolated: self.crossOriginIsolated, hardwareConcurrency: navigator.hardwareConcurrency };
     const script = variant.build === 'one' ? './one/entry.js' : `./threaded/model-worker-threaded.js?threads=${variant.threads || navigator.hardwareConcurrency}`;
     const worker = new Worker(script, { type: 'module' });
@@ -168,11 +171,21 @@ async function score(variant, model, pairs, times) {
       };
       check();
     });
-    const send = (msg) => worker.postMessage({ msg: JSON.stringify(msg) });
+    const send = (msg, bytes) => worker.postMessage({ msg: JSON.stringify(msg), bytes });
     const started = await until((e) => e.type === 'started' || e.type === 'error', 120_000);
     if (started.type === 'error') return { ...info, error: started.message };
     send({ type: 'init', prefer_gpu: false });
     const ready = await until((e) => e.type === 'ready' || e.type === 'error');
+    if (png) {
+      // The model check's forward pass: the tiny Idefics3's prefill logits.
+      send({ type: 'load', job: 1, model: { from: 'url', base_url: modelUrl }, adapter: null, quantization: 'none', merge: false });
+      const vlm = await until((e) => (e.type === 'loaded' || e.type === 'error') && e.job === 1);
+      if (vlm.type === 'error') return { ...info, ready, error: vlm.message };
+      send({ type: 'logits', job: 2, question: 'What is shown in this image?' }, new Uint8Array(png));
+      const logits = await until((e) => (e.type === 'logits' || e.type === 'error') && e.job === 2);
+      worker.terminate();
+      return logits.type === 'error' ? { ...info, ready, error: logits.message } : { ...info, ready, logits: logits.values };
+    }
     send({ type: 'bert_score_load', job: 1, model: { from: 'url', base_url: modelUrl }, model_name: 'roberta-large', layer: 3, batch_size: 64 });
     const loaded = await until((e) => (e.type === 'bert_score_loaded' || e.type === 'error'));
     if (loaded.type === 'error') return { ...info, ready, error: loaded.message };
@@ -193,7 +206,7 @@ async function score(variant, model, pairs, times) {
     }
     worker.terminate();
     return { ...info, ready, runs };
-  }, { variant, modelUrl: `${base}${model}/`, pairs, times });
+  }, { variant, modelUrl: `${base}${model}/`, pairs, times, png });
   await page.close();
   if (result.error) result.logs = logs.slice(-10);
   return result;
@@ -221,6 +234,33 @@ for (const v of variants) {
 const oneTiny = tinyF1[variants[0].name];
 for (const v of variants.slice(1)) {
   if (oneTiny && tinyF1[v.name]) console.log(`${v.name}: tiny fixture max |ΔF1| vs ${variants[0].name} ${maxDiff(tinyF1[v.name], oneTiny).toExponential(2)}`);
+}
+
+// The model check's forward pass: the tiny Idefics3's prefill logits against transformers'
+// (crates/model/tests/fixtures/reference.safetensors, tolerance 1e-3 as tests/e2e/model.test.mjs).
+function safetensor(file, name) {
+  const bytes = fs.readFileSync(file);
+  const headerLength = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
+  const [begin, end] = header[name].data_offsets;
+  const data = bytes.subarray(8 + headerLength + begin, 8 + headerLength + end);
+  return [...new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength))];
+}
+const expectedLogits = safetensor(path.join(MODEL_FIXTURES, 'reference.safetensors'), 'base.prefill_logits');
+const png = [...fs.readFileSync(path.join(MODEL_FIXTURES, 'fixture-image.png'))];
+const vlmLogits = {};
+for (const v of variants) {
+  const r = await score(v, 'vlm', [], 0, png);
+  if (r.error) {
+    console.log(`${v.name}: FAILED on the tiny Idefics3: ${r.error}\n  ${(r.logs || []).join('\n  ')}`);
+    continue;
+  }
+  vlmLogits[v.name] = r.logits;
+  console.log(`${v.name}: tiny Idefics3 prefill logits (${r.logits.length}): max |Δ| vs transformers ${maxDiff(r.logits, expectedLogits).toExponential(2)} (tolerance 1e-3)`);
+}
+for (const v of variants.slice(1)) {
+  const first = vlmLogits[variants[0].name];
+  if (first && vlmLogits[v.name]) console.log(`${v.name}: tiny Idefics3 logits max |Δ| vs ${variants[0].name} ${maxDiff(vlmLogits[v.name], first).toExponential(2)}`);
 }
 
 // Timing on the mid-size model.
