@@ -18,9 +18,9 @@ fn main() {
 }
 
 // The threaded build (feature `threads`, scripts/build-threaded.sh): its JS entry first starts
-// rayon's pool (`initThreadPool`, from wasm-bindgen-rayon), then calls `start`. Nothing may touch
-// rayon before the pool exists: rayon would build its own global pool with `std::thread`, which
-// panics in wasm, and `initThreadPool` would then fail.
+// rayon's pool (`initThreadPool`, from wasm-bindgen-rayon), then calls `start`, so that no request
+// reaches rayon before the pool exists (rayon would then try to start its own global pool with
+// `std::thread`, and `initThreadPool` could no longer install one).
 #[cfg(all(target_arch = "wasm32", feature = "threads"))]
 fn main() {}
 
