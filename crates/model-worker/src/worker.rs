@@ -243,34 +243,7 @@ async fn init(prefer_gpu: bool) {
             Some("this browser offers no WebGPU (navigator.gpu is missing)".to_owned()),
         )
     } else {
-        match Device::wgpu_options().init_with_setup_async().await {
-            Ok((device, setup)) => {
-                let limits = setup.device.limits();
-                BUFFER_LIMIT.with(|b| {
-                    b.set(Some(
-                        limits
-                            .max_storage_buffer_binding_size
-                            .min(limits.max_buffer_size),
-                    ))
-                });
-                let i = setup.adapter.get_info();
-                let info = format!(
-                    "{} ({:?}, {:?}{}{})",
-                    i.name,
-                    i.backend,
-                    i.device_type,
-                    if i.driver.is_empty() { "" } else { ", " },
-                    i.driver
-                );
-                (device, "webgpu", Some(info), None)
-            }
-            Err(e) => (
-                Device::flex(),
-                "cpu",
-                None,
-                Some(format!("WebGPU could not start: {e}")),
-            ),
-        }
+        webgpu().await
     };
     DEVICE.with(|d| *d.borrow_mut() = Some(device));
     post(&ModelEvent::Ready {
@@ -279,6 +252,50 @@ async fn init(prefer_gpu: bool) {
         adapter_info: info,
         fallback_reason: reason,
     });
+}
+
+/// WebGPU's device, or the CPU backend and why not.
+#[cfg(feature = "wgpu")]
+async fn webgpu() -> (Device, &'static str, Option<String>, Option<String>) {
+    match Device::wgpu_options().init_with_setup_async().await {
+        Ok((device, setup)) => {
+            let limits = setup.device.limits();
+            BUFFER_LIMIT.with(|b| {
+                b.set(Some(
+                    limits
+                        .max_storage_buffer_binding_size
+                        .min(limits.max_buffer_size),
+                ))
+            });
+            let i = setup.adapter.get_info();
+            let info = format!(
+                "{} ({:?}, {:?}{}{})",
+                i.name,
+                i.backend,
+                i.device_type,
+                if i.driver.is_empty() { "" } else { ", " },
+                i.driver
+            );
+            (device, "webgpu", Some(info), None)
+        }
+        Err(e) => (
+            Device::flex(),
+            "cpu",
+            None,
+            Some(format!("WebGPU could not start: {e}")),
+        ),
+    }
+}
+
+/// Builds without the `wgpu` feature (the threaded build) have only the CPU backend.
+#[cfg(not(feature = "wgpu"))]
+async fn webgpu() -> (Device, &'static str, Option<String>, Option<String>) {
+    (
+        Device::flex(),
+        "cpu",
+        None,
+        Some("this build of the model worker has no WebGPU (the threaded CPU build)".to_owned()),
+    )
 }
 
 /// The device `Init` chose, once it has (WebGPU takes a while to start).
