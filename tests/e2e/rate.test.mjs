@@ -96,7 +96,7 @@ test('a rater rates 10 items by keyboard, blind, across a reload, and exports; w
   await page.waitForSelector('tr.revealed-item', { timeout: 10_000 });
   const revealed = await page.$$eval('tr.revealed-item', (rows) => rows.map((r) => r.textContent));
   assert.equal(revealed.length, 10);
-  assert.ok(revealed.every((text) => text.includes('judge-eval')), 'every item shows the judge and the run it came from');
+  assert.ok(revealed.every((text) => text.includes(judged)), `every item shows the judge and the run it came from: ${revealed[0]}`);
   assert.ok(await page.$('tr.revealed-item b') === null, 'the note is text, not HTML');
   assert.deepEqual(await axeViolations(page), [], 'axe on the finished sheet');
 
