@@ -451,7 +451,7 @@ pub(crate) fn AgreementPanel(state: AppState) -> impl IntoView {
                                                 if on { c.push(toggle.clone()); }
                                             });
                                         }/>
-                                    {format!("{} · plan {} · {} rated", sheet.rater, sheet.plan.id.chars().take(8).collect::<String>(), sheet.completed())}
+                                    <span>{format!("{} · plan {} · {} of {} complete", sheet.rater, sheet.plan.id.chars().take(8).collect::<String>(), sheet.completed(), sheet.ratings.len())}</span>
                                 </label>
                             }
                         }).collect_view()}
@@ -478,7 +478,7 @@ pub(crate) fn AgreementPanel(state: AppState) -> impl IntoView {
                                                 if on { j.push(name.clone()); }
                                             });
                                         }/>
-                                    {files}
+                                    <span>{files}</span>
                                 </label>
                             }
                         }).collect_view().into_any()
