@@ -89,3 +89,12 @@ pub(crate) fn page_url() -> String {
         })
         .unwrap_or_default()
 }
+
+/// A picked or dropped file's text, or an error naming the file.
+pub(crate) async fn file_text(file: &File) -> Result<String, String> {
+    wasm_bindgen_futures::JsFuture::from(file.text())
+        .await
+        .map_err(|e| format!("{}: cannot be read ({e:?})", file.name()))?
+        .as_string()
+        .ok_or_else(|| format!("{}: cannot be read as text", file.name()))
+}

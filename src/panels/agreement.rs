@@ -21,8 +21,6 @@ use medhall_core::agreement::{
 };
 use medhall_core::sample::SampleKey;
 use medhall_core::stats::StatsConfig;
-use wasm_bindgen_futures::JsFuture;
-use web_sys::File;
 
 /// A figure as shown (three decimals), its full value in `data-value` for a reader that checks.
 fn estimate_cell(estimate: &Estimate, class: &'static str) -> impl IntoView + use<> {
@@ -283,14 +281,6 @@ fn results(state: AppState, view: &AgreementView, criterion: &str) -> impl IntoV
     }
 }
 
-async fn read_text(file: &File) -> Result<String, String> {
-    JsFuture::from(file.text())
-        .await
-        .map_err(|_| format!("{}: cannot be read", file.name()))?
-        .as_string()
-        .ok_or_else(|| format!("{}: not text", file.name()))
-}
-
 #[component]
 pub(crate) fn AgreementPanel(state: AppState) -> impl IntoView {
     let files = RwSignal::new(Vec::<RatingFile>::new());
@@ -338,7 +328,7 @@ pub(crate) fn AgreementPanel(state: AppState) -> impl IntoView {
         let chosen = crate::dom::input_files(&ev);
         spawn_local(async move {
             for file in chosen {
-                match read_text(&file).await {
+                match crate::dom::file_text(&file).await {
                     Ok(text) => files.update(|list| {
                         let name = file.name();
                         list.retain(|f| f.name != name);

@@ -13,7 +13,6 @@ use medhall_app::vqa::{VqaFile, VqaModel, VqaQuery, VqaView, closed_rules};
 use medhall_core::compare::Difference;
 use medhall_core::stats::StatsConfig;
 use medhall_core::vqa_data::{DatasetSummary, Estimate, dataset_from_path};
-use wasm_bindgen_futures::JsFuture;
 use web_sys::File;
 
 /// Issues listed at most (the count says how many there are).
@@ -33,11 +32,7 @@ async fn read_files(files: Vec<File>) -> Result<Vec<VqaFile>, String> {
     let mut read = Vec::with_capacity(files.len());
     for file in files {
         let name = file_name(&file);
-        let text = JsFuture::from(file.text())
-            .await
-            .map_err(|e| format!("{name}: cannot be read ({e:?})"))?
-            .as_string()
-            .ok_or_else(|| format!("{name}: cannot be read as text"))?;
+        let text = crate::dom::file_text(&file).await?;
         read.push(VqaFile {
             name,
             text,

@@ -20,7 +20,6 @@ use medhall_app::session::{JudgedItem, RatePlanQuery};
 use medhall_core::agreement::{CRITERIA, PlanItem, PlanQuery, RatingPlan, rubric};
 use medhall_core::sample::Split;
 use sheet::Rating;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::File;
 
 /// The setup form's choices.
@@ -96,11 +95,7 @@ fn draw_plan(state: AppState, setup: Setup, then: impl FnOnce(RatingPlan) + 'sta
 
 async fn read_plan(file: File) -> Result<RatingPlan, String> {
     let name = file.name();
-    let text = JsFuture::from(file.text())
-        .await
-        .map_err(|_| format!("{name}: cannot be read"))?
-        .as_string()
-        .unwrap_or_default();
+    let text = crate::dom::file_text(&file).await?;
     RatingPlan::from_json(text.as_bytes()).map_err(|e| format!("{name}: {e}"))
 }
 
